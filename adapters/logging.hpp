@@ -1,0 +1,19 @@
+#pragma once
+
+#include <string>
+
+#include <caf/error.hpp>
+
+#include "config/config.hpp"
+
+namespace mailpipe {
+
+/// Sets up the process-wide spdlog logger "mailpipe": asynchronous, to stderr and, when
+/// `cfg.dir` is set, to daily files `DIR/mailpipe.log` kept `cfg.retention_days` days.
+/// `level` overrides `cfg.level` when not empty. Returns an error for a bad level or folder.
+caf::error setup_logging(const log_config& cfg, const std::string& level = "");
+
+/// Flushes and drops every logger (call before exit).
+void shutdown_logging();
+
+} // namespace mailpipe

@@ -1,0 +1,256 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace mailpipe {
+
+/// Durations in the config file are strings with a unit: "500ms", "30s", "10m", "1h", "1h30m", "7d".
+using duration = std::chrono::milliseconds;
+
+/// `[node]`: this process in the cluster.
+struct node_config {
+  /// Unique name of the node in the cluster; default: the host name.
+  std::string name;
+  /// Where the console attaches (CAF middleman); loopback by default.
+  std::string inspect_listen = "127.0.0.1:4270";
+  /// How often the node writes its heartbeat to `nodes`.
+  duration heartbeat_interval = std::chrono::seconds{5};
+  /// A node whose heartbeat is older than this is dead; its leases may be taken.
+  duration dead_after = std::chrono::seconds{30};
+  /// How long shutdown waits for actors before killing them.
+  duration shutdown_grace = std::chrono::seconds{10};
+};
+
+/// `[database]`: the PostgreSQL system of record.
+struct database_config {
+  /// libpq URL; `MAILPIPE_DATABASE_URL` overrides it.
+  std::string url = "postgresql://mailpipe@127.0.0.1:5432/mailpipe";
+  /// Connections in the node's pool of database workers.
+  int64_t pool_size = 4;
+  /// Timeout of a connection attempt.
+  duration connect_timeout = std::chrono::seconds{5};
+  /// `statement_timeout` set on every connection.
+  duration statement_timeout = std::chrono::seconds{30};
+};
+
+/// `[processing]`: the scheduled processing run.
+struct processing_config {
+  /// Time between two runs (runs never overlap).
+  duration interval = std::chrono::minutes{1};
+  /// Accounts processed at once.
+  int64_t parallel = 4;
+  /// Time limit for one account.
+  duration account_timeout = std::chrono::seconds{300};
+  /// Wait before a failed account is tried again.
+  duration retry_after = std::chrono::minutes{10};
+  /// Consecutive failures after which an account is disabled.
+  int64_t max_failures = 3;
+  /// How long a node holds an account it works on.
+  duration lease = std::chrono::minutes{5};
+};
+
+/// `[jobs]`: the durable queues.
+struct jobs_config {
+  /// Worker actors per node.
+  int64_t workers = 4;
+  /// Attempts before a job is dead.
+  int64_t max_attempts = 3;
+  /// First retry delay; doubles at each attempt.
+  duration backoff = std::chrono::seconds{30};
+  /// How long a worker holds a job before another node may take it.
+  duration lease = std::chrono::minutes{5};
+};
+
+/// `[log]`: spdlog output.
+struct log_config {
+  /// Folder of the daily log files; "" logs to stderr only.
+  std::string dir = "";
+  /// trace, debug, info, warn, error, critical, off.
+  std::string level = "info";
+  /// Daily files kept.
+  int64_t retention_days = 7;
+};
+
+/// `[http]`: push notifications, /metrics, /healthz.
+struct http_config {
+  /// Address of the HTTP endpoint; loopback by default, "" disables it.
+  std::string listen = "127.0.0.1:8025";
+};
+
+/// `[imap]`: defaults of IMAP seed accounts.
+struct imap_config {
+  /// CA bundle to verify servers with; "" uses the system store.
+  std::string ca_file = "";
+  /// Allow unencrypted IMAP (only for loopback test servers).
+  bool allow_plaintext = false;
+  /// TCP + TLS connect timeout.
+  duration connect_timeout = std::chrono::seconds{10};
+  /// Timeout of one command.
+  duration command_timeout = std::chrono::seconds{30};
+};
+
+/// `[gmail]`: the Gmail API.
+struct gmail_config {
+  /// Base URL of the API.
+  std::string api_url = "https://gmail.googleapis.com";
+  /// OAuth2 token endpoint.
+  std::string token_url = "https://oauth2.googleapis.com/token";
+  /// OAuth2 client id.
+  std::string client_id = "";
+  /// OAuth2 client secret (secret).
+  std::string client_secret = "";
+};
+
+/// `[outlook]`: Microsoft Graph.
+struct outlook_config {
+  /// Base URL of the API.
+  std::string api_url = "https://graph.microsoft.com/v1.0";
+  /// OAuth2 token endpoint.
+  std::string token_url =
+    "https://login.microsoftonline.com/common/oauth2/v2.0/token";
+  /// OAuth2 client id.
+  std::string client_id = "";
+  /// OAuth2 client secret (secret).
+  std::string client_secret = "";
+};
+
+/// `[analysis]`: how messages are matched and judged.
+struct analysis_config {
+  /// Headers that carry the test id.
+  std::vector<std::string> test_id_headers = {"X-Mailpipe-Test-Id",
+                                              "X-Test-ID"};
+  /// Regular expression of a test id token in the subject or first body part.
+  std::string test_id_pattern = "mp-[A-Za-z0-9]{8,64}";
+  /// authserv-ids whose Authentication-Results are trusted, per provider.
+  std::vector<std::string> trusted_gmail = {"mx.google.com"};
+  std::vector<std::string> trusted_outlook = {
+    "spf=", "protection.outlook.com", "outlook.com"};
+  std::vector<std::string> trusted_imap = {};
+  /// Extra placement rules (TOML) merged over the built-in ones; "" for none.
+  std::string placement_file = "";
+  /// Extra spam-filter signatures (TOML) merged over the built-in ones; "" for none.
+  std::string signatures_file = "";
+  /// Bytes of a header block parsed at most.
+  int64_t max_header_bytes = 262144;
+};
+
+/// `[alerts]`: Discord and admin alerts.
+struct alerts_config {
+  /// Discord webhook URL (secret); "" disables Discord.
+  std::string discord_webhook_url = "";
+  /// Errors of one kind within `window` that fire an alert.
+  int64_t threshold = 10;
+  /// The sliding window.
+  duration window = std::chrono::minutes{5};
+  /// Quiet time after an alert of the same kind.
+  duration cooldown = std::chrono::minutes{15};
+};
+
+/// `[mistral]`: LLM content analysis.
+struct mistral_config {
+  /// Base URL of the API.
+  std::string api_url = "https://api.mistral.ai";
+  /// API key (secret); "" disables content analysis.
+  std::string api_key = "";
+  /// Model name.
+  std::string model = "mistral-small-latest";
+  /// Request timeout.
+  duration timeout = std::chrono::seconds{60};
+};
+
+/// `[search]`: newsletter indexing.
+struct search_config {
+  /// MeiliSearch URL; "" uses PostgreSQL full-text search.
+  std::string meilisearch_url = "";
+  /// MeiliSearch API key (secret).
+  std::string meilisearch_api_key = "";
+};
+
+/// `[crypto]`: encryption of stored secrets.
+struct crypto_config {
+  /// Name of the environment variable holding the base64 256-bit key.
+  std::string key_env = "MAILPIPE_SECRET_KEY";
+  /// File holding the key, used when the variable is unset; "" for none.
+  std::string key_file = "";
+};
+
+/// The whole config file, every value with its default.
+struct config {
+  node_config node;
+  database_config database;
+  processing_config processing;
+  jobs_config jobs;
+  log_config log;
+  http_config http;
+  imap_config imap;
+  gmail_config gmail;
+  outlook_config outlook;
+  analysis_config analysis;
+  alerts_config alerts;
+  mistral_config mistral;
+  search_config search;
+  crypto_config crypto;
+  /// The file this was loaded from ("" for built-in defaults).
+  std::string source;
+};
+
+/// One mistake in a config file, with where it is.
+struct config_error {
+  /// The file ("" for defaults or the environment).
+  std::string file;
+  /// 1-based line and column, 0 if unknown.
+  int line = 0;
+  int column = 0;
+  /// The dotted key, e.g. `processing.interval`.
+  std::string key;
+  /// What is wrong.
+  std::string message;
+};
+
+/// `FILE:LINE:COLUMN: key 'a.b': message`.
+std::string to_string(const config_error& err);
+
+/// Looks up an environment variable; returns nullopt when unset.
+using env_lookup = std::function<std::optional<std::string>(std::string_view)>;
+
+/// The process environment.
+env_lookup process_env();
+
+/// The outcome of loading: the config (defaults where a key is absent or wrong) and every mistake.
+struct config_result {
+  config cfg;
+  std::vector<config_error> errors;
+  /// True when there is no error.
+  bool ok() const { return errors.empty(); }
+};
+
+/// Parses TOML text; `source` names it in errors.
+config_result load_config_string(std::string_view text, std::string source,
+                                 const env_lookup& env = process_env());
+
+/// Reads and parses a file.
+config_result load_config_file(const std::string& path,
+                               const env_lookup& env = process_env());
+
+/// The defaults, with the environment overrides (`MAILPIPE_DATABASE_URL`) applied.
+config_result default_config(const env_lookup& env = process_env());
+
+/// The effective config as TOML; secrets (passwords in URLs, keys, tokens) masked when `mask`.
+std::string render_config(const config& cfg, bool mask = true);
+
+/// Parses "500ms", "30s", "10m", "1h", "7d" and sums like "1h30m"; nullopt if malformed.
+std::optional<duration> parse_duration(std::string_view text);
+
+/// Formats a duration the way parse_duration reads it ("90s" -> "1m30s").
+std::string format_duration(duration d);
+
+/// Replaces the password of a URL (`scheme://user:PASS@host`) with `***`.
+std::string mask_url(std::string_view url);
+
+} // namespace mailpipe

@@ -1,0 +1,33 @@
+#pragma once
+
+// The project's CAF type-id block: every type that travels between actors.
+// (std::vector<T> of each is registered with it; std::vector<std::string> is
+// built into CAF.) Chained after it: atoms (messages/atoms.hpp). Register with
+// mailpipe::register_message_types(cfg).
+
+#include <vector>
+
+#include <caf/actor_system_config.hpp>
+#include <caf/type_id.hpp>
+
+#include "messages/types.hpp"
+
+CAF_BEGIN_TYPE_ID_BLOCK(mailpipe, caf::first_custom_type_id)
+
+  CAF_ADD_TYPE_ID(mailpipe, (mailpipe::account))
+  CAF_ADD_TYPE_ID(mailpipe, (mailpipe::fetch_request))
+  CAF_ADD_TYPE_ID(mailpipe, (mailpipe::found_message))
+  CAF_ADD_TYPE_ID(mailpipe, (mailpipe::fetch_result))
+  CAF_ADD_TYPE_ID(mailpipe, (mailpipe::account_failure))
+  CAF_ADD_TYPE_ID(mailpipe, (mailpipe::run_summary))
+
+CAF_END_TYPE_ID_BLOCK(mailpipe)
+
+#include "messages/atoms.hpp"
+
+namespace mailpipe {
+
+/// Registers every message type and the `mailpipe` error category with `cfg`.
+void register_message_types(caf::actor_system_config& cfg);
+
+} // namespace mailpipe
