@@ -1,6 +1,7 @@
 #include "actors/node.hpp"
 
 #include <caf/actor_cast.hpp>
+#include <caf/send.hpp>
 #include <caf/event_based_actor.hpp>
 #include <caf/exit_reason.hpp>
 #include <caf/stateful_actor.hpp>
@@ -42,6 +43,13 @@ node_actor::behavior_type node(node_ptr self, config cfg) {
   st.started_at = caf::make_timestamp();
   auto reg = self->spawn<caf::detached + caf::monitored>(registrar, st.cfg);
   st.children.push_back({registrar_state::name, caf::actor_cast<caf::actor>(reg)});
+  // However the node ends (ordered shutdown, kill, crash), no child outlives it.
+  self->attach_functor([self](const caf::error& reason) {
+    for (auto& child : self->state.children)
+      if (!child.down)
+        caf::anon_send_exit(child.handle, reason ? caf::exit_reason::kill
+                                                 : caf::exit_reason::user_shutdown);
+  });
   self->set_down_handler([self](const caf::down_msg& msg) {
     auto& st = self->state;
     for (auto& child : st.children) {

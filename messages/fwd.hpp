@@ -1,8 +1,8 @@
 #pragma once
 
 // The project's CAF type-id block: every type that travels between actors.
-// (std::vector<T> of each is registered with it; std::vector<std::string> is
-// built into CAF.) Chained after it: atoms (messages/atoms.hpp). Register with
+// Unlike add_message_type<T>, loading an id block does not register std::vector<T>:
+// list the vectors that travel. Chained after it: atoms (messages/atoms.hpp). Register with
 // mailpipe::register_message_types(cfg).
 
 #include <vector>
@@ -20,6 +20,8 @@ CAF_BEGIN_TYPE_ID_BLOCK(mailpipe, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(mailpipe, (mailpipe::fetch_result))
   CAF_ADD_TYPE_ID(mailpipe, (mailpipe::account_failure))
   CAF_ADD_TYPE_ID(mailpipe, (mailpipe::run_summary))
+  CAF_ADD_TYPE_ID(mailpipe, (std::vector<mailpipe::account>))
+  CAF_ADD_TYPE_ID(mailpipe, (std::vector<mailpipe::found_message>))
 
 CAF_END_TYPE_ID_BLOCK(mailpipe)
 

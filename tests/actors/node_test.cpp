@@ -1,0 +1,88 @@
+// The node actor on a real threaded actor system, against the harness's PostgreSQL.
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/scoped_actor.hpp>
+#include <gtest/gtest.h>
+#include <pqxx/pqxx>
+
+#include "actors/node.hpp"
+#include "adapters/database.hpp"
+#include "adapters/migrate.hpp"
+#include "tests/support/actor_system.hpp"
+#include "tests/support/env.hpp"
+
+using namespace mailpipe;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct node_fixture : test::actor_system_fixture {
+  config node_config(const std::string& url) {
+    config cfg;
+    cfg.database.url = url;
+    cfg.node.name = "test-node";
+    cfg.node.heartbeat_interval = 100ms;
+    cfg.node.shutdown_grace = 2s;
+    return cfg;
+  }
+
+  status_dict status_of(const node_actor& n) {
+    status_dict result;
+    self->request(n, 5s, atom::status_v)
+      .receive([&](status_dict& d) { result = std::move(d); },
+               [&](caf::error& err) { ADD_FAILURE() << sys.render(err); });
+    return result;
+  }
+};
+
+} // namespace
+
+TEST_F(node_fixture, answers_status_and_shuts_down_in_order) {
+  MAILPIPE_SCRATCH_DATABASE(db);
+  {
+    auto conn = db::connect(db.url());
+    ASSERT_TRUE(conn);
+    ASSERT_TRUE(db::migrate(**conn));
+  }
+  auto n = sys.spawn(node, node_config(db.url()));
+  auto d = status_of(n);
+  EXPECT_EQ(caf::get_or(d, "name", std::string{}), "node");
+  EXPECT_EQ(caf::get_or(d, "node", std::string{}), "test-node");
+  EXPECT_EQ(caf::get_or(d, "state", std::string{}), "running");
+  auto children = caf::get_if<std::vector<caf::config_value>>(&d, "children");
+  ASSERT_TRUE(children);
+  ASSERT_EQ(children->size(), 1u);
+  // The registrar writes the node row and heartbeats.
+  bool registered = false;
+  for (int i = 0; i < 100 && !registered; ++i) {
+    pqxx::connection c{db.url()};
+    pqxx::nontransaction tx{c};
+    registered = tx.exec1("SELECT count(*) FROM nodes WHERE name = 'test-node' "
+                          "AND stopped_at IS NULL")[0]
+                   .as<int>()
+                 == 1;
+    if (!registered)
+      std::this_thread::sleep_for(50ms);
+  }
+  EXPECT_TRUE(registered);
+  self->monitor(n);
+  self->send(n, atom::shutdown_v);
+  bool down = false;
+  self->receive([&](const caf::down_msg&) { down = true; },
+                caf::after(10s) >> [] {});
+  EXPECT_TRUE(down);
+  pqxx::connection c{db.url()};
+  pqxx::nontransaction tx{c};
+  EXPECT_EQ(tx.exec1("SELECT count(*) FROM nodes WHERE stopped_at IS NOT NULL")[0]
+              .as<int>(),
+            1);
+}
+
+TEST_F(node_fixture, status_reports_an_unreachable_database) {
+  auto n = sys.spawn(node, node_config("postgresql://mailpipe@127.0.0.1:1/x"));
+  std::this_thread::sleep_for(300ms);
+  auto d = status_of(n);
+  EXPECT_EQ(caf::get_or(d, "state", std::string{}), "running");
+  self->send_exit(n, caf::exit_reason::user_shutdown);
+}
