@@ -18,17 +18,11 @@ std::string describe(const std::string& url) {
 } // namespace
 
 api_session::api_session(api_session_options opts, http::client& client,
-                         oauth2::token_cache& tokens,
-                         per_user_limiter* limiter, http::clock_fn clock,
-                         http::sleep_fn sleep)
-  : opts_(std::move(opts)),
-    origin_(http::origin_of(opts_.api_url)),
-    client_(client),
-    tokens_(tokens),
-    limiter_(limiter),
-    clock_(std::move(clock)),
-    sleep_(std::move(sleep)) {
-}
+                         oauth2::token_cache& tokens, per_user_limiter* limiter,
+                         http::clock_fn clock, http::sleep_fn sleep)
+    : opts_(std::move(opts)), origin_(http::origin_of(opts_.api_url)),
+      client_(client), tokens_(tokens), limiter_(limiter),
+      clock_(std::move(clock)), sleep_(std::move(sleep)) {}
 
 void api_session::wait(duration d) {
   if (d.count() <= 0)
@@ -60,7 +54,7 @@ api_session::get(const std::string& url, double cost,
       err = std::move(resp.error());
     } else if (resp->ok()
                || std::find(pass.begin(), pass.end(), resp->status)
-                    != pass.end()) {
+                      != pass.end()) {
       return resp;
     } else {
       err = http::classify_response(*resp, describe(url), clock_());

@@ -14,7 +14,8 @@ namespace mailpipe {
 
 /// How an `api_session` talks to one REST API on behalf of one mailbox.
 struct api_session_options {
-  /// Base URL of the API; every request must stay on its origin (the token goes nowhere else).
+  /// Base URL of the API; every request must stay on its origin (the token goes
+  /// nowhere else).
   std::string api_url;
   /// Key of the mailbox in the per-user limiter (e.g. the address).
   std::string user_key;
@@ -24,24 +25,28 @@ struct api_session_options {
   http::retry_policy retry;
 };
 
-/// The authorized, rate-limited, retrying GET the Gmail and Graph adapters are built on:
-/// waits for the user's token bucket, sends with the account's bearer token (refreshed
-/// once on 401), and retries 429 / 403 rate limits / 5xx / timeouts as the retry policy
-/// says, obeying Retry-After. Blocking; one per fetch of one account.
+/// The authorized, rate-limited, retrying GET the Gmail and Graph adapters are
+/// built on: waits for the user's token bucket, sends with the account's bearer
+/// token (refreshed once on 401), and retries 429 / 403 rate limits / 5xx /
+/// timeouts as the retry policy says, obeying Retry-After. Blocking; one per
+/// fetch of one account.
 class api_session {
 public:
-  /// `limiter` may be null (no per-user limit); clock and sleeper are injected for tests.
+  /// `limiter` may be null (no per-user limit); clock and sleeper are injected
+  /// for tests.
   api_session(api_session_options opts, http::client& client,
               oauth2::token_cache& tokens, per_user_limiter* limiter,
               http::clock_fn clock = http::system_clock(),
               http::sleep_fn sleep = http::real_sleep());
 
-  /// GETs the absolute `url` spending `cost` units of the user's budget. Returns 2xx
-  /// responses and those whose status is in `pass` (for callers that give 404 or 410 a
-  /// meaning); everything else becomes the error `http::classify_response` makes.
-  caf::expected<http::response> get(const std::string& url, double cost,
-                                    std::vector<http::header_field> headers = {},
-                                    std::initializer_list<long> pass = {});
+  /// GETs the absolute `url` spending `cost` units of the user's budget.
+  /// Returns 2xx responses and those whose status is in `pass` (for callers
+  /// that give 404 or 410 a meaning); everything else becomes the error
+  /// `http::classify_response` makes.
+  caf::expected<http::response>
+  get(const std::string& url, double cost,
+      std::vector<http::header_field> headers = {},
+      std::initializer_list<long> pass = {});
 
   /// The options this session runs with.
   const api_session_options& options() const { return opts_; }

@@ -46,17 +46,18 @@ int decode_char(char c) {
 
 } // namespace
 
-// -- base64 ---------------------------------------------------------------------
+// -- base64
+// ---------------------------------------------------------------------
 
 std::string base64_encode(std::string_view in) {
   static constexpr char alphabet[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
   std::string out;
   out.reserve((in.size() + 2) / 3 * 4);
   size_t i = 0;
   for (; i + 3 <= in.size(); i += 3) {
-    uint32_t v = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8)
-                 | uint8_t(in[i + 2]);
+    uint32_t v =
+        (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8) | uint8_t(in[i + 2]);
     out += alphabet[v >> 18];
     out += alphabet[(v >> 12) & 63];
     out += alphabet[(v >> 6) & 63];
@@ -77,7 +78,8 @@ std::string base64_encode(std::string_view in) {
 caf::expected<std::string> base64_decode(std::string_view text) {
   while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back())))
     text.remove_suffix(1);
-  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front())))
+  while (!text.empty()
+         && std::isspace(static_cast<unsigned char>(text.front())))
     text.remove_prefix(1);
   while (!text.empty() && text.back() == '=')
     text.remove_suffix(1);
@@ -90,8 +92,7 @@ caf::expected<std::string> base64_decode(std::string_view text) {
   for (char c : text) {
     auto v = decode_char(c);
     if (v < 0)
-      return caf::make_error(ec::invalid_argument,
-                             "base64: invalid character");
+      return caf::make_error(ec::invalid_argument, "base64: invalid character");
     acc = (acc << 6) | static_cast<uint32_t>(v);
     bits += 6;
     if (bits >= 8) {
@@ -111,7 +112,8 @@ caf::expected<std::string> generate_key() {
   return out;
 }
 
-// -- secret_box -------------------------------------------------------------------
+// -- secret_box
+// -------------------------------------------------------------------
 
 secret_box::~secret_box() {
   OPENSSL_cleanse(key_.data(), key_.size());
@@ -150,20 +152,21 @@ caf::expected<secret_box> secret_box::load(const crypto_config& cfg,
     }
   if (cfg.key_file.empty())
     return caf::make_error(
-      ec::invalid_config,
-      fmt::format("no secret key: set the environment variable {} or "
-                  "crypto.key_file (make one with `openssl rand -base64 32`)",
-                  cfg.key_env.empty() ? "(crypto.key_env is empty)"
-                                      : cfg.key_env));
+        ec::invalid_config,
+        fmt::format("no secret key: set the environment variable {} or "
+                    "crypto.key_file (make one with `openssl rand -base64 32`)",
+                    cfg.key_env.empty() ? "(crypto.key_env is empty)"
+                                        : cfg.key_env));
   std::ifstream in{cfg.key_file, std::ios::binary};
   if (!in)
-    return caf::make_error(ec::invalid_config,
-                           fmt::format("crypto.key_file {}: cannot read",
-                                       cfg.key_file));
+    return caf::make_error(
+        ec::invalid_config,
+        fmt::format("crypto.key_file {}: cannot read", cfg.key_file));
   struct stat st;
   if (::stat(cfg.key_file.c_str(), &st) == 0 && (st.st_mode & 077) != 0)
-    spdlog::warn("crypto.key_file {} is readable by group or others; chmod 600 it",
-                 cfg.key_file);
+    spdlog::warn(
+        "crypto.key_file {} is readable by group or others; chmod 600 it",
+        cfg.key_file);
   std::stringstream buf;
   buf << in.rdbuf();
   auto text = buf.str();
@@ -186,20 +189,24 @@ caf::expected<std::string> secret_box::seal(std::string_view plaintext,
   int len = 0;
   if (!ctx
       || EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, nullptr,
-                            nullptr) != 1
+                            nullptr)
+             != 1
       || EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_IVLEN, nonce_size,
-                             nullptr) != 1
+                             nullptr)
+             != 1
       || EVP_EncryptInit_ex(ctx.get(), nullptr, nullptr, key_.data(), nonce)
-           != 1
+             != 1
       || (!aad.empty()
           && EVP_EncryptUpdate(ctx.get(), nullptr, &len, bytes(aad),
-                               static_cast<int>(aad.size())) != 1)
+                               static_cast<int>(aad.size()))
+                 != 1)
       || EVP_EncryptUpdate(ctx.get(), nonce + nonce_size, &len,
-                           bytes(plaintext),
-                           static_cast<int>(plaintext.size())) != 1
+                           bytes(plaintext), static_cast<int>(plaintext.size()))
+             != 1
       || EVP_EncryptFinal_ex(ctx.get(), nonce + nonce_size + len, &len) != 1
       || EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_GET_TAG, tag_size,
-                             nonce + nonce_size + plaintext.size()) != 1)
+                             nonce + nonce_size + plaintext.size())
+             != 1)
     return caf::make_error(ec::unspecified, "AES-256-GCM encryption failed");
   return out;
 }
@@ -207,9 +214,9 @@ caf::expected<std::string> secret_box::seal(std::string_view plaintext,
 caf::expected<std::string> secret_box::open(std::string_view sealed,
                                             std::string_view aad) const {
   if (sealed.size() < nonce_size + tag_size)
-    return caf::make_error(ec::parse_error,
-                           fmt::format("sealed secret too short ({} bytes)",
-                                       sealed.size()));
+    return caf::make_error(
+        ec::parse_error,
+        fmt::format("sealed secret too short ({} bytes)", sealed.size()));
   auto nonce = sealed.substr(0, nonce_size);
   auto body = sealed.substr(nonce_size, sealed.size() - nonce_size - tag_size);
   std::string tag{sealed.substr(sealed.size() - tag_size)};
@@ -218,18 +225,24 @@ caf::expected<std::string> secret_box::open(std::string_view sealed,
   int len = 0;
   if (!ctx
       || EVP_DecryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, nullptr,
-                            nullptr) != 1
+                            nullptr)
+             != 1
       || EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_IVLEN, nonce_size,
-                             nullptr) != 1
+                             nullptr)
+             != 1
       || EVP_DecryptInit_ex(ctx.get(), nullptr, nullptr, key_.data(),
-                            bytes(nonce)) != 1
+                            bytes(nonce))
+             != 1
       || (!aad.empty()
           && EVP_DecryptUpdate(ctx.get(), nullptr, &len, bytes(aad),
-                               static_cast<int>(aad.size())) != 1)
+                               static_cast<int>(aad.size()))
+                 != 1)
       || EVP_DecryptUpdate(ctx.get(), bytes(out), &len, bytes(body),
-                           static_cast<int>(body.size())) != 1
+                           static_cast<int>(body.size()))
+             != 1
       || EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_TAG, tag_size,
-                             tag.data()) != 1)
+                             tag.data())
+             != 1)
     return caf::make_error(ec::unspecified, "AES-256-GCM setup failed");
   int final_len = 0;
   if (EVP_DecryptFinal_ex(ctx.get(), bytes(out) + len, &final_len) != 1) {

@@ -24,17 +24,19 @@ inline constexpr size_t tag_size = 16;
 /// Standard base64 (RFC 4648 section 4) with padding.
 std::string base64_encode(std::string_view bytes);
 
-/// Decodes standard or URL-safe base64, padding optional, surrounding whitespace
-/// ignored; ec::invalid_argument for anything else.
+/// Decodes standard or URL-safe base64, padding optional, surrounding
+/// whitespace ignored; ec::invalid_argument for anything else.
 caf::expected<std::string> base64_decode(std::string_view text);
 
-/// A fresh random 256-bit key from OpenSSL's CSPRNG, base64-encoded (for `mailpipe` to print).
+/// A fresh random 256-bit key from OpenSSL's CSPRNG, base64-encoded (for
+/// `mailpipe` to print).
 caf::expected<std::string> generate_key();
 
-/// Encrypts and decrypts stored secrets (OAuth tokens, passwords) with AES-256-GCM.
-/// A sealed value is `nonce (12 bytes) || ciphertext || tag (16 bytes)`; the optional
-/// associated data (e.g. "email_accounts:42:refresh_token") binds it to its place, so a
-/// value copied into another row does not open.
+/// Encrypts and decrypts stored secrets (OAuth tokens, passwords) with
+/// AES-256-GCM. A sealed value is `nonce (12 bytes) || ciphertext || tag (16
+/// bytes)`; the optional associated data (e.g.
+/// "email_accounts:42:refresh_token") binds it to its place, so a value copied
+/// into another row does not open.
 class secret_box {
 public:
   /// Takes a key of exactly `key_size` bytes; ec::invalid_config otherwise.
@@ -43,8 +45,8 @@ public:
   /// Decodes a base64 key; ec::invalid_config if it is not 32 bytes of base64.
   static caf::expected<secret_box> from_base64(std::string_view key_b64);
 
-  /// Loads the key from the variable `cfg.key_env` or, when unset, the file `cfg.key_file`;
-  /// ec::invalid_config names where it looked (never the key).
+  /// Loads the key from the variable `cfg.key_env` or, when unset, the file
+  /// `cfg.key_file`; ec::invalid_config names where it looked (never the key).
   static caf::expected<secret_box> load(const crypto_config& cfg,
                                         const env_lookup& env = process_env());
 
@@ -52,8 +54,9 @@ public:
   caf::expected<std::string> seal(std::string_view plaintext,
                                   std::string_view associated_data = {}) const;
 
-  /// Decrypts a sealed value; ec::parse_error when it is too short, ec::auth_failed
-  /// when the key is wrong or the data (or associated data) was altered.
+  /// Decrypts a sealed value; ec::parse_error when it is too short,
+  /// ec::auth_failed when the key is wrong or the data (or associated data) was
+  /// altered.
   caf::expected<std::string> open(std::string_view sealed,
                                   std::string_view associated_data = {}) const;
 

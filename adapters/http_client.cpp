@@ -57,7 +57,8 @@ size_t on_header(char* data, size_t size, size_t n, void* user) {
   auto* t = static_cast<transfer*>(user);
   auto len = size * n;
   std::string_view line{data, len};
-  // A new status line (after 100 Continue or a redirect) starts a new header set.
+  // A new status line (after 100 Continue or a redirect) starts a new header
+  // set.
   if (line.starts_with("HTTP/")) {
     t->resp->headers.clear();
     return len;
@@ -100,7 +101,8 @@ sleep_fn real_sleep() {
   return [](duration d) { std::this_thread::sleep_for(d); };
 }
 
-// -- response -------------------------------------------------------------------
+// -- response
+// -------------------------------------------------------------------
 
 std::optional<std::string_view> response::header(std::string_view name) const {
   for (auto& h : headers)
@@ -109,7 +111,8 @@ std::optional<std::string_view> response::header(std::string_view name) const {
   return std::nullopt;
 }
 
-// -- client -----------------------------------------------------------------------
+// -- client
+// -----------------------------------------------------------------------
 
 client::client(size_t max_body_bytes) : max_body_bytes_(max_body_bytes) {
   global_init();
@@ -140,7 +143,8 @@ caf::expected<response> client::perform(const request& req) {
                    static_cast<long>(req.timeout.count()));
   curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
                    static_cast<long>(req.connect_timeout.count()));
-  curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, ""); // any encoding curl can decode
+  curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING,
+                   ""); // any encoding curl can decode
   curl_easy_setopt(h, CURLOPT_USERAGENT, "mailpipe/" MAILPIPE_VERSION);
   curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
   curl_easy_setopt(h, CURLOPT_WRITEDATA, &t);
@@ -159,8 +163,8 @@ caf::expected<response> client::perform(const request& req) {
   }
   curl_slist* hdrs = nullptr;
   for (auto& x : req.headers)
-    hdrs = curl_slist_append(hdrs, fmt::format("{}: {}", x.name, x.value)
-                                     .c_str());
+    hdrs =
+        curl_slist_append(hdrs, fmt::format("{}: {}", x.name, x.value).c_str());
   hdrs = curl_slist_append(hdrs, "Expect:"); // no 100-continue round trip
   curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
   auto rc = curl_easy_perform(h);
@@ -177,7 +181,8 @@ caf::expected<response> client::perform(const request& req) {
   return resp;
 }
 
-// -- error classification -------------------------------------------------------
+// -- error classification
+// -------------------------------------------------------
 
 api_error parse_api_error(std::string_view body) {
   api_error out;
@@ -190,14 +195,16 @@ api_error parse_api_error(std::string_view body) {
     return out;
   std::string_view text;
   if (err.get(text) == simdjson::SUCCESS) {
-    // OAuth2 (RFC 6749 section 5.2): {"error": "invalid_grant", "error_description": "..."}
+    // OAuth2 (RFC 6749 section 5.2): {"error": "invalid_grant",
+    // "error_description": "..."}
     out.code = text;
     if (doc["error_description"].get(text) == simdjson::SUCCESS)
       out.message = text;
     return out;
   }
-  // Google: {"error": {"code": 403, "message", "errors": [{"reason"}], "status"}};
-  // Graph: {"error": {"code": "TooManyRequests", "message", "innerError"}}.
+  // Google: {"error": {"code": 403, "message", "errors": [{"reason"}],
+  // "status"}}; Graph: {"error": {"code": "TooManyRequests", "message",
+  // "innerError"}}.
   int64_t num = 0;
   if (err["code"].get(text) == simdjson::SUCCESS)
     out.code = text;
@@ -243,8 +250,9 @@ std::string mask_secrets(std::string_view text, size_t max_len) {
     for (;;) {
       size_t hit = std::string::npos;
       for (size_t i = pos; i + key.size() <= out.size(); ++i)
-        if (case_insensitive ? iequals(std::string_view{out}.substr(i, key.size()), key)
-                             : std::string_view{out}.substr(i, key.size()) == key) {
+        if (case_insensitive
+                ? iequals(std::string_view{out}.substr(i, key.size()), key)
+                : std::string_view{out}.substr(i, key.size()) == key) {
           hit = i;
           break;
         }
@@ -252,7 +260,8 @@ std::string mask_secrets(std::string_view text, size_t max_len) {
         return;
       auto start = hit + key.size();
       auto end = start;
-      while (end < out.size() && !std::isspace(static_cast<unsigned char>(out[end]))
+      while (end < out.size()
+             && !std::isspace(static_cast<unsigned char>(out[end]))
              && out[end] != '&' && out[end] != '"' && out[end] != ',')
         ++end;
       out.replace(start, end - start, "***");
@@ -283,8 +292,9 @@ caf::error classify_response(const response& resp, std::string_view what,
   auto s = resp.status;
   if (s == 401)
     code = ec::auth_failed;
-  else if (s == 403 && has_reason({"rateLimitExceeded", "userRateLimitExceeded",
-                                   "RESOURCE_EXHAUSTED"}))
+  else if (s == 403
+           && has_reason({"rateLimitExceeded", "userRateLimitExceeded",
+                          "RESOURCE_EXHAUSTED"}))
     code = ec::rate_limited;
   else if (s == 403 && has_reason({"quotaExceeded", "dailyLimitExceeded"}))
     code = ec::quota_exceeded;
@@ -316,9 +326,9 @@ caf::error classify_response(const response& resp, std::string_view what,
     delay = parse_retry_after(*ra, now);
   if (delay) {
     text += fmt::format(" (retry after {}ms)", delay->count());
-    return caf::make_error(code, std::move(text),
-                           caf::timespan{
-                             std::chrono::duration_cast<caf::timespan>(*delay)});
+    return caf::make_error(
+        code, std::move(text),
+        caf::timespan{std::chrono::duration_cast<caf::timespan>(*delay)});
   }
   return caf::make_error(code, std::move(text));
 }
@@ -333,7 +343,8 @@ std::optional<duration> retry_after(const caf::error& err) {
   return std::nullopt;
 }
 
-// -- retrying -------------------------------------------------------------------
+// -- retrying
+// -------------------------------------------------------------------
 
 std::optional<duration> retry_delay(const caf::error& err, int attempt,
                                     const retry_policy& policy) {
@@ -348,7 +359,8 @@ std::optional<duration> retry_delay(const caf::error& err, int attempt,
   return std::min(delay, policy.max_wait);
 }
 
-// -- URLs -----------------------------------------------------------------------
+// -- URLs
+// -----------------------------------------------------------------------
 
 std::string url_encode(std::string_view text) {
   std::string out;
@@ -362,8 +374,8 @@ std::string url_encode(std::string_view text) {
   return out;
 }
 
-std::string form_encode(
-  const std::vector<std::pair<std::string, std::string>>& fields) {
+std::string
+form_encode(const std::vector<std::pair<std::string, std::string>>& fields) {
   std::string out;
   for (auto& [k, v] : fields) {
     if (!out.empty())

@@ -47,10 +47,10 @@ caf::expected<token> refresh(http::client& client, const endpoint& ep,
   if (refresh_token.empty())
     return caf::make_error(ec::auth_failed, "no refresh token stored");
   std::vector<std::pair<std::string, std::string>> form{
-    {"grant_type", "refresh_token"},
-    {"client_id", ep.client_id},
-    {"client_secret", ep.client_secret},
-    {"refresh_token", std::string{refresh_token}},
+      {"grant_type", "refresh_token"},
+      {"client_id", ep.client_id},
+      {"client_secret", ep.client_secret},
+      {"refresh_token", std::string{refresh_token}},
   };
   if (!ep.scope.empty())
     form.emplace_back("scope", ep.scope);
@@ -74,14 +74,13 @@ caf::expected<token> refresh(http::client& client, const endpoint& ep,
   return tok;
 }
 
-// -- token_cache ------------------------------------------------------------------
+// -- token_cache
+// ------------------------------------------------------------------
 
 token_cache::token_cache(endpoint ep, std::string refresh_token,
                          duration margin)
-  : ep_(std::move(ep)),
-    refresh_token_(std::move(refresh_token)),
-    margin_(margin) {
-}
+    : ep_(std::move(ep)), refresh_token_(std::move(refresh_token)),
+      margin_(margin) {}
 
 caf::expected<std::string> token_cache::access_token(http::client& client,
                                                      http::time_point now) {
@@ -121,7 +120,8 @@ size_t token_cache::refreshes() const {
   return refreshes_;
 }
 
-// -- call_with_auth -----------------------------------------------------------------
+// -- call_with_auth
+// -----------------------------------------------------------------
 
 caf::expected<http::response> call_with_auth(http::client& client,
                                              token_cache& tokens,
@@ -140,10 +140,10 @@ caf::expected<http::response> call_with_auth(http::client& client,
     tokens.invalidate();
     if (attempt == 2)
       return http::classify_response(
-        *resp,
-        fmt::format("{} {} (after a token refresh)", req.method,
-                    http::origin_of(req.url)),
-        clock());
+          *resp,
+          fmt::format("{} {} (after a token refresh)", req.method,
+                      http::origin_of(req.url)),
+          clock());
     spdlog::debug("oauth2: 401 from {}, refreshing the access token",
                   http::origin_of(req.url));
   }

@@ -6,8 +6,8 @@
 namespace mailpipe {
 
 token_bucket::token_bucket(double rate, double burst)
-  : rate_(std::max(rate, 1e-6)), burst_(std::max(burst, 1.0)), tokens_(burst_) {
-}
+    : rate_(std::max(rate, 1e-6)), burst_(std::max(burst, 1.0)),
+      tokens_(burst_) {}
 
 duration token_bucket::reserve(double cost, http::time_point now) {
   if (started_ && now > last_) {
@@ -24,8 +24,7 @@ duration token_bucket::reserve(double cost, http::time_point now) {
 }
 
 per_user_limiter::per_user_limiter(double rate, double burst)
-  : rate_(rate), burst_(burst) {
-}
+    : rate_(rate), burst_(burst) {}
 
 duration per_user_limiter::reserve(const std::string& user, double cost,
                                    http::time_point now) {

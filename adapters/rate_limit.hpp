@@ -8,16 +8,16 @@
 
 namespace mailpipe {
 
-/// A token bucket: `rate` units per second flow in, up to `burst` are kept. Reservations
-/// may drive it negative, so callers that come later wait longer (first come, first
-/// served). Pure: the clock is an argument.
+/// A token bucket: `rate` units per second flow in, up to `burst` are kept.
+/// Reservations may drive it negative, so callers that come later wait longer
+/// (first come, first served). Pure: the clock is an argument.
 class token_bucket {
 public:
   /// A full bucket.
   token_bucket(double rate, double burst);
 
-  /// Takes `cost` units at `now` and returns how long the caller must wait before
-  /// spending them (zero when they were there).
+  /// Takes `cost` units at `now` and returns how long the caller must wait
+  /// before spending them (zero when they were there).
   duration reserve(double cost, http::time_point now);
 
 private:
@@ -28,8 +28,8 @@ private:
   bool started_ = false;
 };
 
-/// One token bucket per user (mailbox), created on first use; thread-safe, so the
-/// fetchers of all accounts on a node share one instance per provider.
+/// One token bucket per user (mailbox), created on first use; thread-safe, so
+/// the fetchers of all accounts on a node share one instance per provider.
 class per_user_limiter {
 public:
   /// Every user gets `rate` units per second and a burst of `burst`.

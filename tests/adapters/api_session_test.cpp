@@ -16,18 +16,24 @@ struct fixture {
   http_stub stub;
   test::fake_clock fc;
   http::client client;
-  oauth2::token_cache tokens{{stub.url() + "/token", "cid", "cs", "", 2s}, "rt"};
+  oauth2::token_cache tokens{{stub.url() + "/token", "cid", "cs", "", 2s},
+                             "rt"};
   per_user_limiter limiter{10, 10};
 
   fixture() {
     stub.on("POST", "/token", [](const test::stub_request&) {
-      return stub_reply::json(200, R"({"access_token":"at","expires_in":3600})");
+      return stub_reply::json(200,
+                              R"({"access_token":"at","expires_in":3600})");
     });
   }
 
   api_session session(http::retry_policy retry = {3, 10s, 1s}) {
-    return api_session{{stub.url(), "seed@x", 2s, retry}, client, tokens,
-                       &limiter, fc.clock(), fc.sleeper()};
+    return api_session{{stub.url(), "seed@x", 2s, retry},
+                       client,
+                       tokens,
+                       &limiter,
+                       fc.clock(),
+                       fc.sleeper()};
   }
 };
 
@@ -37,7 +43,7 @@ TEST(api_session, obeys_retry_after_on_429) {
   fixture f;
   f.stub.script("GET", "/r",
                 {stub_reply::api_error(429, "TooManyRequests", "slow down")
-                   .with_header("Retry-After", "2"),
+                     .with_header("Retry-After", "2"),
                  stub_reply::json(200, "{}")});
   auto s = f.session();
   auto resp = s.get(f.stub.url() + "/r", 1);
@@ -49,8 +55,9 @@ TEST(api_session, obeys_retry_after_on_429) {
 
 TEST(api_session, too_long_retry_after_is_reported_not_waited) {
   fixture f;
-  f.stub.script("GET", "/r", {stub_reply::api_error(429, "TooManyRequests", "x")
-                                .with_header("Retry-After", "3600")});
+  f.stub.script("GET", "/r",
+                {stub_reply::api_error(429, "TooManyRequests", "x")
+                     .with_header("Retry-After", "3600")});
   auto s = f.session();
   auto resp = s.get(f.stub.url() + "/r", 1);
   ASSERT_FALSE(resp);
@@ -61,7 +68,8 @@ TEST(api_session, too_long_retry_after_is_reported_not_waited) {
 
 TEST(api_session, server_errors_are_retried_then_reported) {
   fixture f;
-  f.stub.script("GET", "/r", {stub_reply::api_error(500, "500", "Backend Error")});
+  f.stub.script("GET", "/r",
+                {stub_reply::api_error(500, "500", "Backend Error")});
   auto s = f.session();
   auto resp = s.get(f.stub.url() + "/r", 1);
   ASSERT_FALSE(resp);

@@ -127,18 +127,22 @@ TEST(crypto, loads_key_from_environment_then_file) {
   auto key = *generate_key();
   crypto_config cfg;
   auto sealed = *secret_box::from_base64(key)->seal("x");
-  auto from_env = secret_box::load(cfg, fake_env({{"MAILPIPE_SECRET_KEY", key}}));
+  auto from_env =
+      secret_box::load(cfg, fake_env({{"MAILPIPE_SECRET_KEY", key}}));
   ASSERT_TRUE(from_env) << render(from_env.error());
   EXPECT_EQ(*from_env->open(sealed), "x");
 
   auto missing = secret_box::load(cfg, fake_env({}));
   ASSERT_FALSE(missing);
   EXPECT_TRUE(is(missing.error(), ec::invalid_config));
-  EXPECT_NE(render(missing.error()).find("MAILPIPE_SECRET_KEY"), std::string::npos);
+  EXPECT_NE(render(missing.error()).find("MAILPIPE_SECRET_KEY"),
+            std::string::npos);
 
-  auto bad_env = secret_box::load(cfg, fake_env({{"MAILPIPE_SECRET_KEY", "abc"}}));
+  auto bad_env =
+      secret_box::load(cfg, fake_env({{"MAILPIPE_SECRET_KEY", "abc"}}));
   ASSERT_FALSE(bad_env);
-  EXPECT_NE(render(bad_env.error()).find("MAILPIPE_SECRET_KEY"), std::string::npos);
+  EXPECT_NE(render(bad_env.error()).find("MAILPIPE_SECRET_KEY"),
+            std::string::npos);
   EXPECT_EQ(render(bad_env.error()).find("abc"), std::string::npos);
 
   char path[] = "/tmp/mailpipe-key-XXXXXX";

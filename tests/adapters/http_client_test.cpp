@@ -25,13 +25,14 @@ http::response status(long code, std::string body = {}) {
 
 } // namespace
 
-// -- transport ------------------------------------------------------------------
+// -- transport
+// ------------------------------------------------------------------
 
 TEST(http_client, sends_method_headers_body_and_reads_response) {
   http_stub stub;
   stub.on("POST", "/echo", [](const test::stub_request& r) {
     return stub_reply::json(201, R"({"got":")" + r.body + "\"}")
-      .with_header("X-Request-Id", "abc");
+        .with_header("X-Request-Id", "abc");
   });
   http::client c;
   http::request req;
@@ -55,7 +56,8 @@ TEST(http_client, sends_method_headers_body_and_reads_response) {
 
 TEST(http_client, reuses_the_handle_for_several_requests) {
   http_stub stub;
-  stub.script("GET", "/n", {stub_reply::json(200, "1"), stub_reply::json(200, "2")});
+  stub.script("GET", "/n",
+              {stub_reply::json(200, "1"), stub_reply::json(200, "2")});
   http::client c;
   http::request req;
   req.url = stub.url() + "/n";
@@ -117,7 +119,8 @@ TEST(http_client, oversized_body_is_refused) {
   EXPECT_TRUE(is(resp.error(), ec::protocol_error)) << render(resp.error());
 }
 
-// -- classification -------------------------------------------------------------
+// -- classification
+// -------------------------------------------------------------
 
 TEST(http_classify, success_is_no_error) {
   EXPECT_FALSE(http::classify_response(status(200), "x", fixed_now()));
@@ -140,12 +143,14 @@ TEST(http_classify, maps_statuses_to_error_codes) {
   EXPECT_EQ(code(400), ec::protocol_error);
   EXPECT_EQ(code(400, R"({"error":"invalid_grant","error_description":"Bad"})"),
             ec::auth_failed);
-  EXPECT_EQ(code(403, R"({"error":{"code":403,"message":"Insufficient Permission",
+  EXPECT_EQ(
+      code(403, R"({"error":{"code":403,"message":"Insufficient Permission",
     "errors":[{"domain":"global","reason":"insufficientPermissions"}]}})"),
-            ec::auth_failed);
-  EXPECT_EQ(code(403, R"({"error":{"code":403,"message":"User-rate limit exceeded.",
+      ec::auth_failed);
+  EXPECT_EQ(
+      code(403, R"({"error":{"code":403,"message":"User-rate limit exceeded.",
     "errors":[{"domain":"usageLimits","reason":"userRateLimitExceeded"}]}})"),
-            ec::rate_limited);
+      ec::rate_limited);
   EXPECT_EQ(code(403, R"({"error":{"code":403,"message":"Rate Limit Exceeded",
     "errors":[{"domain":"usageLimits","reason":"rateLimitExceeded"}]}})"),
             ec::rate_limited);
@@ -160,9 +165,9 @@ TEST(http_classify, maps_statuses_to_error_codes) {
 
 TEST(http_classify, keeps_server_message_and_masks_tokens) {
   auto err = http::classify_response(
-    status(401, R"({"error":{"code":"InvalidAuthenticationToken",
+      status(401, R"({"error":{"code":"InvalidAuthenticationToken",
       "message":"Token Bearer eyJ0eXAiOi.secret.part is expired"}})"),
-    "GET /me/messages", fixed_now());
+      "GET /me/messages", fixed_now());
   auto text = render(err);
   EXPECT_NE(text.find("HTTP 401"), std::string::npos) << text;
   EXPECT_NE(text.find("InvalidAuthenticationToken"), std::string::npos) << text;
@@ -171,7 +176,8 @@ TEST(http_classify, keeps_server_message_and_masks_tokens) {
 }
 
 TEST(http_classify, retry_after_seconds_and_date_are_kept) {
-  auto r = status(429, R"({"error":{"code":"TooManyRequests","message":"slow down"}})");
+  auto r = status(
+      429, R"({"error":{"code":"TooManyRequests","message":"slow down"}})");
   r.headers.push_back({"retry-after", "7"});
   auto err = http::classify_response(r, "op", fixed_now());
   ASSERT_TRUE(http::retry_after(err));
@@ -180,18 +186,21 @@ TEST(http_classify, retry_after_seconds_and_date_are_kept) {
   err = http::classify_response(r, "op", fixed_now());
   ASSERT_TRUE(http::retry_after(err));
   EXPECT_EQ(*http::retry_after(err), 30s);
-  EXPECT_FALSE(http::retry_after(http::classify_response(status(429), "op", fixed_now())));
+  EXPECT_FALSE(http::retry_after(
+      http::classify_response(status(429), "op", fixed_now())));
 }
 
 TEST(http_classify, parse_retry_after_rejects_garbage) {
   EXPECT_EQ(http::parse_retry_after("120", fixed_now()), duration{120s});
   EXPECT_EQ(http::parse_retry_after(" 0 ", fixed_now()), duration{0});
-  EXPECT_EQ(http::parse_retry_after("Sunday, 06-Nov-94 08:49:40 GMT", fixed_now()),
-            duration{3s});
+  EXPECT_EQ(
+      http::parse_retry_after("Sunday, 06-Nov-94 08:49:40 GMT", fixed_now()),
+      duration{3s});
   EXPECT_EQ(http::parse_retry_after("Sun Nov  6 08:49:47 1994", fixed_now()),
             duration{10s});
-  EXPECT_EQ(http::parse_retry_after("Sat, 05 Nov 1994 08:49:37 GMT", fixed_now()),
-            duration{0});
+  EXPECT_EQ(
+      http::parse_retry_after("Sat, 05 Nov 1994 08:49:37 GMT", fixed_now()),
+      duration{0});
   EXPECT_FALSE(http::parse_retry_after("", fixed_now()));
   EXPECT_FALSE(http::parse_retry_after("soon", fixed_now()));
   EXPECT_FALSE(http::parse_retry_after("-5", fixed_now()));
@@ -199,19 +208,22 @@ TEST(http_classify, parse_retry_after_rejects_garbage) {
 }
 
 TEST(http_classify, malformed_error_body_still_classifies) {
-  auto err = http::classify_response(status(503, "<html>oops"), "op", fixed_now());
+  auto err =
+      http::classify_response(status(503, "<html>oops"), "op", fixed_now());
   EXPECT_TRUE(is(err, ec::service_unavailable));
   auto e = http::parse_api_error("{\"error\": [1,2");
   EXPECT_TRUE(e.code.empty());
 }
 
 TEST(http_classify, mask_secrets_hides_token_values) {
-  auto s = http::mask_secrets(
-    "refresh_token=1//abc&client_secret=shh access_token=ya29.x code=4/0A bearer zz");
-  EXPECT_EQ(s, "refresh_token=***&client_secret=*** access_token=*** code=*** bearer ***");
+  auto s = http::mask_secrets("refresh_token=1//abc&client_secret=shh "
+                              "access_token=ya29.x code=4/0A bearer zz");
+  EXPECT_EQ(s, "refresh_token=***&client_secret=*** access_token=*** code=*** "
+               "bearer ***");
 }
 
-// -- retry policy -----------------------------------------------------------------
+// -- retry policy
+// -----------------------------------------------------------------
 
 TEST(http_retry, obeys_retry_after_and_backs_off) {
   http::retry_policy p{3, 10s, 1s};
@@ -227,7 +239,8 @@ TEST(http_retry, obeys_retry_after_and_backs_off) {
   EXPECT_FALSE(http::retry_delay(caf::make_error(ec::parse_error, "x"), 1, p));
 }
 
-// -- URLs -------------------------------------------------------------------------
+// -- URLs
+// -------------------------------------------------------------------------
 
 TEST(http_url, encodes_and_finds_origins) {
   EXPECT_EQ(http::url_encode("a b/c?d=é~"), "a%20b%2Fc%3Fd%3D%C3%A9~");
@@ -235,6 +248,7 @@ TEST(http_url, encodes_and_finds_origins) {
             "grant_type=refresh_token&x=a%26b");
   EXPECT_EQ(http::origin_of("https://Graph.Microsoft.com/v1.0/me?x"),
             "https://graph.microsoft.com");
-  EXPECT_EQ(http::origin_of("http://u:pw@127.0.0.1:80/x"), "http://127.0.0.1:80");
+  EXPECT_EQ(http::origin_of("http://u:pw@127.0.0.1:80/x"),
+            "http://127.0.0.1:80");
   EXPECT_EQ(http::origin_of("nope"), "");
 }

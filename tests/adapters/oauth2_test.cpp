@@ -29,15 +29,16 @@ std::string token_json(const std::string& access, int expires_in = 3599,
 void serve_tokens(http_stub& stub, std::string rotate_to = "") {
   auto n = std::make_shared<int>(0);
   stub.on("POST", "/token", [n, rotate_to](const stub_request& r) {
-    if (r.param("grant_type") != "refresh_token" || r.param("client_id") != "cid"
+    if (r.param("grant_type") != "refresh_token"
+        || r.param("client_id") != "cid"
         || r.param("client_secret") != "csecret")
       return stub_reply::json(401, R"({"error": "invalid_client",
         "error_description": "The OAuth client was not found."})");
     if (r.param("refresh_token") != "rt-good")
       return stub_reply::json(400, R"({"error": "invalid_grant",
         "error_description": "Token has been expired or revoked."})");
-    return stub_reply::json(200, token_json("at-" + std::to_string(++*n), 3599,
-                                            rotate_to));
+    return stub_reply::json(
+        200, token_json("at-" + std::to_string(++*n), 3599, rotate_to));
   });
 }
 
@@ -47,7 +48,8 @@ oauth2::endpoint endpoint_of(const http_stub& stub) {
 
 } // namespace
 
-// -- parsing ------------------------------------------------------------------------
+// -- parsing
+// ------------------------------------------------------------------------
 
 TEST(oauth2, parses_token_responses) {
   test::fake_clock fc;
@@ -58,10 +60,11 @@ TEST(oauth2, parses_token_responses) {
   EXPECT_EQ(tok->refresh_token, "1//new");
   EXPECT_EQ(tok->expires_at, *fc.now + 100s);
   auto as_string = oauth2::parse_token_response(
-    R"({"access_token":"x","expires_in":"60"})", *fc.now);
+      R"({"access_token":"x","expires_in":"60"})", *fc.now);
   ASSERT_TRUE(as_string);
   EXPECT_EQ(as_string->expires_at, *fc.now + 60s);
-  auto no_expiry = oauth2::parse_token_response(R"({"access_token":"x"})", *fc.now);
+  auto no_expiry =
+      oauth2::parse_token_response(R"({"access_token":"x"})", *fc.now);
   EXPECT_EQ(no_expiry->expires_at, *fc.now + 3600s);
   for (auto bad : {"", "not json", "{}", R"({"access_token": 5})",
                    R"({"access_token": ""})",
@@ -72,7 +75,8 @@ TEST(oauth2, parses_token_responses) {
   }
 }
 
-// -- the grant ------------------------------------------------------------------------
+// -- the grant
+// ------------------------------------------------------------------------
 
 TEST(oauth2, refresh_posts_the_form_and_reads_the_token) {
   http_stub stub;
@@ -84,7 +88,8 @@ TEST(oauth2, refresh_posts_the_form_and_reads_the_token) {
   EXPECT_EQ(tok->access_token, "at-1");
   auto reqs = stub.requests("/token");
   ASSERT_EQ(reqs.size(), 1u);
-  EXPECT_EQ(reqs[0].header("Content-Type"), "application/x-www-form-urlencoded");
+  EXPECT_EQ(reqs[0].header("Content-Type"),
+            "application/x-www-form-urlencoded");
   EXPECT_NE(reqs[0].body.find("grant_type=refresh_token"), std::string::npos);
   EXPECT_NE(reqs[0].body.find("refresh_token=rt-good"), std::string::npos);
 }
@@ -120,7 +125,8 @@ TEST(oauth2, token_endpoint_failures_are_classified) {
   auto ep = endpoint_of(stub);
   ep.timeout = 200ms;
   auto down = oauth2::refresh(c, ep, "rt", *fc.now);
-  EXPECT_TRUE(is(down.error(), ec::service_unavailable)) << render(down.error());
+  EXPECT_TRUE(is(down.error(), ec::service_unavailable))
+      << render(down.error());
   auto garbled = oauth2::refresh(c, ep, "rt", *fc.now);
   EXPECT_TRUE(is(garbled.error(), ec::parse_error)) << render(garbled.error());
   auto slow = oauth2::refresh(c, ep, "rt", *fc.now);
@@ -128,7 +134,8 @@ TEST(oauth2, token_endpoint_failures_are_classified) {
   EXPECT_TRUE(is(oauth2::refresh(c, ep, "", *fc.now).error(), ec::auth_failed));
 }
 
-// -- the cache --------------------------------------------------------------------------
+// -- the cache
+// --------------------------------------------------------------------------
 
 TEST(oauth2, cache_returns_the_token_until_shortly_before_expiry) {
   http_stub stub;
@@ -160,7 +167,8 @@ TEST(oauth2, rotated_refresh_token_is_kept_and_reported) {
   EXPECT_EQ(cache.refresh_token(), "rt-rotated");
 }
 
-// -- 401 handling -------------------------------------------------------------------------
+// -- 401 handling
+// -------------------------------------------------------------------------
 
 namespace {
 
@@ -172,7 +180,7 @@ struct auth_fixture {
   oauth2::token_cache cache;
 
   explicit auth_fixture(std::string refresh_token)
-    : cache(endpoint_of(stub), std::move(refresh_token)) {
+      : cache(endpoint_of(stub), std::move(refresh_token)) {
     serve_tokens(stub);
   }
 
@@ -187,12 +195,14 @@ struct auth_fixture {
 
 TEST(oauth2, expired_token_is_refreshed_once_and_the_call_retried) {
   auth_fixture f{"rt-good"};
-  // The API accepts only at-2: at-1 "expired" on the server's side before our clock said so.
+  // The API accepts only at-2: at-1 "expired" on the server's side before our
+  // clock said so.
   f.stub.on("GET", "/api", [](const stub_request& r) {
     if (r.header("Authorization") != "Bearer at-2")
-      return stub_reply::api_error(401, "401",
-                                   "Request had invalid authentication credentials.")
-        .with_header("WWW-Authenticate", "Bearer realm=\"https://accounts.google.com/\"");
+      return stub_reply::api_error(
+                 401, "401", "Request had invalid authentication credentials.")
+          .with_header("WWW-Authenticate",
+                       "Bearer realm=\"https://accounts.google.com/\"");
     return stub_reply::json(200, R"({"ok": true})");
   });
   auto resp = f.call();
@@ -205,8 +215,9 @@ TEST(oauth2, expired_token_is_refreshed_once_and_the_call_retried) {
 TEST(oauth2, second_401_is_auth_failed) {
   auth_fixture f{"rt-good"};
   f.stub.on("GET", "/api", [](const stub_request&) {
-    return stub_reply::api_error(401, "InvalidAuthenticationToken",
-                                 "Access token has expired or is not yet valid.");
+    return stub_reply::api_error(
+        401, "InvalidAuthenticationToken",
+        "Access token has expired or is not yet valid.");
   });
   auto resp = f.call();
   ASSERT_FALSE(resp);
@@ -219,9 +230,8 @@ TEST(oauth2, second_401_is_auth_failed) {
 
 TEST(oauth2, revoked_grant_is_auth_failed_before_any_call) {
   auth_fixture f{"rt-revoked"};
-  f.stub.on("GET", "/api", [](const stub_request&) {
-    return stub_reply::json(200, "{}");
-  });
+  f.stub.on("GET", "/api",
+            [](const stub_request&) { return stub_reply::json(200, "{}"); });
   auto resp = f.call();
   ASSERT_FALSE(resp);
   EXPECT_TRUE(is(resp.error(), ec::auth_failed));

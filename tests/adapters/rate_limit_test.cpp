@@ -12,7 +12,8 @@ TEST(rate_limit, bucket_allows_burst_then_paces) {
   token_bucket b{250, 250}; // Gmail: 250 quota units per user and second
   for (int i = 0; i < 50; ++i)
     EXPECT_EQ(b.reserve(5, *fc.now), duration{0}) << i;
-  // Bucket empty: the next 5 units arrive after 20 ms, the one after that 40 ms.
+  // Bucket empty: the next 5 units arrive after 20 ms, the one after that 40
+  // ms.
   EXPECT_EQ(b.reserve(5, *fc.now), duration{20ms});
   EXPECT_EQ(b.reserve(5, *fc.now), duration{40ms});
   fc.advance(1s);

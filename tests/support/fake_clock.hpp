@@ -11,12 +11,11 @@ namespace mailpipe::test {
 /// injected `clock_fn` / `sleep_fn` of the HTTP adapters.
 struct fake_clock {
   /// Shared so copies of `clock()` and `sleeper()` see every change.
-  std::shared_ptr<http::time_point> now
-    = std::make_shared<http::time_point>(std::chrono::sys_days{
-      std::chrono::year{2026} / 1 / 1});
+  std::shared_ptr<http::time_point> now = std::make_shared<http::time_point>(
+      std::chrono::sys_days{std::chrono::year{2026} / 1 / 1});
   /// Every sleep requested, in order.
-  std::shared_ptr<std::vector<duration>> sleeps
-    = std::make_shared<std::vector<duration>>();
+  std::shared_ptr<std::vector<duration>> sleeps =
+      std::make_shared<std::vector<duration>>();
 
   /// Reads the current fake time.
   http::clock_fn clock() const {

@@ -34,7 +34,8 @@ struct route {
 
 } // namespace
 
-// -- stub_request / stub_reply ----------------------------------------------------
+// -- stub_request / stub_reply
+// ----------------------------------------------------
 
 std::string stub_request::param(const std::string& name) const {
   auto i = params.find(name);
@@ -57,13 +58,15 @@ stub_reply stub_reply::json(int status, std::string body) {
 
 stub_reply stub_reply::api_error(int status, std::string code,
                                  std::string message) {
-  // Google's code is the HTTP status as a number, Microsoft's a string; callers choose.
+  // Google's code is the HTTP status as a number, Microsoft's a string; callers
+  // choose.
   bool numeric = !code.empty()
                  && std::all_of(code.begin(), code.end(),
                                 [](char c) { return c >= '0' && c <= '9'; });
-  return json(status, fmt::format(R"({{"error": {{"code": {}, "message": "{}"}}}})",
-                                  numeric ? code : "\"" + json_escape(code) + "\"",
-                                  json_escape(message)));
+  return json(status,
+              fmt::format(R"({{"error": {{"code": {}, "message": "{}"}}}})",
+                          numeric ? code : "\"" + json_escape(code) + "\"",
+                          json_escape(message)));
 }
 
 stub_reply&& stub_reply::with_header(std::string name, std::string value) && {
@@ -76,7 +79,8 @@ stub_reply&& stub_reply::after(std::chrono::milliseconds wait) && {
   return std::move(*this);
 }
 
-// -- http_stub --------------------------------------------------------------------
+// -- http_stub
+// --------------------------------------------------------------------
 
 struct http_stub::impl {
   httplib::Server server;
@@ -105,11 +109,11 @@ struct http_stub::impl {
           break;
         }
     }
-    auto reply = handler ? handler(rec)
-                         : stub_reply::api_error(404, "404",
-                                                 "no stub route for "
-                                                   + req.method + " "
-                                                   + req.path);
+    auto reply =
+        handler
+            ? handler(rec)
+            : stub_reply::api_error(
+                404, "404", "no stub route for " + req.method + " " + req.path);
     if (reply.delay.count() > 0)
       std::this_thread::sleep_for(reply.delay);
     res.status = reply.status;
@@ -159,7 +163,7 @@ void http_stub::on(std::string method, std::string path_regex,
                    stub_handler handler) {
   std::lock_guard<std::mutex> guard{impl_->mtx};
   impl_->routes.push_back(
-    {std::move(method), std::regex{path_regex}, std::move(handler)});
+      {std::move(method), std::regex{path_regex}, std::move(handler)});
 }
 
 void http_stub::script(std::string method, std::string path_regex,
@@ -171,14 +175,13 @@ void http_stub::script(std::string method, std::string path_regex,
   };
   auto st = std::make_shared<state>();
   st->replies = std::move(replies);
-  on(std::move(method), std::move(path_regex),
-     [st](const stub_request&) {
-       std::lock_guard<std::mutex> guard{st->mtx};
-       if (st->replies.empty())
-         return stub_reply::api_error(500, "500", "empty script");
-       auto i = std::min(st->next++, st->replies.size() - 1);
-       return st->replies[i];
-     });
+  on(std::move(method), std::move(path_regex), [st](const stub_request&) {
+    std::lock_guard<std::mutex> guard{st->mtx};
+    if (st->replies.empty())
+      return stub_reply::api_error(500, "500", "empty script");
+    auto i = std::min(st->next++, st->replies.size() - 1);
+    return st->replies[i];
+  });
 }
 
 std::vector<stub_request> http_stub::requests() const {
@@ -186,8 +189,8 @@ std::vector<stub_request> http_stub::requests() const {
   return impl_->log;
 }
 
-std::vector<stub_request> http_stub::requests(
-  const std::string& path_regex) const {
+std::vector<stub_request>
+http_stub::requests(const std::string& path_regex) const {
   std::regex re{path_regex};
   std::vector<stub_request> out;
   for (auto& r : requests())

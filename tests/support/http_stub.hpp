@@ -47,7 +47,8 @@ struct stub_reply {
   /// A JSON reply.
   static stub_reply json(int status, std::string body);
 
-  /// The documented error shape of Google and Microsoft: `{"error": {"code", "message"}}`.
+  /// The documented error shape of Google and Microsoft: `{"error": {"code",
+  /// "message"}}`.
   static stub_reply api_error(int status, std::string code,
                               std::string message);
 
@@ -61,11 +62,12 @@ struct stub_reply {
 /// Computes a reply from a request.
 using stub_handler = std::function<stub_reply(const stub_request&)>;
 
-/// A cpp-httplib server on 127.0.0.1 and a free port, running in its own thread, that
-/// records every request and answers from routes the test sets up. Reusable for any
-/// HTTP service the project talks to (Gmail, Graph, OAuth2, Discord, Mistral, MeiliSearch).
-/// Routes match method and the whole path (an ECMAScript regex); the newest route wins.
-/// Unrouted requests get a 404 in the Google/Microsoft error shape.
+/// A cpp-httplib server on 127.0.0.1 and a free port, running in its own
+/// thread, that records every request and answers from routes the test sets up.
+/// Reusable for any HTTP service the project talks to (Gmail, Graph, OAuth2,
+/// Discord, Mistral, MeiliSearch). Routes match method and the whole path (an
+/// ECMAScript regex); the newest route wins. Unrouted requests get a 404 in the
+/// Google/Microsoft error shape.
 class http_stub {
 public:
   /// Binds and starts serving; fails the current test if binding fails.
