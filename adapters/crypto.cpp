@@ -46,8 +46,7 @@ int decode_char(char c) {
 
 } // namespace
 
-// -- base64
-// ---------------------------------------------------------------------
+// -- base64 ------------------------------------------------------------------
 
 std::string base64_encode(std::string_view in) {
   static constexpr char alphabet[] =
@@ -112,8 +111,7 @@ caf::expected<std::string> generate_key() {
   return out;
 }
 
-// -- secret_box
-// -------------------------------------------------------------------
+// -- secret_box --------------------------------------------------------------
 
 secret_box::~secret_box() {
   OPENSSL_cleanse(key_.data(), key_.size());

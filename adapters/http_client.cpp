@@ -101,8 +101,7 @@ sleep_fn real_sleep() {
   return [](duration d) { std::this_thread::sleep_for(d); };
 }
 
-// -- response
-// -------------------------------------------------------------------
+// -- response ----------------------------------------------------------------
 
 std::optional<std::string_view> response::header(std::string_view name) const {
   for (auto& h : headers)
@@ -111,8 +110,7 @@ std::optional<std::string_view> response::header(std::string_view name) const {
   return std::nullopt;
 }
 
-// -- client
-// -----------------------------------------------------------------------
+// -- client ------------------------------------------------------------------
 
 client::client(size_t max_body_bytes) : max_body_bytes_(max_body_bytes) {
   global_init();
@@ -181,8 +179,7 @@ caf::expected<response> client::perform(const request& req) {
   return resp;
 }
 
-// -- error classification
-// -------------------------------------------------------
+// -- error classification ----------------------------------------------------
 
 api_error parse_api_error(std::string_view body) {
   api_error out;
@@ -343,8 +340,7 @@ std::optional<duration> retry_after(const caf::error& err) {
   return std::nullopt;
 }
 
-// -- retrying
-// -------------------------------------------------------------------
+// -- retrying ----------------------------------------------------------------
 
 std::optional<duration> retry_delay(const caf::error& err, int attempt,
                                     const retry_policy& policy) {
@@ -359,8 +355,7 @@ std::optional<duration> retry_delay(const caf::error& err, int attempt,
   return std::min(delay, policy.max_wait);
 }
 
-// -- URLs
-// -----------------------------------------------------------------------
+// -- URLs --------------------------------------------------------------------
 
 std::string url_encode(std::string_view text) {
   std::string out;

@@ -35,7 +35,7 @@ clock_fn system_clock();
 /// The real sleeper.
 sleep_fn real_sleep();
 
-// -- requests and responses ---------------------------------------------------
+// -- requests and responses --------------------------------------------------
 
 /// One HTTP header as sent or received.
 struct header_field {
@@ -97,7 +97,7 @@ private:
   size_t max_body_bytes_;
 };
 
-// -- error classification -----------------------------------------------------
+// -- error classification ----------------------------------------------------
 
 /// What an error body of Google, Microsoft or an OAuth2 server says.
 struct api_error {
@@ -137,8 +137,7 @@ std::optional<duration> retry_after(const caf::error& err);
 /// in errors.
 std::string mask_secrets(std::string_view text, size_t max_len = 300);
 
-// -- retrying
-// -------------------------------------------------------------------
+// -- retrying ----------------------------------------------------------------
 
 /// When a failed call is tried again.
 struct retry_policy {
@@ -158,8 +157,7 @@ struct retry_policy {
 std::optional<duration> retry_delay(const caf::error& err, int attempt,
                                     const retry_policy& policy);
 
-// -- URLs
-// -----------------------------------------------------------------------
+// -- URLs --------------------------------------------------------------------
 
 /// ASCII case-insensitive equality, as HTTP field names compare.
 bool iequals(std::string_view x, std::string_view y);

@@ -18,8 +18,7 @@ using test::stub_request;
 
 namespace {
 
-// -- a stand-in for the Gmail API, answering in its documented JSON
-// -------------
+// -- a stand-in for the Gmail API, answering in its documented JSON ----------
 
 struct fake_message {
   std::string id;
@@ -28,24 +27,6 @@ struct fake_message {
   std::string body; // searched, never returned by format=metadata
   uint64_t history_id = 0;
 };
-
-std::string json_str(std::string_view s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\')
-      out += '\\';
-    if (c == '\r') {
-      out += "\\r";
-      continue;
-    }
-    if (c == '\n') {
-      out += "\\n";
-      continue;
-    }
-    out += c;
-  }
-  return out + "\"";
-}
 
 // Google's error body (https://cloud.google.com/apis/design/errors, v1 shape as
 // Gmail sends it).
@@ -56,29 +37,21 @@ stub_reply google_error(int code, std::string reason, std::string status,
       fmt::format(
           R"({{"error": {{"code": {}, "message": {}, "errors": [{{"message": {},)"
           R"( "domain": "global", "reason": "{}"}}], "status": "{}"}}}})",
-          code, json_str(message), json_str(message), reason, status));
+          code, test::json_quote(message), test::json_quote(message), reason,
+          status));
 }
 
 const std::string prefix = "/gmail/v1/users/me/";
 
 struct fake_gmail {
   http_stub stub;
+  test::bearer_api auth{stub};
   std::mutex mtx;
   std::vector<fake_message> messages;
   uint64_t oldest_history = 100; // history before this is gone (404)
   uint64_t current_history = 200;
-  std::string valid_token = "at-1";
-  int tokens_issued = 0;
 
   fake_gmail() {
-    stub.on("POST", "/token", [this](const stub_request&) {
-      std::lock_guard<std::mutex> guard{mtx};
-      return stub_reply::json(
-          200,
-          fmt::format(
-              R"({{"access_token": "at-{}", "expires_in": 3599, "token_type": "Bearer"}})",
-              ++tokens_issued));
-    });
     stub.on("GET", prefix + "messages", [this](const stub_request& r) {
       return guarded(r, [&] { return list(r); });
     });
@@ -103,7 +76,7 @@ struct fake_gmail {
   template <class F>
   stub_reply guarded(const stub_request& r, F f) {
     std::lock_guard<std::mutex> guard{mtx};
-    if (r.header("Authorization") != "Bearer " + valid_token)
+    if (!auth.authorized(r))
       return google_error(401, "authError", "UNAUTHENTICATED",
                           "Request had invalid authentication credentials. "
                           "Expected OAuth 2 access token.");
@@ -158,11 +131,11 @@ struct fake_gmail {
         continue;
       std::string labels, headers;
       for (auto& l : m.labels)
-        labels += (labels.empty() ? "" : ", ") + json_str(l);
+        labels += (labels.empty() ? "" : ", ") + test::json_quote(l);
       for (auto& [k, v] : m.headers)
-        headers +=
-            fmt::format(R"({}{{"name": {}, "value": {}}})",
-                        headers.empty() ? "" : ", ", json_str(k), json_str(v));
+        headers += fmt::format(R"({}{{"name": {}, "value": {}}})",
+                               headers.empty() ? "" : ", ", test::json_quote(k),
+                               test::json_quote(v));
       return stub_reply::json(
           200,
           fmt::format(
@@ -263,8 +236,7 @@ const found_message* by_id(const std::vector<found_message>& v,
 
 } // namespace
 
-// -- parsers
-// ---------------------------------------------------------------------------
+// -- parsers -----------------------------------------------------------------
 
 TEST(gmail_parse, documented_shapes) {
   auto page = gmail::parse_message_list(
@@ -299,8 +271,7 @@ TEST(gmail_parse, malformed_json_is_a_parse_error) {
   EXPECT_FALSE(gmail::parse_history(R"({"history": []})"));
 }
 
-// -- find
-// ------------------------------------------------------------------------------
+// -- find --------------------------------------------------------------------
 
 TEST(gmail, finds_test_messages_in_inbox_and_spam) {
   fixture f;
@@ -378,8 +349,7 @@ TEST(gmail, invalid_test_ids_are_refused_before_any_request) {
   EXPECT_EQ(f.gmail.stub.count(".*"), 0u);
 }
 
-// -- errors
-// ------------------------------------------------------------------------------
+// -- errors ------------------------------------------------------------------
 
 TEST(gmail, expired_token_is_refreshed_and_the_search_succeeds) {
   fixture f;
@@ -388,7 +358,7 @@ TEST(gmail, expired_token_is_refreshed_and_the_search_succeeds) {
   ASSERT_TRUE(mb.find({"mp-aaaaaaaa01"}));
   // The server revokes at-1 (expired early); the next call gets 401, refreshes,
   // retries.
-  f.gmail.valid_token = "at-2";
+  f.gmail.auth.accept("at-2");
   auto found = mb.find({"mp-bbbbbbbb02"});
   ASSERT_TRUE(found) << render(found.error());
   EXPECT_EQ(found->size(), 1u);
@@ -398,7 +368,7 @@ TEST(gmail, expired_token_is_refreshed_and_the_search_succeeds) {
 TEST(gmail, token_refused_twice_is_auth_failed) {
   fixture f;
   f.seed();
-  f.gmail.valid_token = "never";
+  f.gmail.auth.accept("never");
   auto found = f.mailbox().find({"mp-aaaaaaaa01"});
   ASSERT_FALSE(found);
   EXPECT_TRUE(is(found.error(), ec::auth_failed));
@@ -495,8 +465,7 @@ TEST(gmail, per_user_quota_is_respected) {
   EXPECT_EQ(s.waited(), duration{500ms});
 }
 
-// -- history
-// -----------------------------------------------------------------------------
+// -- history -----------------------------------------------------------------
 
 TEST(gmail, history_lists_added_messages_across_pages) {
   fixture f;

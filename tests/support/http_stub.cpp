@@ -16,16 +16,6 @@ namespace mailpipe::test {
 
 namespace {
 
-std::string json_escape(std::string_view text) {
-  std::string out;
-  for (char c : text) {
-    if (c == '"' || c == '\\')
-      out += '\\';
-    out += c;
-  }
-  return out;
-}
-
 struct route {
   std::string method;
   std::regex path;
@@ -34,8 +24,7 @@ struct route {
 
 } // namespace
 
-// -- stub_request / stub_reply
-// ----------------------------------------------------
+// -- stub_request / stub_reply -----------------------------------------------
 
 std::string stub_request::param(const std::string& name) const {
   auto i = params.find(name);
@@ -64,9 +53,9 @@ stub_reply stub_reply::api_error(int status, std::string code,
                  && std::all_of(code.begin(), code.end(),
                                 [](char c) { return c >= '0' && c <= '9'; });
   return json(status,
-              fmt::format(R"({{"error": {{"code": {}, "message": "{}"}}}})",
-                          numeric ? code : "\"" + json_escape(code) + "\"",
-                          json_escape(message)));
+              fmt::format(R"({{"error": {{"code": {}, "message": {}}}}})",
+                          numeric ? code : json_quote(code),
+                          json_quote(message)));
 }
 
 stub_reply&& stub_reply::with_header(std::string name, std::string value) && {
@@ -79,8 +68,7 @@ stub_reply&& stub_reply::after(std::chrono::milliseconds wait) && {
   return std::move(*this);
 }
 
-// -- http_stub
-// --------------------------------------------------------------------
+// -- http_stub ---------------------------------------------------------------
 
 struct http_stub::impl {
   httplib::Server server;
@@ -201,6 +189,59 @@ http_stub::requests(const std::string& path_regex) const {
 
 size_t http_stub::count(const std::string& path_regex) const {
   return requests(path_regex).size();
+}
+
+// -- helpers for stand-in APIs -----------------------------------------------
+
+std::string json_quote(std::string_view text) {
+  std::string out = "\"";
+  for (char c : text) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\r': out += "\\r"; break;
+      case '\n': out += "\\n"; break;
+      case '\t': out += "\\t"; break;
+      default: out += c;
+    }
+  }
+  return out + "\"";
+}
+
+struct bearer_api::state {
+  mutable std::mutex mtx;
+  std::string accepted = "at-1";
+  int issued = 0;
+};
+
+bearer_api::bearer_api(http_stub& stub, std::string extra_fields)
+    : state_(std::make_shared<state>()) {
+  if (!extra_fields.empty())
+    extra_fields = ", " + extra_fields;
+  stub.on("POST", "/token", [st = state_, extra_fields](const stub_request& r) {
+    if (r.param("grant_type") != "refresh_token")
+      return stub_reply::json(400, R"({"error": "unsupported_grant_type"})");
+    std::lock_guard<std::mutex> guard{st->mtx};
+    return stub_reply::json(
+        200, fmt::format(R"({{"access_token": "at-{}", "expires_in": 3599,)"
+                         R"( "token_type": "Bearer"{}}})",
+                         ++st->issued, extra_fields));
+  });
+}
+
+void bearer_api::accept(std::string token) {
+  std::lock_guard<std::mutex> guard{state_->mtx};
+  state_->accepted = std::move(token);
+}
+
+bool bearer_api::authorized(const stub_request& req) const {
+  std::lock_guard<std::mutex> guard{state_->mtx};
+  return req.header("Authorization") == "Bearer " + state_->accepted;
+}
+
+int bearer_api::issued() const {
+  std::lock_guard<std::mutex> guard{state_->mtx};
+  return state_->issued;
 }
 
 } // namespace mailpipe::test

@@ -106,4 +106,33 @@ private:
   std::unique_ptr<impl> impl_;
 };
 
+/// Quotes `text` as a JSON string literal (for building documented response
+/// bodies).
+std::string json_quote(std::string_view text);
+
+/// The OAuth2 side of a stand-in API: a token endpoint at `/token` on `stub`
+/// that answers every refresh-token grant with the next token `at-1`, `at-2`,
+/// ... (RFC 6749 section 5.1 shape), and a check that a request carries the
+/// bearer token the API accepts now.
+class bearer_api {
+public:
+  /// Serves `/token` on `stub`; `extra_fields` (JSON members, e.g. `"scope":
+  /// "x"`) are added to every token response. The API accepts `at-1` at first.
+  explicit bearer_api(http_stub& stub, std::string extra_fields = "");
+
+  /// Makes the API accept only `token` from now on (e.g. "at-2" revokes
+  /// "at-1").
+  void accept(std::string token);
+
+  /// True when `req` carries `Authorization: Bearer <accepted token>`.
+  bool authorized(const stub_request& req) const;
+
+  /// How many tokens the endpoint handed out.
+  int issued() const;
+
+private:
+  struct state;
+  std::shared_ptr<state> state_;
+};
+
 } // namespace mailpipe::test
