@@ -71,4 +71,27 @@ private:
   size_t retries_ = 0;
 };
 
+// -- from the config ---------------------------------------------------------
+
+/// The token endpoint of a provider section (`gmail_config` or
+/// `outlook_config`, which share these key names).
+template <class ProviderConfig>
+oauth2::endpoint token_endpoint(const ProviderConfig& cfg) {
+  return {cfg.token_url, cfg.client_id, cfg.client_secret, cfg.scope,
+          cfg.request_timeout};
+}
+
+/// Session options for the mailbox `user_key` under a provider section.
+template <class ProviderConfig>
+api_session_options session_options(const ProviderConfig& cfg,
+                                    std::string user_key) {
+  api_session_options out;
+  out.api_url = cfg.api_url;
+  out.user_key = std::move(user_key);
+  out.timeout = cfg.request_timeout;
+  out.retry.max_attempts = static_cast<int>(cfg.max_attempts);
+  out.retry.max_wait = cfg.max_retry_wait;
+  return out;
+}
+
 } // namespace mailpipe

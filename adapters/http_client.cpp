@@ -216,6 +216,13 @@ api_error parse_api_error(std::string_view body) {
         out.reasons.emplace_back(text);
   if (err["status"].get(text) == simdjson::SUCCESS)
     out.reasons.emplace_back(text);
+  // Google's newer shape: "details": [{"@type": "...ErrorInfo", "reason":
+  // "RATE_LIMIT_EXCEEDED"}].
+  simdjson::dom::array details;
+  if (err["details"].get(details) == simdjson::SUCCESS)
+    for (auto d : details)
+      if (d["reason"].get(text) == simdjson::SUCCESS)
+        out.reasons.emplace_back(text);
   return out;
 }
 
@@ -291,7 +298,7 @@ caf::error classify_response(const response& resp, std::string_view what,
     code = ec::auth_failed;
   else if (s == 403
            && has_reason({"rateLimitExceeded", "userRateLimitExceeded",
-                          "RESOURCE_EXHAUSTED"}))
+                          "RESOURCE_EXHAUSTED", "RATE_LIMIT_EXCEEDED"}))
     code = ec::rate_limited;
   else if (s == 403 && has_reason({"quotaExceeded", "dailyLimitExceeded"}))
     code = ec::quota_exceeded;

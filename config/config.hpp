@@ -105,6 +105,8 @@ struct gmail_config {
   std::string client_id = "";
   /// OAuth2 client secret (secret).
   std::string client_secret = "";
+  /// Scopes sent with the refresh-token grant; "" keeps the grant's (Google's default).
+  std::string scope = "";
   /// Time limit of one API or token request.
   duration request_timeout = std::chrono::seconds{30};
   /// Gmail quota units one user may spend per second (Google's per-user limit is 250;
@@ -127,6 +129,8 @@ struct outlook_config {
   std::string client_id = "";
   /// OAuth2 client secret (secret).
   std::string client_secret = "";
+  /// Scopes sent with the refresh-token grant (Microsoft wants them on every refresh).
+  std::string scope = "offline_access https://graph.microsoft.com/Mail.Read";
   /// Time limit of one API or token request.
   duration request_timeout = std::chrono::seconds{30};
   /// Requests one mailbox may receive per second (Graph's Outlook limit is

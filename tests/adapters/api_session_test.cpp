@@ -108,3 +108,40 @@ TEST(api_session, never_sends_the_token_to_another_origin) {
   EXPECT_TRUE(is(resp.error(), ec::protocol_error));
   EXPECT_EQ(f.stub.count(".*"), 0u);
 }
+
+TEST(api_session, options_come_from_the_provider_config) {
+  config cfg;
+  cfg.outlook.max_attempts = 5;
+  cfg.outlook.request_timeout = 7s;
+  auto opts = session_options(cfg.outlook, "seed@contoso.com");
+  EXPECT_EQ(opts.api_url, "https://graph.microsoft.com/v1.0");
+  EXPECT_EQ(opts.user_key, "seed@contoso.com");
+  EXPECT_EQ(opts.timeout, duration{7s});
+  EXPECT_EQ(opts.retry.max_attempts, 5);
+  EXPECT_EQ(opts.retry.max_wait, duration{60s});
+  auto ep = token_endpoint(cfg.outlook);
+  EXPECT_EQ(ep.token_url,
+            "https://login.microsoftonline.com/common/oauth2/v2.0/token");
+  EXPECT_NE(ep.scope.find("offline_access"), std::string::npos);
+  EXPECT_EQ(token_endpoint(cfg.gmail).token_url,
+            "https://oauth2.googleapis.com/token");
+  EXPECT_EQ(token_endpoint(cfg.gmail).scope, "");
+}
+
+TEST(api_session, scope_is_sent_with_the_refresh_when_configured) {
+  fixture f;
+  f.stub.script("GET", "/r", {stub_reply::json(200, "{}")});
+  oauth2::token_cache tokens{
+      {f.stub.url() + "/token", "cid", "cs", "offline_access Mail.Read", 2s},
+      "rt"};
+  api_session s{{f.stub.url(), "u", 2s, {}},
+                f.client,
+                tokens,
+                nullptr,
+                f.fc.clock(),
+                f.fc.sleeper()};
+  ASSERT_TRUE(s.get(f.stub.url() + "/r", 1));
+  auto grants = f.stub.requests("/token");
+  ASSERT_EQ(grants.size(), 1u);
+  EXPECT_EQ(grants[0].param("scope"), "offline_access Mail.Read");
+}

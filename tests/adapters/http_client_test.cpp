@@ -152,6 +152,10 @@ TEST(http_classify, maps_statuses_to_error_codes) {
   EXPECT_EQ(code(403, R"({"error":{"code":403,"message":"Rate Limit Exceeded",
     "errors":[{"domain":"usageLimits","reason":"rateLimitExceeded"}]}})"),
             ec::rate_limited);
+  EXPECT_EQ(code(403, R"({"error":{"code":403,"message":"Quota exceeded",
+    "status":"PERMISSION_DENIED","details":[{"@type":
+    "type.googleapis.com/google.rpc.ErrorInfo","reason":"RATE_LIMIT_EXCEEDED"}]}})"),
+            ec::rate_limited);
   EXPECT_EQ(code(403, R"({"error":{"code":403,"message":"Daily Limit Exceeded",
     "errors":[{"domain":"usageLimits","reason":"dailyLimitExceeded"}]}})"),
             ec::quota_exceeded);
