@@ -469,3 +469,30 @@ TEST(graph, users_path_for_application_tokens) {
   ASSERT_TRUE(found) << render(found.error());
   EXPECT_TRUE(found->empty());
 }
+
+TEST(graph, slow_server_is_a_timeout) {
+  fixture f;
+  f.graph.stub.script("GET", me + "/messages",
+                      {stub_reply::json(200, R"({"value": []})").after(700ms)});
+  api_session s{
+      {f.graph.stub.url() + "/v1.0", "seed@contoso.com", 200ms, {1, 10s, 1s}},
+      f.client,
+      f.tokens,
+      &f.limiter,
+      f.fc.clock(),
+      f.fc.sleeper()};
+  auto found = graph::mailbox{f.opts, s}.find({"mp-aaaaaaaa01"});
+  ASSERT_FALSE(found);
+  EXPECT_TRUE(is(found.error(), ec::timeout)) << render(found.error());
+  EXPECT_EQ(classify(found.error()), failure_class::timeout);
+}
+
+TEST(graph, delta_round_without_delta_link_is_a_protocol_error) {
+  fixture f;
+  f.graph.stub.script("GET", me + "/mailFolders/inbox/messages/delta",
+                      {stub_reply::json(200, R"({"value": []})")});
+  graph::mailbox mb{f.opts, f.session};
+  auto d = mb.delta("inbox");
+  ASSERT_FALSE(d);
+  EXPECT_TRUE(is(d.error(), ec::protocol_error));
+}
