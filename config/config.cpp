@@ -64,10 +64,20 @@ const std::vector<field>& schema() {
     MP_FIELD(gmail.token_url, false),
     MP_FIELD(gmail.client_id, false),
     MP_FIELD(gmail.client_secret, true),
+    MP_FIELD(gmail.scope, false),
+    MP_FIELD(gmail.request_timeout, false),
+    MP_FIELD(gmail.user_quota_per_second, false),
+    MP_FIELD(gmail.max_attempts, false),
+    MP_FIELD(gmail.max_retry_wait, false),
     MP_FIELD(outlook.api_url, false),
     MP_FIELD(outlook.token_url, false),
     MP_FIELD(outlook.client_id, false),
     MP_FIELD(outlook.client_secret, true),
+    MP_FIELD(outlook.scope, false),
+    MP_FIELD(outlook.request_timeout, false),
+    MP_FIELD(outlook.user_requests_per_second, false),
+    MP_FIELD(outlook.max_attempts, false),
+    MP_FIELD(outlook.max_retry_wait, false),
     MP_FIELD(analysis.test_id_headers, false),
     MP_FIELD(analysis.test_id_pattern, false),
     MP_FIELD(analysis.trusted_gmail, false),
@@ -328,6 +338,17 @@ void validate(config_result& result) {
         "must be positive");
   check(c.node.dead_after > c.node.heartbeat_interval, "node.dead_after",
         "must be longer than node.heartbeat_interval");
+  check(c.gmail.request_timeout.count() > 0, "gmail.request_timeout",
+        "must be positive");
+  check(c.gmail.user_quota_per_second >= 5, "gmail.user_quota_per_second",
+        "must be at least 5 (the cost of one messages.get)");
+  check(c.gmail.max_attempts >= 1, "gmail.max_attempts", "must be at least 1");
+  check(c.outlook.request_timeout.count() > 0, "outlook.request_timeout",
+        "must be positive");
+  check(c.outlook.user_requests_per_second >= 1,
+        "outlook.user_requests_per_second", "must be at least 1");
+  check(c.outlook.max_attempts >= 1, "outlook.max_attempts",
+        "must be at least 1");
 }
 
 } // namespace

@@ -105,6 +105,17 @@ struct gmail_config {
   std::string client_id = "";
   /// OAuth2 client secret (secret).
   std::string client_secret = "";
+  /// Scopes sent with the refresh-token grant; "" keeps the grant's (Google's default).
+  std::string scope = "";
+  /// Time limit of one API or token request.
+  duration request_timeout = std::chrono::seconds{30};
+  /// Gmail quota units one user may spend per second (Google's per-user limit is 250;
+  /// messages.list and messages.get cost 5, history.list 2).
+  int64_t user_quota_per_second = 250;
+  /// Attempts of one call in all, when it is rate-limited or the service fails.
+  int64_t max_attempts = 3;
+  /// A Retry-After longer than this is not waited for; the account is retried later.
+  duration max_retry_wait = std::chrono::seconds{60};
 };
 
 /// `[outlook]`: Microsoft Graph.
@@ -118,6 +129,17 @@ struct outlook_config {
   std::string client_id = "";
   /// OAuth2 client secret (secret).
   std::string client_secret = "";
+  /// Scopes sent with the refresh-token grant (Microsoft wants them on every refresh).
+  std::string scope = "offline_access https://graph.microsoft.com/Mail.Read";
+  /// Time limit of one API or token request.
+  duration request_timeout = std::chrono::seconds{30};
+  /// Requests one mailbox may receive per second (Graph's Outlook limit is
+  /// 10,000 per 10 minutes per app and mailbox, about 16 per second).
+  int64_t user_requests_per_second = 16;
+  /// Attempts of one call in all, when it is rate-limited or the service fails.
+  int64_t max_attempts = 3;
+  /// A Retry-After longer than this is not waited for; the account is retried later.
+  duration max_retry_wait = std::chrono::seconds{60};
 };
 
 /// `[analysis]`: how messages are matched and judged.

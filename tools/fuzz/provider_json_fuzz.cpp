@@ -1,0 +1,32 @@
+// libFuzzer target: every parser of Gmail, Graph and OAuth2 JSON and of HTTP header
+// values must answer any bytes with a value or an error, never crash or leak.
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+#include "adapters/crypto.hpp"
+#include "adapters/gmail.hpp"
+#include "adapters/graph.hpp"
+#include "adapters/http_client.hpp"
+#include "adapters/mail_json.hpp"
+#include "adapters/oauth2.hpp"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  std::string_view in{reinterpret_cast<const char*>(data), size};
+  using namespace mailpipe;
+  (void) gmail::parse_message_list(in);
+  if (auto meta = gmail::parse_message_metadata(in)) {
+    (void) mail_json::header_block(meta->headers);
+    (void) mail_json::match_test_id(meta->headers, {"mp-a"}, {"X-Test-ID"});
+  }
+  (void) gmail::parse_history(in);
+  (void) graph::parse_message_page(in);
+  (void) graph::parse_mail_folder(in);
+  (void) oauth2::parse_token_response(in, {});
+  (void) http::parse_api_error(in);
+  (void) http::parse_retry_after(in, {});
+  (void) http::mask_secrets(in);
+  (void) crypto::base64_decode(in);
+  return 0;
+}
