@@ -465,9 +465,10 @@ session::run(const std::vector<command>& cmds) {
   std::size_t part = 0;   // its next part
   std::size_t oldest = 0; // oldest command without an answer
   std::size_t remaining = cmds.size();
+  std::optional<std::size_t> blocked_on; // a barrier without its answer
   auto write_more = [&]() -> caf::error {
     std::string out;
-    while (w < cmds.size()) {
+    while (w < cmds.size() && !blocked_on) {
       const auto& c = cmds[w];
       if (part == 0)
         out += replies[w].tag + ' ' + c.parts.front() + "\r\n";
@@ -476,6 +477,8 @@ session::run(const std::vector<command>& cmds) {
       ++part;
       if (part < c.parts.size())
         break; // wait for the continuation request
+      if (c.barrier)
+        blocked_on = w;
       ++w;
       part = 0;
     }
@@ -525,6 +528,10 @@ session::run(const std::vector<command>& cmds) {
           // Refused before its continuation: the rest is never sent.
           ++w;
           part = 0;
+          if (auto err = write_more())
+            return err;
+        } else if (blocked_on == idx) {
+          blocked_on.reset();
           if (auto err = write_more())
             return err;
         }
@@ -582,6 +589,7 @@ command session::auth_command(const credentials& cred) const {
                                  cred.user, cred.secret));
   }
   c.label = "AUTHENTICATE " + name;
+  c.barrier = mech == credentials::method::xoauth2;
   if (has_capability("SASL-IR"))
     c.parts.push_back("AUTHENTICATE " + name + " " + payload);
   else

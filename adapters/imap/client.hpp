@@ -102,6 +102,9 @@ struct command {
   std::vector<std::string> parts;
   /// What to call the command in error messages (never holds secrets).
   std::string label;
+  /// Commands after this one wait for its answer (XOAUTH2 may answer with a
+  /// challenge that the next line would be taken for).
+  bool barrier = false;
 };
 
 /// A mailbox from `LIST`.

@@ -386,6 +386,7 @@ caf::expected<response> parse_response(std::string_view frame,
         return syntax_error("missing keyword after number", frame);
     }
     r.keyword = to_upper(word);
+    rd.skip_spaces();
     auto save = rd.rest();
     auto items = rd.tokens(0, '\0');
     if (items) {
