@@ -387,7 +387,8 @@ void session::note_capabilities(const response& r) {
 
 std::string session::next_tag() { return fmt::format("m{}", ++tag_counter_); }
 
-caf::expected<session> session::open(const endpoint& ep, const settings& cfg) {
+caf::expected<session> session::open(const endpoint& ep, const settings& cfg,
+                                     const std::set<std::string>* greeting) {
   if (ep.mode == security::plain && !cfg.allow_plaintext)
     return caf::make_error(ec::invalid_config,
                            fmt::format("plaintext IMAP to {} is not allowed "
@@ -405,13 +406,18 @@ caf::expected<session> session::open(const endpoint& ep, const settings& cfg) {
   if (ep.mode == security::implicit_tls)
     if (auto err = s.conn_.start_tls(ep.host, tls, deadline))
       return err;
-  auto greeting = s.read_response(deadline);
-  if (!greeting)
-    return std::move(greeting.error());
-  if (greeting->kind != response_kind::untagged
-      || (greeting->state != status::ok && greeting->state != status::preauth))
-    return error_from(*greeting, ec::protocol_error, "greeting");
-  s.note_capabilities(*greeting);
+  if (greeting && ep.mode != security::starttls) {
+    s.caps_ = *greeting;
+    s.greeting_pending_ = true;
+    return s;
+  }
+  auto hello = s.read_response(deadline);
+  if (!hello)
+    return std::move(hello.error());
+  if (hello->kind != response_kind::untagged
+      || (hello->state != status::ok && hello->state != status::preauth))
+    return error_from(*hello, ec::protocol_error, "greeting");
+  s.note_capabilities(*hello);
   if (ep.mode == security::starttls) {
     auto rep = s.run({make_command("STARTTLS")});
     if (!rep)
@@ -541,6 +547,11 @@ session::run(const std::vector<command>& cmds) {
         break;
       }
       case response_kind::untagged:
+        if (greeting_pending_) {
+          greeting_pending_ = false;
+          if (r->state != status::ok && r->state != status::preauth)
+            return error_from(*r, ec::protocol_error, "greeting", secrets_);
+        }
         note_capabilities(*r);
         if (r->state == status::bye)
           bye = *r;
@@ -823,11 +834,13 @@ find_pass(const endpoint& ep, const credentials& cred,
   auto criteria = search_criteria(ids, opts.headers, opts.search_subject);
   if (!criteria)
     return std::move(criteria.error());
-  auto s = session::open(ep, cfg);
-  if (!s)
-    return std::move(s.error());
   auto* hints = opts.hints;
   bool warm = use_hints && hints && hints->known;
+  auto s = session::open(ep, cfg,
+                         warm ? &hints->greeting_capabilities : nullptr);
+  if (!s)
+    return std::move(s.error());
+  auto greeting_caps = s->capabilities();
   const bool explicit_folders = !opts.folders.empty();
   // Round 1: log in and list; with hints, the whole session goes out here.
   std::vector<command> batch;
@@ -920,6 +933,10 @@ find_pass(const endpoint& ep, const credentials& cred,
         return std::move(cmds.error());
       batch.insert(batch.end(), cmds->begin(), cmds->end());
     }
+    if (searchres) { // nothing left that depends on an answer
+      batch.push_back(make_command("LOGOUT"));
+      logged_out = true;
+    }
     reps = s->run(batch);
     if (!reps)
       return std::move(reps.error());
@@ -967,6 +984,7 @@ find_pass(const endpoint& ep, const credentials& cred,
     }
   }
   if (hints && !explicit_folders) {
+    hints->greeting_capabilities = greeting_caps;
     hints->capabilities = s->capabilities();
     hints->junk_folder = junk ? junk->name : std::string{};
     hints->known = true;

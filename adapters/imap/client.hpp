@@ -148,8 +148,13 @@ class session {
 public:
   /// Connects, reads the greeting, runs STARTTLS when asked. Errors:
   /// `network`, `timeout`, `tls_failed`, `service_unavailable` (BYE greeting),
-  /// `invalid_config` (plaintext not allowed).
-  static caf::expected<session> open(const endpoint& ep, const settings& cfg);
+  /// `invalid_config` (plaintext not allowed). With `greeting` set (from an
+  /// earlier session's hints) the greeting is not awaited: its capabilities
+  /// are assumed and the greeting is read along with the first answers, so
+  /// the first batch goes out with the TCP (and TLS) handshake's last packet.
+  static caf::expected<session>
+  open(const endpoint& ep, const settings& cfg,
+       const std::set<std::string>* greeting = nullptr);
 
   /// The capabilities last announced (greeting, login, or `CAPABILITY`).
   const std::set<std::string>& capabilities() const { return caps_; }
@@ -219,6 +224,7 @@ private:
   std::set<std::string> caps_;
   std::vector<std::string> secrets_;
   uint32_t tag_counter_ = 0;
+  bool greeting_pending_ = false;
   std::string read_buf_;
 };
 
@@ -259,6 +265,8 @@ std::vector<std::string> header_values(std::string_view block,
 /// What a previous pass learned about a server; passing it back saves round
 /// trips (the whole session then goes out in one write).
 struct session_hints {
+  /// Capabilities announced in the greeting (before login).
+  std::set<std::string> greeting_capabilities;
   /// Capabilities announced after login.
   std::set<std::string> capabilities;
   /// The junk folder's name ("" when the server has none).

@@ -358,10 +358,12 @@ int main(int argc, char** argv) {
                "tools/dev-services env file)"};
   app.add_option("-n,--accounts", opt.accounts, "seed accounts");
   app.add_option("--messages", opt.messages, "ordinary messages per account");
-  app.add_option("-p,--parallel", opt.parallel, "parallelism levels");
+  app.add_option("-p,--parallel", opt.parallel, "parallelism levels")
+    ->delimiter(',');
   app.add_option("-m,--mode", opt.modes,
                  "client (cold: no hints), client-warm (server hints "
-                 "shared), raw (hand-pipelined)");
+                 "shared), raw (hand-pipelined)")
+    ->delimiter(',');
   app.add_option("--host", opt.host);
   app.add_option("--port", opt.port, "plain IMAP port");
   app.add_option("--tls-port", opt.tls_port, "IMAPS port");
