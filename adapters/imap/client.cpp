@@ -493,9 +493,12 @@ session::run(const std::vector<command>& cmds) {
   if (auto err = write_more())
     return err;
   std::optional<response> bye;
+  // Each command gets `command_timeout` for its answer, counted from the
+  // previous answer: a server trickling untagged data cannot stretch it.
+  auto deadline = clock::now() + cfg_.command_timeout;
   while (remaining > 0) {
     auto what = oldest < cmds.size() ? cmds[oldest].label : std::string{};
-    auto r = read_response(clock::now() + cfg_.command_timeout);
+    auto r = read_response(deadline);
     if (!r) {
       auto& err = r.error();
       if (bye && is(err, ec::network))
@@ -505,6 +508,7 @@ session::run(const std::vector<command>& cmds) {
     }
     switch (r->kind) {
       case response_kind::continuation:
+        deadline = clock::now() + cfg_.command_timeout;
         if (w < cmds.size() && part > 0) {
           if (auto err = write_more())
             return err;
@@ -527,6 +531,7 @@ session::run(const std::vector<command>& cmds) {
                                  fmt::format("answer with unknown tag \"{}\"",
                                              mask(r->tag, secrets_)));
         note_capabilities(*r);
+        deadline = clock::now() + cfg_.command_timeout;
         auto idx = i->second;
         replies[idx].done = std::move(*r);
         --remaining;

@@ -154,6 +154,21 @@ TEST(imap_fault, server_that_stops_answering_after_login_times_out) {
   EXPECT_LT(took, 2s);
 }
 
+TEST(imap_fault, trickling_untagged_data_does_not_stretch_the_timeout) {
+  fault_server srv{[](int fd, const std::atomic<bool>& stop) {
+    send_all(fd, "* OK [CAPABILITY IMAP4rev1] hi\r\n");
+    read_line(fd, stop);
+    for (int i = 0; i < 100 && !stop; ++i) {
+      send_all(fd, "* OK still thinking\r\n");
+      std::this_thread::sleep_for(50ms);
+    }
+  }};
+  std::chrono::milliseconds took;
+  auto err = pass_error(srv, fast_settings(), took);
+  EXPECT_TRUE(is(err, ec::timeout)) << render(err);
+  EXPECT_LT(took, 1500ms);
+}
+
 TEST(imap_fault, silent_tls_handshake_times_out) {
   fault_server srv{wait_until_stopped_or_closed};
   auto cfg = fast_settings();
