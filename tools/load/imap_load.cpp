@@ -19,12 +19,23 @@
 #include <thread>
 #include <vector>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#include <condition_variable>
+#include <deque>
+
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
 #include "adapters/imap/client.hpp"
 #include "adapters/imap/connection.hpp"
 #include "messages/error.hpp"
+#ifdef MAILPIPE_HAVE_LIBETPAN
+#  include "tools/load/libetpan_pass.hpp"
+#endif
 
 namespace fs = std::filesystem;
 using namespace mailpipe;
@@ -56,6 +67,8 @@ struct options {
   std::string mail_dir;
   std::string prefix = "load";
   int rounds = 1;
+  double rtt_ms = 0;
+  bool serve_proxy = false;
 };
 
 std::string env_or(const char* name, std::string fallback = {}) {
@@ -186,6 +199,103 @@ std::vector<load_account> setup(const options& opt) {
   return accts;
 }
 
+// -- a latency-adding TCP proxy -------------------------------------------------
+
+/// Forwards 127.0.0.1:port() to the server, holding every chunk `one_way`
+/// in each direction: loopback with the round trip of a real network.
+class delay_proxy {
+public:
+  delay_proxy(const std::string& host, uint16_t port,
+              std::chrono::microseconds one_way)
+    : one_way_(one_way) {
+    upstream_.sin_family = AF_INET;
+    upstream_.sin_port = htons(port);
+    ::inet_pton(AF_INET, host.c_str(), &upstream_.sin_addr);
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0
+        || ::listen(fd_, 512) != 0)
+      throw std::runtime_error("proxy: cannot listen");
+    socklen_t len = sizeof(addr);
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+    std::thread{[this] { accept_loop(); }}.detach();
+  }
+
+  uint16_t port() const { return port_; }
+
+private:
+  struct direction {
+    std::mutex mtx;
+    std::condition_variable cv;
+    std::deque<std::pair<clock::time_point, std::string>> queue;
+    bool eof = false;
+  };
+
+  void accept_loop() {
+    for (;;) {
+      int down = ::accept(fd_, nullptr, nullptr);
+      if (down < 0)
+        return;
+      std::thread{[this, down] { serve(down); }}.detach();
+    }
+  }
+
+  void pump(int from, int to) {
+    direction d;
+    std::thread writer{[&] {
+      for (;;) {
+        std::unique_lock lock{d.mtx};
+        d.cv.wait(lock, [&] { return d.eof || !d.queue.empty(); });
+        if (d.queue.empty())
+          break;
+        auto [at, data] = std::move(d.queue.front());
+        d.queue.pop_front();
+        lock.unlock();
+        std::this_thread::sleep_until(at + one_way_);
+        ::send(to, data.data(), data.size(), MSG_NOSIGNAL);
+      }
+      ::shutdown(to, SHUT_WR);
+    }};
+    char buf[65536];
+    for (;;) {
+      auto n = ::recv(from, buf, sizeof(buf), 0);
+      std::lock_guard guard{d.mtx};
+      if (n <= 0) {
+        d.eof = true;
+        d.cv.notify_one();
+        break;
+      }
+      d.queue.emplace_back(clock::now(), std::string{buf, static_cast<std::size_t>(n)});
+      d.cv.notify_one();
+    }
+    writer.join();
+  }
+
+  void serve(int down) {
+    int up = ::socket(AF_INET, SOCK_STREAM, 0);
+    int one = 1;
+    ::setsockopt(up, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    ::setsockopt(down, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (::connect(up, reinterpret_cast<sockaddr*>(&upstream_),
+                  sizeof(upstream_))
+        == 0) {
+      std::thread back{[this, up, down] { pump(up, down); }};
+      pump(down, up);
+      back.join();
+    }
+    ::close(up);
+    ::close(down);
+  }
+
+  std::chrono::microseconds one_way_;
+  sockaddr_in upstream_{};
+  int fd_ = -1;
+  uint16_t port_ = 0;
+};
+
 // -- the raw, hand-pipelined client ----------------------------------------------
 
 /// Sends the whole session in one write right after connecting (without
@@ -236,6 +346,17 @@ caf::expected<std::string> raw_pass(const options& opt, const load_account& a) {
                        : "INBOX"};
 }
 
+caf::expected<std::string> etpan_pass(const options& opt,
+                                      const load_account& a) {
+#ifdef MAILPIPE_HAVE_LIBETPAN
+  return load::libetpan_pass(opt.host, opt.tls ? opt.tls_port : opt.port,
+                             opt.tls, a.user, a.password, a.test_id);
+#else
+  return caf::make_error(ec::invalid_argument,
+                         "built without libetpan (install libetpan-dev)");
+#endif
+}
+
 // -- running a pass ---------------------------------------------------------------
 
 struct pass_result {
@@ -282,8 +403,8 @@ pass_result run_pass(const options& opt, const std::vector<load_account>& accts,
       auto t0 = clock::now();
       std::string folder;
       caf::error err;
-      if (mode == "raw") {
-        auto r = raw_pass(opt, a);
+      if (mode == "raw" || mode == "libetpan") {
+        auto r = mode == "raw" ? raw_pass(opt, a) : etpan_pass(opt, a);
         if (r)
           folder = *r;
         else
@@ -362,7 +483,7 @@ int main(int argc, char** argv) {
     ->delimiter(',');
   app.add_option("-m,--mode", opt.modes,
                  "client (cold: no hints), client-warm (server hints "
-                 "shared), raw (hand-pipelined)")
+                 "shared), raw (hand-pipelined), libetpan (Debian's libetpan)")
     ->delimiter(',');
   app.add_option("--host", opt.host);
   app.add_option("--port", opt.port, "plain IMAP port");
@@ -373,6 +494,10 @@ int main(int argc, char** argv) {
   app.add_option("--mail-dir", opt.mail_dir, "parent of the accounts' homes");
   app.add_option("--prefix", opt.prefix, "account name prefix");
   app.add_option("--rounds", opt.rounds, "passes per mode and parallelism");
+  app.add_option("--rtt-ms", opt.rtt_ms,
+                 "add this round-trip time through a local delaying proxy");
+  app.add_flag("--serve-proxy", opt.serve_proxy,
+               "only run the --rtt-ms proxy (for imapflow-bench.mjs --port)");
   CLI11_PARSE(app, argc, argv);
   if (opt.users_file.empty() || opt.mail_dir.empty()) {
     fmt::print(stderr, "need --users-file and --mail-dir (or source the "
@@ -382,6 +507,22 @@ int main(int argc, char** argv) {
   try {
     auto t0 = clock::now();
     auto accts = setup(opt);
+    std::unique_ptr<delay_proxy> proxy;
+    if (opt.rtt_ms > 0) {
+      auto half = std::chrono::microseconds{
+        static_cast<int64_t>(opt.rtt_ms * 500)};
+      proxy = std::make_unique<delay_proxy>(opt.host,
+                                            opt.tls ? opt.tls_port : opt.port,
+                                            half);
+      (opt.tls ? opt.tls_port : opt.port) = proxy->port();
+      opt.host = "127.0.0.1";
+      fmt::print("delaying proxy on 127.0.0.1:{} ({} ms round trip)\n",
+                 proxy->port(), opt.rtt_ms);
+      std::fflush(stdout);
+      if (opt.serve_proxy)
+        for (;;)
+          std::this_thread::sleep_for(std::chrono::hours{1});
+    }
     fmt::print("accounts: {} ({} messages each), setup {:.1f} s\n",
                accts.size(), opt.messages + 1,
                std::chrono::duration<double>(clock::now() - t0).count());
