@@ -395,7 +395,7 @@ caf::expected<session> session::open(const endpoint& ep, const settings& cfg,
                                        "(imap.allow_plaintext)",
                                        ep.host));
   auto deadline = clock::now() + cfg.connect_timeout;
-  auto conn = connection::open(ep.host, ep.port, deadline);
+  auto conn = connection::open(ep.host, ep.port, deadline, ep.source_address);
   if (!conn)
     return std::move(conn.error());
   session s;

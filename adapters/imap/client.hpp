@@ -39,6 +39,9 @@ struct endpoint {
   security mode = security::implicit_tls;
   /// Name the certificate must carry; "" checks `host`.
   std::string server_name;
+  /// Local address to connect from ("" lets the system choose), for hosts
+  /// with several outgoing addresses.
+  std::string source_address;
 };
 
 /// How to log in.

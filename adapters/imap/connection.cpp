@@ -174,7 +174,8 @@ void connection::close() {
 
 caf::expected<connection> connection::open(const std::string& host,
                                            uint16_t port,
-                                           clock::time_point deadline) {
+                                           clock::time_point deadline,
+                                           const std::string& source) {
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
@@ -201,6 +202,30 @@ caf::expected<connection> connection::open(const std::string& host,
     conn.impl_->fd = fd;
     int one = 1;
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (!source.empty()) {
+      sockaddr_storage local{};
+      socklen_t local_len = 0;
+      if (ai->ai_family == AF_INET) {
+        auto* a = reinterpret_cast<sockaddr_in*>(&local);
+        a->sin_family = AF_INET;
+        local_len = sizeof(sockaddr_in);
+        if (inet_pton(AF_INET, source.c_str(), &a->sin_addr) != 1)
+          local_len = 0;
+      } else if (ai->ai_family == AF_INET6) {
+        auto* a = reinterpret_cast<sockaddr_in6*>(&local);
+        a->sin6_family = AF_INET6;
+        local_len = sizeof(sockaddr_in6);
+        if (inet_pton(AF_INET6, source.c_str(), &a->sin6_addr) != 1)
+          local_len = 0;
+      }
+      if (local_len == 0
+          || ::bind(fd, reinterpret_cast<sockaddr*>(&local), local_len) != 0) {
+        last = caf::make_error(ec::network,
+                               fmt::format("cannot bind to source address {}",
+                                           source));
+        continue;
+      }
+    }
     if (::connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
       return conn;
     if (errno != EINPROGRESS) {

@@ -38,9 +38,11 @@ public:
   connection& operator=(const connection&) = delete;
 
   /// Resolves `host` and connects to the first address that answers before
-  /// `deadline`. Errors: `ec::network`, `ec::timeout`.
+  /// `deadline`, from `source` when not empty (a local IP address to bind).
+  /// Errors: `ec::network`, `ec::timeout`.
   static caf::expected<connection> open(const std::string& host, uint16_t port,
-                                        clock::time_point deadline);
+                                        clock::time_point deadline,
+                                        const std::string& source = {});
 
   /// Runs the TLS handshake (implicit TLS or after STARTTLS) and verifies the
   /// certificate and the host name. Errors: `ec::tls_failed`, `ec::timeout`.

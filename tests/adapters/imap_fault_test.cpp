@@ -54,7 +54,9 @@ public:
 
   uint16_t port() const { return port_; }
 
-  endpoint plain() const { return {"127.0.0.1", port_, security::plain, ""}; }
+  endpoint plain() const {
+    return {"127.0.0.1", port_, security::plain, "", ""};
+  }
 
 private:
   void loop() {
@@ -172,7 +174,7 @@ TEST(imap_fault, trickling_untagged_data_does_not_stretch_the_timeout) {
 TEST(imap_fault, silent_tls_handshake_times_out) {
   fault_server srv{wait_until_stopped_or_closed};
   auto cfg = fast_settings();
-  endpoint ep{"127.0.0.1", srv.port(), security::implicit_tls, ""};
+  endpoint ep{"127.0.0.1", srv.port(), security::implicit_tls, "", ""};
   auto t0 = std::chrono::steady_clock::now();
   auto s = session::open(ep, cfg);
   ASSERT_FALSE(s);

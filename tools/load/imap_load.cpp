@@ -376,7 +376,7 @@ pass_result run_pass(const options& opt, const std::vector<load_account>& accts,
   cfg.connect_timeout = std::chrono::seconds{30};
   cfg.command_timeout = std::chrono::seconds{30};
   endpoint ep{opt.host, opt.tls ? opt.tls_port : opt.port,
-              opt.tls ? security::implicit_tls : security::plain, ""};
+              opt.tls ? security::implicit_tls : security::plain, "", ""};
   // Warm mode: what one earlier pass learned about this server is shared by
   // every account on it (capabilities, the junk folder's name).
   session_hints shared;
