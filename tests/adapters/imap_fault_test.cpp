@@ -358,3 +358,68 @@ TEST(imap_fault, xoauth2_error_challenge_is_answered) {
   EXPECT_TRUE(is(r.error(), ec::auth_failed)) << render(r.error());
   EXPECT_EQ(render(r.error()).find("ya29"), std::string::npos);
 }
+
+// -- continuations ------------------------------------------------------------------
+
+TEST(imap_fault, sasl_without_initial_response_waits_for_the_challenge) {
+  std::atomic<bool> checked{false};
+  fault_server srv{[&checked](int fd, const std::atomic<bool>& stop) {
+    send_all(fd, "* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] hi\r\n");
+    auto line = read_line(fd, stop);
+    if (line != "m1 AUTHENTICATE PLAIN\r\n")
+      return;
+    send_all(fd, "+ \r\n");
+    // base64("\0user@example.com\0s3cret-pass")
+    if (read_line(fd, stop) != "AHVzZXJAZXhhbXBsZS5jb20AczNjcmV0LXBhc3M=\r\n")
+      return;
+    checked = true;
+    send_all(fd, "m1 OK [CAPABILITY IMAP4rev1 IDLE] Logged in\r\n");
+    wait_until_stopped_or_closed(fd, stop);
+  }};
+  auto s = session::open(srv.plain(), fast_settings());
+  ASSERT_TRUE(s) << render(s.error());
+  auto c = creds;
+  c.mechanism = credentials::method::plain;
+  auto err = s->authenticate(c);
+  EXPECT_FALSE(err) << render(err);
+  EXPECT_TRUE(checked);
+  EXPECT_TRUE(s->has_capability("IDLE")); // taken from the OK's code
+}
+
+TEST(imap_fault, odd_password_goes_out_as_a_synchronizing_literal) {
+  std::atomic<bool> checked{false};
+  fault_server srv{[&checked](int fd, const std::atomic<bool>& stop) {
+    send_all(fd, "* OK [CAPABILITY IMAP4rev1] hi\r\n");
+    if (read_line(fd, stop) != "m1 LOGIN \"user@example.com\" {6}\r\n")
+      return;
+    send_all(fd, "+ Ready for literal data\r\n");
+    if (read_line(fd, stop) != "p\xc3\xa4ss!\r\n")
+      return;
+    checked = true;
+    send_all(fd, "m1 OK Logged in\r\n");
+    wait_until_stopped_or_closed(fd, stop);
+  }};
+  auto s = session::open(srv.plain(), fast_settings());
+  ASSERT_TRUE(s) << render(s.error());
+  auto c = creds;
+  c.secret = "p\xc3\xa4ss!";
+  auto err = s->authenticate(c);
+  EXPECT_FALSE(err) << render(err);
+  EXPECT_TRUE(checked);
+}
+
+TEST(imap_fault, literal_refused_before_continuation_is_not_sent) {
+  fault_server srv{[](int fd, const std::atomic<bool>& stop) {
+    send_all(fd, "* OK [CAPABILITY IMAP4rev1] hi\r\n");
+    read_line(fd, stop);
+    send_all(fd, "m1 NO [AUTHENTICATIONFAILED] no literals for you\r\n");
+    wait_until_stopped_or_closed(fd, stop);
+  }};
+  auto s = session::open(srv.plain(), fast_settings());
+  ASSERT_TRUE(s);
+  auto c = creds;
+  c.secret = "p\xc3\xa4ss!";
+  auto err = s->authenticate(c);
+  EXPECT_TRUE(is(err, ec::auth_failed)) << render(err);
+  EXPECT_EQ(render(err).find(c.secret), std::string::npos);
+}
