@@ -217,17 +217,27 @@ public:
   void note_capabilities(const response& r);
 
 private:
+  /// Sessions come from `open`.
   session() = default;
 
+  /// Returns the next command tag (`m1`, `m2`, ...).
   std::string next_tag();
 
+  /// The socket (plain or TLS).
   connection conn_;
+  /// Frames and parses what the server sends.
   response_parser parser_;
+  /// Timeouts, CA file, limits.
   settings cfg_;
+  /// Capabilities, upper-cased.
   std::set<std::string> caps_;
+  /// Texts masked in every error (the password or token).
   std::vector<std::string> secrets_;
+  /// Counter behind `next_tag`.
   uint32_t tag_counter_ = 0;
+  /// True while the greeting of an early-written session is still unread.
   bool greeting_pending_ = false;
+  /// Receive buffer, reused across reads.
   std::string read_buf_;
 };
 

@@ -67,7 +67,9 @@ public:
   void close();
 
 private:
+  /// Socket, SSL object and the shared SSL_CTX.
   struct impl;
+  /// Null only after a move.
   std::unique_ptr<impl> impl_;
 };
 

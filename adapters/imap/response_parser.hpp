@@ -104,10 +104,15 @@ private:
   /// Finds the end of the response starting at `pos_`; 0 if incomplete.
   caf::expected<std::size_t> frame_end();
 
+  /// The bounds in force.
   parser_limits limits_;
+  /// Received bytes; `[0, pos_)` is consumed.
   std::string buf_;
+  /// Start of the next response in `buf_`.
   std::size_t pos_ = 0;
+  /// Where the search for the next line end resumes (after literals).
   std::size_t scan_ = 0;
+  /// Set once the stream is broken.
   bool failed_ = false;
 };
 
