@@ -13,7 +13,8 @@ namespace mailpipe::imap {
 
 namespace {
 
-// -- helpers ----------------------------------------------------------------------
+// -- helpers
+// ----------------------------------------------------------------------
 
 std::string to_upper(std::string_view x) {
   std::string out(x);
@@ -47,9 +48,8 @@ std::string_view trim(std::string_view x) {
 /// that the rest waits for the server's continuation request.
 void append_astring(std::vector<std::string>& parts, std::string_view x,
                     bool literal_plus) {
-  bool printable = std::all_of(x.begin(), x.end(), [](char c) {
-    return c >= 0x20 && c < 0x7f;
-  });
+  bool printable = std::all_of(x.begin(), x.end(),
+                               [](char c) { return c >= 0x20 && c < 0x7f; });
   if (printable) {
     parts.back() += '"';
     for (auto c : x) {
@@ -108,10 +108,10 @@ std::vector<uint32_t> uids_from(const reply& rep) {
           value lo, hi;
           lo.text = std::string{item.substr(0, colon)};
           hi.text = colon == std::string_view::npos
-                      ? lo.text
-                      : std::string{item.substr(colon + 1)};
-          if (auto a = lo.number(), b = hi.number(); a && b && *b >= *a
-                                                     && *b - *a < 100000)
+                        ? lo.text
+                        : std::string{item.substr(colon + 1)};
+          if (auto a = lo.number(), b = hi.number();
+              a && b && *b >= *a && *b - *a < 100000)
             for (auto n = *a; n <= *b; ++n)
               out.push_back(n);
           set = comma == std::string_view::npos ? std::string_view{}
@@ -125,7 +125,8 @@ std::vector<uint32_t> uids_from(const reply& rep) {
   return out;
 }
 
-/// Collects header blocks from FETCH answers (unsolicited flag updates skipped).
+/// Collects header blocks from FETCH answers (unsolicited flag updates
+/// skipped).
 std::vector<fetched_header> headers_from(const reply& rep) {
   std::vector<fetched_header> out;
   for (const auto& r : rep.untagged) {
@@ -179,7 +180,8 @@ bool is_role_attribute(std::string_view a) {
 
 } // namespace
 
-// -- pure helpers -------------------------------------------------------------------
+// -- pure helpers
+// -------------------------------------------------------------------
 
 settings make_settings(const imap_config& cfg) {
   settings out;
@@ -265,11 +267,11 @@ caf::error error_from(const response& r, ec fallback, std::string_view context,
   else if (to_upper(r.text).find("THROTTL") != std::string::npos)
     code = ec::rate_limited;
   auto words = fmt::format(
-    "{}: {}{} {}", context, to_string(r.state),
-    c.empty() ? std::string{}
-              : fmt::format(" [{}{}{}]", c, r.code_args.empty() ? "" : " ",
-                            r.code_args),
-    r.text);
+      "{}: {}{} {}", context, to_string(r.state),
+      c.empty() ? std::string{}
+                : fmt::format(" [{}{}{}]", c, r.code_args.empty() ? "" : " ",
+                              r.code_args),
+      r.text);
   return caf::make_error(code, mask(std::move(words), secrets));
 }
 
@@ -299,12 +301,25 @@ std::optional<mailbox_info> find_junk(const std::vector<mailbox_info>& boxes) {
         return b;
   // Well-known names, most common first (Dovecot, Gmail, Outlook, Yahoo,
   // French, German, Italian, Spanish, Dutch clients).
-  static constexpr std::string_view names[] = {
-    "Junk",          "Spam",         "Junk E-mail", "Junk Email",
-    "Junk Mail",     "Bulk Mail",    "Bulk",        "[Gmail]/Spam",
-    "Courrier indésirable", "Pourriel", "Spamverdacht", "Junk-E-Mail",
-    "Posta indesiderata", "Correo no deseado", "Ongewenste e-mail",
-    "INBOX.Junk",    "INBOX.Spam",   "INBOX/Junk",  "INBOX/Spam"};
+  static constexpr std::string_view names[] = {"Junk",
+                                               "Spam",
+                                               "Junk E-mail",
+                                               "Junk Email",
+                                               "Junk Mail",
+                                               "Bulk Mail",
+                                               "Bulk",
+                                               "[Gmail]/Spam",
+                                               "Courrier indésirable",
+                                               "Pourriel",
+                                               "Spamverdacht",
+                                               "Junk-E-Mail",
+                                               "Posta indesiderata",
+                                               "Correo no deseado",
+                                               "Ongewenste e-mail",
+                                               "INBOX.Junk",
+                                               "INBOX.Spam",
+                                               "INBOX/Junk",
+                                               "INBOX/Spam"};
   for (auto name : names) {
     for (const auto& b : boxes) {
       std::string_view shown = b.display_name;
@@ -353,7 +368,8 @@ std::vector<std::string> header_values(std::string_view block,
   return out;
 }
 
-// -- session: setup ---------------------------------------------------------------
+// -- session: setup
+// ---------------------------------------------------------------
 
 bool session::has_capability(std::string_view name) const {
   return caps_.count(to_upper(name)) > 0;
@@ -385,7 +401,9 @@ void session::note_capabilities(const response& r) {
   }
 }
 
-std::string session::next_tag() { return fmt::format("m{}", ++tag_counter_); }
+std::string session::next_tag() {
+  return fmt::format("m{}", ++tag_counter_);
+}
 
 caf::expected<session> session::open(const endpoint& ep, const settings& cfg,
                                      const std::set<std::string>* greeting) {
@@ -436,7 +454,8 @@ caf::expected<session> session::open(const endpoint& ep, const settings& cfg,
   return s;
 }
 
-// -- session: I/O -----------------------------------------------------------------
+// -- session: I/O
+// -----------------------------------------------------------------
 
 caf::expected<response> session::read_response(clock::time_point deadline) {
   for (;;) {
@@ -525,8 +544,8 @@ session::run(const std::vector<command>& cmds) {
         break;
       case response_kind::tagged: {
         auto i = by_tag.find(r->tag);
-        if (i == by_tag.end() || replies[i->second].done.kind
-                                   == response_kind::tagged)
+        if (i == by_tag.end()
+            || replies[i->second].done.kind == response_kind::tagged)
           return caf::make_error(ec::protocol_error,
                                  fmt::format("answer with unknown tag \"{}\"",
                                              mask(r->tag, secrets_)));
@@ -578,7 +597,8 @@ caf::expected<reply> session::run_checked(const command& cmd, ec fallback) {
   return std::move(r);
 }
 
-// -- session: commands ------------------------------------------------------------
+// -- session: commands
+// ------------------------------------------------------------
 
 command session::auth_command(const credentials& cred) const {
   auto mech = cred.mechanism;
@@ -601,7 +621,8 @@ command session::auth_command(const credentials& cred) const {
     payload = base64(std::string{'\0'} + cred.user + '\0' + cred.secret);
   } else {
     name = "XOAUTH2";
-    payload = base64(fmt::format("user={}\x01" "auth=Bearer {}\x01\x01",
+    payload = base64(fmt::format("user={}\x01"
+                                 "auth=Bearer {}\x01\x01",
                                  cred.user, cred.secret));
   }
   c.label = "AUTHENTICATE " + name;
@@ -631,8 +652,8 @@ caf::error session::refresh_capabilities() {
 
 caf::expected<std::vector<mailbox_info>> session::list() {
   auto text = has_capability("SPECIAL-USE")
-                ? std::string{"LIST \"\" \"*\" RETURN (SPECIAL-USE)"}
-                : std::string{"LIST \"\" \"*\""};
+                  ? std::string{"LIST \"\" \"*\" RETURN (SPECIAL-USE)"}
+                  : std::string{"LIST \"\" \"*\""};
   auto rep = run_checked(make_command(text), ec::protocol_error);
   if (!rep)
     return std::move(rep.error());
@@ -643,8 +664,7 @@ caf::expected<mailbox_status> session::examine(const std::string& mailbox) {
   auto q = quote(mailbox);
   if (!q)
     return std::move(q.error());
-  auto rep = run_checked(make_command("EXAMINE " + *q),
-                         ec::mailbox_not_found);
+  auto rep = run_checked(make_command("EXAMINE " + *q), ec::mailbox_not_found);
   if (!rep)
     return std::move(rep.error());
   return status_from(*rep);
@@ -664,10 +684,10 @@ session::fetch_headers(const std::vector<uint32_t>& uids) {
   if (uids.empty())
     return std::vector<fetched_header>{};
   auto rep = run_checked(
-    make_command(fmt::format("UID FETCH {} {}", uid_set(uids),
-                             fetch_items(has_capability("X-GM-EXT-1"))),
-                 "UID FETCH"),
-    ec::protocol_error);
+      make_command(fmt::format("UID FETCH {} {}", uid_set(uids),
+                               fetch_items(has_capability("X-GM-EXT-1"))),
+                   "UID FETCH"),
+      ec::protocol_error);
   if (!rep)
     return std::move(rep.error());
   return headers_from(*rep);
@@ -732,7 +752,8 @@ caf::error session::logout() {
   return {};
 }
 
-// -- the whole pass -----------------------------------------------------------------
+// -- the whole pass
+// -----------------------------------------------------------------
 
 namespace {
 
@@ -759,19 +780,20 @@ folder_job job_for(const std::string& name) {
 }
 
 /// EXAMINE + UID SEARCH (+ UID FETCH $ with SEARCHRES) for one folder.
-caf::expected<std::vector<command>>
-folder_commands(const folder_job& job, const std::string& criteria,
-                bool searchres, bool gmail) {
+caf::expected<std::vector<command>> folder_commands(const folder_job& job,
+                                                    const std::string& criteria,
+                                                    bool searchres,
+                                                    bool gmail) {
   auto q = quote(job.name);
   if (!q)
     return std::move(q.error());
   std::vector<command> out;
   out.push_back(make_command("EXAMINE " + *q));
   if (searchres) {
-    out.push_back(make_command("UID SEARCH RETURN (SAVE) " + criteria,
-                               "UID SEARCH"));
-    out.push_back(make_command("UID FETCH $ " + fetch_items(gmail),
-                               "UID FETCH"));
+    out.push_back(
+        make_command("UID SEARCH RETURN (SAVE) " + criteria, "UID SEARCH"));
+    out.push_back(
+        make_command("UID FETCH $ " + fetch_items(gmail), "UID FETCH"));
   } else {
     out.push_back(make_command("UID SEARCH " + criteria, "UID SEARCH"));
   }
@@ -813,8 +835,8 @@ void collect(const folder_job& job, const std::vector<std::string>& ids,
       for (auto& v : header_values(h.header_block, name))
         values.push_back(std::move(v));
     auto subjects = opts.search_subject
-                      ? header_values(h.header_block, "Subject")
-                      : std::vector<std::string>{};
+                        ? header_values(h.header_block, "Subject")
+                        : std::vector<std::string>{};
     for (const auto& id : ids) {
       bool hit = std::find(values.begin(), values.end(), id) != values.end();
       for (const auto& s : subjects)
@@ -841,8 +863,8 @@ find_pass(const endpoint& ep, const credentials& cred,
     return std::move(criteria.error());
   auto* hints = opts.hints;
   bool warm = use_hints && hints && hints->known;
-  auto s = session::open(ep, cfg,
-                         warm ? &hints->greeting_capabilities : nullptr);
+  auto s =
+      session::open(ep, cfg, warm ? &hints->greeting_capabilities : nullptr);
   if (!s)
     return std::move(s.error());
   auto greeting_caps = s->capabilities();
@@ -855,8 +877,8 @@ find_pass(const endpoint& ep, const credentials& cred,
     batch.push_back(make_command("CAPABILITY"));
   std::size_t list_at = batch.size();
   if (!explicit_folders)
-    batch.push_back(make_command("LIST \"\" \"*\" RETURN (SPECIAL-USE)",
-                                 "LIST"));
+    batch.push_back(
+        make_command("LIST \"\" \"*\" RETURN (SPECIAL-USE)", "LIST"));
   std::vector<folder_job> jobs;
   auto plan_jobs = [&](const std::optional<mailbox_info>& junk) {
     jobs.clear();
@@ -880,7 +902,8 @@ find_pass(const endpoint& ep, const credentials& cred,
     if (!hints->junk_folder.empty())
       junk = mailbox_info{hints->junk_folder,
                           decode_mailbox_name(hints->junk_folder),
-                          {"\\Junk"}, ""};
+                          {"\\Junk"},
+                          ""};
     plan_jobs(junk);
     for (const auto& j : jobs) {
       auto cmds = folder_commands(j, *criteria, searchres, gmail);
@@ -903,8 +926,8 @@ find_pass(const endpoint& ep, const credentials& cred,
   if (!explicit_folders) {
     auto& lr = (*reps)[list_at];
     if (!lr.ok()) { // no LIST-EXTENDED: plain LIST shows the attributes too
-      auto plain = s->run_checked(make_command("LIST \"\" \"*\""),
-                                  ec::protocol_error);
+      auto plain =
+          s->run_checked(make_command("LIST \"\" \"*\""), ec::protocol_error);
       if (!plain)
         return std::move(plain.error());
       boxes = parse_list(plain->untagged);
@@ -963,10 +986,10 @@ find_pass(const endpoint& ep, const credentials& cred,
     for (std::size_t k = 0; k < order.size(); ++k) {
       if (!(k == 0 && order[0] == &jobs.back()))
         batch.push_back(make_command("EXAMINE " + *quote(order[k]->name)));
-      batch.push_back(make_command(fmt::format("UID FETCH {} {}",
-                                               uid_set(order[k]->uids),
-                                               fetch_items(gmail)),
-                                   "UID FETCH"));
+      batch.push_back(
+          make_command(fmt::format("UID FETCH {} {}", uid_set(order[k]->uids),
+                                   fetch_items(gmail)),
+                       "UID FETCH"));
     }
     if (!batch.empty()) {
       reps = s->run(batch);

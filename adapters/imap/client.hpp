@@ -17,7 +17,8 @@
 
 namespace mailpipe::imap {
 
-// -- settings -------------------------------------------------------------------
+// -- settings
+// -------------------------------------------------------------------
 
 /// How the session is secured.
 enum class security : uint8_t {
@@ -82,7 +83,8 @@ struct settings {
 /// Builds `settings` from the `[imap]` section of the config.
 settings make_settings(const imap_config& cfg);
 
-// -- replies --------------------------------------------------------------------
+// -- replies
+// --------------------------------------------------------------------
 
 /// The answer to one command: its untagged data and its tagged completion.
 struct reply {
@@ -142,7 +144,8 @@ struct fetched_header {
   std::vector<std::string> labels;
 };
 
-// -- the session ----------------------------------------------------------------
+// -- the session
+// ----------------------------------------------------------------
 
 /// One IMAP session over a `connection`. Commands may be pipelined: `run`
 /// writes a whole batch in one go and collects the answers in order. Every
@@ -198,8 +201,7 @@ public:
 
   /// Enters IDLE on the selected mailbox and waits up to `wait` for a new
   /// message. Returns the new EXISTS count, or nullopt when nothing arrived.
-  caf::expected<std::optional<uint32_t>>
-  idle(std::chrono::milliseconds wait);
+  caf::expected<std::optional<uint32_t>> idle(std::chrono::milliseconds wait);
 
   /// Sends LOGOUT and waits for its answer, then closes.
   caf::error logout();
@@ -241,7 +243,8 @@ private:
   std::string read_buf_;
 };
 
-// -- pure helpers ---------------------------------------------------------------
+// -- pure helpers
+// ---------------------------------------------------------------
 
 /// Quotes a string for a command: a quoted string when possible; an error for
 /// CR, LF or NUL (which only literals could carry).
@@ -249,9 +252,9 @@ caf::expected<std::string> quote(std::string_view x);
 
 /// Builds `OR HEADER h1 id1 OR ...` criteria that match any of `ids` in any
 /// of `headers` (and in SUBJECT when `subject` is true).
-caf::expected<std::string> search_criteria(const std::vector<std::string>& ids,
-                                           const std::vector<std::string>& headers,
-                                           bool subject);
+caf::expected<std::string>
+search_criteria(const std::vector<std::string>& ids,
+                const std::vector<std::string>& headers, bool subject);
 
 /// Turns a NO/BAD/BYE into a classified error: codes AUTHENTICATIONFAILED,
 /// NONEXISTENT, OVERQUOTA, LIMIT, UNAVAILABLE and the word THROTTLED win over
@@ -266,14 +269,16 @@ std::string mask(std::string text, const std::vector<std::string>& secrets);
 std::vector<mailbox_info> parse_list(const std::vector<response>& untagged);
 
 /// Picks the junk folder: the `\Junk` attribute first, then well-known names
-/// (Junk, Spam, Bulk Mail, [Gmail]/Spam, Junk Email, Courrier indésirable, ...).
+/// (Junk, Spam, Bulk Mail, [Gmail]/Spam, Junk Email, Courrier indésirable,
+/// ...).
 std::optional<mailbox_info> find_junk(const std::vector<mailbox_info>& boxes);
 
 /// Returns the values of header `name` in a raw header block (unfolded).
 std::vector<std::string> header_values(std::string_view block,
                                        std::string_view name);
 
-// -- the whole pass -------------------------------------------------------------
+// -- the whole pass
+// -------------------------------------------------------------
 
 /// What a previous pass learned about a server; passing it back saves round
 /// trips (the whole session then goes out in one write).

@@ -26,19 +26,19 @@ namespace mailpipe::imap {
 
 namespace {
 
-// -- helpers ----------------------------------------------------------------------
+// -- helpers
+// ----------------------------------------------------------------------
 
 int millis_until(clock::time_point deadline) {
   auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-    deadline - clock::now());
+      deadline - clock::now());
   if (left.count() <= 0)
     return 0;
   return left.count() > 1'000'000 ? 1'000'000 : static_cast<int>(left.count());
 }
 
 /// Waits until `fd` is ready for `events`; false on timeout.
-caf::expected<bool> wait_for(int fd, short events,
-                             clock::time_point deadline) {
+caf::expected<bool> wait_for(int fd, short events, clock::time_point deadline) {
   for (;;) {
     pollfd p{fd, events, 0};
     auto rc = ::poll(&p, 1, millis_until(deadline));
@@ -87,15 +87,15 @@ std::shared_ptr<SSL_CTX> context_for(const std::string& ca_file,
   }
   SSL_CTX_set_min_proto_version(ctx.get(), TLS1_2_VERSION);
   SSL_CTX_set_mode(ctx.get(), SSL_MODE_ENABLE_PARTIAL_WRITE
-                                | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-  int ok = ca_file.empty()
-             ? SSL_CTX_set_default_verify_paths(ctx.get())
-             : SSL_CTX_load_verify_locations(ctx.get(), ca_file.c_str(),
-                                             nullptr);
+                                  | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+  int ok =
+      ca_file.empty()
+          ? SSL_CTX_set_default_verify_paths(ctx.get())
+          : SSL_CTX_load_verify_locations(ctx.get(), ca_file.c_str(), nullptr);
   if (ok != 1) {
     err = caf::make_error(ec::tls_failed,
-                          fmt::format("cannot load CA file \"{}\": {}",
-                                      ca_file, openssl_errors()));
+                          fmt::format("cannot load CA file \"{}\": {}", ca_file,
+                                      openssl_errors()));
     return nullptr;
   }
   cache.emplace(ca_file, ctx);
@@ -104,7 +104,8 @@ std::shared_ptr<SSL_CTX> context_for(const std::string& ca_file,
 
 } // namespace
 
-// -- state ------------------------------------------------------------------------
+// -- state
+// ------------------------------------------------------------------------
 
 struct connection::impl {
   int fd = -1;
@@ -134,15 +135,16 @@ struct connection::impl {
     else if (code == SSL_ERROR_WANT_WRITE)
       events = POLLOUT;
     else if (code == SSL_ERROR_ZERO_RETURN)
-      return caf::make_error(ec::network,
-                             fmt::format("{}: connection closed by the server",
-                                         what));
+      return caf::make_error(
+          ec::network,
+          fmt::format("{}: connection closed by the server", what));
     else if (code == SSL_ERROR_SYSCALL) {
       auto e = errno;
       return caf::make_error(
-        ec::network, fmt::format("{}: connection closed by the server{}", what,
-                                 e ? fmt::format(" ({})", std::strerror(e))
-                                   : std::string{}));
+          ec::network,
+          fmt::format("{}: connection closed by the server{}", what,
+                      e ? fmt::format(" ({})", std::strerror(e))
+                        : std::string{}));
     } else
       return caf::make_error(ec::network,
                              fmt::format("{}: {}", what, openssl_errors()));
@@ -161,16 +163,21 @@ connection::~connection() = default;
 connection::connection(connection&&) noexcept = default;
 connection& connection::operator=(connection&&) noexcept = default;
 
-bool connection::encrypted() const { return impl_ && impl_->ssl != nullptr; }
+bool connection::encrypted() const {
+  return impl_ && impl_->ssl != nullptr;
+}
 
-bool connection::is_open() const { return impl_ && impl_->fd >= 0; }
+bool connection::is_open() const {
+  return impl_ && impl_->fd >= 0;
+}
 
 void connection::close() {
   if (impl_)
     impl_->shut();
 }
 
-// -- connect ----------------------------------------------------------------------
+// -- connect
+// ----------------------------------------------------------------------
 
 caf::expected<connection> connection::open(const std::string& host,
                                            uint16_t port,
@@ -187,12 +194,12 @@ caf::expected<connection> connection::open(const std::string& host,
     return caf::make_error(ec::network, fmt::format("cannot resolve {}: {}",
                                                     host, gai_strerror(rc)));
   std::unique_ptr<addrinfo, decltype(&freeaddrinfo)> guard{res, freeaddrinfo};
-  caf::error last = caf::make_error(ec::network,
-                                    fmt::format("no address for {}", host));
+  caf::error last =
+      caf::make_error(ec::network, fmt::format("no address for {}", host));
   for (auto ai = res; ai != nullptr; ai = ai->ai_next) {
-    int fd = ::socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK
-                                       | SOCK_CLOEXEC,
-                      ai->ai_protocol);
+    int fd =
+        ::socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                 ai->ai_protocol);
     if (fd < 0) {
       last = caf::make_error(ec::network,
                              fmt::format("socket: {}", std::strerror(errno)));
@@ -220,27 +227,27 @@ caf::expected<connection> connection::open(const std::string& host,
       }
       if (local_len == 0
           || ::bind(fd, reinterpret_cast<sockaddr*>(&local), local_len) != 0) {
-        last = caf::make_error(ec::network,
-                               fmt::format("cannot bind to source address {}",
-                                           source));
+        last = caf::make_error(
+            ec::network,
+            fmt::format("cannot bind to source address {}", source));
         continue;
       }
     }
     if (::connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
       return conn;
     if (errno != EINPROGRESS) {
-      last = caf::make_error(ec::network,
-                             fmt::format("connect to {}:{}: {}", host, port,
-                                         std::strerror(errno)));
+      last =
+          caf::make_error(ec::network, fmt::format("connect to {}:{}: {}", host,
+                                                   port, std::strerror(errno)));
       continue;
     }
     auto ready = wait_for(fd, POLLOUT, deadline);
     if (!ready)
       return std::move(ready.error());
     if (!*ready)
-      return caf::make_error(ec::timeout,
-                             fmt::format("connect to {}:{}: no answer in time",
-                                         host, port));
+      return caf::make_error(
+          ec::timeout,
+          fmt::format("connect to {}:{}: no answer in time", host, port));
     int so_error = 0;
     socklen_t len = sizeof(so_error);
     ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &so_error, &len);
@@ -291,24 +298,23 @@ caf::error connection::start_tls(const std::string& host,
     auto verdict = SSL_get_verify_result(st.ssl);
     if (verdict != X509_V_OK)
       return caf::make_error(
-        ec::tls_failed,
-        fmt::format("certificate of {} refused: {}", name,
-                    X509_verify_cert_error_string(verdict)));
+          ec::tls_failed, fmt::format("certificate of {} refused: {}", name,
+                                      X509_verify_cert_error_string(verdict)));
     auto code = SSL_get_error(st.ssl, rc);
     if (code != SSL_ERROR_WANT_READ && code != SSL_ERROR_WANT_WRITE) {
       auto detail = openssl_errors();
-      return caf::make_error(ec::tls_failed,
-                             fmt::format("TLS handshake with {} failed: {}",
-                                         name,
-                                         detail.empty() ? "connection closed"
-                                                        : detail));
+      return caf::make_error(
+          ec::tls_failed,
+          fmt::format("TLS handshake with {} failed: {}", name,
+                      detail.empty() ? "connection closed" : detail));
     }
     if (auto e = st.wait_ssl(rc, "TLS handshake", deadline))
       return e;
   }
 }
 
-// -- I/O --------------------------------------------------------------------------
+// -- I/O
+// --------------------------------------------------------------------------
 
 caf::error connection::write(std::string_view bytes,
                              clock::time_point deadline) {

@@ -13,7 +13,8 @@ namespace mailpipe::imap {
 
 namespace {
 
-// -- small helpers --------------------------------------------------------------
+// -- small helpers
+// --------------------------------------------------------------
 
 char upper(char c) {
   return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c;
@@ -42,9 +43,9 @@ std::string excerpt(std::string_view x) {
 }
 
 caf::error syntax_error(std::string_view what, std::string_view near) {
-  return caf::make_error(ec::parse_error,
-                         fmt::format("IMAP response: {} near \"{}\"", what,
-                                     excerpt(near)));
+  return caf::make_error(
+      ec::parse_error,
+      fmt::format("IMAP response: {} near \"{}\"", what, excerpt(near)));
 }
 
 /// If the line `[begin, eol)` ends in a literal marker `{n}`, `{n+}` or
@@ -61,20 +62,21 @@ std::optional<std::size_t> literal_at_end(std::string_view line) {
   if (digits.empty() || digits.size() > 19)
     return std::nullopt;
   std::size_t n = 0;
-  auto [ptr, err] = std::from_chars(digits.data(), digits.data() + digits.size(),
-                                    n);
+  auto [ptr, err] =
+      std::from_chars(digits.data(), digits.data() + digits.size(), n);
   if (err != std::errc{} || ptr != digits.data() + digits.size())
     return std::nullopt;
   return n;
 }
 
-// -- the tokenizer ----------------------------------------------------------------
+// -- the tokenizer
+// ----------------------------------------------------------------
 
 /// Recursive-descent reader over one framed response.
 class reader {
 public:
   reader(std::string_view in, const parser_limits& limits)
-    : in_(in), limits_(limits) {}
+      : in_(in), limits_(limits) {}
 
   bool at_end() const { return pos_ >= in_.size() || at_eol(); }
 
@@ -347,7 +349,8 @@ std::string_view to_string(status x) {
   return "";
 }
 
-// -- one framed response ----------------------------------------------------------
+// -- one framed response
+// ----------------------------------------------------------
 
 caf::expected<response> parse_response(std::string_view frame,
                                        const parser_limits& limits) {
@@ -412,7 +415,8 @@ caf::expected<response> parse_response(std::string_view frame,
   return r;
 }
 
-// -- the incremental parser ---------------------------------------------------------
+// -- the incremental parser
+// ---------------------------------------------------------
 
 void response_parser::feed(std::string_view bytes) {
   if (failed_)
@@ -434,11 +438,13 @@ caf::expected<std::size_t> response_parser::frame_end() {
     auto nl = buf_.find('\n', scan_);
     if (nl == std::string::npos) {
       if (buf_.size() - scan_ > limits_.max_line)
-        return syntax_error("line too long", std::string_view{buf_}.substr(scan_));
+        return syntax_error("line too long",
+                            std::string_view{buf_}.substr(scan_));
       return std::size_t{0};
     }
     if (nl - scan_ > limits_.max_line)
-      return syntax_error("line too long", std::string_view{buf_}.substr(scan_));
+      return syntax_error("line too long",
+                          std::string_view{buf_}.substr(scan_));
     auto line_end = nl;
     if (line_end > scan_ && buf_[line_end - 1] == '\r')
       --line_end;
@@ -477,7 +483,8 @@ caf::expected<std::optional<response>> response_parser::next() {
   return std::optional<response>{std::move(*r)};
 }
 
-// -- helpers ----------------------------------------------------------------------
+// -- helpers
+// ----------------------------------------------------------------------
 
 const value* fetch_item(const response& r, std::string_view key) {
   if (r.keyword != "FETCH" || r.data.empty()

@@ -21,7 +21,8 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// -- fixture ----------------------------------------------------------------------
+// -- fixture
+// ----------------------------------------------------------------------
 
 std::string random_hex(std::size_t n) {
   static thread_local std::mt19937_64 rng{std::random_device{}()};
@@ -90,7 +91,7 @@ protected:
     // new user is known.
     for (int i = 0; i < 40; ++i) {
       auto r = test::run_process(
-        {"/usr/bin/doveadm", "-c", conf_, "user", acct.user});
+          {"/usr/bin/doveadm", "-c", conf_, "user", acct.user});
       if (r.status == 0)
         break;
       std::this_thread::sleep_for(100ms);
@@ -102,12 +103,12 @@ protected:
   void deliver(const test_account& acct, const std::string& folder,
                const std::string& test_id,
                const std::string& header = "X-Mailpipe-Test-Id") {
-    auto msg = fmt::format("From: sender@example.com\r\nTo: {}\r\n"
-                           "Subject: placement test {}\r\n"
-                           "Message-ID: <{}@example.com>\r\n{}: {}\r\n"
-                           "\r\nHello.\r\n",
-                           acct.user, random_hex(6), random_hex(16), header,
-                           test_id);
+    auto msg =
+        fmt::format("From: sender@example.com\r\nTo: {}\r\n"
+                    "Subject: placement test {}\r\n"
+                    "Message-ID: <{}@example.com>\r\n{}: {}\r\n"
+                    "\r\nHello.\r\n",
+                    acct.user, random_hex(6), random_hex(16), header, test_id);
     auto r = test::run_process({"/usr/bin/doveadm", "-c", conf_, "save", "-u",
                                 acct.user, "-m", folder},
                                {}, msg);
@@ -152,7 +153,8 @@ const found_message* find(const std::vector<found_message>& xs,
 
 } // namespace
 
-// -- connecting and logging in ------------------------------------------------------
+// -- connecting and logging in
+// ------------------------------------------------------
 
 TEST_F(imap_dovecot, login_over_plain_and_tls) {
   auto acct = make_account();
@@ -217,7 +219,7 @@ TEST_F(imap_dovecot, wrong_password_is_auth_failed_without_the_secret) {
     EXPECT_EQ(classify(r.error()), failure_class::auth);
     EXPECT_EQ(render(r.error()).find(c.secret), std::string::npos);
     EXPECT_NE(render(r.error()).find("failed"), std::string::npos)
-      << render(r.error()); // the server's words are kept
+        << render(r.error()); // the server's words are kept
   }
 }
 
@@ -255,7 +257,8 @@ TEST_F(imap_dovecot, connection_refused_is_network) {
   expect_open_fails(ep, cfg_, ec::network);
 }
 
-// -- folders ----------------------------------------------------------------------
+// -- folders
+// ----------------------------------------------------------------------
 
 TEST_F(imap_dovecot, list_finds_the_junk_folder) {
   auto acct = make_account();
@@ -286,7 +289,8 @@ TEST_F(imap_dovecot, missing_folder_is_mailbox_not_found) {
   EXPECT_TRUE(is(r.error(), ec::mailbox_not_found)) << render(r.error());
 }
 
-// -- the find pass -----------------------------------------------------------------
+// -- the find pass
+// -----------------------------------------------------------------
 
 TEST_F(imap_dovecot, finds_messages_in_inbox_and_junk) {
   auto acct = make_account();
@@ -369,9 +373,9 @@ TEST_F(imap_dovecot, subject_search_option) {
   auto msg = fmt::format("From: a@example.com\r\nSubject: hello {} there\r\n"
                          "\r\nbody\r\n",
                          id);
-  auto r = test::run_process({"/usr/bin/doveadm", "-c", conf_, "save", "-u",
-                              acct.user, "-m", "INBOX"},
-                             {}, msg);
+  auto r = test::run_process(
+      {"/usr/bin/doveadm", "-c", conf_, "save", "-u", acct.user, "-m", "INBOX"},
+      {}, msg);
   ASSERT_EQ(r.status, 0) << r.err;
   auto without = find_test_messages(plain(), creds(acct), {id}, {}, cfg_);
   ASSERT_TRUE(without);

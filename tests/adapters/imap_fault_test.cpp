@@ -23,7 +23,8 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// -- a scripted server ------------------------------------------------------------
+// -- a scripted server
+// ------------------------------------------------------------
 
 /// Listens on 127.0.0.1 (random port) and runs `script` on each accepted
 /// connection in a thread; stops on destruction.
@@ -125,14 +126,15 @@ caf::error pass_error(const fault_server& srv, const settings& cfg,
   auto t0 = std::chrono::steady_clock::now();
   auto r = find_test_messages(srv.plain(), creds, {"mp-abc12345"}, {}, cfg);
   took = std::chrono::duration_cast<std::chrono::milliseconds>(
-    std::chrono::steady_clock::now() - t0);
+      std::chrono::steady_clock::now() - t0);
   EXPECT_FALSE(r);
   return r ? caf::error{} : r.error();
 }
 
 } // namespace
 
-// -- timeouts ---------------------------------------------------------------------
+// -- timeouts
+// ---------------------------------------------------------------------
 
 TEST(imap_fault, silent_server_times_out_on_greeting) {
   fault_server srv{wait_until_stopped_or_closed};
@@ -199,7 +201,8 @@ TEST(imap_fault, idle_with_a_silent_server_returns_nothing_in_time) {
   EXPECT_FALSE(*r);
 }
 
-// -- broken connections -------------------------------------------------------------
+// -- broken connections
+// -------------------------------------------------------------
 
 TEST(imap_fault, close_mid_response_is_network) {
   fault_server srv{[](int fd, const std::atomic<bool>& stop) {
@@ -235,7 +238,8 @@ TEST(imap_fault, bye_greeting_is_service_unavailable) {
   EXPECT_TRUE(is(err, ec::service_unavailable)) << render(err);
 }
 
-// -- garbage ----------------------------------------------------------------------
+// -- garbage
+// ----------------------------------------------------------------------
 
 TEST(imap_fault, garbage_greeting_is_a_parse_error) {
   fault_server srv{[](int fd, const std::atomic<bool>& stop) {
@@ -245,7 +249,7 @@ TEST(imap_fault, garbage_greeting_is_a_parse_error) {
   std::chrono::milliseconds took;
   auto err = pass_error(srv, fast_settings(), took);
   EXPECT_TRUE(is(err, ec::parse_error) || is(err, ec::protocol_error))
-    << render(err);
+      << render(err);
   EXPECT_EQ(classify(err), failure_class::parse);
 }
 
@@ -262,7 +266,7 @@ TEST(imap_fault, binary_garbage_after_login_is_a_parse_error) {
   std::chrono::milliseconds took;
   auto err = pass_error(srv, fast_settings(), took);
   EXPECT_TRUE(is(err, ec::parse_error) || is(err, ec::protocol_error))
-    << render(err);
+      << render(err);
   EXPECT_LT(took, 2s);
 }
 
@@ -293,7 +297,8 @@ TEST(imap_fault, endless_line_hits_the_limit) {
   EXPECT_TRUE(is(s.error(), ec::parse_error)) << render(s.error());
 }
 
-// -- server refusals ----------------------------------------------------------------
+// -- server refusals
+// ----------------------------------------------------------------
 
 TEST(imap_fault, refusals_are_classified_and_secret_free) {
   struct row {
@@ -316,15 +321,15 @@ TEST(imap_fault, refusals_are_classified_and_secret_free) {
         if (line.empty())
           return;
         auto tag = line.substr(0, line.find(' '));
-        send_all(fd, tag + " " + (first ? reply : "BAD Not logged in")
-                       + "\r\n");
+        send_all(fd,
+                 tag + " " + (first ? reply : "BAD Not logged in") + "\r\n");
       }
     }};
     std::chrono::milliseconds took;
     auto err = pass_error(srv, fast_settings(), took);
     EXPECT_TRUE(is(err, expected)) << render(err);
     EXPECT_EQ(render(err).find("s3cret-pass"), std::string::npos)
-      << render(err);
+        << render(err);
   }
 }
 
@@ -339,7 +344,8 @@ TEST(imap_fault, xoauth2_error_challenge_is_answered) {
     send_all(fd, "+ eyJzdGF0dXMiOiI0MDAifQ==\r\n");
     if (read_line(fd, stop) != "\r\n")
       return;
-    send_all(fd, tag + " NO [AUTHENTICATIONFAILED] Invalid credentials "
+    send_all(fd, tag
+                     + " NO [AUTHENTICATIONFAILED] Invalid credentials "
                        "(Failure)\r\n");
     // Commands held back until the answer above now arrive.
     for (;;) {
@@ -352,14 +358,15 @@ TEST(imap_fault, xoauth2_error_challenge_is_answered) {
   auto c = creds;
   c.mechanism = credentials::method::xoauth2;
   c.secret = "ya29.token-value";
-  auto r = find_test_messages(srv.plain(), c, {"mp-abc12345"}, {},
-                              fast_settings());
+  auto r =
+      find_test_messages(srv.plain(), c, {"mp-abc12345"}, {}, fast_settings());
   ASSERT_FALSE(r);
   EXPECT_TRUE(is(r.error(), ec::auth_failed)) << render(r.error());
   EXPECT_EQ(render(r.error()).find("ya29"), std::string::npos);
 }
 
-// -- continuations ------------------------------------------------------------------
+// -- continuations
+// ------------------------------------------------------------------
 
 TEST(imap_fault, sasl_without_initial_response_waits_for_the_challenge) {
   std::atomic<bool> checked{false};

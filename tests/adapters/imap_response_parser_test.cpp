@@ -38,7 +38,8 @@ std::vector<response> parse_stream(std::string_view input) {
 
 } // namespace
 
-// -- single responses -----------------------------------------------------------
+// -- single responses
+// -----------------------------------------------------------
 
 TEST(imap_response_parser, greeting_with_capabilities) {
   auto r = parse_ok("* OK [CAPABILITY IMAP4rev1 SASL-IR AUTH=PLAIN] Dovecot "
@@ -74,7 +75,8 @@ TEST(imap_response_parser, exists_with_number) {
 }
 
 TEST(imap_response_parser, list_with_quoted_and_nil) {
-  auto r = parse_ok("* LIST (\\HasNoChildren \\Junk) \"/\" \"[Gmail]/Spam\"\r\n");
+  auto r =
+      parse_ok("* LIST (\\HasNoChildren \\Junk) \"/\" \"[Gmail]/Spam\"\r\n");
   ASSERT_EQ(r.data.size(), 3u);
   ASSERT_EQ(r.data[0].kind, value::type::list);
   EXPECT_EQ(r.data[0].items[1].text, "\\Junk");
@@ -144,7 +146,8 @@ TEST(imap_response_parser, unknown_untagged_with_odd_syntax_is_kept) {
   EXPECT_EQ(r.text, ") ] stuff");
 }
 
-// -- errors ---------------------------------------------------------------------
+// -- errors
+// ---------------------------------------------------------------------
 
 TEST(imap_response_parser, bad_input_is_a_parse_error) {
   for (std::string_view bad :
@@ -160,8 +163,8 @@ TEST(imap_response_parser, bad_input_is_a_parse_error) {
 }
 
 TEST(imap_response_parser, nesting_limit) {
-  std::string deep = "* 1 FETCH " + std::string(100, '(') + std::string(100, ')')
-                     + "\r\n";
+  std::string deep =
+      "* 1 FETCH " + std::string(100, '(') + std::string(100, ')') + "\r\n";
   auto r = parse_response(deep);
   ASSERT_FALSE(r);
   EXPECT_NE(render(r.error()).find("nested"), std::string::npos);
@@ -181,7 +184,8 @@ TEST(imap_response_parser, literal_and_line_limits_in_stream) {
   EXPECT_FALSE(q.next());
 }
 
-// -- the incremental parser -------------------------------------------------------
+// -- the incremental parser
+// -------------------------------------------------------
 
 TEST(imap_response_parser, byte_by_byte_stream) {
   std::string hdr = "From: a@b\r\n\r\n";
@@ -206,7 +210,8 @@ TEST(imap_response_parser, literal_ending_in_crlf_lookalike) {
   EXPECT_EQ(fetch_item(rs[0], "BODY[HEADER]")->text, lit);
 }
 
-// -- helpers ----------------------------------------------------------------------
+// -- helpers
+// ----------------------------------------------------------------------
 
 TEST(imap_helpers, modified_utf7) {
   EXPECT_EQ(decode_mailbox_name("Courrier ind&AOk-sirable"),
@@ -218,8 +223,8 @@ TEST(imap_helpers, modified_utf7) {
 
 TEST(imap_helpers, junk_fallback_names) {
   std::vector<mailbox_info> boxes{
-    {"INBOX", "INBOX", {}, "/"},
-    {"Courrier ind&AOk-sirable", "Courrier indésirable", {}, "/"}};
+      {"INBOX", "INBOX", {}, "/"},
+      {"Courrier ind&AOk-sirable", "Courrier indésirable", {}, "/"}};
   auto j = find_junk(boxes);
   ASSERT_TRUE(j);
   EXPECT_EQ(j->name, "Courrier ind&AOk-sirable");
@@ -230,8 +235,8 @@ TEST(imap_helpers, junk_fallback_names) {
 }
 
 TEST(imap_helpers, search_criteria_ors_every_term) {
-  auto c = search_criteria({"mp-a", "mp-b"}, {"X-Mailpipe-Test-Id", "X-Test-ID"},
-                           false);
+  auto c = search_criteria({"mp-a", "mp-b"},
+                           {"X-Mailpipe-Test-Id", "X-Test-ID"}, false);
   ASSERT_TRUE(c);
   EXPECT_EQ(*c, "OR HEADER \"X-Mailpipe-Test-Id\" \"mp-a\" OR HEADER "
                 "\"X-Test-ID\" \"mp-a\" OR HEADER \"X-Mailpipe-Test-Id\" "
@@ -253,12 +258,12 @@ TEST(imap_helpers, errors_are_classified_and_masked) {
   auto err = [](std::string_view line, ec fallback) {
     return error_from(*parse_response(line), fallback, "CMD", {"hunter2"});
   };
-  EXPECT_TRUE(is(err("a NO [AUTHENTICATIONFAILED] bad hunter2\r\n",
-                     ec::protocol_error),
-                 ec::auth_failed));
+  EXPECT_TRUE(
+      is(err("a NO [AUTHENTICATIONFAILED] bad hunter2\r\n", ec::protocol_error),
+         ec::auth_failed));
   EXPECT_EQ(render(err("a NO [AUTHENTICATIONFAILED] bad hunter2\r\n",
                        ec::protocol_error))
-              .find("hunter2"),
+                .find("hunter2"),
             std::string::npos);
   EXPECT_TRUE(is(err("a NO [NONEXISTENT] no such\r\n", ec::protocol_error),
                  ec::mailbox_not_found));
@@ -272,11 +277,11 @@ TEST(imap_helpers, errors_are_classified_and_masked) {
                  ec::service_unavailable));
   EXPECT_TRUE(is(err("* BYE going down\r\n", ec::protocol_error),
                  ec::service_unavailable));
-  EXPECT_TRUE(is(err("a BAD syntax\r\n", ec::mailbox_not_found),
-                 ec::protocol_error));
+  EXPECT_TRUE(
+      is(err("a BAD syntax\r\n", ec::mailbox_not_found), ec::protocol_error));
   EXPECT_TRUE(is(err("a NO whatever\r\n", ec::mailbox_not_found),
                  ec::mailbox_not_found));
-  auto text = render(err("a NO [NONEXISTENT] Mailbox doesn't exist\r\n",
-                         ec::protocol_error));
+  auto text = render(
+      err("a NO [NONEXISTENT] Mailbox doesn't exist\r\n", ec::protocol_error));
   EXPECT_NE(text.find("Mailbox doesn't exist"), std::string::npos) << text;
 }

@@ -26,15 +26,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         break;
       ++count;
       // Exercise the helpers the client runs on every response.
-      (void) fetch_item(**r, "BODY[HEADER]");
-      (void) fetch_item(**r, "UID");
-      (void) parse_list({**r});
-      (void) decode_mailbox_name((*r)->text);
-      (void) error_from(**r, mailpipe::ec::protocol_error, "fuzz", {"secret"});
+      (void)fetch_item(**r, "BODY[HEADER]");
+      (void)fetch_item(**r, "UID");
+      (void)parse_list({**r});
+      (void)decode_mailbox_name((*r)->text);
+      (void)error_from(**r, mailpipe::ec::protocol_error, "fuzz", {"secret"});
     }
   }
   // One-shot parsing of the whole input as a single frame.
-  (void) parse_response(in, limits);
-  (void) header_values(in, "X-Mailpipe-Test-Id");
+  (void)parse_response(in, limits);
+  (void)header_values(in, "X-Mailpipe-Test-Id");
   return 0;
 }

@@ -34,7 +34,7 @@
 #include "adapters/imap/connection.hpp"
 #include "messages/error.hpp"
 #ifdef MAILPIPE_HAVE_LIBETPAN
-#  include "tools/load/libetpan_pass.hpp"
+#include "tools/load/libetpan_pass.hpp"
 #endif
 
 namespace fs = std::filesystem;
@@ -43,7 +43,8 @@ using namespace mailpipe::imap;
 
 namespace {
 
-// -- accounts -------------------------------------------------------------------
+// -- accounts
+// -------------------------------------------------------------------
 
 /// One seed account of the load run.
 struct load_account {
@@ -77,21 +78,23 @@ std::string env_or(const char* name, std::string fallback = {}) {
 }
 
 std::string message_text(const std::string& to, std::size_t n,
-                         const std::string& test_id, const std::string& header) {
+                         const std::string& test_id,
+                         const std::string& header) {
   std::string out = fmt::format(
-    "Return-Path: <news{0}@example.net>\r\n"
-    "Received: from mx{0}.example.net (mx{0}.example.net [192.0.2.{1}])\r\n"
-    "\tby mail.mailpipe.test with ESMTPS; Sun, 22 Nov 2026 03:00:{2:02} +0000\r\n"
-    "Authentication-Results: mail.mailpipe.test; spf=pass "
-    "smtp.mailfrom=example.net; dkim=pass header.d=example.net\r\n"
-    "From: Newsletter {0} <news{0}@example.net>\r\n"
-    "To: {3}\r\n"
-    "Subject: Weekly letter number {0}\r\n"
-    "Date: Sun, 22 Nov 2026 03:00:{2:02} +0000\r\n"
-    "Message-ID: <{0}.{4}@example.net>\r\n"
-    "MIME-Version: 1.0\r\n"
-    "Content-Type: text/plain; charset=utf-8\r\n",
-    n, n % 250 + 1, n % 60, to, test_id.empty() ? "plain" : test_id);
+      "Return-Path: <news{0}@example.net>\r\n"
+      "Received: from mx{0}.example.net (mx{0}.example.net [192.0.2.{1}])\r\n"
+      "\tby mail.mailpipe.test with ESMTPS; Sun, 22 Nov 2026 03:00:{2:02} "
+      "+0000\r\n"
+      "Authentication-Results: mail.mailpipe.test; spf=pass "
+      "smtp.mailfrom=example.net; dkim=pass header.d=example.net\r\n"
+      "From: Newsletter {0} <news{0}@example.net>\r\n"
+      "To: {3}\r\n"
+      "Subject: Weekly letter number {0}\r\n"
+      "Date: Sun, 22 Nov 2026 03:00:{2:02} +0000\r\n"
+      "Message-ID: <{0}.{4}@example.net>\r\n"
+      "MIME-Version: 1.0\r\n"
+      "Content-Type: text/plain; charset=utf-8\r\n",
+      n, n % 250 + 1, n % 60, to, test_id.empty() ? "plain" : test_id);
   if (!test_id.empty())
     out += fmt::format("{}: {}\r\n", header, test_id);
   out += "\r\n";
@@ -121,8 +124,8 @@ void chown_tree(const fs::path& root, uid_t uid, gid_t gid) {
 
 /// Creates the accounts (or reuses them when the manifest already lists N).
 std::vector<load_account> setup(const options& opt) {
-  fs::path manifest = fs::path{opt.mail_dir}
-                      / fmt::format("{}-manifest.tsv", opt.prefix);
+  fs::path manifest =
+      fs::path{opt.mail_dir} / fmt::format("{}-manifest.tsv", opt.prefix);
   std::vector<load_account> accts;
   {
     std::ifstream in{manifest};
@@ -171,8 +174,8 @@ std::vector<load_account> setup(const options& opt) {
     auto tag = fmt::format("{}.M{}P{}.load", 1795300000 + i, i, ::getpid());
     for (std::size_t m = 0; m < opt.messages; ++m) {
       // Ordinary mail: some with other test ids (earlier tests).
-      auto other = m % 5 == 0 ? fmt::format("mp-old{:012x}", rng())
-                              : std::string{};
+      auto other =
+          m % 5 == 0 ? fmt::format("mp-old{:012x}", rng()) : std::string{};
       write_mail(m % 6 == 5 ? junk : md, fmt::format("{}{}", tag, m),
                  message_text(a.user, m, other, "X-Mailpipe-Test-Id"));
     }
@@ -186,20 +189,22 @@ std::vector<load_account> setup(const options& opt) {
   }
   // One append: Dovecot re-reads the passwd-file when it changes.
   int fd = ::open(opt.users_file.c_str(), O_WRONLY | O_APPEND);
-  if (fd < 0 || ::write(fd, lines.data(), lines.size())
-                  != static_cast<ssize_t>(lines.size()))
+  if (fd < 0
+      || ::write(fd, lines.data(), lines.size())
+             != static_cast<ssize_t>(lines.size()))
     throw std::runtime_error("cannot append to " + opt.users_file);
   ::close(fd);
   // Dovecot checks the passwd-file for changes at most once a second.
   std::this_thread::sleep_for(std::chrono::milliseconds{1200});
   std::ofstream out{manifest, std::ios::trunc};
   for (const auto& a : accts)
-    out << a.user << '\t' << a.password << '\t' << a.test_id << '\t'
-        << a.folder << '\n';
+    out << a.user << '\t' << a.password << '\t' << a.test_id << '\t' << a.folder
+        << '\n';
   return accts;
 }
 
-// -- a latency-adding TCP proxy -------------------------------------------------
+// -- a latency-adding TCP proxy
+// -------------------------------------------------
 
 /// Forwards 127.0.0.1:port() to the server, holding every chunk `one_way`
 /// in each direction: loopback with the round trip of a real network.
@@ -207,7 +212,7 @@ class delay_proxy {
 public:
   delay_proxy(const std::string& host, uint16_t port,
               std::chrono::microseconds one_way)
-    : one_way_(one_way) {
+      : one_way_(one_way) {
     upstream_.sin_family = AF_INET;
     upstream_.sin_port = htons(port);
     ::inet_pton(AF_INET, host.c_str(), &upstream_.sin_addr);
@@ -268,7 +273,8 @@ private:
         d.cv.notify_one();
         break;
       }
-      d.queue.emplace_back(clock::now(), std::string{buf, static_cast<std::size_t>(n)});
+      d.queue.emplace_back(clock::now(),
+                           std::string{buf, static_cast<std::size_t>(n)});
       d.cv.notify_one();
     }
     writer.join();
@@ -296,35 +302,35 @@ private:
   uint16_t port_ = 0;
 };
 
-// -- the raw, hand-pipelined client ----------------------------------------------
+// -- the raw, hand-pipelined client
+// ----------------------------------------------
 
 /// Sends the whole session in one write right after connecting (without
 /// waiting for the greeting) and scans the answer for the header and the
 /// folder it came from. Returns the folder ("" when not found) or an error.
 caf::expected<std::string> raw_pass(const options& opt, const load_account& a) {
   auto deadline = clock::now() + std::chrono::seconds{30};
-  auto conn = connection::open(opt.host, opt.tls ? opt.tls_port : opt.port,
-                               deadline);
+  auto conn =
+      connection::open(opt.host, opt.tls ? opt.tls_port : opt.port, deadline);
   if (!conn)
     return std::move(conn.error());
   if (opt.tls)
-    if (auto err = conn->start_tls(opt.host, {opt.ca_file, "", false},
-                                   deadline))
+    if (auto err =
+            conn->start_tls(opt.host, {opt.ca_file, "", false}, deadline))
       return err;
   auto crit = fmt::format("OR HEADER X-Mailpipe-Test-Id {0} HEADER X-Test-ID "
                           "{0}",
                           a.test_id);
-  auto script = fmt::format(
-    "a LOGIN \"{}\" \"{}\"\r\n"
-    "b LIST \"\" \"*\" RETURN (SPECIAL-USE)\r\n"
-    "c EXAMINE INBOX\r\n"
-    "d UID SEARCH RETURN (SAVE) {}\r\n"
-    "e UID FETCH $ (UID BODY.PEEK[HEADER])\r\n"
-    "f EXAMINE Junk\r\n"
-    "g UID SEARCH RETURN (SAVE) {}\r\n"
-    "h UID FETCH $ (UID BODY.PEEK[HEADER])\r\n"
-    "i LOGOUT\r\n",
-    a.user, a.password, crit, crit);
+  auto script = fmt::format("a LOGIN \"{}\" \"{}\"\r\n"
+                            "b LIST \"\" \"*\" RETURN (SPECIAL-USE)\r\n"
+                            "c EXAMINE INBOX\r\n"
+                            "d UID SEARCH RETURN (SAVE) {}\r\n"
+                            "e UID FETCH $ (UID BODY.PEEK[HEADER])\r\n"
+                            "f EXAMINE Junk\r\n"
+                            "g UID SEARCH RETURN (SAVE) {}\r\n"
+                            "h UID FETCH $ (UID BODY.PEEK[HEADER])\r\n"
+                            "i LOGOUT\r\n",
+                            a.user, a.password, crit, crit);
   if (auto err = conn->write(script, deadline))
     return err;
   std::string in;
@@ -341,9 +347,8 @@ caf::expected<std::string> raw_pass(const options& opt, const load_account& a) {
   if (hit == std::string::npos)
     return std::string{};
   auto junk_done = in.find("\r\nf OK");
-  return std::string{junk_done != std::string::npos && hit > junk_done
-                       ? "Junk"
-                       : "INBOX"};
+  return std::string{
+      junk_done != std::string::npos && hit > junk_done ? "Junk" : "INBOX"};
 }
 
 caf::expected<std::string> etpan_pass(const options& opt,
@@ -357,7 +362,8 @@ caf::expected<std::string> etpan_pass(const options& opt,
 #endif
 }
 
-// -- running a pass ---------------------------------------------------------------
+// -- running a pass
+// ---------------------------------------------------------------
 
 struct pass_result {
   double seconds = 0;
@@ -413,18 +419,17 @@ pass_result run_pass(const options& opt, const std::vector<load_account>& accts,
         find_options o;
         if (mode == "client-warm")
           o.hints = &hints;
-        auto r = find_test_messages(ep, {a.user, a.password}, {a.test_id}, o,
-                                    cfg);
+        auto r =
+            find_test_messages(ep, {a.user, a.password}, {a.test_id}, o, cfg);
         if (!r)
           err = r.error();
         else if (r->size() == 1 && r->front().test_id == a.test_id
                  && r->front().header_block.find(a.test_id)
-                      != std::string::npos)
+                        != std::string::npos)
           folder = r->front().folder;
       }
-      res.latencies_ms[i] = std::chrono::duration<double, std::milli>(
-                              clock::now() - t0)
-                              .count();
+      res.latencies_ms[i] =
+          std::chrono::duration<double, std::milli>(clock::now() - t0).count();
       if (err) {
         ++failed;
         std::lock_guard guard{mtx};
@@ -467,9 +472,9 @@ double percentile(std::vector<double> xs, double p) {
 int main(int argc, char** argv) {
   options opt;
   opt.port = static_cast<uint16_t>(
-    std::stoi(env_or("MAILPIPE_TEST_IMAP_PORT", "143")));
+      std::stoi(env_or("MAILPIPE_TEST_IMAP_PORT", "143")));
   opt.tls_port = static_cast<uint16_t>(
-    std::stoi(env_or("MAILPIPE_TEST_IMAPS_PORT", "993")));
+      std::stoi(env_or("MAILPIPE_TEST_IMAPS_PORT", "993")));
   opt.host = env_or("MAILPIPE_TEST_IMAP_HOST", "127.0.0.1");
   opt.ca_file = env_or("MAILPIPE_TEST_IMAP_CA");
   opt.users_file = env_or("MAILPIPE_TEST_IMAP_USERS");
@@ -480,11 +485,11 @@ int main(int argc, char** argv) {
   app.add_option("-n,--accounts", opt.accounts, "seed accounts");
   app.add_option("--messages", opt.messages, "ordinary messages per account");
   app.add_option("-p,--parallel", opt.parallel, "parallelism levels")
-    ->delimiter(',');
+      ->delimiter(',');
   app.add_option("-m,--mode", opt.modes,
                  "client (cold: no hints), client-warm (server hints "
                  "shared), raw (hand-pipelined), libetpan (Debian's libetpan)")
-    ->delimiter(',');
+      ->delimiter(',');
   app.add_option("--host", opt.host);
   app.add_option("--port", opt.port, "plain IMAP port");
   app.add_option("--tls-port", opt.tls_port, "IMAPS port");
@@ -509,11 +514,10 @@ int main(int argc, char** argv) {
     auto accts = setup(opt);
     std::unique_ptr<delay_proxy> proxy;
     if (opt.rtt_ms > 0) {
-      auto half = std::chrono::microseconds{
-        static_cast<int64_t>(opt.rtt_ms * 500)};
-      proxy = std::make_unique<delay_proxy>(opt.host,
-                                            opt.tls ? opt.tls_port : opt.port,
-                                            half);
+      auto half =
+          std::chrono::microseconds{static_cast<int64_t>(opt.rtt_ms * 500)};
+      proxy = std::make_unique<delay_proxy>(
+          opt.host, opt.tls ? opt.tls_port : opt.port, half);
       (opt.tls ? opt.tls_port : opt.port) = proxy->port();
       opt.host = "127.0.0.1";
       fmt::print("delaying proxy on 127.0.0.1:{} ({} ms round trip)\n",

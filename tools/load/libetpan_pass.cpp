@@ -24,26 +24,28 @@ caf::error failed(ec code, const char* step, int rc) {
 /// true when a fetched header block holds the id.
 caf::expected<bool> search_and_fetch(mailimap* s, const std::string& test_id) {
   auto* key = mailimap_search_key_new_or(
-    mailimap_search_key_new_header(strdup("X-Mailpipe-Test-Id"),
-                                   strdup(test_id.c_str())),
-    mailimap_search_key_new_header(strdup("X-Test-ID"),
-                                   strdup(test_id.c_str())));
+      mailimap_search_key_new_header(strdup("X-Mailpipe-Test-Id"),
+                                     strdup(test_id.c_str())),
+      mailimap_search_key_new_header(strdup("X-Test-ID"),
+                                     strdup(test_id.c_str())));
   clist* uids = nullptr;
   int rc = mailimap_uid_search(s, nullptr, key, &uids);
   mailimap_search_key_free(key);
   if (rc != MAILIMAP_NO_ERROR)
     return failed(ec::protocol_error, "UID SEARCH", rc);
   std::unique_ptr<clist, decltype(&mailimap_search_result_free)> uid_guard{
-    uids, mailimap_search_result_free};
+      uids, mailimap_search_result_free};
   if (clist_isempty(uids))
     return false;
   auto* set = mailimap_set_new_empty();
   for (auto* it = clist_begin(uids); it; it = clist_next(it))
     mailimap_set_add_single(set, *static_cast<uint32_t*>(clist_content(it)));
   auto* type = mailimap_fetch_type_new_fetch_att_list_empty();
-  mailimap_fetch_type_new_fetch_att_list_add(type, mailimap_fetch_att_new_uid());
+  mailimap_fetch_type_new_fetch_att_list_add(type,
+                                             mailimap_fetch_att_new_uid());
   mailimap_fetch_type_new_fetch_att_list_add(
-    type, mailimap_fetch_att_new_body_peek_section(mailimap_section_new_header()));
+      type,
+      mailimap_fetch_att_new_body_peek_section(mailimap_section_new_header()));
   clist* result = nullptr;
   rc = mailimap_uid_fetch(s, set, type, &result);
   mailimap_fetch_type_free(type);
@@ -57,7 +59,7 @@ caf::expected<bool> search_and_fetch(mailimap* s, const std::string& test_id) {
       auto* item = static_cast<mailimap_msg_att_item*>(clist_content(j));
       if (item->att_type != MAILIMAP_MSG_ATT_ITEM_STATIC
           || item->att_data.att_static->att_type
-               != MAILIMAP_MSG_ATT_BODY_SECTION)
+                 != MAILIMAP_MSG_ATT_BODY_SECTION)
         continue;
       auto* sec = item->att_data.att_static->att_data.att_body_section;
       std::string_view block{sec->sec_body_part ? sec->sec_body_part : "",
@@ -76,7 +78,7 @@ caf::expected<std::string> libetpan_pass(const std::string& host, uint16_t port,
                                          const std::string& password,
                                          const std::string& test_id) {
   std::unique_ptr<mailimap, decltype(&mailimap_free)> s{
-    mailimap_new(0, nullptr), mailimap_free};
+      mailimap_new(0, nullptr), mailimap_free};
   mailimap_set_timeout(s.get(), 30);
   int rc = tls ? mailimap_ssl_connect(s.get(), host.c_str(), port)
                : mailimap_socket_connect(s.get(), host.c_str(), port);
