@@ -13,8 +13,7 @@ namespace mailpipe::imap {
 
 namespace {
 
-// -- helpers
-// ----------------------------------------------------------------------
+// -- helpers ------------------------------------------------------------------
 
 std::string to_upper(std::string_view x) {
   std::string out(x);
@@ -180,8 +179,7 @@ bool is_role_attribute(std::string_view a) {
 
 } // namespace
 
-// -- pure helpers
-// -------------------------------------------------------------------
+// -- pure helpers -------------------------------------------------------------
 
 settings make_settings(const imap_config& cfg) {
   settings out;
@@ -235,15 +233,38 @@ search_criteria(const std::vector<std::string>& ids,
 }
 
 std::string mask(std::string text, const std::vector<std::string>& secrets) {
+  auto replace_all = [&text](std::string_view x) {
+    for (auto pos = text.find(x); pos != std::string::npos;
+         pos = text.find(x, pos + 3))
+      text.replace(pos, x.size(), "***");
+  };
+  for (const auto& s : secrets)
+    if (s.size() >= 3)
+      replace_all(s);
+  // Error excerpts are cut short: a secret cut at either end leaves a
+  // fragment, so fragments of 6 bytes and more go too (longest first).
   for (const auto& s : secrets) {
-    if (s.size() < 3)
-      continue;
-    for (auto pos = text.find(s); pos != std::string::npos;
-         pos = text.find(s, pos + 3))
-      text.replace(pos, s.size(), "***");
+    std::string_view sv = s;
+    for (auto k = sv.size(); k-- > 6;) {
+      replace_all(sv.substr(0, k));
+      replace_all(sv.substr(sv.size() - k));
+    }
   }
   return text;
 }
+
+namespace {
+
+/// An error's context without the "code: " prefix that `render` adds.
+std::string context_text(const caf::error& err) {
+  auto text = render(err);
+  auto prefix = to_string(static_cast<ec>(err.code())) + ": ";
+  if (text.rfind(prefix, 0) == 0)
+    text.erase(0, prefix.size());
+  return text;
+}
+
+} // namespace
 
 caf::error error_from(const response& r, ec fallback, std::string_view context,
                       const std::vector<std::string>& secrets) {
@@ -368,8 +389,16 @@ std::vector<std::string> header_values(std::string_view block,
   return out;
 }
 
-// -- session: setup
-// ---------------------------------------------------------------
+std::vector<std::string> secrets_of(const credentials& cred) {
+  // The secret as typed and as it travels inside each SASL payload.
+  return {cred.secret,
+          base64(std::string{'\0'} + cred.user + '\0' + cred.secret),
+          base64(fmt::format("user={}\x01"
+                             "auth=Bearer {}\x01\x01",
+                             cred.user, cred.secret))};
+}
+
+// -- session: setup -----------------------------------------------------------
 
 bool session::has_capability(std::string_view name) const {
   return caps_.count(to_upper(name)) > 0;
@@ -399,6 +428,10 @@ void session::note_capabilities(const response& r) {
         words.push_back(v.text);
     take(words);
   }
+}
+
+void session::add_secrets(const std::vector<std::string>& xs) {
+  secrets_.insert(secrets_.end(), xs.begin(), xs.end());
 }
 
 std::string session::next_tag() {
@@ -454,15 +487,14 @@ caf::expected<session> session::open(const endpoint& ep, const settings& cfg,
   return s;
 }
 
-// -- session: I/O
-// -----------------------------------------------------------------
+// -- session: I/O -------------------------------------------------------------
 
 caf::expected<response> session::read_response(clock::time_point deadline) {
   for (;;) {
     auto r = parser_.next();
     if (!r)
       return caf::make_error(ec::parse_error,
-                             mask(render(r.error()), secrets_));
+                             mask(context_text(r.error()), secrets_));
     if (*r)
       return std::move(**r);
     if (read_buf_.size() < 65536)
@@ -523,7 +555,7 @@ session::run(const std::vector<command>& cmds) {
       if (bye && is(err, ec::network))
         return error_from(*bye, ec::service_unavailable, what, secrets_);
       return caf::make_error(static_cast<ec>(err.code()),
-                             fmt::format("{} ({})", render(err), what));
+                             fmt::format("{} ({})", context_text(err), what));
     }
     switch (r->kind) {
       case response_kind::continuation:
@@ -597,8 +629,7 @@ caf::expected<reply> session::run_checked(const command& cmd, ec fallback) {
   return std::move(r);
 }
 
-// -- session: commands
-// ------------------------------------------------------------
+// -- session: commands --------------------------------------------------------
 
 command session::auth_command(const credentials& cred) const {
   auto mech = cred.mechanism;
@@ -635,7 +666,7 @@ command session::auth_command(const credentials& cred) const {
 }
 
 caf::error session::authenticate(const credentials& cred) {
-  secrets_ = {cred.secret};
+  secrets_ = secrets_of(cred);
   auto cmd = auth_command(cred);
   auto rep = run_checked(cmd, ec::auth_failed);
   if (!rep)
@@ -752,8 +783,7 @@ caf::error session::logout() {
   return {};
 }
 
-// -- the whole pass
-// -----------------------------------------------------------------
+// -- the whole pass -----------------------------------------------------------
 
 namespace {
 
@@ -872,7 +902,8 @@ find_pass(const endpoint& ep, const credentials& cred,
   // Round 1: log in and list; with hints, the whole session goes out here.
   std::vector<command> batch;
   batch.push_back(s->auth_command(cred));
-  const std::vector<std::string> secrets{cred.secret};
+  const auto secrets = secrets_of(cred);
+  s->add_secrets(secrets);
   if (!warm)
     batch.push_back(make_command("CAPABILITY"));
   std::size_t list_at = batch.size();

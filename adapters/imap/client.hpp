@@ -17,8 +17,7 @@
 
 namespace mailpipe::imap {
 
-// -- settings
-// -------------------------------------------------------------------
+// -- settings -----------------------------------------------------------------
 
 /// How the session is secured.
 enum class security : uint8_t {
@@ -83,8 +82,7 @@ struct settings {
 /// Builds `settings` from the `[imap]` section of the config.
 settings make_settings(const imap_config& cfg);
 
-// -- replies
-// --------------------------------------------------------------------
+// -- replies ------------------------------------------------------------------
 
 /// The answer to one command: its untagged data and its tagged completion.
 struct reply {
@@ -144,8 +142,7 @@ struct fetched_header {
   std::vector<std::string> labels;
 };
 
-// -- the session
-// ----------------------------------------------------------------
+// -- the session --------------------------------------------------------------
 
 /// One IMAP session over a `connection`. Commands may be pipelined: `run`
 /// writes a whole batch in one go and collects the answers in order. Every
@@ -206,6 +203,9 @@ public:
   /// Sends LOGOUT and waits for its answer, then closes.
   caf::error logout();
 
+  /// Adds texts to mask in every error this session reports.
+  void add_secrets(const std::vector<std::string>& xs);
+
   /// Secrets to mask in any text that reaches an error (set by authenticate).
   const std::vector<std::string>& secrets() const { return secrets_; }
 
@@ -243,8 +243,7 @@ private:
   std::string read_buf_;
 };
 
-// -- pure helpers
-// ---------------------------------------------------------------
+// -- pure helpers -------------------------------------------------------------
 
 /// Quotes a string for a command: a quoted string when possible; an error for
 /// CR, LF or NUL (which only literals could carry).
@@ -262,6 +261,9 @@ search_criteria(const std::vector<std::string>& ids,
 caf::error error_from(const response& r, ec fallback, std::string_view context,
                       const std::vector<std::string>& secrets = {});
 
+/// The texts that reveal a credential: the secret and its SASL encodings.
+std::vector<std::string> secrets_of(const credentials& cred);
+
 /// Replaces every occurrence of each secret with `***`.
 std::string mask(std::string text, const std::vector<std::string>& secrets);
 
@@ -277,8 +279,7 @@ std::optional<mailbox_info> find_junk(const std::vector<mailbox_info>& boxes);
 std::vector<std::string> header_values(std::string_view block,
                                        std::string_view name);
 
-// -- the whole pass
-// -------------------------------------------------------------
+// -- the whole pass -----------------------------------------------------------
 
 /// What a previous pass learned about a server; passing it back saves round
 /// trips (the whole session then goes out in one write).

@@ -26,8 +26,7 @@ namespace mailpipe::imap {
 
 namespace {
 
-// -- helpers
-// ----------------------------------------------------------------------
+// -- helpers ------------------------------------------------------------------
 
 int millis_until(clock::time_point deadline) {
   auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -104,8 +103,7 @@ std::shared_ptr<SSL_CTX> context_for(const std::string& ca_file,
 
 } // namespace
 
-// -- state
-// ------------------------------------------------------------------------
+// -- state --------------------------------------------------------------------
 
 struct connection::impl {
   int fd = -1;
@@ -176,8 +174,7 @@ void connection::close() {
     impl_->shut();
 }
 
-// -- connect
-// ----------------------------------------------------------------------
+// -- connect ------------------------------------------------------------------
 
 caf::expected<connection> connection::open(const std::string& host,
                                            uint16_t port,
@@ -313,8 +310,7 @@ caf::error connection::start_tls(const std::string& host,
   }
 }
 
-// -- I/O
-// --------------------------------------------------------------------------
+// -- I/O ----------------------------------------------------------------------
 
 caf::error connection::write(std::string_view bytes,
                              clock::time_point deadline) {

@@ -13,8 +13,7 @@ namespace mailpipe::imap {
 
 namespace {
 
-// -- small helpers
-// --------------------------------------------------------------
+// -- small helpers ------------------------------------------------------------
 
 char upper(char c) {
   return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c;
@@ -69,8 +68,7 @@ std::optional<std::size_t> literal_at_end(std::string_view line) {
   return n;
 }
 
-// -- the tokenizer
-// ----------------------------------------------------------------
+// -- the tokenizer ------------------------------------------------------------
 
 /// Recursive-descent reader over one framed response.
 class reader {
@@ -349,8 +347,7 @@ std::string_view to_string(status x) {
   return "";
 }
 
-// -- one framed response
-// ----------------------------------------------------------
+// -- one framed response ------------------------------------------------------
 
 caf::expected<response> parse_response(std::string_view frame,
                                        const parser_limits& limits) {
@@ -415,8 +412,7 @@ caf::expected<response> parse_response(std::string_view frame,
   return r;
 }
 
-// -- the incremental parser
-// ---------------------------------------------------------
+// -- the incremental parser ---------------------------------------------------
 
 void response_parser::feed(std::string_view bytes) {
   if (failed_)
@@ -483,8 +479,7 @@ caf::expected<std::optional<response>> response_parser::next() {
   return std::optional<response>{std::move(*r)};
 }
 
-// -- helpers
-// ----------------------------------------------------------------------
+// -- helpers ------------------------------------------------------------------
 
 const value* fetch_item(const response& r, std::string_view key) {
   if (r.keyword != "FETCH" || r.data.empty()

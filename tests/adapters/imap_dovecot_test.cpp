@@ -21,8 +21,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// -- fixture
-// ----------------------------------------------------------------------
+// -- fixture ------------------------------------------------------------------
 
 std::string random_hex(std::size_t n) {
   static thread_local std::mt19937_64 rng{std::random_device{}()};
@@ -153,8 +152,7 @@ const found_message* find(const std::vector<found_message>& xs,
 
 } // namespace
 
-// -- connecting and logging in
-// ------------------------------------------------------
+// -- connecting and logging in ------------------------------------------------
 
 TEST_F(imap_dovecot, login_over_plain_and_tls) {
   auto acct = make_account();
@@ -257,8 +255,7 @@ TEST_F(imap_dovecot, connection_refused_is_network) {
   expect_open_fails(ep, cfg_, ec::network);
 }
 
-// -- folders
-// ----------------------------------------------------------------------
+// -- folders ------------------------------------------------------------------
 
 TEST_F(imap_dovecot, list_finds_the_junk_folder) {
   auto acct = make_account();
@@ -289,8 +286,7 @@ TEST_F(imap_dovecot, missing_folder_is_mailbox_not_found) {
   EXPECT_TRUE(is(r.error(), ec::mailbox_not_found)) << render(r.error());
 }
 
-// -- the find pass
-// -----------------------------------------------------------------
+// -- the find pass ------------------------------------------------------------
 
 TEST_F(imap_dovecot, finds_messages_in_inbox_and_junk) {
   auto acct = make_account();

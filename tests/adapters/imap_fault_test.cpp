@@ -23,8 +23,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// -- a scripted server
-// ------------------------------------------------------------
+// -- a scripted server --------------------------------------------------------
 
 /// Listens on 127.0.0.1 (random port) and runs `script` on each accepted
 /// connection in a thread; stops on destruction.
@@ -133,8 +132,7 @@ caf::error pass_error(const fault_server& srv, const settings& cfg,
 
 } // namespace
 
-// -- timeouts
-// ---------------------------------------------------------------------
+// -- timeouts -----------------------------------------------------------------
 
 TEST(imap_fault, silent_server_times_out_on_greeting) {
   fault_server srv{wait_until_stopped_or_closed};
@@ -201,8 +199,7 @@ TEST(imap_fault, idle_with_a_silent_server_returns_nothing_in_time) {
   EXPECT_FALSE(*r);
 }
 
-// -- broken connections
-// -------------------------------------------------------------
+// -- broken connections -------------------------------------------------------
 
 TEST(imap_fault, close_mid_response_is_network) {
   fault_server srv{[](int fd, const std::atomic<bool>& stop) {
@@ -238,8 +235,7 @@ TEST(imap_fault, bye_greeting_is_service_unavailable) {
   EXPECT_TRUE(is(err, ec::service_unavailable)) << render(err);
 }
 
-// -- garbage
-// ----------------------------------------------------------------------
+// -- garbage ------------------------------------------------------------------
 
 TEST(imap_fault, garbage_greeting_is_a_parse_error) {
   fault_server srv{[](int fd, const std::atomic<bool>& stop) {
@@ -270,6 +266,29 @@ TEST(imap_fault, binary_garbage_after_login_is_a_parse_error) {
   EXPECT_LT(took, 2s);
 }
 
+TEST(imap_fault, echoed_credentials_never_reach_the_error) {
+  fault_server srv{[](int fd, const std::atomic<bool>& stop) {
+    send_all(fd, "* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR] hi\r\n");
+    auto line = read_line(fd, stop);
+    // A broken server echoes the command (base64 of the password) in garbage.
+    send_all(fd, "\x01\x02 " + line.substr(0, 50) + "\r\n");
+    wait_until_stopped_or_closed(fd, stop);
+  }};
+  for (auto mech : {credentials::method::login, credentials::method::plain}) {
+    auto c = creds;
+    c.mechanism = mech;
+    auto r = find_test_messages(srv.plain(), c, {"mp-abc12345"}, {},
+                                fast_settings());
+    ASSERT_FALSE(r);
+    EXPECT_TRUE(is(r.error(), ec::parse_error)) << render(r.error());
+    auto text = render(r.error());
+    EXPECT_NE(text.find("***"), std::string::npos) << text;
+    for (const auto& secret : secrets_of(c))
+      EXPECT_EQ(text.find(secret.substr(0, 8)), std::string::npos) << text;
+    EXPECT_EQ(text.find("parse_error: parse_error"), std::string::npos);
+  }
+}
+
 TEST(imap_fault, unknown_tag_is_a_protocol_error) {
   fault_server srv{[](int fd, const std::atomic<bool>& stop) {
     send_all(fd, "* OK [CAPABILITY IMAP4rev1] hi\r\n");
@@ -297,8 +316,7 @@ TEST(imap_fault, endless_line_hits_the_limit) {
   EXPECT_TRUE(is(s.error(), ec::parse_error)) << render(s.error());
 }
 
-// -- server refusals
-// ----------------------------------------------------------------
+// -- server refusals ----------------------------------------------------------
 
 TEST(imap_fault, refusals_are_classified_and_secret_free) {
   struct row {
@@ -365,8 +383,7 @@ TEST(imap_fault, xoauth2_error_challenge_is_answered) {
   EXPECT_EQ(render(r.error()).find("ya29"), std::string::npos);
 }
 
-// -- continuations
-// ------------------------------------------------------------------
+// -- continuations ------------------------------------------------------------
 
 TEST(imap_fault, sasl_without_initial_response_waits_for_the_challenge) {
   std::atomic<bool> checked{false};

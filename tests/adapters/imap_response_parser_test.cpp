@@ -38,8 +38,7 @@ std::vector<response> parse_stream(std::string_view input) {
 
 } // namespace
 
-// -- single responses
-// -----------------------------------------------------------
+// -- single responses ---------------------------------------------------------
 
 TEST(imap_response_parser, greeting_with_capabilities) {
   auto r = parse_ok("* OK [CAPABILITY IMAP4rev1 SASL-IR AUTH=PLAIN] Dovecot "
@@ -146,8 +145,7 @@ TEST(imap_response_parser, unknown_untagged_with_odd_syntax_is_kept) {
   EXPECT_EQ(r.text, ") ] stuff");
 }
 
-// -- errors
-// ---------------------------------------------------------------------
+// -- errors -------------------------------------------------------------------
 
 TEST(imap_response_parser, bad_input_is_a_parse_error) {
   for (std::string_view bad :
@@ -184,8 +182,7 @@ TEST(imap_response_parser, literal_and_line_limits_in_stream) {
   EXPECT_FALSE(q.next());
 }
 
-// -- the incremental parser
-// -------------------------------------------------------
+// -- the incremental parser ---------------------------------------------------
 
 TEST(imap_response_parser, byte_by_byte_stream) {
   std::string hdr = "From: a@b\r\n\r\n";
@@ -210,8 +207,7 @@ TEST(imap_response_parser, literal_ending_in_crlf_lookalike) {
   EXPECT_EQ(fetch_item(rs[0], "BODY[HEADER]")->text, lit);
 }
 
-// -- helpers
-// ----------------------------------------------------------------------
+// -- helpers ------------------------------------------------------------------
 
 TEST(imap_helpers, modified_utf7) {
   EXPECT_EQ(decode_mailbox_name("Courrier ind&AOk-sirable"),
@@ -284,4 +280,12 @@ TEST(imap_helpers, errors_are_classified_and_masked) {
   auto text = render(
       err("a NO [NONEXISTENT] Mailbox doesn't exist\r\n", ec::protocol_error));
   EXPECT_NE(text.find("Mailbox doesn't exist"), std::string::npos) << text;
+}
+
+TEST(imap_helpers, mask_catches_cut_secrets) {
+  EXPECT_EQ(mask("pw=hunter2!! end", {"hunter2!!"}), "pw=*** end");
+  EXPECT_EQ(mask("near \"m1 LOGIN u \\\"hunter2", {"hunter2!!"}),
+            "near \"m1 LOGIN u \\\"***");
+  EXPECT_EQ(mask("r2!! tail", {"hunter2!!"}), "r2!! tail"); // 4 bytes: kept
+  EXPECT_EQ(mask("ter2!! tail", {"hunter2!!"}), "*** tail");
 }

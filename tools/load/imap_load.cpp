@@ -43,8 +43,7 @@ using namespace mailpipe::imap;
 
 namespace {
 
-// -- accounts
-// -------------------------------------------------------------------
+// -- accounts -----------------------------------------------------------------
 
 /// One seed account of the load run.
 struct load_account {
@@ -203,8 +202,7 @@ std::vector<load_account> setup(const options& opt) {
   return accts;
 }
 
-// -- a latency-adding TCP proxy
-// -------------------------------------------------
+// -- a latency-adding TCP proxy -----------------------------------------------
 
 /// Forwards 127.0.0.1:port() to the server, holding every chunk `one_way`
 /// in each direction: loopback with the round trip of a real network.
@@ -302,8 +300,7 @@ private:
   uint16_t port_ = 0;
 };
 
-// -- the raw, hand-pipelined client
-// ----------------------------------------------
+// -- the raw, hand-pipelined client -------------------------------------------
 
 /// Sends the whole session in one write right after connecting (without
 /// waiting for the greeting) and scans the answer for the header and the
@@ -362,8 +359,7 @@ caf::expected<std::string> etpan_pass(const options& opt,
 #endif
 }
 
-// -- running a pass
-// ---------------------------------------------------------------
+// -- running a pass -----------------------------------------------------------
 
 struct pass_result {
   double seconds = 0;
