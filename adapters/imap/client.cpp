@@ -497,12 +497,12 @@ caf::expected<response> session::read_response(clock::time_point deadline) {
                              mask(context_text(r.error()), secrets_));
     if (*r)
       return std::move(**r);
-    if (read_buf_.size() < 65536)
-      read_buf_.resize(65536);
-    auto n = conn_.read_some(read_buf_.data(), read_buf_.size(), deadline);
+    if (!read_buf_)
+      read_buf_ = std::make_unique_for_overwrite<char[]>(read_buf_size);
+    auto n = conn_.read_some(read_buf_.get(), read_buf_size, deadline);
     if (!n)
       return std::move(n.error());
-    parser_.feed(std::string_view{read_buf_.data(), *n});
+    parser_.feed(std::string_view{read_buf_.get(), *n});
   }
 }
 
@@ -897,7 +897,9 @@ find_pass(const endpoint& ep, const credentials& cred,
       session::open(ep, cfg, warm ? &hints->greeting_capabilities : nullptr);
   if (!s)
     return std::move(s.error());
-  auto greeting_caps = s->capabilities();
+  std::set<std::string> greeting_caps; // what a cold pass learns
+  if (hints && !warm)
+    greeting_caps = s->capabilities();
   const bool explicit_folders = !opts.folders.empty();
   // Round 1: log in and list; with hints, the whole session goes out here.
   std::vector<command> batch;
@@ -1043,8 +1045,11 @@ find_pass(const endpoint& ep, const credentials& cred,
     }
   }
   if (hints && !explicit_folders) {
-    hints->greeting_capabilities = greeting_caps;
-    hints->capabilities = s->capabilities();
+    // Compare first: the hints rarely change, and copying sets allocates.
+    if (!warm && hints->greeting_capabilities != greeting_caps)
+      hints->greeting_capabilities = greeting_caps;
+    if (hints->capabilities != s->capabilities())
+      hints->capabilities = s->capabilities();
     hints->junk_folder = junk ? junk->name : std::string{};
     hints->known = true;
   }

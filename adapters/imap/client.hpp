@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -239,8 +240,10 @@ private:
   uint32_t tag_counter_ = 0;
   /// True while the greeting of an early-written session is still unread.
   bool greeting_pending_ = false;
-  /// Receive buffer, reused across reads.
-  std::string read_buf_;
+  /// Size of `read_buf_` (one TLS record holds at most 16 KiB).
+  static constexpr std::size_t read_buf_size = 16384;
+  /// Receive buffer, reused across reads, allocated on first use.
+  std::unique_ptr<char[]> read_buf_;
 };
 
 // -- pure helpers -------------------------------------------------------------
