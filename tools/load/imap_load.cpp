@@ -68,6 +68,7 @@ struct options {
   std::string prefix = "load";
   int rounds = 1;
   double rtt_ms = 0;
+  credentials::method mechanism = credentials::method::automatic;
   bool serve_proxy = false;
 };
 
@@ -386,7 +387,8 @@ pass_result run_pass(const options& opt, const std::vector<load_account>& accts,
     find_options o;
     o.hints = &shared;
     const auto& a = accts.front();
-    auto r = find_test_messages(ep, {a.user, a.password}, {a.test_id}, o, cfg);
+    auto r = find_test_messages(ep, {a.user, a.password, opt.mechanism},
+                                {a.test_id}, o, cfg);
     if (!r)
       throw std::runtime_error("warm-up: " + render(r.error()));
   }
@@ -415,8 +417,8 @@ pass_result run_pass(const options& opt, const std::vector<load_account>& accts,
         find_options o;
         if (mode == "client-warm")
           o.hints = &hints;
-        auto r =
-            find_test_messages(ep, {a.user, a.password}, {a.test_id}, o, cfg);
+        auto r = find_test_messages(ep, {a.user, a.password, opt.mechanism},
+                                    {a.test_id}, o, cfg);
         if (!r)
           err = r.error();
         else if (r->size() == 1 && r->front().test_id == a.test_id
@@ -499,7 +501,12 @@ int main(int argc, char** argv) {
                  "add this round-trip time through a local delaying proxy");
   app.add_flag("--serve-proxy", opt.serve_proxy,
                "only run the --rtt-ms proxy (for imapflow-bench.mjs --port)");
+  bool use_login = false;
+  app.add_flag("--login", use_login,
+               "client modes log in with LOGIN instead of AUTHENTICATE PLAIN");
   CLI11_PARSE(app, argc, argv);
+  if (use_login)
+    opt.mechanism = credentials::method::login;
   if (opt.users_file.empty() || opt.mail_dir.empty()) {
     fmt::print(stderr, "need --users-file and --mail-dir (or source the "
                        "dev-services env file)\n");
