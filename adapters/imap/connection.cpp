@@ -1,0 +1,389 @@
+#include "adapters/imap/connection.hpp"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <map>
+#include <mutex>
+
+#include <caf/error.hpp>
+#include <fmt/format.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include "messages/error.hpp"
+
+namespace mailpipe::imap {
+
+namespace {
+
+// -- helpers ------------------------------------------------------------------
+
+int millis_until(clock::time_point deadline) {
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+      deadline - clock::now());
+  if (left.count() <= 0)
+    return 0;
+  return left.count() > 1'000'000 ? 1'000'000 : static_cast<int>(left.count());
+}
+
+/// Waits until `fd` is ready for `events`; false on timeout.
+caf::expected<bool> wait_for(int fd, short events, clock::time_point deadline) {
+  for (;;) {
+    pollfd p{fd, events, 0};
+    auto rc = ::poll(&p, 1, millis_until(deadline));
+    if (rc > 0)
+      return true;
+    if (rc == 0)
+      return false;
+    if (errno != EINTR)
+      return caf::make_error(ec::network,
+                             fmt::format("poll: {}", std::strerror(errno)));
+  }
+}
+
+std::string openssl_errors() {
+  std::string out;
+  while (auto code = ERR_get_error()) {
+    char buf[256];
+    ERR_error_string_n(code, buf, sizeof(buf));
+    if (!out.empty())
+      out += "; ";
+    out += buf;
+  }
+  return out;
+}
+
+bool is_ip_address(const std::string& host) {
+  in6_addr a6;
+  in_addr a4;
+  return inet_pton(AF_INET, host.c_str(), &a4) == 1
+         || inet_pton(AF_INET6, host.c_str(), &a6) == 1;
+}
+
+/// One SSL_CTX per CA file: loading a trust store costs milliseconds, a
+/// handshake should not pay it again.
+std::shared_ptr<SSL_CTX> context_for(const std::string& ca_file,
+                                     caf::error& err) {
+  static std::mutex mtx;
+  static std::map<std::string, std::shared_ptr<SSL_CTX>> cache;
+  std::lock_guard guard{mtx};
+  if (auto i = cache.find(ca_file); i != cache.end())
+    return i->second;
+  std::shared_ptr<SSL_CTX> ctx{SSL_CTX_new(TLS_client_method()), SSL_CTX_free};
+  if (!ctx) {
+    err = caf::make_error(ec::tls_failed, "SSL_CTX_new: " + openssl_errors());
+    return nullptr;
+  }
+  SSL_CTX_set_min_proto_version(ctx.get(), TLS1_2_VERSION);
+  SSL_CTX_set_mode(ctx.get(), SSL_MODE_ENABLE_PARTIAL_WRITE
+                                  | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+  int ok =
+      ca_file.empty()
+          ? SSL_CTX_set_default_verify_paths(ctx.get())
+          : SSL_CTX_load_verify_locations(ctx.get(), ca_file.c_str(), nullptr);
+  if (ok != 1) {
+    err = caf::make_error(ec::tls_failed,
+                          fmt::format("cannot load CA file \"{}\": {}", ca_file,
+                                      openssl_errors()));
+    return nullptr;
+  }
+  cache.emplace(ca_file, ctx);
+  return ctx;
+}
+
+} // namespace
+
+// -- state --------------------------------------------------------------------
+
+struct connection::impl {
+  int fd = -1;
+  SSL* ssl = nullptr;
+  std::shared_ptr<SSL_CTX> ctx;
+
+  ~impl() { shut(); }
+
+  void shut() {
+    if (ssl) {
+      SSL_shutdown(ssl); // best effort, non-blocking
+      SSL_free(ssl);
+      ssl = nullptr;
+    }
+    if (fd >= 0) {
+      ::close(fd);
+      fd = -1;
+    }
+  }
+
+  /// Maps an SSL_ERROR_WANT_* to a poll wait; false when the call failed.
+  caf::error wait_ssl(int rc, const char* what, clock::time_point deadline) {
+    auto code = SSL_get_error(ssl, rc);
+    short events;
+    if (code == SSL_ERROR_WANT_READ)
+      events = POLLIN;
+    else if (code == SSL_ERROR_WANT_WRITE)
+      events = POLLOUT;
+    else if (code == SSL_ERROR_ZERO_RETURN)
+      return caf::make_error(
+          ec::network,
+          fmt::format("{}: connection closed by the server", what));
+    else if (code == SSL_ERROR_SYSCALL) {
+      auto e = errno;
+      return caf::make_error(
+          ec::network,
+          fmt::format("{}: connection closed by the server{}", what,
+                      e ? fmt::format(" ({})", std::strerror(e))
+                        : std::string{}));
+    } else
+      return caf::make_error(ec::network,
+                             fmt::format("{}: {}", what, openssl_errors()));
+    auto ready = wait_for(fd, events, deadline);
+    if (!ready)
+      return std::move(ready.error());
+    if (!*ready)
+      return caf::make_error(ec::timeout,
+                             fmt::format("{}: no answer in time", what));
+    return {};
+  }
+};
+
+connection::connection() : impl_(std::make_unique<impl>()) {}
+connection::~connection() = default;
+connection::connection(connection&&) noexcept = default;
+connection& connection::operator=(connection&&) noexcept = default;
+
+bool connection::encrypted() const {
+  return impl_ && impl_->ssl != nullptr;
+}
+
+bool connection::is_open() const {
+  return impl_ && impl_->fd >= 0;
+}
+
+void connection::close() {
+  if (impl_)
+    impl_->shut();
+}
+
+// -- connect ------------------------------------------------------------------
+
+caf::expected<connection> connection::open(const std::string& host,
+                                           uint16_t port,
+                                           clock::time_point deadline,
+                                           const std::string& source) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* res = nullptr;
+  auto service = std::to_string(port);
+  // getaddrinfo has no timeout; numeric hosts (the common case) never block.
+  if (auto rc = getaddrinfo(host.c_str(), service.c_str(), &hints, &res);
+      rc != 0)
+    return caf::make_error(ec::network, fmt::format("cannot resolve {}: {}",
+                                                    host, gai_strerror(rc)));
+  std::unique_ptr<addrinfo, decltype(&freeaddrinfo)> guard{res, freeaddrinfo};
+  caf::error last =
+      caf::make_error(ec::network, fmt::format("no address for {}", host));
+  for (auto ai = res; ai != nullptr; ai = ai->ai_next) {
+    int fd =
+        ::socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                 ai->ai_protocol);
+    if (fd < 0) {
+      last = caf::make_error(ec::network,
+                             fmt::format("socket: {}", std::strerror(errno)));
+      continue;
+    }
+    connection conn;
+    conn.impl_->fd = fd;
+    int one = 1;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (!source.empty()) {
+      sockaddr_storage local{};
+      socklen_t local_len = 0;
+      if (ai->ai_family == AF_INET) {
+        auto* a = reinterpret_cast<sockaddr_in*>(&local);
+        a->sin_family = AF_INET;
+        local_len = sizeof(sockaddr_in);
+        if (inet_pton(AF_INET, source.c_str(), &a->sin_addr) != 1)
+          local_len = 0;
+      } else if (ai->ai_family == AF_INET6) {
+        auto* a = reinterpret_cast<sockaddr_in6*>(&local);
+        a->sin6_family = AF_INET6;
+        local_len = sizeof(sockaddr_in6);
+        if (inet_pton(AF_INET6, source.c_str(), &a->sin6_addr) != 1)
+          local_len = 0;
+      }
+      if (local_len == 0
+          || ::bind(fd, reinterpret_cast<sockaddr*>(&local), local_len) != 0) {
+        last = caf::make_error(
+            ec::network,
+            fmt::format("cannot bind to source address {}", source));
+        continue;
+      }
+    }
+    if (::connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+      return conn;
+    if (errno != EINPROGRESS) {
+      last =
+          caf::make_error(ec::network, fmt::format("connect to {}:{}: {}", host,
+                                                   port, std::strerror(errno)));
+      continue;
+    }
+    auto ready = wait_for(fd, POLLOUT, deadline);
+    if (!ready)
+      return std::move(ready.error());
+    if (!*ready)
+      return caf::make_error(
+          ec::timeout,
+          fmt::format("connect to {}:{}: no answer in time", host, port));
+    int so_error = 0;
+    socklen_t len = sizeof(so_error);
+    ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &so_error, &len);
+    if (so_error == 0)
+      return conn;
+    last = caf::make_error(ec::network,
+                           fmt::format("connect to {}:{}: {}", host, port,
+                                       std::strerror(so_error)));
+  }
+  return last;
+}
+
+caf::error connection::start_tls(const std::string& host,
+                                 const tls_options& opts,
+                                 clock::time_point deadline) {
+  if (!is_open())
+    return caf::make_error(ec::network, "TLS on a closed connection");
+  caf::error err;
+  auto ctx = context_for(opts.ca_file, err);
+  if (!ctx)
+    return err;
+  auto& st = *impl_;
+  st.ctx = ctx;
+  st.ssl = SSL_new(ctx.get());
+  if (!st.ssl)
+    return caf::make_error(ec::tls_failed, "SSL_new: " + openssl_errors());
+  SSL_set_fd(st.ssl, st.fd);
+  const auto& name = opts.server_name.empty() ? host : opts.server_name;
+  if (opts.insecure_skip_verify) {
+    SSL_set_verify(st.ssl, SSL_VERIFY_NONE, nullptr);
+  } else {
+    SSL_set_verify(st.ssl, SSL_VERIFY_PEER, nullptr);
+    if (is_ip_address(name)) {
+      auto* param = SSL_get0_param(st.ssl);
+      X509_VERIFY_PARAM_set1_ip_asc(param, name.c_str());
+    } else {
+      SSL_set_hostflags(st.ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+      SSL_set1_host(st.ssl, name.c_str());
+    }
+  }
+  if (!is_ip_address(name))
+    SSL_set_tlsext_host_name(st.ssl, name.c_str());
+  ERR_clear_error();
+  for (;;) {
+    auto rc = SSL_connect(st.ssl);
+    if (rc == 1)
+      return {};
+    auto verdict = SSL_get_verify_result(st.ssl);
+    if (verdict != X509_V_OK)
+      return caf::make_error(
+          ec::tls_failed, fmt::format("certificate of {} refused: {}", name,
+                                      X509_verify_cert_error_string(verdict)));
+    auto code = SSL_get_error(st.ssl, rc);
+    if (code != SSL_ERROR_WANT_READ && code != SSL_ERROR_WANT_WRITE) {
+      auto detail = openssl_errors();
+      return caf::make_error(
+          ec::tls_failed,
+          fmt::format("TLS handshake with {} failed: {}", name,
+                      detail.empty() ? "connection closed" : detail));
+    }
+    if (auto e = st.wait_ssl(rc, "TLS handshake", deadline))
+      return e;
+  }
+}
+
+// -- I/O ----------------------------------------------------------------------
+
+caf::error connection::write(std::string_view bytes,
+                             clock::time_point deadline) {
+  if (!is_open())
+    return caf::make_error(ec::network, "write on a closed connection");
+  auto& st = *impl_;
+  while (!bytes.empty()) {
+    if (st.ssl) {
+      ERR_clear_error();
+      auto rc = SSL_write(st.ssl, bytes.data(), static_cast<int>(bytes.size()));
+      if (rc > 0) {
+        bytes.remove_prefix(static_cast<std::size_t>(rc));
+        continue;
+      }
+      if (auto e = st.wait_ssl(rc, "write", deadline))
+        return e;
+      continue;
+    }
+    auto rc = ::send(st.fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+    if (rc > 0) {
+      bytes.remove_prefix(static_cast<std::size_t>(rc));
+      continue;
+    }
+    if (rc < 0 && errno == EINTR)
+      continue;
+    if (rc < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      auto ready = wait_for(st.fd, POLLOUT, deadline);
+      if (!ready)
+        return std::move(ready.error());
+      if (!*ready)
+        return caf::make_error(ec::timeout, "write: the server does not read");
+      continue;
+    }
+    return caf::make_error(ec::network,
+                           fmt::format("write: {}", std::strerror(errno)));
+  }
+  return {};
+}
+
+caf::expected<std::size_t> connection::read_some(char* buf, std::size_t size,
+                                                 clock::time_point deadline) {
+  if (!is_open())
+    return caf::make_error(ec::network, "read on a closed connection");
+  auto& st = *impl_;
+  for (;;) {
+    if (st.ssl) {
+      ERR_clear_error();
+      auto rc = SSL_read(st.ssl, buf, static_cast<int>(size));
+      if (rc > 0)
+        return static_cast<std::size_t>(rc);
+      if (auto e = st.wait_ssl(rc, "read", deadline))
+        return e;
+      continue;
+    }
+    auto rc = ::recv(st.fd, buf, size, 0);
+    if (rc > 0)
+      return static_cast<std::size_t>(rc);
+    if (rc == 0)
+      return caf::make_error(ec::network,
+                             "read: connection closed by the server");
+    if (errno == EINTR)
+      continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      auto ready = wait_for(st.fd, POLLIN, deadline);
+      if (!ready)
+        return std::move(ready.error());
+      if (!*ready)
+        return caf::make_error(ec::timeout, "read: no answer in time");
+      continue;
+    }
+    return caf::make_error(ec::network,
+                           fmt::format("read: {}", std::strerror(errno)));
+  }
+}
+
+} // namespace mailpipe::imap

@@ -1,0 +1,76 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include <caf/expected.hpp>
+
+namespace mailpipe::imap {
+
+/// The clock every deadline of the IMAP client is measured on.
+using clock = std::chrono::steady_clock;
+
+/// How a connection verifies the server's certificate.
+struct tls_options {
+  /// CA bundle (PEM) to trust; "" uses the system store.
+  std::string ca_file;
+  /// The name the certificate must carry; "" uses the host connected to.
+  std::string server_name;
+  /// Skip certificate and name checks (never set outside of tests).
+  bool insecure_skip_verify = false;
+};
+
+/// A TCP connection, optionally upgraded to TLS, with non-blocking I/O and a
+/// deadline on every operation. Not thread-safe; one owner at a time.
+class connection {
+public:
+  /// Creates a closed connection.
+  connection();
+  ~connection();
+  /// Moves the socket and the TLS state.
+  connection(connection&&) noexcept;
+  /// Moves the socket and the TLS state.
+  connection& operator=(connection&&) noexcept;
+  connection(const connection&) = delete;
+  connection& operator=(const connection&) = delete;
+
+  /// Resolves `host` and connects to the first address that answers before
+  /// `deadline`, from `source` when not empty (a local IP address to bind).
+  /// Errors: `ec::network`, `ec::timeout`.
+  static caf::expected<connection> open(const std::string& host, uint16_t port,
+                                        clock::time_point deadline,
+                                        const std::string& source = {});
+
+  /// Runs the TLS handshake (implicit TLS or after STARTTLS) and verifies the
+  /// certificate and the host name. Errors: `ec::tls_failed`, `ec::timeout`.
+  caf::error start_tls(const std::string& host, const tls_options& opts,
+                       clock::time_point deadline);
+
+  /// Writes all of `bytes`. Errors: `ec::network`, `ec::timeout`.
+  caf::error write(std::string_view bytes, clock::time_point deadline);
+
+  /// Reads what is available (at least one byte) into `buf`. A peer that
+  /// closes is `ec::network`; no byte before `deadline` is `ec::timeout`.
+  caf::expected<std::size_t> read_some(char* buf, std::size_t size,
+                                       clock::time_point deadline);
+
+  /// True once `start_tls` succeeded.
+  bool encrypted() const;
+
+  /// True while the socket is open.
+  bool is_open() const;
+
+  /// Closes the connection (a TLS close_notify is sent when possible).
+  void close();
+
+private:
+  /// Socket, SSL object and the shared SSL_CTX.
+  struct impl;
+  /// Null only after a move.
+  std::unique_ptr<impl> impl_;
+};
+
+} // namespace mailpipe::imap

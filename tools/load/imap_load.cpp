@@ -1,0 +1,561 @@
+// mailpipe-imap-load: creates N seed accounts on the local Dovecot and measures
+// accounts per second for one find-and-fetch pass (connect, log in, find the
+// junk folder, search INBOX and Junk for the test id, fetch the header block,
+// log out) with mailpipe's IMAP client and with a hand-pipelined raw client.
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <random>
+#include <sstream>
+#include <thread>
+#include <vector>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#include <condition_variable>
+#include <deque>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include "adapters/imap/client.hpp"
+#include "adapters/imap/connection.hpp"
+#include "messages/error.hpp"
+#ifdef MAILPIPE_HAVE_LIBETPAN
+#include "tools/load/libetpan_pass.hpp"
+#endif
+
+namespace fs = std::filesystem;
+using namespace mailpipe;
+using namespace mailpipe::imap;
+
+namespace {
+
+// -- accounts -----------------------------------------------------------------
+
+/// One seed account of the load run.
+struct load_account {
+  std::string user;
+  std::string password;
+  std::string test_id;
+  std::string folder; // "INBOX" or "Junk"
+};
+
+struct options {
+  std::size_t accounts = 1000;
+  std::size_t messages = 36;
+  std::vector<std::size_t> parallel = {4, 16};
+  std::vector<std::string> modes = {"client", "client-warm", "raw"};
+  std::string host = "127.0.0.1";
+  uint16_t port = 0;
+  uint16_t tls_port = 0;
+  bool tls = false;
+  std::string ca_file;
+  std::string users_file;
+  std::string mail_dir;
+  std::string prefix = "load";
+  int rounds = 1;
+  double rtt_ms = 0;
+  credentials::method mechanism = credentials::method::automatic;
+  bool serve_proxy = false;
+};
+
+std::string env_or(const char* name, std::string fallback = {}) {
+  auto v = std::getenv(name);
+  return v ? std::string{v} : fallback;
+}
+
+std::string message_text(const std::string& to, std::size_t n,
+                         const std::string& test_id,
+                         const std::string& header) {
+  std::string out = fmt::format(
+      "Return-Path: <news{0}@example.net>\r\n"
+      "Received: from mx{0}.example.net (mx{0}.example.net [192.0.2.{1}])\r\n"
+      "\tby mail.mailpipe.test with ESMTPS; Sun, 22 Nov 2026 03:00:{2:02} "
+      "+0000\r\n"
+      "Authentication-Results: mail.mailpipe.test; spf=pass "
+      "smtp.mailfrom=example.net; dkim=pass header.d=example.net\r\n"
+      "From: Newsletter {0} <news{0}@example.net>\r\n"
+      "To: {3}\r\n"
+      "Subject: Weekly letter number {0}\r\n"
+      "Date: Sun, 22 Nov 2026 03:00:{2:02} +0000\r\n"
+      "Message-ID: <{0}.{4}@example.net>\r\n"
+      "MIME-Version: 1.0\r\n"
+      "Content-Type: text/plain; charset=utf-8\r\n",
+      n, n % 250 + 1, n % 60, to, test_id.empty() ? "plain" : test_id);
+  if (!test_id.empty())
+    out += fmt::format("{}: {}\r\n", header, test_id);
+  out += "\r\n";
+  for (int i = 0; i < 20; ++i)
+    out += "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do "
+           "eiusmod tempor.\r\n";
+  return out;
+}
+
+/// Writes one maildir message straight into `dir/cur` (unseen: no S flag).
+void write_mail(const fs::path& dir, const std::string& name,
+                const std::string& text) {
+  std::ofstream out{dir / "cur" / (name + ":2,"), std::ios::binary};
+  out << text;
+}
+
+void make_maildir(const fs::path& dir) {
+  for (auto sub : {"cur", "new", "tmp"})
+    fs::create_directories(dir / sub);
+}
+
+void chown_tree(const fs::path& root, uid_t uid, gid_t gid) {
+  ::chown(root.c_str(), uid, gid);
+  for (auto& e : fs::recursive_directory_iterator(root))
+    ::chown(e.path().c_str(), uid, gid);
+}
+
+/// Creates the accounts (or reuses them when the manifest already lists N).
+std::vector<load_account> setup(const options& opt) {
+  fs::path manifest =
+      fs::path{opt.mail_dir} / fmt::format("{}-manifest.tsv", opt.prefix);
+  std::vector<load_account> accts;
+  {
+    std::ifstream in{manifest};
+    std::string line;
+    while (std::getline(in, line)) {
+      std::istringstream fields{line};
+      load_account a;
+      std::getline(fields, a.user, '\t');
+      std::getline(fields, a.password, '\t');
+      std::getline(fields, a.test_id, '\t');
+      std::getline(fields, a.folder, '\t');
+      accts.push_back(std::move(a));
+    }
+  }
+  if (accts.size() >= opt.accounts) {
+    accts.resize(opt.accounts);
+    return accts;
+  }
+  // uid/gid and home layout from the passwd-file's first line.
+  std::ifstream users{opt.users_file};
+  std::string first;
+  std::getline(users, first);
+  std::vector<std::string> f;
+  std::stringstream ss{first};
+  for (std::string x; std::getline(ss, x, ':');)
+    f.push_back(x);
+  if (f.size() < 4)
+    throw std::runtime_error("cannot read the passwd-file " + opt.users_file);
+  auto uid = static_cast<uid_t>(std::stoul(f[2]));
+  auto gid = static_cast<gid_t>(std::stoul(f[3]));
+  std::mt19937_64 rng{42};
+  std::string lines;
+  auto start = accts.size();
+  for (auto i = start; i < opt.accounts; ++i) {
+    load_account a;
+    auto local = fmt::format("{}{}", opt.prefix, i);
+    a.user = local + "@mailpipe.test";
+    a.password = fmt::format("pw-{}-{:08x}", local, rng() & 0xffffffff);
+    a.test_id = fmt::format("mp-{}{:016x}", local, rng());
+    a.folder = (rng() % 2) ? "Junk" : "INBOX";
+    fs::path home = fs::path{opt.mail_dir} / local;
+    fs::path md = home / "Maildir";
+    fs::path junk = md / ".Junk";
+    make_maildir(md);
+    make_maildir(junk);
+    auto tag = fmt::format("{}.M{}P{}.load", 1795300000 + i, i, ::getpid());
+    for (std::size_t m = 0; m < opt.messages; ++m) {
+      // Ordinary mail: some with other test ids (earlier tests).
+      auto other =
+          m % 5 == 0 ? fmt::format("mp-old{:012x}", rng()) : std::string{};
+      write_mail(m % 6 == 5 ? junk : md, fmt::format("{}{}", tag, m),
+                 message_text(a.user, m, other, "X-Mailpipe-Test-Id"));
+    }
+    write_mail(a.folder == "Junk" ? junk : md, tag + "t",
+               message_text(a.user, 999, a.test_id,
+                            i % 3 == 0 ? "X-Test-ID" : "X-Mailpipe-Test-Id"));
+    chown_tree(home, uid, gid);
+    lines += fmt::format("{}:{{PLAIN}}{}:{}:{}::{}::\n", a.user, a.password,
+                         uid, gid, home.string());
+    accts.push_back(std::move(a));
+  }
+  // One append: Dovecot re-reads the passwd-file when it changes.
+  int fd = ::open(opt.users_file.c_str(), O_WRONLY | O_APPEND);
+  if (fd < 0
+      || ::write(fd, lines.data(), lines.size())
+             != static_cast<ssize_t>(lines.size()))
+    throw std::runtime_error("cannot append to " + opt.users_file);
+  ::close(fd);
+  // Dovecot checks the passwd-file for changes at most once a second.
+  std::this_thread::sleep_for(std::chrono::milliseconds{1200});
+  std::ofstream out{manifest, std::ios::trunc};
+  for (const auto& a : accts)
+    out << a.user << '\t' << a.password << '\t' << a.test_id << '\t' << a.folder
+        << '\n';
+  return accts;
+}
+
+// -- a latency-adding TCP proxy -----------------------------------------------
+
+/// Forwards 127.0.0.1:port() to the server, holding every chunk `one_way`
+/// in each direction: loopback with the round trip of a real network.
+class delay_proxy {
+public:
+  delay_proxy(const std::string& host, uint16_t port,
+              std::chrono::microseconds one_way)
+      : one_way_(one_way) {
+    upstream_.sin_family = AF_INET;
+    upstream_.sin_port = htons(port);
+    ::inet_pton(AF_INET, host.c_str(), &upstream_.sin_addr);
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0
+        || ::listen(fd_, 512) != 0)
+      throw std::runtime_error("proxy: cannot listen");
+    socklen_t len = sizeof(addr);
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+    std::thread{[this] { accept_loop(); }}.detach();
+  }
+
+  uint16_t port() const { return port_; }
+
+private:
+  struct direction {
+    std::mutex mtx;
+    std::condition_variable cv;
+    std::deque<std::pair<clock::time_point, std::string>> queue;
+    bool eof = false;
+  };
+
+  void accept_loop() {
+    for (;;) {
+      int down = ::accept(fd_, nullptr, nullptr);
+      if (down < 0)
+        return;
+      std::thread{[this, down] { serve(down); }}.detach();
+    }
+  }
+
+  void pump(int from, int to) {
+    direction d;
+    std::thread writer{[&] {
+      for (;;) {
+        std::unique_lock lock{d.mtx};
+        d.cv.wait(lock, [&] { return d.eof || !d.queue.empty(); });
+        if (d.queue.empty())
+          break;
+        auto [at, data] = std::move(d.queue.front());
+        d.queue.pop_front();
+        lock.unlock();
+        std::this_thread::sleep_until(at + one_way_);
+        ::send(to, data.data(), data.size(), MSG_NOSIGNAL);
+      }
+      ::shutdown(to, SHUT_WR);
+    }};
+    char buf[65536];
+    for (;;) {
+      auto n = ::recv(from, buf, sizeof(buf), 0);
+      std::lock_guard guard{d.mtx};
+      if (n <= 0) {
+        d.eof = true;
+        d.cv.notify_one();
+        break;
+      }
+      d.queue.emplace_back(clock::now(),
+                           std::string{buf, static_cast<std::size_t>(n)});
+      d.cv.notify_one();
+    }
+    writer.join();
+  }
+
+  void serve(int down) {
+    int up = ::socket(AF_INET, SOCK_STREAM, 0);
+    int one = 1;
+    ::setsockopt(up, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    ::setsockopt(down, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (::connect(up, reinterpret_cast<sockaddr*>(&upstream_),
+                  sizeof(upstream_))
+        == 0) {
+      std::thread back{[this, up, down] { pump(up, down); }};
+      pump(down, up);
+      back.join();
+    }
+    ::close(up);
+    ::close(down);
+  }
+
+  std::chrono::microseconds one_way_;
+  sockaddr_in upstream_{};
+  int fd_ = -1;
+  uint16_t port_ = 0;
+};
+
+// -- the raw, hand-pipelined client -------------------------------------------
+
+/// Sends the whole session in one write right after connecting (without
+/// waiting for the greeting) and scans the answer for the header and the
+/// folder it came from. Returns the folder ("" when not found) or an error.
+caf::expected<std::string> raw_pass(const options& opt, const load_account& a) {
+  auto deadline = clock::now() + std::chrono::seconds{30};
+  auto conn =
+      connection::open(opt.host, opt.tls ? opt.tls_port : opt.port, deadline);
+  if (!conn)
+    return std::move(conn.error());
+  if (opt.tls)
+    if (auto err =
+            conn->start_tls(opt.host, {opt.ca_file, "", false}, deadline))
+      return err;
+  auto crit = fmt::format("OR HEADER X-Mailpipe-Test-Id {0} HEADER X-Test-ID "
+                          "{0}",
+                          a.test_id);
+  auto script = fmt::format("a LOGIN \"{}\" \"{}\"\r\n"
+                            "b LIST \"\" \"*\" RETURN (SPECIAL-USE)\r\n"
+                            "c EXAMINE INBOX\r\n"
+                            "d UID SEARCH RETURN (SAVE) {}\r\n"
+                            "e UID FETCH $ (UID BODY.PEEK[HEADER])\r\n"
+                            "f EXAMINE Junk\r\n"
+                            "g UID SEARCH RETURN (SAVE) {}\r\n"
+                            "h UID FETCH $ (UID BODY.PEEK[HEADER])\r\n"
+                            "i LOGOUT\r\n",
+                            a.user, a.password, crit, crit);
+  if (auto err = conn->write(script, deadline))
+    return err;
+  std::string in;
+  char buf[16384];
+  while (in.find("\r\ni OK") == std::string::npos) {
+    auto n = conn->read_some(buf, sizeof(buf), deadline);
+    if (!n)
+      break; // the server closes after LOGOUT
+    in.append(buf, *n);
+  }
+  if (in.find("\r\na OK") == std::string::npos)
+    return caf::make_error(ec::auth_failed, "raw LOGIN refused");
+  auto hit = in.find(a.test_id + "\r\n");
+  if (hit == std::string::npos)
+    return std::string{};
+  auto junk_done = in.find("\r\nf OK");
+  return std::string{
+      junk_done != std::string::npos && hit > junk_done ? "Junk" : "INBOX"};
+}
+
+caf::expected<std::string> etpan_pass(const options& opt,
+                                      const load_account& a) {
+#ifdef MAILPIPE_HAVE_LIBETPAN
+  return load::libetpan_pass(opt.host, opt.tls ? opt.tls_port : opt.port,
+                             opt.tls, a.user, a.password, a.test_id);
+#else
+  return caf::make_error(ec::invalid_argument,
+                         "built without libetpan (install libetpan-dev)");
+#endif
+}
+
+// -- running a pass -----------------------------------------------------------
+
+struct pass_result {
+  double seconds = 0;
+  std::size_t ok = 0;
+  std::size_t wrong = 0;
+  std::size_t failed = 0;
+  std::vector<double> latencies_ms;
+  std::string first_error;
+};
+
+pass_result run_pass(const options& opt, const std::vector<load_account>& accts,
+                     const std::string& mode, std::size_t parallel) {
+  settings cfg;
+  cfg.allow_plaintext = true;
+  cfg.ca_file = opt.ca_file;
+  cfg.connect_timeout = std::chrono::seconds{30};
+  cfg.command_timeout = std::chrono::seconds{30};
+  endpoint ep{opt.host, opt.tls ? opt.tls_port : opt.port,
+              opt.tls ? security::implicit_tls : security::plain, "", ""};
+  // Warm mode: what one earlier pass learned about this server is shared by
+  // every account on it (capabilities, the junk folder's name).
+  session_hints shared;
+  if (mode == "client-warm") {
+    find_options o;
+    o.hints = &shared;
+    const auto& a = accts.front();
+    auto r = find_test_messages(ep, {a.user, a.password, opt.mechanism},
+                                {a.test_id}, o, cfg);
+    if (!r)
+      throw std::runtime_error("warm-up: " + render(r.error()));
+  }
+  pass_result res;
+  res.latencies_ms.resize(accts.size());
+  std::atomic<std::size_t> next{0};
+  std::atomic<std::size_t> ok{0}, wrong{0}, failed{0};
+  std::mutex mtx;
+  auto worker = [&] {
+    session_hints hints = shared;
+    for (;;) {
+      auto i = next++;
+      if (i >= accts.size())
+        return;
+      const auto& a = accts[i];
+      auto t0 = clock::now();
+      std::string folder;
+      caf::error err;
+      if (mode == "raw" || mode == "libetpan") {
+        auto r = mode == "raw" ? raw_pass(opt, a) : etpan_pass(opt, a);
+        if (r)
+          folder = *r;
+        else
+          err = r.error();
+      } else {
+        find_options o;
+        if (mode == "client-warm")
+          o.hints = &hints;
+        auto r = find_test_messages(ep, {a.user, a.password, opt.mechanism},
+                                    {a.test_id}, o, cfg);
+        if (!r)
+          err = r.error();
+        else if (r->size() == 1 && r->front().test_id == a.test_id
+                 && r->front().header_block.find(a.test_id)
+                        != std::string::npos)
+          folder = r->front().folder;
+      }
+      res.latencies_ms[i] =
+          std::chrono::duration<double, std::milli>(clock::now() - t0).count();
+      if (err) {
+        ++failed;
+        std::lock_guard guard{mtx};
+        if (res.first_error.empty())
+          res.first_error = a.user + ": " + render(err);
+      } else if (folder == a.folder) {
+        ++ok;
+      } else {
+        ++wrong;
+        std::lock_guard guard{mtx};
+        if (res.first_error.empty())
+          res.first_error = fmt::format("{}: expected in {}, found in \"{}\"",
+                                        a.user, a.folder, folder);
+      }
+    }
+  };
+  auto t0 = clock::now();
+  std::vector<std::thread> threads;
+  for (std::size_t t = 0; t < parallel; ++t)
+    threads.emplace_back(worker);
+  for (auto& t : threads)
+    t.join();
+  res.seconds = std::chrono::duration<double>(clock::now() - t0).count();
+  res.ok = ok;
+  res.wrong = wrong;
+  res.failed = failed;
+  return res;
+}
+
+double percentile(std::vector<double> xs, double p) {
+  if (xs.empty())
+    return 0;
+  std::sort(xs.begin(), xs.end());
+  auto idx = static_cast<std::size_t>(p * static_cast<double>(xs.size() - 1));
+  return xs[idx];
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  options opt;
+  opt.port = static_cast<uint16_t>(
+      std::stoi(env_or("MAILPIPE_TEST_IMAP_PORT", "143")));
+  opt.tls_port = static_cast<uint16_t>(
+      std::stoi(env_or("MAILPIPE_TEST_IMAPS_PORT", "993")));
+  opt.host = env_or("MAILPIPE_TEST_IMAP_HOST", "127.0.0.1");
+  opt.ca_file = env_or("MAILPIPE_TEST_IMAP_CA");
+  opt.users_file = env_or("MAILPIPE_TEST_IMAP_USERS");
+  opt.mail_dir = env_or("MAILPIPE_TEST_IMAP_MAIL_DIR");
+  CLI::App app{"mailpipe-imap-load: accounts per second of one find-and-fetch "
+               "pass against the local Dovecot (defaults from the "
+               "tools/dev-services env file)"};
+  app.add_option("-n,--accounts", opt.accounts, "seed accounts");
+  app.add_option("--messages", opt.messages, "ordinary messages per account");
+  app.add_option("-p,--parallel", opt.parallel, "parallelism levels")
+      ->delimiter(',');
+  app.add_option("-m,--mode", opt.modes,
+                 "client (cold: no hints), client-warm (server hints "
+                 "shared), raw (hand-pipelined), libetpan (Debian's libetpan)")
+      ->delimiter(',');
+  app.add_option("--host", opt.host);
+  app.add_option("--port", opt.port, "plain IMAP port");
+  app.add_option("--tls-port", opt.tls_port, "IMAPS port");
+  app.add_flag("--tls", opt.tls, "use IMAPS (implicit TLS) instead of plain");
+  app.add_option("--ca", opt.ca_file, "CA file for --tls");
+  app.add_option("--users-file", opt.users_file, "Dovecot passwd-file");
+  app.add_option("--mail-dir", opt.mail_dir, "parent of the accounts' homes");
+  app.add_option("--prefix", opt.prefix, "account name prefix");
+  app.add_option("--rounds", opt.rounds, "passes per mode and parallelism");
+  app.add_option("--rtt-ms", opt.rtt_ms,
+                 "add this round-trip time through a local delaying proxy");
+  app.add_flag("--serve-proxy", opt.serve_proxy,
+               "only run the --rtt-ms proxy (for imapflow-bench.mjs --port)");
+  bool use_login = false;
+  app.add_flag("--login", use_login,
+               "client modes log in with LOGIN instead of AUTHENTICATE PLAIN");
+  CLI11_PARSE(app, argc, argv);
+  if (use_login)
+    opt.mechanism = credentials::method::login;
+  if (opt.users_file.empty() || opt.mail_dir.empty()) {
+    fmt::print(stderr, "need --users-file and --mail-dir (or source the "
+                       "dev-services env file)\n");
+    return 2;
+  }
+  try {
+    auto t0 = clock::now();
+    auto accts = setup(opt);
+    std::unique_ptr<delay_proxy> proxy;
+    if (opt.rtt_ms > 0) {
+      auto half =
+          std::chrono::microseconds{static_cast<int64_t>(opt.rtt_ms * 500)};
+      proxy = std::make_unique<delay_proxy>(
+          opt.host, opt.tls ? opt.tls_port : opt.port, half);
+      (opt.tls ? opt.tls_port : opt.port) = proxy->port();
+      opt.host = "127.0.0.1";
+      fmt::print("delaying proxy on 127.0.0.1:{} ({} ms round trip)\n",
+                 proxy->port(), opt.rtt_ms);
+      std::fflush(stdout);
+      if (opt.serve_proxy)
+        for (;;)
+          std::this_thread::sleep_for(std::chrono::hours{1});
+    }
+    fmt::print("accounts: {} ({} messages each), setup {:.1f} s\n",
+               accts.size(), opt.messages + 1,
+               std::chrono::duration<double>(clock::now() - t0).count());
+    // Warm Dovecot's indexes once, untimed, so no client pays for them.
+    auto warm = run_pass(opt, accts, "raw", 4);
+    fmt::print("index warm-up: {:.1f} s, {} ok\n", warm.seconds, warm.ok);
+    int status = 0;
+    fmt::print("{:<12} {:>8} {:>10} {:>9} {:>9} {:>6} {:>6}\n", "mode",
+               "parallel", "accounts/s", "p50 ms", "p99 ms", "wrong", "fail");
+    for (int round = 0; round < opt.rounds; ++round)
+      for (auto par : opt.parallel)
+        for (const auto& mode : opt.modes) {
+          auto r = run_pass(opt, accts, mode, par);
+          fmt::print("{:<12} {:>8} {:>10.0f} {:>9.2f} {:>9.2f} {:>6} {:>6}\n",
+                     mode, par, static_cast<double>(accts.size()) / r.seconds,
+                     percentile(r.latencies_ms, 0.5),
+                     percentile(r.latencies_ms, 0.99), r.wrong, r.failed);
+          if (!r.first_error.empty()) {
+            fmt::print("  first problem: {}\n", r.first_error);
+            status = 1;
+          }
+          std::fflush(stdout);
+        }
+    return status;
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "mailpipe-imap-load: {}\n", e.what());
+    return 1;
+  }
+}
