@@ -304,7 +304,8 @@ auth_results_header parse_auth_results(std::string_view value, bool arc) {
       continue;
     }
     r.method = text::to_lower(method);
-    lx.skip_cfws();
+    std::string after_method; // the comment of the `none` form
+    lx.skip_cfws(&after_method);
     if (lx.peek() == '/') {
       lx.advance();
       lx.skip_cfws();
@@ -314,6 +315,7 @@ auth_results_header parse_auth_results(std::string_view value, bool arc) {
     if (lx.peek() != '=') {
       if (r.method == "none") {
         out.none = true;
+        out.none_comment = std::move(after_method);
         lx.skip_cfws(&out.none_comment);
         if (!lx.at_end() && lx.peek() != ';')
           lx.skip_clause();
