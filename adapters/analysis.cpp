@@ -141,6 +141,8 @@ auth_summary summarize_auth(const header_block& headers,
         } else if (r.method == "dkim" && (!have_dkim || took_dkim)) {
           took_dkim = true;
           auto d = r.property("header", "d");
+          if (text::iequals(d, "none")) // Microsoft's form for an unsigned message
+            d = {};
           s.dkim.push_back({r.result,
                             std::string{d.empty() ? domain_of(r.property("header", "i")) : d},
                             std::string{r.property("header", "s")}});

@@ -276,14 +276,17 @@ void apply(const signature_read& r, std::string_view value, const fields& f,
   for (auto& k : r.rule_keys) {
     if (!has(f, k))
       continue;
-    auto v = text::trim(find(f, k));
-    rep.rules.push_back(k.empty() ? std::string{v} : k + ":" + std::string{v});
-    filter_detail d{k, std::string{v}, {}};
+    // A token header's rule is its whole value ("SKIPPED(no attachment in message)").
+    auto v = k.empty() && r.format == "token" ? std::string_view{value}
+                                              : find(f, k);
+    auto text_value = text::collapse_space(v);
+    rep.rules.push_back(k.empty() ? text_value : k + ":" + text_value);
+    filter_detail d{k, text_value, {}};
     for (auto& [mk, values] : r.meanings) {
       if (!text::iequals(mk, k))
         continue;
       for (auto& [mv, meaning] : values)
-        if (text::iglob(mv, v)) {
+        if (text::iglob(mv, text_value)) {
           d.meaning = meaning;
           break;
         }
