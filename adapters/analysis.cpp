@@ -15,17 +15,25 @@ namespace {
 
 enum class ar_kind { none, ar, arc, original, received_spf };
 
-ar_kind kind_of(std::string_view name) noexcept {
-  if (text::iequals(name, "Authentication-Results"))
-    return ar_kind::ar;
-  if (text::iequals(name, "ARC-Authentication-Results"))
-    return ar_kind::arc;
-  if (text::iequals(name, "X-Original-Authentication-Results")
-      || text::iequals(name, "Authentication-Results-Original"))
-    return ar_kind::original;
-  if (text::iequals(name, "Received-SPF"))
-    return ar_kind::received_spf;
-  return ar_kind::none;
+// The headers carrying authentication results, with their canonical spelling.
+struct ar_header {
+  std::string_view name;
+  ar_kind kind;
+};
+
+constexpr ar_header ar_headers[] = {
+  {"Authentication-Results", ar_kind::ar},
+  {"ARC-Authentication-Results", ar_kind::arc},
+  {"X-Original-Authentication-Results", ar_kind::original},
+  {"Authentication-Results-Original", ar_kind::original},
+  {"Received-SPF", ar_kind::received_spf},
+};
+
+const ar_header* ar_header_of(std::string_view name) noexcept {
+  for (auto& h : ar_headers)
+    if (text::iequals(name, h.name))
+      return &h;
+  return nullptr;
 }
 
 std::string_view domain_of(std::string_view addr) noexcept {
@@ -85,15 +93,17 @@ auth_summary summarize_auth(const header_block& headers,
                             const std::vector<std::string>& trusted,
                             std::vector<std::string>& defects) {
   auth_summary s;
+  s.results.reserve(16);
   bool have_dkim = false;
   int best_arc_instance = -1;
   std::optional<std::string> arc_from_aar;
   std::optional<received_spf> spf_fallback;
   std::string spf_fallback_domain;
   for (auto& f : headers.fields) {
-    auto kind = kind_of(f.name);
-    if (kind == ar_kind::none)
+    auto which = ar_header_of(f.name);
+    if (!which)
       continue;
+    auto kind = which->kind;
     if (kind == ar_kind::received_spf) {
       auto spf = parse_received_spf(f.value);
       for (auto& d : spf.defects)
@@ -106,7 +116,7 @@ auth_summary summarize_auth(const header_block& headers,
           receiver = spf.comment.substr(0, colon);
       }
       auth_entry e;
-      e.header = std::string{f.name};
+      e.header = which->name;
       e.authserv_id = receiver;
       e.trusted = !receiver.empty() && is_trusted(receiver, trusted);
       e.result.method = "spf";
@@ -130,6 +140,7 @@ auth_summary summarize_auth(const header_block& headers,
     bool summary = trust && kind == ar_kind::ar;
     bool took_dkim = false;
     for (auto& r : parsed.results) {
+      // r is moved into the list at the end of this iteration.
       if (summary) {
         if (r.method == "spf" && !s.spf_result) {
           s.spf_result = r.result;
@@ -169,8 +180,8 @@ auth_summary summarize_auth(const header_block& headers,
         best_arc_instance = parsed.instance;
         arc_from_aar = r.result;
       }
-      s.results.push_back({std::string{f.name}, parsed.authserv_id, trust,
-                           parsed.instance, r});
+      s.results.push_back({which->name, parsed.authserv_id, trust,
+                           parsed.instance, std::move(r)});
     }
     have_dkim |= took_dkim;
   }
@@ -227,7 +238,6 @@ message_analysis analyzer::analyze(std::string_view message,
     out.defects.push_back(d.line == 0 ? d.message
                                       : fmt::format("line {}: {}", d.line, d.message));
   out.where = where;
-  out.test_ids = find_test_ids(headers, test_ids_);
   out.placement = classify_placement(placement_, where);
   for (auto& f : headers.fields) {
     if (out.subject.empty() && text::iequals(f.name, "Subject"))
@@ -239,6 +249,7 @@ message_analysis analyzer::analyze(std::string_view message,
     else if (out.date.empty() && text::iequals(f.name, "Date"))
       out.date = unfold(f.value);
   }
+  out.test_ids = find_test_ids(headers, test_ids_, out.subject);
   out.auth = summarize_auth(headers, trusted_ids(where.provider), out.defects);
   out.filters = filters_.scan(headers);
   return out;

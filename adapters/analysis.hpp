@@ -21,10 +21,10 @@ namespace mailpipe {
 
 /// One authentication result as reported: which header, whose, trusted or not.
 struct auth_entry {
-  /// The header it came from ("Authentication-Results", "ARC-Authentication-Results",
-  /// "X-Original-Authentication-Results", "Authentication-Results-Original",
-  /// "Received-SPF").
-  std::string header;
+  /// The header it came from, canonically spelled: "Authentication-Results",
+  /// "ARC-Authentication-Results", "X-Original-Authentication-Results",
+  /// "Authentication-Results-Original" or "Received-SPF" (static text, never dangles).
+  std::string_view header;
   /// The authserv-id ("" when the header has none; Received-SPF: its receiver).
   std::string authserv_id;
   /// True when the authserv-id is one of the receiving side's (RFC 8601 §5).

@@ -10,6 +10,15 @@ namespace {
 
 // -- lexer ----------------------------------------------------------------------
 
+// True when `c` is one of the (two or three) extra stop bytes; a plain loop, since
+// string_view::find would call memchr once per byte of every token.
+inline bool is_stop(char c, std::string_view stops) noexcept {
+  for (char s : stops)
+    if (c == s)
+      return true;
+  return false;
+}
+
 // Reads RFC 8601 tokens, skipping CFWS (folding white space and nested comments).
 class lexer {
 public:
@@ -44,14 +53,11 @@ public:
         ++i_;
       if (at_end() || s_[i_] != '(')
         return;
-      auto body = comment();
-      if (comments) {
-        auto c = text::collapse_space(body);
-        if (!c.empty()) {
-          if (!comments->empty())
-            comments->append("; ");
-          comments->append(c);
-        }
+      auto body = text::trim(comment());
+      if (comments && !body.empty()) {
+        if (!comments->empty())
+          comments->append("; ");
+        text::append_collapsed(*comments, body);
       }
     }
   }
@@ -61,8 +67,7 @@ public:
     auto start = i_;
     while (!at_end()) {
       char c = s_[i_];
-      if (text::is_space(c) || c == '(' || c == ';' || c == '"'
-          || stops.find(c) != std::string_view::npos)
+      if (text::is_space(c) || c == '(' || c == ';' || c == '"' || is_stop(c, stops))
         break;
       ++i_;
     }

@@ -10,16 +10,19 @@ namespace mailpipe {
 
 namespace {
 
-// A field name is printable US-ASCII except ':' (RFC 5322 §2.2).
+// A field name: printable US-ASCII except ':' (RFC 5322 §2.2), optionally followed by
+// white space (obsolete syntax). Branch-free over the bytes so it vectorises.
 bool valid_name(std::string_view name) noexcept {
+  while (!name.empty() && (name.back() == ' ' || name.back() == '\t'))
+    name.remove_suffix(1);
   if (name.empty())
     return false;
+  unsigned bad = 0;
   for (char c : name) {
     auto u = static_cast<unsigned char>(c);
-    if (u < 33 || u > 126)
-      return false;
+    bad |= static_cast<unsigned>(u < 33) | static_cast<unsigned>(u > 126);
   }
-  return true;
+  return bad == 0;
 }
 
 // The line starting at `pos`: [pos, end) without its line break; `next` is the start
@@ -101,28 +104,22 @@ header_block parse_header_block(std::string_view text, std::size_t max_bytes) {
       continue;
     }
     skipping = false;
+    // The name: printable US-ASCII up to ':' (RFC 5322 §2.2), white space before the
+    // colon allowed (obsolete syntax, §4.5.8).
     auto colon = line.find(':');
-    if (colon == std::string_view::npos) {
+    if (colon == std::string_view::npos || !valid_name(line.substr(0, colon))) {
       if (!(line_no == 1 && line.substr(0, 5) == "From "))
         out.defects.push_back(
-          {line_no, fmt::format("line is not a header field (no ':'): {:.60}",
-                                line)});
+          {line_no, colon == std::string_view::npos
+                      ? fmt::format("line is not a header field (no ':'): {:.60}", line)
+                      : fmt::format("invalid header field name: {:.60}", line)});
       skipping = true;
       pos = ln.next;
       continue;
     }
     auto name = line.substr(0, colon);
-    // Obsolete syntax allows white space before the colon (RFC 5322 §4.5.8).
-    while (!name.empty() && (name.back() == ' ' || name.back() == '\t'))
+    while (name.back() == ' ' || name.back() == '\t')
       name.remove_suffix(1);
-    if (!valid_name(name)) {
-      if (!(line_no == 1 && line.substr(0, 5) == "From "))
-        out.defects.push_back(
-          {line_no, fmt::format("invalid header field name: {:.60}", line)});
-      skipping = true;
-      pos = ln.next;
-      continue;
-    }
     std::size_t vstart = ln.begin + colon + 1;
     while (vstart < ln.end && (limited[vstart] == ' ' || limited[vstart] == '\t'))
       ++vstart;

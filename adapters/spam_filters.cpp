@@ -1,7 +1,7 @@
 #include "adapters/spam_filters.hpp"
 
 #include <algorithm>
-#include <array>
+#include <cstring>
 
 #include "adapters/text.hpp"
 
@@ -295,6 +295,27 @@ void apply(const signature_read& r, std::string_view value, const fields& f,
   }
 }
 
+// A cheap hash of the ASCII lower case of `s`: its length, first four and last eight
+// bytes read as words with the 0x20 bit set (lower case for letters; header names are
+// printable ASCII), since names share long prefixes such as "X-MS-Exchange-". Equality
+// is checked after a hash match.
+std::uint64_t lower_hash(std::string_view s) noexcept {
+  char buf[8] = {};
+  std::uint64_t tail = 0;
+  std::uint32_t head = 0;
+  auto n = s.size();
+  std::memcpy(buf, s.data() + (n > 8 ? n - 8 : 0), n > 8 ? 8 : n);
+  std::memcpy(&tail, buf, 8);
+  std::memcpy(&head, buf, 4);
+  if (n > 8)
+    std::memcpy(&head, s.data(), 4);
+  tail |= 0x2020202020202020ull;
+  head |= 0x20202020u;
+  auto h = (tail * 0x9E3779B97F4A7C15ull) ^ (std::uint64_t{head} * 0xC2B2AE3D27D4EB4Full)
+           ^ (n * 0x165667B19E3779F9ull);
+  return h ^ (h >> 31);
+}
+
 std::string lower_copy(std::string_view s) {
   return text::to_lower(s);
 }
@@ -339,6 +360,41 @@ filter_table::filter_table(std::vector<filter_signature> filters)
   }
   std::stable_sort(exact_.begin(), exact_.end(),
                    [](const entry& a, const entry& b) { return a.name < b.name; });
+  for (auto& g : globs_) {
+    glob_prefixes_.push_back(g.name.substr(0, g.name.find('*')));
+    auto& prefix = glob_prefixes_.back();
+    if (prefix.size() < 3) {
+      for (auto& w : glob_third_)
+        w = ~std::uint64_t{0};
+    } else {
+      auto c = static_cast<unsigned char>(text::lower(prefix[2]));
+      glob_third_[c >> 6] |= std::uint64_t{1} << (c & 63);
+    }
+  }
+  std::size_t size = 16;
+  while (size < exact_.size() * 4)
+    size *= 2;
+  slots_.assign(size, npos);
+  slot_hashes_.assign(size, 0);
+  for (std::size_t i = 0; i < exact_.size(); ++i) {
+    if (i > 0 && exact_[i].name == exact_[i - 1].name)
+      continue;
+    auto h = lower_hash(exact_[i].name);
+    auto slot = h & (size - 1);
+    while (slots_[slot] != npos)
+      slot = (slot + 1) & (size - 1);
+    slots_[slot] = i;
+    slot_hashes_[slot] = h;
+  }
+}
+
+std::size_t filter_table::lookup(std::string_view name) const noexcept {
+  auto h = lower_hash(name);
+  auto mask = slots_.size() - 1;
+  for (auto slot = h & mask; slots_[slot] != npos; slot = (slot + 1) & mask)
+    if (slot_hashes_[slot] == h && text::iequals(exact_[slots_[slot]].name, name))
+      return slots_[slot];
+  return npos;
 }
 
 std::vector<filter_report> filter_table::scan(const header_block& headers) const {
@@ -350,7 +406,6 @@ std::vector<filter_report> filter_table::scan(const header_block& headers) const
   };
   std::vector<char> detected(filters_.size(), 0);
   std::vector<hit> hits;
-  std::array<char, 96> buf;
   auto on_entry = [&](const entry& e, std::size_t field) {
     if (e.read == npos) {
       if (e.value.empty() || text::iglob(e.value, text::trim(headers.fields[field].value)))
@@ -361,18 +416,15 @@ std::vector<filter_report> filter_table::scan(const header_block& headers) const
   };
   for (std::size_t i = 0; i < headers.fields.size(); ++i) {
     auto name = headers.fields[i].name;
-    if (name.size() > buf.size())
+    if (auto first = lookup(name); first != npos)
+      for (auto k = first; k < exact_.size() && exact_[k].name == exact_[first].name; ++k)
+        on_entry(exact_[k], i);
+    auto third = static_cast<unsigned char>(name.size() > 2 ? text::lower(name[2]) : 0);
+    if (!((glob_third_[third >> 6] >> (third & 63)) & 1))
       continue;
-    for (std::size_t k = 0; k < name.size(); ++k)
-      buf[k] = text::lower(name[k]);
-    std::string_view lname{buf.data(), name.size()};
-    auto it = std::lower_bound(exact_.begin(), exact_.end(), lname,
-                               [](const entry& e, std::string_view n) { return e.name < n; });
-    for (; it != exact_.end() && it->name == lname; ++it)
-      on_entry(*it, i);
-    for (auto& g : globs_)
-      if (text::iglob(g.name, lname))
-        on_entry(g, i);
+    for (std::size_t g = 0; g < globs_.size(); ++g)
+      if (text::istarts_with(name, glob_prefixes_[g]) && text::iglob(globs_[g].name, name))
+        on_entry(globs_[g], i);
   }
   // Headers read by an identified filter are not reported again by a fallback one.
   std::vector<char> claimed(headers.fields.size(), 0);

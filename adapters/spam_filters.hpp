@@ -3,6 +3,7 @@
 // Spam-filter detection driven by the signature table of config/policy.hpp: which
 // filters handled a message, with verdict, score, threshold, rules and decoded fields.
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -62,9 +63,19 @@ private:
     std::size_t filter;
     std::size_t read; // npos for a detect entry
   };
+  // Open-addressing table over exact names: slot -> first index into exact_ (sorted by
+  // name, so equal names are adjacent), or npos.
+  std::size_t lookup(std::string_view name) const noexcept;
+
   std::vector<filter_signature> filters_;
   std::vector<entry> exact_; // sorted by name
   std::vector<entry> globs_;
+  std::vector<std::string> glob_prefixes_; // literal text before the first '*'
+  // Quick reject: bit c set when some glob may match a name whose third byte (lower
+  // case) is c; all bits set when a glob's prefix is shorter than three bytes.
+  std::uint64_t glob_third_[4] = {};
+  std::vector<std::size_t> slots_;
+  std::vector<std::uint64_t> slot_hashes_;
 };
 
 } // namespace mailpipe

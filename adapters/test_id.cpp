@@ -1,5 +1,7 @@
 #include "adapters/test_id.hpp"
 
+#include <array>
+
 #include <fmt/format.h>
 
 #include "adapters/rfc2047.hpp"
@@ -102,14 +104,16 @@ caf::expected<token_pattern> token_pattern::compile(std::string_view p) {
   }
   if (out.atoms_.empty())
     return fail(0, "empty pattern");
+  if (out.atoms_.size() > max_atoms)
+    return fail(0, fmt::format("more than {} elements", max_atoms));
   return out;
 }
 
 long token_pattern::match_at(std::string_view s, std::size_t i, std::size_t k) const {
   // Greedy with backtracking over the count of each atom; atoms are single bytes, so an
   // explicit stack of counts replaces recursion.
-  std::vector<int> counts(atoms_.size(), 0);
-  std::vector<std::size_t> starts(atoms_.size(), 0);
+  std::array<int, max_atoms> counts{};
+  std::array<std::size_t, max_atoms> starts{};
   std::size_t a = k;
   std::size_t pos = i;
   // Forward: take as many as possible for atom a.
@@ -299,6 +303,14 @@ std::string first_body_part(const header_block& headers, std::size_t limit) {
 
 std::vector<std::string> find_test_ids(const header_block& headers,
                                        const test_id_rules& rules) {
+  auto subject = headers.find("Subject");
+  return find_test_ids(headers, rules,
+                       subject ? decode_rfc2047(subject->value) : std::string{});
+}
+
+std::vector<std::string> find_test_ids(const header_block& headers,
+                                       const test_id_rules& rules,
+                                       std::string_view decoded_subject) {
   std::vector<std::string> ids;
   auto add = [&](std::string_view id) {
     id = text::trim(id);
@@ -313,12 +325,7 @@ std::vector<std::string> find_test_ids(const header_block& headers,
     for (auto& f : headers.fields)
       if (text::iequals(f.name, name))
         add(unfold(f.value));
-  for (auto& f : headers.fields)
-    if (text::iequals(f.name, "Subject")) {
-      auto subject = decode_rfc2047(f.value);
-      add(rules.pattern.find(subject));
-      break;
-    }
+  add(rules.pattern.find(decoded_subject));
   if (!headers.body.empty()) {
     auto text = first_body_part(headers);
     add(rules.pattern.find(text));

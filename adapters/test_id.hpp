@@ -41,6 +41,9 @@ private:
     }
   };
 
+  /// Most elements a pattern may have (keeps matching free of allocation).
+  static constexpr std::size_t max_atoms = 64;
+
   // Length of the longest match of atoms [k..] at s[i..], or -1.
   long match_at(std::string_view s, std::size_t i, std::size_t k) const;
 
@@ -59,6 +62,11 @@ struct test_id_rules {
 /// then the first text part of the body (transfer encoding undone), in that order.
 std::vector<std::string> find_test_ids(const header_block& headers,
                                        const test_id_rules& rules);
+
+/// The same with the subject already decoded (saves decoding it twice).
+std::vector<std::string> find_test_ids(const header_block& headers,
+                                       const test_id_rules& rules,
+                                       std::string_view decoded_subject);
 
 /// The first body part as text: multipart walked to its first leaf, base64 or
 /// quoted-printable decoded; at most `limit` bytes. "" when there is no body.

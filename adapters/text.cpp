@@ -5,19 +5,6 @@
 
 namespace mailpipe::text {
 
-bool iequals(std::string_view a, std::string_view b) noexcept {
-  if (a.size() != b.size())
-    return false;
-  for (std::size_t i = 0; i < a.size(); ++i)
-    if (lower(a[i]) != lower(b[i]))
-      return false;
-  return true;
-}
-
-bool istarts_with(std::string_view s, std::string_view prefix) noexcept {
-  return s.size() >= prefix.size() && iequals(s.substr(0, prefix.size()), prefix);
-}
-
 std::size_t ifind(std::string_view haystack, std::string_view needle) noexcept {
   if (needle.empty())
     return 0;
@@ -46,21 +33,25 @@ std::string to_lower(std::string_view s) {
   return out;
 }
 
-std::string collapse_space(std::string_view s) {
+void append_collapsed(std::string& out, std::string_view s) {
   s = trim(s);
-  std::string out;
-  out.reserve(s.size());
-  bool in_space = false;
-  for (char c : s) {
-    if (is_space(c)) {
-      in_space = true;
-      continue;
-    }
-    if (in_space)
-      out.push_back(' ');
-    in_space = false;
-    out.push_back(c);
+  std::size_t i = 0;
+  while (i < s.size()) {
+    auto start = i;
+    while (i < s.size() && !is_space(s[i]))
+      ++i;
+    out.append(s.data() + start, i - start);
+    if (i == s.size())
+      break;
+    while (i < s.size() && is_space(s[i]))
+      ++i;
+    out.push_back(' ');
   }
+}
+
+std::string collapse_space(std::string_view s) {
+  std::string out;
+  append_collapsed(out, s);
   return out;
 }
 

@@ -19,11 +19,20 @@ constexpr bool is_space(char c) noexcept {
   return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
 
-/// ASCII case-insensitive equality (header names, tokens).
-bool iequals(std::string_view a, std::string_view b) noexcept;
+/// ASCII case-insensitive equality (header names, tokens); inline, it is on every hot path.
+inline bool iequals(std::string_view a, std::string_view b) noexcept {
+  if (a.size() != b.size())
+    return false;
+  for (std::size_t i = 0; i < a.size(); ++i)
+    if (lower(a[i]) != lower(b[i]))
+      return false;
+  return true;
+}
 
 /// ASCII case-insensitive prefix test.
-bool istarts_with(std::string_view s, std::string_view prefix) noexcept;
+inline bool istarts_with(std::string_view s, std::string_view prefix) noexcept {
+  return s.size() >= prefix.size() && iequals(s.substr(0, prefix.size()), prefix);
+}
 
 /// ASCII case-insensitive substring search; npos when absent.
 std::size_t ifind(std::string_view haystack, std::string_view needle) noexcept;
@@ -33,6 +42,9 @@ std::string_view trim(std::string_view s) noexcept;
 
 /// A copy of `s` in ASCII lower case.
 std::string to_lower(std::string_view s);
+
+/// Appends `s` trimmed, with every run of folding white space as one space.
+void append_collapsed(std::string& out, std::string_view s);
 
 /// Collapses every run of folding white space to one space and trims (unfolding).
 std::string collapse_space(std::string_view s);
