@@ -204,6 +204,13 @@ caf::expected<analyzer> analyzer::make(analysis_policy policy, const analysis_co
   return analyzer{std::move(policy), cfg, std::move(*pattern)};
 }
 
+caf::expected<analyzer> analyzer::builtin(const analysis_config& cfg) {
+  auto policy = builtin_policy();
+  if (!policy)
+    return std::move(policy.error());
+  return make(std::move(*policy), cfg);
+}
+
 analyzer::analyzer(analysis_policy policy, const analysis_config& cfg,
                    token_pattern pattern)
   : placement_(std::move(policy.placement)),

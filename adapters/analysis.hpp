@@ -95,6 +95,9 @@ public:
   /// test_id_pattern.
   static caf::expected<analyzer> make(analysis_policy policy, const analysis_config& cfg);
 
+  /// An analyzer with the built-in policy data and `cfg` (defaults when not given).
+  static caf::expected<analyzer> builtin(const analysis_config& cfg = {});
+
   /// Analyses `message` (a header block alone or a whole message) found at `where`.
   message_analysis analyze(std::string_view message, const placement_input& where) const;
 

@@ -12,16 +12,10 @@
 namespace {
 
 const mailpipe::analyzer& the_analyzer() {
-  static const auto an = [] {
-    auto policy = mailpipe::builtin_policy();
-    if (!policy)
-      std::abort();
-    auto a = mailpipe::analyzer::make(std::move(*policy), mailpipe::analysis_config{});
-    if (!a)
-      std::abort();
-    return std::move(*a);
-  }();
-  return an;
+  static const auto an = mailpipe::analyzer::builtin();
+  if (!an)
+    std::abort();
+  return *an;
 }
 
 } // namespace
