@@ -249,6 +249,7 @@ std::string_view received_spf::property(std::string_view key) const noexcept {
 
 auth_results_header parse_auth_results(std::string_view value, bool arc) {
   auth_results_header out;
+  out.results.reserve(8);
   lexer lx{value};
   lx.skip_cfws();
   if (arc) {
@@ -300,6 +301,7 @@ auth_results_header parse_auth_results(std::string_view value, bool arc) {
       continue;
     }
     auth_result r;
+    r.properties.reserve(4);
     auto method = lx.token("=/");
     if (method.empty()) {
       out.defects.push_back(fmt::format("unexpected '{}' where a method was expected",

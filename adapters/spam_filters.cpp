@@ -406,6 +406,7 @@ std::vector<filter_report> filter_table::scan(const header_block& headers) const
   };
   std::vector<char> detected(filters_.size(), 0);
   std::vector<hit> hits;
+  hits.reserve(32);
   auto on_entry = [&](const entry& e, std::size_t field) {
     if (e.read == npos) {
       if (e.value.empty() || text::iglob(e.value, text::trim(headers.fields[field].value)))
@@ -432,7 +433,9 @@ std::vector<filter_report> filter_table::scan(const header_block& headers) const
     if (detected[h.filter] && !filters_[h.filter].fallback)
       claimed[h.field] = 1;
   std::vector<filter_report> out;
+  out.reserve(4);
   fields f;
+  f.pairs.reserve(32);
   for (std::size_t fi = 0; fi < filters_.size(); ++fi) {
     auto& sig = filters_[fi];
     bool fallback_hit = false;
@@ -443,6 +446,7 @@ std::vector<filter_report> filter_table::scan(const header_block& headers) const
       continue;
     filter_report rep;
     rep.name = sig.name;
+    rep.rules.reserve(8);
     outcome o;
     for (std::size_t r = 0; r < sig.reads.size(); ++r) {
       for (auto& h : hits) {
