@@ -287,11 +287,17 @@ auth_results_header parse_auth_results(std::string_view value, bool arc) {
   }
   lx.skip_cfws();
   if (lx.pos() != start && !lx.at_end() && lx.peek() != ';') {
-    auto v = lx.token("");
-    if (all_digits(v))
+    auto before = lx.pos();
+    auto v = lx.token("=");
+    if (all_digits(v)) {
       out.version = to_int(v);
-    else if (!v.empty())
-      out.defects.push_back(fmt::format("unexpected '{}' after the authserv-id", v));
+    } else {
+      // "id spf=pass": the ';' after the authserv-id is missing; read on from here.
+      out.defects.push_back("missing ';' after the authserv-id");
+      lx.seek(before);
+      if (v.empty())
+        lx.skip_clause();
+    }
     lx.skip_cfws();
   }
   while (!lx.at_end()) {

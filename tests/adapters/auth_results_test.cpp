@@ -288,3 +288,10 @@ TEST(auth_results, arc_without_instance_is_a_defect) {
   ASSERT_EQ(h.results.size(), 1u);
   EXPECT_EQ(h.results[0].method, "arc");
 }
+
+TEST(auth_results, missing_semicolon_after_authserv_id) {
+  auto h = parse_auth_results("mx.example.net spf=pass smtp.mailfrom=a.example");
+  EXPECT_EQ(render(h), "authserv-id=mx.example.net version=1 | spf=pass "
+                       "{smtp.mailfrom=a.example}");
+  EXPECT_EQ(h.defects.size(), 1u);
+}

@@ -368,3 +368,22 @@ TEST(corpus, malformed_lines_are_defects_not_crashes) {
   auto json = to_json(a);
   EXPECT_NE(json.find("\"defects\""), std::string::npos);
 }
+
+TEST(corpus, microsoft_365_newsletter_used_by_the_benchmark) {
+  auto a = run("m365_newsletter_6k.eml", {"outlook", "inbox", {"focused"}});
+  EXPECT_EQ(a.header_count, 55u);
+  EXPECT_EQ(a.test_ids, std::vector<std::string>{"mp-BenchM365News01"});
+  EXPECT_EQ(a.placement->placement, "inbox");
+  EXPECT_EQ(a.subject, "Your November product update \xE2\x80\x94 what\xE2\x80\x99s new");
+  EXPECT_EQ(a.auth.spf_domain, "mail12.suw121.mcdlv.net");
+  ASSERT_EQ(a.auth.dkim.size(), 2u);
+  EXPECT_EQ(a.auth.dkim[0].domain, "mcsv.net");
+  EXPECT_EQ(a.auth.dkim[1].domain, "newsletter.example");
+  EXPECT_EQ(a.auth.dmarc_header_from, "newsletter.example");
+  EXPECT_EQ(a.auth.compauth_result, "pass");
+  auto eop = filter(a, "Microsoft EOP");
+  ASSERT_TRUE(eop);
+  EXPECT_EQ(eop->verdict, filter_verdict::not_spam);
+  EXPECT_TRUE(has_rule(*eop, "BCL:4"));
+  EXPECT_TRUE(a.defects.empty());
+}
