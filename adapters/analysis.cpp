@@ -97,7 +97,7 @@ auth_summary summarize_auth(const header_block& headers,
   bool have_dkim = false;
   int best_arc_instance = -1;
   std::optional<std::string> arc_from_aar;
-  std::optional<received_spf> spf_fallback;
+  std::optional<std::string> spf_fallback; // result of the first trusted Received-SPF
   std::string spf_fallback_domain;
   for (auto& f : headers.fields) {
     auto which = ar_header_of(f.name);
@@ -119,15 +119,15 @@ auth_summary summarize_auth(const header_block& headers,
       e.header = which->name;
       e.authserv_id = receiver;
       e.trusted = !receiver.empty() && is_trusted(receiver, trusted);
-      e.result.method = "spf";
-      e.result.result = spf.result;
-      e.result.comment = spf.comment;
-      e.result.properties = spf.properties;
       if (e.trusted && !spf_fallback) {
         auto from = spf.property("envelope-from");
         spf_fallback_domain = std::string{domain_of(from.empty() ? spf.property("helo") : from)};
-        spf_fallback = std::move(spf);
+        spf_fallback = spf.result;
       }
+      e.result.method = "spf";
+      e.result.result = std::move(spf.result);
+      e.result.comment = std::move(spf.comment);
+      e.result.properties = std::move(spf.properties);
       s.results.push_back(std::move(e));
       continue;
     }
@@ -186,7 +186,7 @@ auth_summary summarize_auth(const header_block& headers,
     have_dkim |= took_dkim;
   }
   if (!s.spf_result && spf_fallback) {
-    s.spf_result = spf_fallback->result;
+    s.spf_result = spf_fallback;
     if (!spf_fallback_domain.empty())
       s.spf_domain = spf_fallback_domain;
   }

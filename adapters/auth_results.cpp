@@ -355,6 +355,7 @@ auth_results_header parse_auth_results(std::string_view value, bool arc) {
 
 received_spf parse_received_spf(std::string_view value) {
   received_spf out;
+  out.properties.reserve(6);
   lexer lx{value};
   lx.skip_cfws();
   out.result = text::to_lower(lx.token("=;"));

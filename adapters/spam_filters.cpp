@@ -447,6 +447,7 @@ std::vector<filter_report> filter_table::scan(const header_block& headers) const
     filter_report rep;
     rep.name = sig.name;
     rep.rules.reserve(8);
+    rep.details.reserve(8);
     outcome o;
     for (std::size_t r = 0; r < sig.reads.size(); ++r) {
       for (auto& h : hits) {
