@@ -1,5 +1,7 @@
 #include "adapters/analysis_json.hpp"
 
+#include <iterator>
+
 #include <fmt/format.h>
 
 #include "adapters/text.hpp"
@@ -10,6 +12,17 @@ void append_json_string(std::string& out, std::string_view s) {
   out.push_back('"');
   std::size_t i = 0;
   while (i < s.size()) {
+    // Runs of bytes that need no escaping are appended at once.
+    auto start = i;
+    while (i < s.size()) {
+      auto b = static_cast<unsigned char>(s[i]);
+      if (b < 0x20 || b >= 0x7F || b == '"' || b == '\\')
+        break;
+      ++i;
+    }
+    out.append(s.data() + start, i - start);
+    if (i == s.size())
+      break;
     auto c = static_cast<unsigned char>(s[i]);
     if (c >= 0x80) {
       auto len = text::utf8_sequence_length(s.substr(i));
@@ -55,6 +68,7 @@ namespace {
 class writer {
 public:
   explicit writer(int indent) : indent_(indent) {
+    out_.reserve(8192);
   }
 
   void begin_object() {
@@ -108,12 +122,12 @@ public:
 
   void number(double d) {
     value_prefix();
-    out_ += fmt::format("{}", d);
+    fmt::format_to(std::back_inserter(out_), "{}", d);
   }
 
   void integer(long long n) {
     value_prefix();
-    out_ += fmt::format("{}", n);
+    fmt::format_to(std::back_inserter(out_), "{}", n);
   }
 
   void opt_number(const std::optional<double>& d) {
