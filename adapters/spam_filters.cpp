@@ -234,6 +234,24 @@ void add_rule_list(std::string_view v, std::vector<std::string>& rules) {
   }
 }
 
+// The meaning of `value` of field `key`: an exact entry first, then glob entries.
+std::string meaning_of(const signature_read& r, std::string_view key, std::string_view value) {
+  auto values = r.meanings.find(key);
+  if (values == r.meanings.end()) {
+    // Keys are case-insensitive; the table is tiny.
+    values = std::find_if(r.meanings.begin(), r.meanings.end(),
+                          [&](auto& kv) { return text::iequals(kv.first, key); });
+    if (values == r.meanings.end())
+      return {};
+  }
+  if (auto exact = values->second.find(value); exact != values->second.end())
+    return exact->second;
+  for (auto& [pattern, meaning] : values->second)
+    if (pattern.find('*') != std::string::npos && text::iglob(pattern, value))
+      return meaning;
+  return {};
+}
+
 struct outcome {
   bool spam = false;
   bool not_spam = false;
@@ -280,17 +298,16 @@ void apply(const signature_read& r, std::string_view value, const fields& f,
     auto v = k.empty() && r.format == "token" ? std::string_view{value}
                                               : find(f, k);
     auto text_value = text::collapse_space(v);
-    rep.rules.push_back(k.empty() ? text_value : k + ":" + text_value);
-    filter_detail d{k, text_value, {}};
-    for (auto& [mk, values] : r.meanings) {
-      if (!text::iequals(mk, k))
-        continue;
-      for (auto& [mv, meaning] : values)
-        if (text::iglob(mv, text_value)) {
-          d.meaning = meaning;
-          break;
-        }
+    if (k.empty()) {
+      rep.rules.push_back(text_value);
+    } else {
+      std::string rule;
+      rule.reserve(k.size() + 1 + text_value.size());
+      rule.append(k).append(1, ':').append(text_value);
+      rep.rules.push_back(std::move(rule));
     }
+    filter_detail d{k, std::move(text_value), {}};
+    d.meaning = meaning_of(r, k, d.value);
     rep.details.push_back(std::move(d));
   }
 }

@@ -80,8 +80,9 @@ struct signature_read {
   std::vector<std::string> rule_keys;
   /// Verdict rules, any spam match wins over a not-spam match.
   std::vector<verdict_rule> verdicts;
-  /// Meanings of field values, for people: key -> value -> text.
-  std::map<std::string, std::map<std::string, std::string>> meanings;
+  /// Meanings of field values, for people: key -> value (or value glob) -> text.
+  std::map<std::string, std::map<std::string, std::string, std::less<>>, std::less<>>
+    meanings;
 };
 
 /// One filter or gateway.
