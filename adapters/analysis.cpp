@@ -11,7 +11,8 @@ namespace mailpipe {
 
 namespace {
 
-// -- which header is which ------------------------------------------------------------
+// -- which header is which
+// ------------------------------------------------------------
 
 enum class ar_kind { none, ar, arc, original, received_spf };
 
@@ -22,11 +23,11 @@ struct ar_header {
 };
 
 constexpr ar_header ar_headers[] = {
-  {"Authentication-Results", ar_kind::ar},
-  {"ARC-Authentication-Results", ar_kind::arc},
-  {"X-Original-Authentication-Results", ar_kind::original},
-  {"Authentication-Results-Original", ar_kind::original},
-  {"Received-SPF", ar_kind::received_spf},
+    {"Authentication-Results", ar_kind::ar},
+    {"ARC-Authentication-Results", ar_kind::arc},
+    {"X-Original-Authentication-Results", ar_kind::original},
+    {"Authentication-Results-Original", ar_kind::original},
+    {"Received-SPF", ar_kind::received_spf},
 };
 
 const ar_header* ar_header_of(std::string_view name) noexcept {
@@ -44,7 +45,8 @@ std::string_view domain_of(std::string_view addr) noexcept {
   return d;
 }
 
-// "p=NONE sp=NONE dis=NONE", "policy=reject", "p=REJECT" -> the policy, lower case.
+// "p=NONE sp=NONE dis=NONE", "policy=reject", "p=REJECT" -> the policy, lower
+// case.
 std::optional<std::string> policy_from_comment(std::string_view c) {
   for (auto key : {std::string_view{"p="}, std::string_view{"policy="}}) {
     std::size_t from = 0;
@@ -65,8 +67,9 @@ std::optional<std::string> policy_from_comment(std::string_view c) {
   return std::nullopt;
 }
 
-std::string_view first_nonempty(const auth_result& r,
-                                std::initializer_list<std::pair<std::string_view, std::string_view>> keys) {
+std::string_view first_nonempty(
+    const auth_result& r,
+    std::initializer_list<std::pair<std::string_view, std::string_view>> keys) {
   for (auto& [ptype, name] : keys) {
     auto v = r.property(ptype, name);
     if (!v.empty())
@@ -77,7 +80,8 @@ std::string_view first_nonempty(const auth_result& r,
 
 } // namespace
 
-bool is_trusted(std::string_view authserv_id, const std::vector<std::string>& trusted) {
+bool is_trusted(std::string_view authserv_id,
+                const std::vector<std::string>& trusted) {
   for (auto& t : trusted) {
     if (t.empty()) {
       if (authserv_id.empty())
@@ -97,7 +101,8 @@ auth_summary summarize_auth(const header_block& headers,
   bool have_dkim = false;
   int best_arc_instance = -1;
   std::optional<std::string> arc_from_aar;
-  std::optional<std::string> spf_fallback; // result of the first trusted Received-SPF
+  std::optional<std::string>
+      spf_fallback; // result of the first trusted Received-SPF
   std::string spf_fallback_domain;
   for (auto& f : headers.fields) {
     auto which = ar_header_of(f.name);
@@ -108,7 +113,8 @@ auth_summary summarize_auth(const header_block& headers,
       auto spf = parse_received_spf(f.value);
       for (auto& d : spf.defects)
         defects.push_back(fmt::format("line {}: Received-SPF: {}", f.line, d));
-      // The receiver is named by receiver= or leads the comment ("mx.example: ...").
+      // The receiver is named by receiver= or leads the comment ("mx.example:
+      // ...").
       std::string receiver{spf.property("receiver")};
       if (receiver.empty()) {
         auto colon = spf.comment.find(':');
@@ -121,7 +127,8 @@ auth_summary summarize_auth(const header_block& headers,
       e.trusted = !receiver.empty() && is_trusted(receiver, trusted);
       if (e.trusted && !spf_fallback) {
         auto from = spf.property("envelope-from");
-        spf_fallback_domain = std::string{domain_of(from.empty() ? spf.property("helo") : from)};
+        spf_fallback_domain =
+            std::string{domain_of(from.empty() ? spf.property("helo") : from)};
         spf_fallback = spf.result;
       }
       e.result.method = "spf";
@@ -135,8 +142,9 @@ auth_summary summarize_auth(const header_block& headers,
     for (auto& d : parsed.defects)
       defects.push_back(fmt::format("line {}: {}: {}", f.line, f.name, d));
     bool trust = is_trusted(parsed.authserv_id, trusted);
-    // Only the receiving side's own Authentication-Results feed the summary; each method
-    // is taken from the first (topmost) trusted header that reports it.
+    // Only the receiving side's own Authentication-Results feed the summary;
+    // each method is taken from the first (topmost) trusted header that reports
+    // it.
     bool summary = trust && kind == ar_kind::ar;
     bool took_dkim = false;
     for (auto& r : parsed.results) {
@@ -144,19 +152,24 @@ auth_summary summarize_auth(const header_block& headers,
       if (summary) {
         if (r.method == "spf" && !s.spf_result) {
           s.spf_result = r.result;
-          auto d = first_nonempty(r, {{"smtp", "mailfrom"}, {"smtp", "mfrom"},
-                                      {"smtp", "from"}, {"smtp", "mail"},
+          auto d = first_nonempty(r, {{"smtp", "mailfrom"},
+                                      {"smtp", "mfrom"},
+                                      {"smtp", "from"},
+                                      {"smtp", "mail"},
                                       {"smtp", "helo"}});
           if (!d.empty())
             s.spf_domain = std::string{domain_of(d)};
         } else if (r.method == "dkim" && (!have_dkim || took_dkim)) {
           took_dkim = true;
           auto d = r.property("header", "d");
-          if (text::iequals(d, "none")) // Microsoft's form for an unsigned message
+          if (text::iequals(d,
+                            "none")) // Microsoft's form for an unsigned message
             d = {};
-          s.dkim.push_back({r.result,
-                            std::string{d.empty() ? domain_of(r.property("header", "i")) : d},
-                            std::string{r.property("header", "s")}});
+          s.dkim.push_back(
+              {r.result,
+               std::string{d.empty() ? domain_of(r.property("header", "i"))
+                                     : d},
+               std::string{r.property("header", "s")}});
         } else if (r.method == "dmarc" && !s.dmarc_result) {
           s.dmarc_result = r.result;
           auto p = first_nonempty(r, {{"policy", "dmarc"},
@@ -195,9 +208,11 @@ auth_summary summarize_auth(const header_block& headers,
   return s;
 }
 
-// -- analyzer -------------------------------------------------------------------------
+// -- analyzer
+// -------------------------------------------------------------------------
 
-caf::expected<analyzer> analyzer::make(analysis_policy policy, const analysis_config& cfg) {
+caf::expected<analyzer> analyzer::make(analysis_policy policy,
+                                       const analysis_config& cfg) {
   auto pattern = token_pattern::compile(cfg.test_id_pattern);
   if (!pattern)
     return std::move(pattern.error());
@@ -213,20 +228,20 @@ caf::expected<analyzer> analyzer::builtin(const analysis_config& cfg) {
 
 analyzer::analyzer(analysis_policy policy, const analysis_config& cfg,
                    token_pattern pattern)
-  : placement_(std::move(policy.placement)),
-    filters_(std::move(policy.filters)),
-    test_ids_{cfg.test_id_headers, std::move(pattern)},
-    trusted_gmail_(cfg.trusted_gmail),
-    trusted_outlook_(cfg.trusted_outlook),
-    trusted_imap_(cfg.trusted_imap),
-    max_header_bytes_(cfg.max_header_bytes > 0
-                        ? static_cast<std::size_t>(cfg.max_header_bytes)
-                        : std::size_t{262144}) {
+    : placement_(std::move(policy.placement)),
+      filters_(std::move(policy.filters)), test_ids_{cfg.test_id_headers,
+                                                     std::move(pattern)},
+      trusted_gmail_(cfg.trusted_gmail), trusted_outlook_(cfg.trusted_outlook),
+      trusted_imap_(cfg.trusted_imap),
+      max_header_bytes_(cfg.max_header_bytes > 0
+                            ? static_cast<std::size_t>(cfg.max_header_bytes)
+                            : std::size_t{262144}) {
   for (auto* list : {&trusted_gmail_, &trusted_outlook_, &trusted_imap_})
     trusted_all_.insert(trusted_all_.end(), list->begin(), list->end());
 }
 
-const std::vector<std::string>& analyzer::trusted_ids(std::string_view provider) const {
+const std::vector<std::string>&
+analyzer::trusted_ids(std::string_view provider) const {
   if (text::iequals(provider, "gmail"))
     return trusted_gmail_;
   if (text::iequals(provider, "outlook"))
@@ -242,8 +257,9 @@ message_analysis analyzer::analyze(std::string_view message,
   auto headers = parse_header_block(message, max_header_bytes_);
   out.header_count = headers.fields.size();
   for (auto& d : headers.defects)
-    out.defects.push_back(d.line == 0 ? d.message
-                                      : fmt::format("line {}: {}", d.line, d.message));
+    out.defects.push_back(d.line == 0
+                              ? d.message
+                              : fmt::format("line {}: {}", d.line, d.message));
   out.where = where;
   out.placement = classify_placement(placement_, where);
   for (auto& f : headers.fields) {

@@ -1,7 +1,7 @@
 #pragma once
 
-// The whole analysis of one message: header block, test ids, placement, SPF / DKIM /
-// DMARC / ARC / compauth, spam filters. Pure: inputs in, values out.
+// The whole analysis of one message: header block, test ids, placement, SPF /
+// DKIM / DMARC / ARC / compauth, spam filters. Pure: inputs in, values out.
 
 #include <optional>
 #include <string>
@@ -23,7 +23,8 @@ namespace mailpipe {
 struct auth_entry {
   /// The header it came from, canonically spelled: "Authentication-Results",
   /// "ARC-Authentication-Results", "X-Original-Authentication-Results",
-  /// "Authentication-Results-Original" or "Received-SPF" (static text, never dangles).
+  /// "Authentication-Results-Original" or "Received-SPF" (static text, never
+  /// dangles).
   std::string_view header;
   /// The authserv-id ("" when the header has none; Received-SPF: its receiver).
   std::string authserv_id;
@@ -88,24 +89,31 @@ struct message_analysis {
   std::size_t header_count = 0;
 };
 
-/// The analyzer: policy and settings compiled once; `analyze` is const and thread-safe.
+/// The analyzer: policy and settings compiled once; `analyze` is const and
+/// thread-safe.
 class analyzer {
 public:
-  /// Builds an analyzer from policy data and the `[analysis]` config; fails on a bad
-  /// test_id_pattern.
-  static caf::expected<analyzer> make(analysis_policy policy, const analysis_config& cfg);
+  /// Builds an analyzer from policy data and the `[analysis]` config; fails on
+  /// a bad test_id_pattern.
+  static caf::expected<analyzer> make(analysis_policy policy,
+                                      const analysis_config& cfg);
 
-  /// An analyzer with the built-in policy data and `cfg` (defaults when not given).
+  /// An analyzer with the built-in policy data and `cfg` (defaults when not
+  /// given).
   static caf::expected<analyzer> builtin(const analysis_config& cfg = {});
 
-  /// Analyses `message` (a header block alone or a whole message) found at `where`.
-  message_analysis analyze(std::string_view message, const placement_input& where) const;
+  /// Analyses `message` (a header block alone or a whole message) found at
+  /// `where`.
+  message_analysis analyze(std::string_view message,
+                           const placement_input& where) const;
 
-  /// The authserv-ids trusted for `provider` ("" = every configured provider's).
+  /// The authserv-ids trusted for `provider` ("" = every configured
+  /// provider's).
   const std::vector<std::string>& trusted_ids(std::string_view provider) const;
 
 private:
-  analyzer(analysis_policy policy, const analysis_config& cfg, token_pattern pattern);
+  analyzer(analysis_policy policy, const analysis_config& cfg,
+           token_pattern pattern);
 
   placement_policy placement_;
   filter_table filters_;
@@ -117,8 +125,10 @@ private:
   std::size_t max_header_bytes_;
 };
 
-/// True when `authserv_id` fits one of `trusted` (globs; "" fits only a missing id).
-bool is_trusted(std::string_view authserv_id, const std::vector<std::string>& trusted);
+/// True when `authserv_id` fits one of `trusted` (globs; "" fits only a missing
+/// id).
+bool is_trusted(std::string_view authserv_id,
+                const std::vector<std::string>& trusted);
 
 /// Builds the summary and the result list from a parsed header block.
 auth_summary summarize_auth(const header_block& headers,

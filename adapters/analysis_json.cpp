@@ -36,21 +36,11 @@ void append_json_string(std::string& out, std::string_view s) {
       continue;
     }
     switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
       default:
         if (c < 0x20 || c == 0x7F)
           out += fmt::format("\\u{:04x}", c);
@@ -67,9 +57,7 @@ namespace {
 // A small streaming writer: handles commas, indentation and nesting.
 class writer {
 public:
-  explicit writer(int indent) : indent_(indent) {
-    out_.reserve(8192);
-  }
+  explicit writer(int indent) : indent_(indent) { out_.reserve(8192); }
 
   void begin_object() {
     value_prefix();
@@ -77,9 +65,7 @@ public:
     push();
   }
 
-  void end_object() {
-    pop('}');
-  }
+  void end_object() { pop('}'); }
 
   void begin_array() {
     value_prefix();
@@ -87,9 +73,7 @@ public:
     push();
   }
 
-  void end_array() {
-    pop(']');
-  }
+  void end_array() { pop(']'); }
 
   void key(std::string_view k) {
     separator();
@@ -195,9 +179,7 @@ private:
     separator();
   }
 
-  void push() {
-    counts_.push_back(0);
-  }
+  void push() { counts_.push_back(0); }
 
   void pop(char close) {
     bool had = counts_.back() > 0;

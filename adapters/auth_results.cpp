@@ -8,10 +8,11 @@ namespace mailpipe {
 
 namespace {
 
-// -- lexer ----------------------------------------------------------------------
+// -- lexer
+// ----------------------------------------------------------------------
 
-// True when `c` is one of the (two or three) extra stop bytes; a plain loop, since
-// string_view::find would call memchr once per byte of every token.
+// True when `c` is one of the (two or three) extra stop bytes; a plain loop,
+// since string_view::find would call memchr once per byte of every token.
 inline bool is_stop(char c, std::string_view stops) noexcept {
   for (char s : stops)
     if (c == s)
@@ -19,34 +20,27 @@ inline bool is_stop(char c, std::string_view stops) noexcept {
   return false;
 }
 
-// Reads RFC 8601 tokens, skipping CFWS (folding white space and nested comments).
+// Reads RFC 8601 tokens, skipping CFWS (folding white space and nested
+// comments).
 class lexer {
 public:
-  explicit lexer(std::string_view s) : s_(s) {
-  }
+  explicit lexer(std::string_view s) : s_(s) {}
 
-  bool at_end() const noexcept {
-    return i_ >= s_.size();
-  }
+  bool at_end() const noexcept { return i_ >= s_.size(); }
 
-  char peek() const noexcept {
-    return at_end() ? '\0' : s_[i_];
-  }
+  char peek() const noexcept { return at_end() ? '\0' : s_[i_]; }
 
-  std::size_t pos() const noexcept {
-    return i_;
-  }
+  std::size_t pos() const noexcept { return i_; }
 
-  void seek(std::size_t p) noexcept {
-    i_ = p;
-  }
+  void seek(std::size_t p) noexcept { i_ = p; }
 
   void advance() noexcept {
     if (!at_end())
       ++i_;
   }
 
-  /// Skips white space and comments; appends comment text to `comments` when given.
+  /// Skips white space and comments; appends comment text to `comments` when
+  /// given.
   void skip_cfws(std::string* comments = nullptr) {
     for (;;) {
       while (!at_end() && text::is_space(s_[i_]))
@@ -67,7 +61,8 @@ public:
     auto start = i_;
     while (!at_end()) {
       char c = s_[i_];
-      if (text::is_space(c) || c == '(' || c == ';' || c == '"' || is_stop(c, stops))
+      if (text::is_space(c) || c == '(' || c == ';' || c == '"'
+          || is_stop(c, stops))
         break;
       ++i_;
     }
@@ -118,12 +113,11 @@ public:
   }
 
   /// True once an unterminated comment or quoted string was met.
-  bool unterminated() const noexcept {
-    return unterminated_;
-  }
+  bool unterminated() const noexcept { return unterminated_; }
 
 private:
-  // Consumes a comment at '(' (nested, with quoted-pairs); returns its inner text.
+  // Consumes a comment at '(' (nested, with quoted-pairs); returns its inner
+  // text.
   std::string_view comment() {
     auto start = ++i_;
     int depth = 1;
@@ -151,13 +145,13 @@ private:
   bool unterminated_ = false;
 };
 
-// Methods of the IANA registry and common vendor ones: a `name=` after a result that
-// names one of these starts a new clause whose ';' the writer forgot.
+// Methods of the IANA registry and common vendor ones: a `name=` after a result
+// that names one of these starts a new clause whose ';' the writer forgot.
 bool known_method(std::string_view m) noexcept {
   static constexpr std::string_view methods[] = {
-    "auth",     "dkim", "dkim-adsp", "dkim-atps", "dmarc", "arc",   "iprev",
-    "sender-id", "spf", "bimi",      "rrvs",      "smime", "vbr",   "dnswl",
-    "compauth", "domainkeys",
+      "auth",  "dkim",      "dkim-adsp", "dkim-atps",  "dmarc", "arc",
+      "iprev", "sender-id", "spf",       "bimi",       "rrvs",  "smime",
+      "vbr",   "dnswl",     "compauth",  "domainkeys",
   };
   for (auto k : methods)
     if (text::iequals(k, m))
@@ -184,16 +178,19 @@ int to_int(std::string_view s) noexcept {
   return v;
 }
 
-// -- resinfo ----------------------------------------------------------------------
+// -- resinfo
+// ----------------------------------------------------------------------
 
-// Reads properties and `reason=` until ';' or the end. Returns false when it stopped
-// at the start of a new clause that lacked its ';'.
-void read_properties(lexer& lx, auth_result& r, std::vector<std::string>& defects) {
+// Reads properties and `reason=` until ';' or the end. Returns false when it
+// stopped at the start of a new clause that lacked its ';'.
+void read_properties(lexer& lx, auth_result& r,
+                     std::vector<std::string>& defects) {
   while (!lx.at_end() && lx.peek() != ';') {
     auto start = lx.pos();
     auto key = lx.token("=.;/");
     if (key.empty()) {
-      defects.push_back(fmt::format("unexpected '{}' in {} result", lx.peek(), r.method));
+      defects.push_back(
+          fmt::format("unexpected '{}' in {} result", lx.peek(), r.method));
       lx.advance();
       lx.skip_cfws(&r.comment);
       continue;
@@ -211,7 +208,8 @@ void read_properties(lexer& lx, auth_result& r, std::vector<std::string>& defect
       }
       lx.advance();
       lx.skip_cfws();
-      r.properties.push_back({text::to_lower(key), std::string{name}, lx.value()});
+      r.properties.push_back(
+          {text::to_lower(key), std::string{name}, lx.value()});
     } else if (lx.peek() == '=') {
       if (known_method(key) && !text::iequals(key, "reason")) {
         lx.seek(start); // a new clause without its ';'
@@ -224,7 +222,8 @@ void read_properties(lexer& lx, auth_result& r, std::vector<std::string>& defect
       else
         r.properties.push_back({"", std::string{key}, lx.value()});
     } else {
-      defects.push_back(fmt::format("stray word '{}' in {} result", key, r.method));
+      defects.push_back(
+          fmt::format("stray word '{}' in {} result", key, r.method));
     }
     lx.skip_cfws(&r.comment);
   }
@@ -273,7 +272,8 @@ auth_results_header parse_auth_results(std::string_view value, bool arc) {
       lx.seek(start);
     }
   }
-  // authserv-id, unless the header starts right away with `method=` (Microsoft).
+  // authserv-id, unless the header starts right away with `method=`
+  // (Microsoft).
   auto start = lx.pos();
   if (lx.peek() == '"') {
     out.authserv_id = lx.value();
@@ -292,7 +292,8 @@ auth_results_header parse_auth_results(std::string_view value, bool arc) {
     if (all_digits(v)) {
       out.version = to_int(v);
     } else {
-      // "id spf=pass": the ';' after the authserv-id is missing; read on from here.
+      // "id spf=pass": the ';' after the authserv-id is missing; read on from
+      // here.
       out.defects.push_back("missing ';' after the authserv-id");
       lx.seek(before);
       if (v.empty())
@@ -310,8 +311,8 @@ auth_results_header parse_auth_results(std::string_view value, bool arc) {
     r.properties.reserve(4);
     auto method = lx.token("=/");
     if (method.empty()) {
-      out.defects.push_back(fmt::format("unexpected '{}' where a method was expected",
-                                        lx.peek()));
+      out.defects.push_back(fmt::format(
+          "unexpected '{}' where a method was expected", lx.peek()));
       lx.skip_clause();
       lx.skip_cfws();
       continue;
@@ -333,7 +334,8 @@ auth_results_header parse_auth_results(std::string_view value, bool arc) {
         if (!lx.at_end() && lx.peek() != ';')
           lx.skip_clause();
       } else {
-        out.defects.push_back(fmt::format("method {} without a result", r.method));
+        out.defects.push_back(
+            fmt::format("method {} without a result", r.method));
         lx.skip_clause();
       }
       lx.skip_cfws();
@@ -343,7 +345,8 @@ auth_results_header parse_auth_results(std::string_view value, bool arc) {
     lx.skip_cfws();
     r.result = text::to_lower(lx.token("="));
     if (r.result.empty())
-      out.defects.push_back(fmt::format("method {} with an empty result", r.method));
+      out.defects.push_back(
+          fmt::format("method {} with an empty result", r.method));
     lx.skip_cfws(&r.comment);
     read_properties(lx, r, out.defects);
     out.results.push_back(std::move(r));
@@ -371,7 +374,8 @@ received_spf parse_received_spf(std::string_view value) {
     auto key = lx.token("=");
     lx.skip_cfws();
     if (key.empty() || lx.peek() != '=') {
-      out.defects.push_back(fmt::format("stray word '{}' in Received-SPF", key));
+      out.defects.push_back(
+          fmt::format("stray word '{}' in Received-SPF", key));
       if (key.empty())
         lx.advance();
       lx.skip_cfws();

@@ -1,9 +1,11 @@
 #pragma once
 
 // Authentication-Results (RFC 8601), ARC-Authentication-Results (RFC 8617) and
-// Received-SPF (RFC 7208 §9.1), parsed leniently: comments anywhere (nested, holding
-// ';'), quoted values, versions, a missing authserv-id (Microsoft), several results per
-// method, `reason=`, and non-RFC methods, results and properties kept verbatim.
+// Received-SPF (RFC 7208 §9.1), parsed leniently: comments anywhere (nested,
+// holding
+// ';'), quoted values, versions, a missing authserv-id (Microsoft), several
+// results per method, `reason=`, and non-RFC methods, results and properties
+// kept verbatim.
 
 #include <string>
 #include <string_view>
@@ -11,7 +13,8 @@
 
 namespace mailpipe {
 
-/// One `ptype.property=value` of a result; ptype is "" for Microsoft's bare `action=`.
+/// One `ptype.property=value` of a result; ptype is "" for Microsoft's bare
+/// `action=`.
 struct auth_property {
   /// The property type, lower case ("smtp", "header", "policy", ...).
   std::string ptype;
@@ -23,21 +26,25 @@ struct auth_property {
 
 /// One `method=result` clause (a "resinfo").
 struct auth_result {
-  /// The method, lower case ("spf", "dkim", "dmarc", "arc", "compauth", "x-...").
+  /// The method, lower case ("spf", "dkim", "dmarc", "arc", "compauth",
+  /// "x-...").
   std::string method;
   /// The method version after '/', "" when not given.
   std::string method_version;
-  /// The result, lower case, kept verbatim when not in the RFC's set ("bestguesspass").
+  /// The result, lower case, kept verbatim when not in the RFC's set
+  /// ("bestguesspass").
   std::string result;
   /// The `reason=` text, "" when absent.
   std::string reason;
-  /// The comments after the result (unfolded, joined by "; "), e.g. "p=NONE sp=NONE dis=NONE".
+  /// The comments after the result (unfolded, joined by "; "), e.g. "p=NONE
+  /// sp=NONE dis=NONE".
   std::string comment;
   /// Every property, in order.
   std::vector<auth_property> properties;
 
   /// The value of `ptype.name` (ASCII case-insensitive), "" when absent.
-  std::string_view property(std::string_view ptype, std::string_view name) const noexcept;
+  std::string_view property(std::string_view ptype,
+                            std::string_view name) const noexcept;
 };
 
 /// One parsed Authentication-Results or ARC-Authentication-Results value.
@@ -60,7 +67,8 @@ struct auth_results_header {
 
 /// Parses an Authentication-Results value; `arc` expects the leading `i=N;` of
 /// ARC-Authentication-Results. Never fails: unreadable parts become defects.
-auth_results_header parse_auth_results(std::string_view value, bool arc = false);
+auth_results_header parse_auth_results(std::string_view value,
+                                       bool arc = false);
 
 /// One parsed Received-SPF value.
 struct received_spf {
@@ -68,7 +76,8 @@ struct received_spf {
   std::string result;
   /// The comment after the result, unfolded.
   std::string comment;
-  /// The `key=value` pairs (receiver, client-ip, envelope-from, helo, identity, ...).
+  /// The `key=value` pairs (receiver, client-ip, envelope-from, helo, identity,
+  /// ...).
   std::vector<auth_property> properties;
   /// What could not be read.
   std::vector<std::string> defects;

@@ -11,9 +11,9 @@ namespace mailpipe {
 
 namespace {
 
-// A field name: printable US-ASCII except ':' (RFC 5322 §2.2), optionally followed by
-// white space (obsolete syntax). Eight bytes at a time (SWAR): a byte is bad when it is
-// below 33 or above 126.
+// A field name: printable US-ASCII except ':' (RFC 5322 §2.2), optionally
+// followed by white space (obsolete syntax). Eight bytes at a time (SWAR): a
+// byte is bad when it is below 33 or above 126.
 bool valid_name(std::string_view name) noexcept {
   while (!name.empty() && (name.back() == ' ' || name.back() == '\t'))
     name.remove_suffix(1);
@@ -38,8 +38,8 @@ bool valid_name(std::string_view name) noexcept {
   return true;
 }
 
-// The line starting at `pos`: [pos, end) without its line break; `next` is the start
-// of the following line.
+// The line starting at `pos`: [pos, end) without its line break; `next` is the
+// start of the following line.
 struct line_span {
   std::size_t begin;
   std::size_t end;
@@ -48,7 +48,7 @@ struct line_span {
 
 line_span line_at(std::string_view text, std::size_t pos) noexcept {
   auto p = static_cast<const char*>(
-    std::memchr(text.data() + pos, '\n', text.size() - pos));
+      std::memchr(text.data() + pos, '\n', text.size() - pos));
   std::size_t nl = p ? static_cast<std::size_t>(p - text.data()) : text.size();
   std::size_t end = nl;
   if (end > pos && text[end - 1] == '\r')
@@ -75,15 +75,18 @@ header_block parse_header_block(std::string_view text, std::size_t max_bytes) {
   out.fields.reserve(64);
   std::string_view limited = text;
   if (text.size() > max_bytes) {
-    // Only a cut inside the header block matters; find where the header block ends.
+    // Only a cut inside the header block matters; find where the header block
+    // ends.
     auto blank = text.substr(0, max_bytes + 1).find("\n\n");
     auto blank_crlf = text.substr(0, max_bytes + 2).find("\n\r\n");
-    if (blank == std::string_view::npos && blank_crlf == std::string_view::npos) {
+    if (blank == std::string_view::npos
+        && blank_crlf == std::string_view::npos) {
       limited = text.substr(0, max_bytes);
       out.truncated = true;
       out.defects.push_back(
-        {0, fmt::format("header block longer than {} bytes; the rest is ignored",
-                        max_bytes)});
+          {0,
+           fmt::format("header block longer than {} bytes; the rest is ignored",
+                       max_bytes)});
     }
   }
   std::size_t pos = 0;
@@ -97,7 +100,8 @@ header_block parse_header_block(std::string_view text, std::size_t max_bytes) {
       out.body = text.substr(ln.next);
       return out;
     }
-    if (out.truncated && ln.next == limited.size() && ln.end == limited.size()) {
+    if (out.truncated && ln.next == limited.size()
+        && ln.end == limited.size()) {
       // A line cut by the limit is not read at all.
       break;
     }
@@ -110,22 +114,24 @@ header_block parse_header_block(std::string_view text, std::size_t max_bytes) {
           f.value.remove_prefix(1);
       } else if (!skipping) {
         out.defects.push_back(
-          {line_no, "continuation line without a header field before it"});
+            {line_no, "continuation line without a header field before it"});
         skipping = true;
       }
       pos = ln.next;
       continue;
     }
     skipping = false;
-    // The name: printable US-ASCII up to ':' (RFC 5322 §2.2), white space before the
-    // colon allowed (obsolete syntax, §4.5.8).
+    // The name: printable US-ASCII up to ':' (RFC 5322 §2.2), white space
+    // before the colon allowed (obsolete syntax, §4.5.8).
     auto colon = line.find(':');
     if (colon == std::string_view::npos || !valid_name(line.substr(0, colon))) {
       if (!(line_no == 1 && line.substr(0, 5) == "From "))
         out.defects.push_back(
-          {line_no, colon == std::string_view::npos
-                      ? fmt::format("line is not a header field (no ':'): {:.60}", line)
-                      : fmt::format("invalid header field name: {:.60}", line)});
+            {line_no,
+             colon == std::string_view::npos
+                 ? fmt::format("line is not a header field (no ':'): {:.60}",
+                               line)
+                 : fmt::format("invalid header field name: {:.60}", line)});
       skipping = true;
       pos = ln.next;
       continue;
@@ -134,10 +140,11 @@ header_block parse_header_block(std::string_view text, std::size_t max_bytes) {
     while (name.back() == ' ' || name.back() == '\t')
       name.remove_suffix(1);
     std::size_t vstart = ln.begin + colon + 1;
-    while (vstart < ln.end && (limited[vstart] == ' ' || limited[vstart] == '\t'))
+    while (vstart < ln.end
+           && (limited[vstart] == ' ' || limited[vstart] == '\t'))
       ++vstart;
     out.fields.push_back(
-      {name, limited.substr(vstart, ln.end - vstart), line_no});
+        {name, limited.substr(vstart, ln.end - vstart), line_no});
     pos = ln.next;
   }
   out.body = {};

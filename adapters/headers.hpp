@@ -1,7 +1,8 @@
 #pragma once
 
-// RFC 5322 header block parser: unfolding, every field in order (duplicates kept),
-// CRLF or bare LF, 8-bit bytes tolerated, malformed lines recorded as defects.
+// RFC 5322 header block parser: unfolding, every field in order (duplicates
+// kept), CRLF or bare LF, 8-bit bytes tolerated, malformed lines recorded as
+// defects.
 
 #include <cstddef>
 #include <string>
@@ -14,13 +15,15 @@ namespace mailpipe {
 struct header_field {
   /// The field name as written (compare with text::iequals).
   std::string_view name;
-  /// The raw value: leading white space removed, folds (CRLF + WSP) still inside.
+  /// The raw value: leading white space removed, folds (CRLF + WSP) still
+  /// inside.
   std::string_view value;
   /// 1-based line number of the field's first line.
   std::size_t line = 0;
 };
 
-/// Something in the input that is not a well-formed header line; it was skipped.
+/// Something in the input that is not a well-formed header line; it was
+/// skipped.
 struct header_defect {
   /// 1-based line number (0 for the block as a whole).
   std::size_t line = 0;
@@ -36,7 +39,8 @@ struct header_block {
   std::vector<header_defect> defects;
   /// What follows the empty line that ends the header block ("" when absent).
   std::string_view body;
-  /// True when the block was longer than the size limit and its tail was ignored.
+  /// True when the block was longer than the size limit and its tail was
+  /// ignored.
   bool truncated = false;
 
   /// The first field named `name` (ASCII case-insensitive), or nullptr.
@@ -46,9 +50,9 @@ struct header_block {
   std::string_view value_of(std::string_view name) const noexcept;
 };
 
-/// Parses the header block at the start of `text` (a header block alone, or a whole
-/// message), looking at no more than `max_bytes` bytes of header. Never fails: lines it
-/// cannot read become defects.
+/// Parses the header block at the start of `text` (a header block alone, or a
+/// whole message), looking at no more than `max_bytes` bytes of header. Never
+/// fails: lines it cannot read become defects.
 header_block parse_header_block(std::string_view text, std::size_t max_bytes);
 
 /// The value with folds removed and runs of white space collapsed to one space.

@@ -15,8 +15,9 @@ const placement_rule* first_match(const std::vector<placement_rule>& rules,
 }
 
 // The rule list is the priority order: the first rule any label fits wins.
-std::optional<placement_result> by_labels(const std::vector<placement_rule>& rules,
-                                          const std::vector<std::string>& labels) {
+std::optional<placement_result>
+by_labels(const std::vector<placement_rule>& rules,
+          const std::vector<std::string>& labels) {
   for (auto& r : rules)
     for (auto& l : labels)
       if (text::iglob(r.match, text::trim(l)))
@@ -24,9 +25,10 @@ std::optional<placement_result> by_labels(const std::vector<placement_rule>& rul
   return std::nullopt;
 }
 
-// Full name first, then its last hierarchy segment ("INBOX.Junk", "Archive/Spam").
-std::optional<placement_result> by_folder(const std::vector<placement_rule>& rules,
-                                          std::string_view folder) {
+// Full name first, then its last hierarchy segment ("INBOX.Junk",
+// "Archive/Spam").
+std::optional<placement_result>
+by_folder(const std::vector<placement_rule>& rules, std::string_view folder) {
   if (auto r = first_match(rules, folder))
     return placement_result{r->placement, std::string{folder}, std::nullopt};
   auto cut = folder.find_last_of("/.");
@@ -38,8 +40,8 @@ std::optional<placement_result> by_folder(const std::vector<placement_rule>& rul
 
 } // namespace
 
-std::optional<placement_result> classify_placement(const placement_policy& policy,
-                                                   const placement_input& in) {
+std::optional<placement_result>
+classify_placement(const placement_policy& policy, const placement_input& in) {
   auto folder = text::trim(in.folder);
   if (folder.empty() && in.labels.empty())
     return std::nullopt;

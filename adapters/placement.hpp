@@ -1,7 +1,7 @@
 #pragma once
 
-// Placement of a found message from its provider, folder and labels, by the rules of
-// config/data/placement.toml (plus the operator's own file).
+// Placement of a found message from its provider, folder and labels, by the
+// rules of config/data/placement.toml (plus the operator's own file).
 
 #include <optional>
 #include <string>
@@ -16,10 +16,11 @@ namespace mailpipe {
 struct placement_input {
   /// "gmail", "outlook" or "imap" (anything else is read as IMAP).
   std::string provider;
-  /// IMAP mailbox or Graph folder (well-known name or display name); "" for Gmail API.
+  /// IMAP mailbox or Graph folder (well-known name or display name); "" for
+  /// Gmail API.
   std::string folder;
-  /// Gmail label ids, IMAP special-use attributes of the folder ("\\Junk"), or for
-  /// Outlook the inferenceClassification ("focused" / "other").
+  /// Gmail label ids, IMAP special-use attributes of the folder ("\\Junk"), or
+  /// for Outlook the inferenceClassification ("focused" / "other").
   std::vector<std::string> labels;
 };
 
@@ -33,9 +34,9 @@ struct placement_result {
   std::optional<std::string> focused;
 };
 
-/// Applies the rules; nullopt when nothing says where the message was (no folder, no
-/// labels).
-std::optional<placement_result> classify_placement(const placement_policy& policy,
-                                                   const placement_input& in);
+/// Applies the rules; nullopt when nothing says where the message was (no
+/// folder, no labels).
+std::optional<placement_result>
+classify_placement(const placement_policy& policy, const placement_input& in);
 
 } // namespace mailpipe

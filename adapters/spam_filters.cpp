@@ -11,7 +11,8 @@ namespace {
 
 constexpr auto npos = std::string_view::npos;
 
-// -- splitting a header value into fields ------------------------------------------
+// -- splitting a header value into fields
+// ------------------------------------------
 
 struct kv {
   std::string_view key;
@@ -20,7 +21,8 @@ struct kv {
 
 struct fields {
   std::vector<kv> pairs;
-  std::vector<std::string_view> rules; // from formats that carry rule names themselves
+  std::vector<std::string_view>
+      rules; // from formats that carry rule names themselves
 };
 
 bool is_list_key(const signature_read& r, std::string_view key) {
@@ -62,7 +64,8 @@ void split_kv_words(const signature_read& r, std::string_view v, fields& out) {
       if (!value.empty() && value.front() == '[') {
         auto close = v.find(']', vstart);
         i = close == npos ? v.size() : close + 1;
-        value = v.substr(vstart + 1, (close == npos ? v.size() : close) - vstart - 1);
+        value = v.substr(vstart + 1,
+                         (close == npos ? v.size() : close) - vstart - 1);
       } else {
         // A list folded after its commas continues on the next word.
         while (!value.empty() && value.back() == ',' && i < v.size()) {
@@ -99,7 +102,8 @@ void split_kv_pieces(const signature_read& r, std::string_view v, fields& out) {
       else
         out.pairs.push_back({piece, {}});
     } else {
-      out.pairs.push_back({text::trim(piece.substr(0, eq)), text::trim(piece.substr(eq + 1))});
+      out.pairs.push_back(
+          {text::trim(piece.substr(0, eq)), text::trim(piece.substr(eq + 1))});
     }
     first = false;
   }
@@ -121,14 +125,17 @@ void split_dashed(const signature_read& r, std::string_view v, fields& out) {
   }
 }
 
-// "default: False [3.50 / 15.00]; SYMBOL(1.00)[opt]; ..." (Rspamd X-Spamd-Result).
+// "default: False [3.50 / 15.00]; SYMBOL(1.00)[opt]; ..." (Rspamd
+// X-Spamd-Result).
 void split_rspamd(std::string_view v, fields& out) {
   auto colon = v.find(':');
   auto bracket = v.find('[');
   if (colon != npos && bracket != npos && colon < bracket) {
-    out.pairs.push_back({{}, text::trim(v.substr(colon + 1, bracket - colon - 1))});
+    out.pairs.push_back(
+        {{}, text::trim(v.substr(colon + 1, bracket - colon - 1))});
     auto close = v.find(']', bracket);
-    auto nums = v.substr(bracket + 1, (close == npos ? v.size() : close) - bracket - 1);
+    auto nums =
+        v.substr(bracket + 1, (close == npos ? v.size() : close) - bracket - 1);
     auto slash = nums.find('/');
     if (slash != npos) {
       out.pairs.push_back({"score", text::trim(nums.substr(0, slash))});
@@ -180,7 +187,8 @@ void split(const signature_read& r, std::string_view value, fields& out) {
   }
 }
 
-// -- applying a read --------------------------------------------------------------------
+// -- applying a read
+// --------------------------------------------------------------------
 
 std::string_view find(const fields& f, std::string_view key) {
   for (auto& p : f.pairs)
@@ -203,7 +211,8 @@ std::optional<double> number(std::string_view s) {
   return text::parse_number(s);
 }
 
-std::optional<double> first_number(const fields& f, const std::vector<std::string>& keys) {
+std::optional<double> first_number(const fields& f,
+                                   const std::vector<std::string>& keys) {
   for (auto& k : keys)
     if (has(f, k))
       if (auto n = number(find(f, k)))
@@ -234,13 +243,16 @@ void add_rule_list(std::string_view v, std::vector<std::string>& rules) {
   }
 }
 
-// The meaning of `value` of field `key`: an exact entry first, then glob entries.
-std::string meaning_of(const signature_read& r, std::string_view key, std::string_view value) {
+// The meaning of `value` of field `key`: an exact entry first, then glob
+// entries.
+std::string meaning_of(const signature_read& r, std::string_view key,
+                       std::string_view value) {
   auto values = r.meanings.find(key);
   if (values == r.meanings.end()) {
     // Keys are case-insensitive; the table is tiny.
-    values = std::find_if(r.meanings.begin(), r.meanings.end(),
-                          [&](auto& kv) { return text::iequals(kv.first, key); });
+    values = std::find_if(r.meanings.begin(), r.meanings.end(), [&](auto& kv) {
+      return text::iequals(kv.first, key);
+    });
     if (values == r.meanings.end())
       return {};
   }
@@ -294,9 +306,10 @@ void apply(const signature_read& r, std::string_view value, const fields& f,
   for (auto& k : r.rule_keys) {
     if (!has(f, k))
       continue;
-    // A token header's rule is its whole value ("SKIPPED(no attachment in message)").
-    auto v = k.empty() && r.format == "token" ? std::string_view{value}
-                                              : find(f, k);
+    // A token header's rule is its whole value ("SKIPPED(no attachment in
+    // message)").
+    auto v =
+        k.empty() && r.format == "token" ? std::string_view{value} : find(f, k);
     auto text_value = text::collapse_space(v);
     if (k.empty()) {
       rep.rules.push_back(text_value);
@@ -312,10 +325,10 @@ void apply(const signature_read& r, std::string_view value, const fields& f,
   }
 }
 
-// A cheap hash of the ASCII lower case of `s`: its length, first four and last eight
-// bytes read as words with the 0x20 bit set (lower case for letters; header names are
-// printable ASCII), since names share long prefixes such as "X-MS-Exchange-". Equality
-// is checked after a hash match.
+// A cheap hash of the ASCII lower case of `s`: its length, first four and last
+// eight bytes read as words with the 0x20 bit set (lower case for letters;
+// header names are printable ASCII), since names share long prefixes such as
+// "X-MS-Exchange-". Equality is checked after a hash match.
 std::uint64_t lower_hash(std::string_view s) noexcept {
   char buf[8] = {};
   std::uint64_t tail = 0;
@@ -328,7 +341,8 @@ std::uint64_t lower_hash(std::string_view s) noexcept {
     std::memcpy(&head, s.data(), 4);
   tail |= 0x2020202020202020ull;
   head |= 0x20202020u;
-  auto h = (tail * 0x9E3779B97F4A7C15ull) ^ (std::uint64_t{head} * 0xC2B2AE3D27D4EB4Full)
+  auto h = (tail * 0x9E3779B97F4A7C15ull)
+           ^ (std::uint64_t{head} * 0xC2B2AE3D27D4EB4Full)
            ^ (n * 0x165667B19E3779F9ull);
   return h ^ (h >> 31);
 }
@@ -345,19 +359,15 @@ bool is_glob(std::string_view s) {
 
 std::string_view to_string(filter_verdict v) noexcept {
   switch (v) {
-    case filter_verdict::spam:
-      return "spam";
-    case filter_verdict::not_spam:
-      return "not_spam";
-    case filter_verdict::scanned:
-      return "scanned";
-    default:
-      return "unknown";
+    case filter_verdict::spam: return "spam";
+    case filter_verdict::not_spam: return "not_spam";
+    case filter_verdict::scanned: return "scanned";
+    default: return "unknown";
   }
 }
 
 filter_table::filter_table(std::vector<filter_signature> filters)
-  : filters_(std::move(filters)) {
+    : filters_(std::move(filters)) {
   auto add = [&](std::string_view name, std::string_view value, std::size_t f,
                  std::size_t r) {
     entry e{lower_copy(text::trim(name)), std::string{text::trim(value)}, f, r};
@@ -369,14 +379,15 @@ filter_table::filter_table(std::vector<filter_signature> filters)
       if (colon == npos)
         add(d, {}, f, npos);
       else
-        add(std::string_view{d}.substr(0, colon), std::string_view{d}.substr(colon + 1),
-            f, npos);
+        add(std::string_view{d}.substr(0, colon),
+            std::string_view{d}.substr(colon + 1), f, npos);
     }
     for (std::size_t r = 0; r < filters_[f].reads.size(); ++r)
       add(filters_[f].reads[r].header, {}, f, r);
   }
-  std::stable_sort(exact_.begin(), exact_.end(),
-                   [](const entry& a, const entry& b) { return a.name < b.name; });
+  std::stable_sort(
+      exact_.begin(), exact_.end(),
+      [](const entry& a, const entry& b) { return a.name < b.name; });
   for (auto& g : globs_) {
     glob_prefixes_.push_back(g.name.substr(0, g.name.find('*')));
     auto& prefix = glob_prefixes_.back();
@@ -409,13 +420,16 @@ std::size_t filter_table::lookup(std::string_view name) const noexcept {
   auto h = lower_hash(name);
   auto mask = slots_.size() - 1;
   for (auto slot = h & mask; slots_[slot] != npos; slot = (slot + 1) & mask)
-    if (slot_hashes_[slot] == h && text::iequals(exact_[slots_[slot]].name, name))
+    if (slot_hashes_[slot] == h
+        && text::iequals(exact_[slots_[slot]].name, name))
       return slots_[slot];
   return npos;
 }
 
-std::vector<filter_report> filter_table::scan(const header_block& headers) const {
-  // Per filter: detected or not; per read: the first header (topmost) it applies to.
+std::vector<filter_report>
+filter_table::scan(const header_block& headers) const {
+  // Per filter: detected or not; per read: the first header (topmost) it
+  // applies to.
   struct hit {
     std::size_t filter;
     std::size_t read;
@@ -426,7 +440,8 @@ std::vector<filter_report> filter_table::scan(const header_block& headers) const
   hits.reserve(32);
   auto on_entry = [&](const entry& e, std::size_t field) {
     if (e.read == npos) {
-      if (e.value.empty() || text::iglob(e.value, text::trim(headers.fields[field].value)))
+      if (e.value.empty()
+          || text::iglob(e.value, text::trim(headers.fields[field].value)))
         detected[e.filter] = 1;
     } else {
       hits.push_back({e.filter, e.read, field});
@@ -435,16 +450,20 @@ std::vector<filter_report> filter_table::scan(const header_block& headers) const
   for (std::size_t i = 0; i < headers.fields.size(); ++i) {
     auto name = headers.fields[i].name;
     if (auto first = lookup(name); first != npos)
-      for (auto k = first; k < exact_.size() && exact_[k].name == exact_[first].name; ++k)
+      for (auto k = first;
+           k < exact_.size() && exact_[k].name == exact_[first].name; ++k)
         on_entry(exact_[k], i);
-    auto third = static_cast<unsigned char>(name.size() > 2 ? text::lower(name[2]) : 0);
+    auto third =
+        static_cast<unsigned char>(name.size() > 2 ? text::lower(name[2]) : 0);
     if (!((glob_third_[third >> 6] >> (third & 63)) & 1))
       continue;
     for (std::size_t g = 0; g < globs_.size(); ++g)
-      if (text::istarts_with(name, glob_prefixes_[g]) && text::iglob(globs_[g].name, name))
+      if (text::istarts_with(name, glob_prefixes_[g])
+          && text::iglob(globs_[g].name, name))
         on_entry(globs_[g], i);
   }
-  // Headers read by an identified filter are not reported again by a fallback one.
+  // Headers read by an identified filter are not reported again by a fallback
+  // one.
   std::vector<char> claimed(headers.fields.size(), 0);
   for (auto& h : hits)
     if (detected[h.filter] && !filters_[h.filter].fallback)

@@ -10,13 +10,15 @@
 
 namespace mailpipe {
 
-// -- token_pattern ----------------------------------------------------------------
+// -- token_pattern
+// ----------------------------------------------------------------
 
 caf::expected<token_pattern> token_pattern::compile(std::string_view p) {
   token_pattern out;
   auto fail = [&](std::size_t at, std::string_view what) {
-    return caf::make_error(ec::invalid_config,
-                           fmt::format("test_id_pattern '{}' at {}: {}", p, at, what));
+    return caf::make_error(
+        ec::invalid_config,
+        fmt::format("test_id_pattern '{}' at {}: {}", p, at, what));
   };
   auto set = [](atom& a, unsigned char c) { a.bits[c >> 3] |= 1u << (c & 7); };
   std::size_t i = 0;
@@ -24,7 +26,10 @@ caf::expected<token_pattern> token_pattern::compile(std::string_view p) {
     atom a;
     char c = p[i];
     if (c == '(' || c == ')' || c == '|' || c == '^' || c == '$')
-      return fail(i, fmt::format("'{}' is not supported (no groups, alternatives or anchors)", c));
+      return fail(
+          i,
+          fmt::format(
+              "'{}' is not supported (no groups, alternatives or anchors)", c));
     if (c == '?' || c == '*' || c == '+' || c == '{')
       return fail(i, "quantifier without anything before it");
     if (c == '.') {
@@ -91,8 +96,9 @@ caf::expected<token_pattern> token_pattern::compile(std::string_view p) {
         auto lo = text::parse_number(body.substr(0, comma));
         std::optional<double> hi = lo;
         if (comma != std::string_view::npos)
-          hi = comma + 1 == body.size() ? std::optional<double>{1 << 20}
-                                        : text::parse_number(body.substr(comma + 1));
+          hi = comma + 1 == body.size()
+                   ? std::optional<double>{1 << 20}
+                   : text::parse_number(body.substr(comma + 1));
         if (!lo || !hi || *lo < 0 || *hi < *lo || *hi > (1 << 20))
           return fail(i, "bad {n,m} quantifier");
         a.min = static_cast<int>(*lo);
@@ -109,9 +115,10 @@ caf::expected<token_pattern> token_pattern::compile(std::string_view p) {
   return out;
 }
 
-long token_pattern::match_at(std::string_view s, std::size_t i, std::size_t k) const {
-  // Greedy with backtracking over the count of each atom; atoms are single bytes, so an
-  // explicit stack of counts replaces recursion.
+long token_pattern::match_at(std::string_view s, std::size_t i,
+                             std::size_t k) const {
+  // Greedy with backtracking over the count of each atom; atoms are single
+  // bytes, so an explicit stack of counts replaces recursion.
   std::array<int, max_atoms> counts{};
   std::array<std::size_t, max_atoms> starts{};
   std::size_t a = k;
@@ -154,7 +161,8 @@ long token_pattern::match_at(std::string_view s, std::size_t i, std::size_t k) c
 std::string_view token_pattern::find(std::string_view s) const {
   for (std::size_t i = 0; i < s.size(); ++i) {
     // Quick reject on the first atom when it must match at least once.
-    if (atoms_[0].min > 0 && !atoms_[0].accepts(static_cast<unsigned char>(s[i])))
+    if (atoms_[0].min > 0
+        && !atoms_[0].accepts(static_cast<unsigned char>(s[i])))
       continue;
     auto n = match_at(s, i, 0);
     if (n > 0)
@@ -167,7 +175,8 @@ bool token_pattern::matches(std::string_view s) const {
   return match_at(s, 0, 0) == static_cast<long>(s.size());
 }
 
-// -- first body part ---------------------------------------------------------------
+// -- first body part
+// ---------------------------------------------------------------
 
 namespace {
 
@@ -183,8 +192,9 @@ std::string_view content_param(std::string_view ct, std::string_view name) {
         after = text::trim(after.substr(1));
         if (!after.empty() && after.front() == '"') {
           auto close = after.find('"', 1);
-          return after.substr(1, close == std::string_view::npos ? after.size() - 1
-                                                                 : close - 1);
+          return after.substr(1, close == std::string_view::npos
+                                     ? after.size() - 1
+                                     : close - 1);
         }
         return after.substr(0, after.find_first_of("; \t\r\n"));
       }
@@ -241,7 +251,8 @@ std::string decode_qp_body(std::string_view in) {
       continue;
     }
     if (i + 1 < in.size() && (in[i + 1] == '\n' || in[i + 1] == '\r')) {
-      i += (in[i + 1] == '\r' && i + 2 < in.size() && in[i + 2] == '\n') ? 2 : 1;
+      i +=
+          (in[i + 1] == '\r' && i + 2 < in.size() && in[i + 2] == '\n') ? 2 : 1;
       continue; // soft line break
     }
     if (i + 2 < in.size() && hex(in[i + 1]) >= 0 && hex(in[i + 2]) >= 0) {
@@ -278,7 +289,8 @@ std::string first_body_part(const header_block& headers, std::size_t limit) {
       auto part = rest.substr(0, end);
       // The part's own header block, then its body.
       nested = parse_header_block(part, part.size());
-      if (nested.body.data() == nullptr || (nested.fields.empty() && nested.body.empty()))
+      if (nested.body.data() == nullptr
+          || (nested.fields.empty() && nested.body.empty()))
         nested.body = part;
       hb = &nested;
       continue;
@@ -299,13 +311,14 @@ std::string first_body_part(const header_block& headers, std::size_t limit) {
   return {};
 }
 
-// -- finding test ids ----------------------------------------------------------------
+// -- finding test ids
+// ----------------------------------------------------------------
 
 std::vector<std::string> find_test_ids(const header_block& headers,
                                        const test_id_rules& rules) {
   auto subject = headers.find("Subject");
-  return find_test_ids(headers, rules,
-                       subject ? decode_rfc2047(subject->value) : std::string{});
+  return find_test_ids(
+      headers, rules, subject ? decode_rfc2047(subject->value) : std::string{});
 }
 
 std::vector<std::string> find_test_ids(const header_block& headers,

@@ -1,7 +1,8 @@
 #pragma once
 
-// Finding the test id of a message: configured headers, then a token in the subject
-// or the first body part (so a test sent through any ESP is still found).
+// Finding the test id of a message: configured headers, then a token in the
+// subject or the first body part (so a test sent through any ESP is still
+// found).
 
 #include <string>
 #include <string_view>
@@ -13,9 +14,9 @@
 
 namespace mailpipe {
 
-/// A compiled token pattern: a small regular-expression subset (literals, '.', `\`
-/// escapes, classes `[a-z0-9_-]` / `[^...]`, quantifiers `? * + {n} {n,} {n,m}`), run
-/// without std::regex and without recursion.
+/// A compiled token pattern: a small regular-expression subset (literals, '.',
+/// `\` escapes, classes `[a-z0-9_-]` / `[^...]`, quantifiers `? * + {n} {n,}
+/// {n,m}`), run without std::regex and without recursion.
 class token_pattern {
 public:
   /// Compiles `pattern`; an error names what is unsupported or malformed.
@@ -58,8 +59,9 @@ struct test_id_rules {
   token_pattern pattern;
 };
 
-/// Every distinct test id: from the configured headers, then the decoded subject,
-/// then the first text part of the body (transfer encoding undone), in that order.
+/// Every distinct test id: from the configured headers, then the decoded
+/// subject, then the first text part of the body (transfer encoding undone), in
+/// that order.
 std::vector<std::string> find_test_ids(const header_block& headers,
                                        const test_id_rules& rules);
 
@@ -70,6 +72,7 @@ std::vector<std::string> find_test_ids(const header_block& headers,
 
 /// The first body part as text: multipart walked to its first leaf, base64 or
 /// quoted-printable decoded; at most `limit` bytes. "" when there is no body.
-std::string first_body_part(const header_block& headers, std::size_t limit = 65536);
+std::string first_body_part(const header_block& headers,
+                            std::size_t limit = 65536);
 
 } // namespace mailpipe

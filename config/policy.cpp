@@ -20,9 +20,11 @@ namespace mailpipe {
 
 namespace {
 
-// -- reading TOML values ------------------------------------------------------------
+// -- reading TOML values
+// ------------------------------------------------------------
 
-// Collects the first mistake with its place; later reads are skipped once one is found.
+// Collects the first mistake with its place; later reads are skipped once one
+// is found.
 struct reader {
   std::string_view source;
   std::string problem;
@@ -35,8 +37,8 @@ struct reader {
                           src.begin.column, key, what);
   }
 
-  std::string str(const toml::table& t, std::string_view key, bool required = false,
-                  std::string fallback = {}) {
+  std::string str(const toml::table& t, std::string_view key,
+                  bool required = false, std::string fallback = {}) {
     auto node = t.get(key);
     if (!node) {
       if (required)
@@ -103,7 +105,7 @@ struct reader {
 
 const std::vector<std::string_view>& placements() {
   static const std::vector<std::string_view> names = {
-    "inbox", "spam", "promotions", "social", "updates", "forums", "other"};
+      "inbox", "spam", "promotions", "social", "updates", "forums", "other"};
   return names;
 }
 
@@ -129,7 +131,8 @@ void read_rules(reader& rd, const toml::table& t, std::string_view key,
   into.insert(into.begin(), rules.begin(), rules.end());
 }
 
-caf::expected<toml::table> parse_toml(std::string_view text, std::string_view source) {
+caf::expected<toml::table> parse_toml(std::string_view text,
+                                      std::string_view source) {
   try {
     return toml::parse(text, source);
   } catch (const toml::parse_error& err) {
@@ -150,7 +153,8 @@ signature_read read_signature_read(reader& rd, const toml::table& t) {
   signature_read r;
   r.header = rd.str(t, "header", true);
   r.format = rd.str(t, "format", false, "token");
-  if (std::find(formats().begin(), formats().end(), r.format) == formats().end())
+  if (std::find(formats().begin(), formats().end(), r.format)
+      == formats().end())
     rd.fail(t, "format",
             fmt::format("unknown format '{}' (one of {})", r.format,
                         fmt::join(formats(), ", ")));
@@ -175,7 +179,7 @@ signature_read read_signature_read(reader& rd, const toml::table& t) {
   r.rule_keys = rd.strings(t, "rule_keys");
   rd.each_table(t, "verdict", [&](const toml::table& v) {
     r.verdicts.push_back(
-      {rd.str(v, "key"), rd.strings(v, "spam"), rd.strings(v, "not_spam")});
+        {rd.str(v, "key"), rd.strings(v, "spam"), rd.strings(v, "not_spam")});
   });
   if (auto m = t.get("meaning")) {
     if (auto mt = m->as_table()) {
@@ -225,7 +229,8 @@ caf::error merge_placement_toml(analysis_policy& into, std::string_view text,
   if (t.get("fallback")) {
     auto fb = rd.str(t, "fallback");
     if (!known_placement(fb))
-      rd.fail(*t.get("fallback"), "fallback", fmt::format("unknown placement '{}'", fb));
+      rd.fail(*t.get("fallback"), "fallback",
+              fmt::format("unknown placement '{}'", fb));
     into.placement.fallback = fb;
   }
   if (!rd.problem.empty())
@@ -254,7 +259,8 @@ caf::error merge_signatures_toml(analysis_policy& into, std::string_view text,
       sig.reads.push_back(read_signature_read(rd, r));
     });
     if (sig.detect.empty() && sig.reads.empty())
-      rd.fail(f, "detect", fmt::format("filter '{}' has neither detect nor read", sig.name));
+      rd.fail(f, "detect",
+              fmt::format("filter '{}' has neither detect nor read", sig.name));
     added.push_back(std::move(sig));
   });
   if (!rd.problem.empty())
@@ -304,10 +310,11 @@ caf::expected<analysis_policy> load_policy(const analysis_config& cfg) {
   auto policy = builtin_policy();
   if (!policy)
     return policy;
-  using merge_fn = caf::error (*)(analysis_policy&, std::string_view, std::string_view);
+  using merge_fn =
+      caf::error (*)(analysis_policy&, std::string_view, std::string_view);
   const std::pair<const std::string*, merge_fn> files[] = {
-    {&cfg.placement_file, &merge_placement_toml},
-    {&cfg.signatures_file, &merge_signatures_toml},
+      {&cfg.placement_file, &merge_placement_toml},
+      {&cfg.signatures_file, &merge_signatures_toml},
   };
   for (auto& [path, merge] : files) {
     if (path->empty())

@@ -1,8 +1,9 @@
 #pragma once
 
 // Policy data of the analyzer: folder/label -> placement rules and spam-filter
-// signatures. Built-in TOML (config/data/placement.toml, spam_signatures.toml, compiled
-// in) merged with an operator's own files, so both can be extended without rebuilding.
+// signatures. Built-in TOML (config/data/placement.toml, spam_signatures.toml,
+// compiled in) merged with an operator's own files, so both can be extended
+// without rebuilding.
 
 #include <map>
 #include <optional>
@@ -16,9 +17,11 @@
 
 namespace mailpipe {
 
-// -- placement ------------------------------------------------------------------
+// -- placement
+// ------------------------------------------------------------------
 
-/// One rule: a case-insensitive glob (`*` wildcards) and the placement it means.
+/// One rule: a case-insensitive glob (`*` wildcards) and the placement it
+/// means.
 struct placement_rule {
   /// The glob, e.g. "CATEGORY_PROMOTIONS", "Junk*", "[Gmail]/Spam".
   std::string match;
@@ -40,7 +43,8 @@ struct placement_policy {
   std::string fallback = "other";
 };
 
-// -- spam-filter signatures ---------------------------------------------------------
+// -- spam-filter signatures
+// ---------------------------------------------------------
 
 /// How one field of a header maps to a verdict.
 struct verdict_rule {
@@ -80,9 +84,11 @@ struct signature_read {
   std::vector<std::string> rule_keys;
   /// Verdict rules, any spam match wins over a not-spam match.
   std::vector<verdict_rule> verdicts;
-  /// Meanings of field values, for people: key -> value (or value glob) -> text.
-  std::map<std::string, std::map<std::string, std::string, std::less<>>, std::less<>>
-    meanings;
+  /// Meanings of field values, for people: key -> value (or value glob) ->
+  /// text.
+  std::map<std::string, std::map<std::string, std::string, std::less<>>,
+           std::less<>>
+      meanings;
 };
 
 /// One filter or gateway.
@@ -93,8 +99,8 @@ struct filter_signature {
   std::vector<std::string> detect;
   /// Headers read for verdict, score, threshold and rules.
   std::vector<signature_read> reads;
-  /// Reported only when no identified filter reads the same headers (shared headers
-  /// such as X-Spam-Flag without companion headers).
+  /// Reported only when no identified filter reads the same headers (shared
+  /// headers such as X-Spam-Flag without companion headers).
   bool fallback = false;
 };
 
@@ -106,15 +112,17 @@ struct analysis_policy {
   std::vector<filter_signature> filters;
 };
 
-// -- loading ------------------------------------------------------------------------
+// -- loading
+// ------------------------------------------------------------------------
 
-/// Merges placement rules from TOML `text` (named `source` in errors) over `into`:
-/// the file's rules come first (they win), its `fallback` replaces the old one.
+/// Merges placement rules from TOML `text` (named `source` in errors) over
+/// `into`: the file's rules come first (they win), its `fallback` replaces the
+/// old one.
 caf::error merge_placement_toml(analysis_policy& into, std::string_view text,
                                 std::string_view source);
 
-/// Merges filter signatures from TOML `text` over `into`: a filter with the name of an
-/// existing one replaces it, others are appended.
+/// Merges filter signatures from TOML `text` over `into`: a filter with the
+/// name of an existing one replaces it, others are appended.
 caf::error merge_signatures_toml(analysis_policy& into, std::string_view text,
                                  std::string_view source);
 

@@ -1,5 +1,5 @@
-// The sample corpus under tests/data/messages/: realistic header blocks from providers
-// and gateways, each with the analysis asserted field by field.
+// The sample corpus under tests/data/messages/: realistic header blocks from
+// providers and gateways, each with the analysis asserted field by field.
 
 #include <fstream>
 #include <sstream>
@@ -16,7 +16,8 @@ using namespace mailpipe;
 namespace {
 
 std::string read(const std::string& name) {
-  std::ifstream in{test::source_path("tests/data/messages/" + name), std::ios::binary};
+  std::ifstream in{test::source_path("tests/data/messages/" + name),
+                   std::ios::binary};
   EXPECT_TRUE(in) << name;
   std::ostringstream buf;
   buf << in.rdbuf();
@@ -60,7 +61,8 @@ bool has_rule(const filter_report& f, std::string_view rule) {
 } // namespace
 
 TEST(corpus, gmail_promotions) {
-  auto a = run("gmail_promotions.eml", {"gmail", "", {"CATEGORY_PROMOTIONS", "INBOX", "UNREAD"}});
+  auto a = run("gmail_promotions.eml",
+               {"gmail", "", {"CATEGORY_PROMOTIONS", "INBOX", "UNREAD"}});
   EXPECT_EQ(a.test_ids, std::vector<std::string>{"mp-7f3a9c2e41b0"});
   ASSERT_TRUE(a.placement);
   EXPECT_EQ(a.placement->placement, "promotions");
@@ -187,7 +189,8 @@ TEST(corpus, yahoo_bulk_folder) {
 }
 
 TEST(corpus, icloud_junk_with_per_method_authserv_ids) {
-  auto a = run("icloud_junk.eml", {"imap", "Junk", {"\\Junk", "\\HasNoChildren"}});
+  auto a =
+      run("icloud_junk.eml", {"imap", "Junk", {"\\Junk", "\\HasNoChildren"}});
   EXPECT_EQ(a.test_ids, std::vector<std::string>{"mp-iCloudJunk0001"});
   EXPECT_EQ(a.placement->placement, "spam");
   EXPECT_EQ(a.placement->matched, "\\Junk");
@@ -207,16 +210,18 @@ TEST(corpus, icloud_junk_with_per_method_authserv_ids) {
 }
 
 TEST(corpus, spamassassin_spam) {
-  auto a = run("spamassassin_spam.eml", {"imap", "INBOX.Junk", {}}, {"mail.mailpipe.test"});
+  auto a = run("spamassassin_spam.eml", {"imap", "INBOX.Junk", {}},
+               {"mail.mailpipe.test"});
   EXPECT_EQ(a.placement->placement, "spam");
   auto sa = filter(a, "SpamAssassin");
   ASSERT_TRUE(sa);
   EXPECT_EQ(sa->verdict, filter_verdict::spam);
   EXPECT_EQ(sa->score, 6.3);
   EXPECT_EQ(sa->threshold, 5.0);
-  EXPECT_EQ(sa->rules, (std::vector<std::string>{"BAYES_99", "BAYES_999", "DKIM_ADSP_NXDOMAIN",
-                                                  "HTML_MESSAGE", "RDNS_NONE", "SPF_HELO_NONE",
-                                                  "URIBL_ABUSE_SURBL"}));
+  EXPECT_EQ(sa->rules,
+            (std::vector<std::string>{
+                "BAYES_99", "BAYES_999", "DKIM_ADSP_NXDOMAIN", "HTML_MESSAGE",
+                "RDNS_NONE", "SPF_HELO_NONE", "URIBL_ABUSE_SURBL"}));
   EXPECT_EQ(filter_names(a), std::vector<std::string>{"SpamAssassin"});
   EXPECT_EQ(a.auth.spf_result, "softfail");
   EXPECT_EQ(a.auth.dmarc_result, "fail");
@@ -230,7 +235,8 @@ TEST(corpus, spamassassin_spam) {
 }
 
 TEST(corpus, rspamd_add_header_is_spam_whatever_the_flag_says) {
-  auto a = run("rspamd_add_header.eml", {"imap", "Spam", {}}, {"mx.mailpipe.test"});
+  auto a =
+      run("rspamd_add_header.eml", {"imap", "Spam", {}}, {"mx.mailpipe.test"});
   auto r = filter(a, "Rspamd");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->verdict, filter_verdict::spam);
@@ -245,14 +251,16 @@ TEST(corpus, rspamd_add_header_is_spam_whatever_the_flag_says) {
 }
 
 TEST(corpus, barracuda_not_spam_with_levels) {
-  auto a = run("barracuda.eml", {"imap", "INBOX", {}}, {"mx1.campus.example.edu"});
+  auto a =
+      run("barracuda.eml", {"imap", "INBOX", {}}, {"mx1.campus.example.edu"});
   auto b = filter(a, "Barracuda");
   ASSERT_TRUE(b);
   EXPECT_EQ(b->verdict, filter_verdict::not_spam);
   EXPECT_EQ(b->score, 1.2);
   EXPECT_EQ(b->threshold, 3.5);
-  EXPECT_EQ(b->rules, (std::vector<std::string>{"BSF_SC0_MISMATCH_TO", "HTML_MESSAGE",
-                                                 "MIME_HTML_ONLY"}));
+  EXPECT_EQ(b->rules,
+            (std::vector<std::string>{"BSF_SC0_MISMATCH_TO", "HTML_MESSAGE",
+                                      "MIME_HTML_ONLY"}));
   EXPECT_EQ(a.auth.spf_result, "pass");
   ASSERT_EQ(a.auth.dkim.size(), 1u);
   EXPECT_EQ(a.auth.dkim[0].selector, "sel1");
@@ -272,7 +280,8 @@ TEST(corpus, proofpoint_in_front_of_microsoft_365) {
   EXPECT_EQ(eop->score, -1.0);
   EXPECT_TRUE(has_rule(*eop, "SFV:SKN"));
   EXPECT_TRUE(has_rule(*eop, "IPV:CAL"));
-  // Microsoft's own results count; Proofpoint's (Authentication-Results-Original) do not.
+  // Microsoft's own results count; Proofpoint's
+  // (Authentication-Results-Original) do not.
   EXPECT_EQ(a.auth.spf_domain, "corp.example");
   ASSERT_EQ(a.auth.dkim.size(), 1u);
   EXPECT_EQ(a.auth.dkim[0].domain, "vendor.example");
@@ -317,8 +326,8 @@ TEST(corpus, kaspersky_spam) {
   ASSERT_TRUE(k);
   EXPECT_EQ(k->verdict, filter_verdict::spam);
   EXPECT_EQ(k->score, 100.0);
-  EXPECT_EQ(a.subject,
-            "\xD0\x9F\xD1\x80\xD0\xB8\xD0\xB2\xD0\xB5\xD1\x82 you won mp-Kaspersky001");
+  EXPECT_EQ(a.subject, "\xD0\x9F\xD1\x80\xD0\xB8\xD0\xB2\xD0\xB5\xD1\x82 you "
+                       "won mp-Kaspersky001");
 }
 
 TEST(corpus, gmx_not_junk_and_test_id_in_the_first_body_part) {
@@ -346,8 +355,9 @@ TEST(corpus, shared_headers_are_attributed_by_companions) {
   EXPECT_EQ(am->verdict, filter_verdict::not_spam);
   EXPECT_EQ(am->score, -2.099);
   EXPECT_EQ(am->threshold, 6.31);
-  EXPECT_EQ(am->rules, (std::vector<std::string>{"BAYES_00", "DKIM_SIGNED", "DKIM_VALID",
-                                                  "DKIM_VALID_AU", "SPF_PASS"}));
+  EXPECT_EQ(am->rules,
+            (std::vector<std::string>{"BAYES_00", "DKIM_SIGNED", "DKIM_VALID",
+                                      "DKIM_VALID_AU", "SPF_PASS"}));
   EXPECT_FALSE(filter(a, "SpamAssassin"));
   // X-Spam has no companion: reported by itself, unattributed.
   auto un = filter(a, "unidentified");
@@ -374,7 +384,8 @@ TEST(corpus, microsoft_365_newsletter_used_by_the_benchmark) {
   EXPECT_EQ(a.header_count, 55u);
   EXPECT_EQ(a.test_ids, std::vector<std::string>{"mp-BenchM365News01"});
   EXPECT_EQ(a.placement->placement, "inbox");
-  EXPECT_EQ(a.subject, "Your November product update \xE2\x80\x94 what\xE2\x80\x99s new");
+  EXPECT_EQ(a.subject,
+            "Your November product update \xE2\x80\x94 what\xE2\x80\x99s new");
   EXPECT_EQ(a.auth.spf_domain, "mail12.suw121.mcdlv.net");
   ASSERT_EQ(a.auth.dkim.size(), 2u);
   EXPECT_EQ(a.auth.dkim[0].domain, "mcsv.net");

@@ -7,9 +7,10 @@
 using namespace mailpipe;
 
 TEST(headers, unfolds_keeps_order_and_duplicates_crlf) {
-  auto hb = parse_header_block("Received: from a\r\n\tby b; Mon\r\nReceived: from c\r\n"
-                               "SUBJECT: hi\r\n  there\r\n\r\nbody line\r\n",
-                               1 << 20);
+  auto hb = parse_header_block(
+      "Received: from a\r\n\tby b; Mon\r\nReceived: from c\r\n"
+      "SUBJECT: hi\r\n  there\r\n\r\nbody line\r\n",
+      1 << 20);
   ASSERT_EQ(hb.fields.size(), 3u);
   EXPECT_TRUE(hb.defects.empty());
   EXPECT_EQ(hb.fields[0].name, "Received");
@@ -31,10 +32,11 @@ TEST(headers, bare_lf_and_value_on_the_next_line) {
 }
 
 TEST(headers, malformed_lines_are_defects_and_skipped) {
-  auto hb = parse_header_block(" leading continuation\r\nno colon here\r\n"
-                               "  its continuation\r\nBad Name: x\r\nGood: yes\r\n"
-                               ": empty name\r\n",
-                               1 << 20);
+  auto hb =
+      parse_header_block(" leading continuation\r\nno colon here\r\n"
+                         "  its continuation\r\nBad Name: x\r\nGood: yes\r\n"
+                         ": empty name\r\n",
+                         1 << 20);
   ASSERT_EQ(hb.fields.size(), 1u);
   EXPECT_EQ(hb.fields[0].name, "Good");
   EXPECT_EQ(hb.fields[0].value, "yes");
@@ -46,9 +48,10 @@ TEST(headers, malformed_lines_are_defects_and_skipped) {
 }
 
 TEST(headers, obsolete_space_before_colon_and_mbox_from_line) {
-  auto hb = parse_header_block("From someone@example.com Sat Jan  3 01:05:34 1996\n"
-                               "Subject : old style\n",
-                               1 << 20);
+  auto hb =
+      parse_header_block("From someone@example.com Sat Jan  3 01:05:34 1996\n"
+                         "Subject : old style\n",
+                         1 << 20);
   EXPECT_TRUE(hb.defects.empty());
   ASSERT_EQ(hb.fields.size(), 1u);
   EXPECT_EQ(hb.fields[0].name, "Subject");

@@ -24,14 +24,17 @@ std::string place(const placement_input& in) {
 TEST(placement, gmail_labels_in_priority_order) {
   EXPECT_EQ(place({"gmail", "", {"INBOX"}}), "inbox");
   EXPECT_EQ(place({"gmail", "", {"INBOX", "CATEGORY_PERSONAL"}}), "inbox");
-  EXPECT_EQ(place({"gmail", "", {"INBOX", "CATEGORY_PROMOTIONS"}}), "promotions");
+  EXPECT_EQ(place({"gmail", "", {"INBOX", "CATEGORY_PROMOTIONS"}}),
+            "promotions");
   EXPECT_EQ(place({"gmail", "", {"CATEGORY_SOCIAL", "INBOX"}}), "social");
-  EXPECT_EQ(place({"gmail", "", {"INBOX", "CATEGORY_UPDATES", "IMPORTANT"}}), "updates");
+  EXPECT_EQ(place({"gmail", "", {"INBOX", "CATEGORY_UPDATES", "IMPORTANT"}}),
+            "updates");
   EXPECT_EQ(place({"gmail", "", {"CATEGORY_FORUMS"}}), "forums");
   EXPECT_EQ(place({"gmail", "", {"SPAM", "CATEGORY_PROMOTIONS"}}), "spam");
   EXPECT_EQ(place({"gmail", "", {"Label_123", "UNREAD"}}), "other");
   // Takeout names, any case.
-  EXPECT_EQ(place({"gmail", "", {"Inbox", "Category updates", "Unread"}}), "updates");
+  EXPECT_EQ(place({"gmail", "", {"Inbox", "Category updates", "Unread"}}),
+            "updates");
   // Gmail over IMAP.
   EXPECT_EQ(place({"gmail", "[Gmail]/Spam", {}}), "spam");
 }
@@ -39,10 +42,11 @@ TEST(placement, gmail_labels_in_priority_order) {
 TEST(placement, imap_special_use_and_names_in_several_languages) {
   EXPECT_EQ(place({"imap", "INBOX", {}}), "inbox");
   EXPECT_EQ(place({"imap", "Whatever", {"\\HasNoChildren", "\\Junk"}}), "spam");
-  for (auto name : {"Junk", "Spam", "Bulk", "Junk Email", "Junk E-mail", "INBOX.Junk",
-                    "INBOX/Spam", "Spamverdacht", "Courrier ind\xC3\xA9sirable",
-                    "Courrier ind&AOk-sirable", "Posta indesiderata", "Correo no deseado",
-                    "[Gmail]/Spam", "junk"})
+  for (auto name :
+       {"Junk", "Spam", "Bulk", "Junk Email", "Junk E-mail", "INBOX.Junk",
+        "INBOX/Spam", "Spamverdacht", "Courrier ind\xC3\xA9sirable",
+        "Courrier ind&AOk-sirable", "Posta indesiderata", "Correo no deseado",
+        "[Gmail]/Spam", "junk"})
     EXPECT_EQ(place({"imap", name, {}}), "spam") << name;
   EXPECT_EQ(place({"imap", "Archive/2023", {}}), "other");
   EXPECT_EQ(place({"imap", "Trash", {"\\Trash"}}), "other");
@@ -71,8 +75,12 @@ folders = [ { match = "Werbung", placement = "promotions" },
             { match = "Junk", placement = "other" } ]
 )",
                                     "extra.toml"));
-  EXPECT_EQ(classify_placement(p.placement, {"imap", "Werbung", {}})->placement, "promotions");
-  EXPECT_EQ(classify_placement(p.placement, {"imap", "Junk", {}})->placement, "other");
-  EXPECT_EQ(classify_placement(p.placement, {"imap", "Unknown", {}})->placement, "inbox");
-  EXPECT_EQ(classify_placement(p.placement, {"imap", "Spam", {}})->placement, "spam");
+  EXPECT_EQ(classify_placement(p.placement, {"imap", "Werbung", {}})->placement,
+            "promotions");
+  EXPECT_EQ(classify_placement(p.placement, {"imap", "Junk", {}})->placement,
+            "other");
+  EXPECT_EQ(classify_placement(p.placement, {"imap", "Unknown", {}})->placement,
+            "inbox");
+  EXPECT_EQ(classify_placement(p.placement, {"imap", "Spam", {}})->placement,
+            "spam");
 }

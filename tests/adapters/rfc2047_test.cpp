@@ -5,9 +5,11 @@
 using namespace mailpipe;
 
 TEST(rfc2047, b_and_q_in_utf8) {
-  EXPECT_EQ(decode_rfc2047("=?UTF-8?B?WW91ciB3ZWVrbHkgZGlnZXN0IOKAkyBub3ZlbWJlcg==?="),
+  EXPECT_EQ(decode_rfc2047(
+                "=?UTF-8?B?WW91ciB3ZWVrbHkgZGlnZXN0IOKAkyBub3ZlbWJlcg==?="),
             "Your weekly digest \xE2\x80\x93 november");
-  EXPECT_EQ(decode_rfc2047("=?utf-8?q?caf=C3=A9_cr=C3=A8me?="), "caf\xC3\xA9 cr\xC3\xA8me");
+  EXPECT_EQ(decode_rfc2047("=?utf-8?q?caf=C3=A9_cr=C3=A8me?="),
+            "caf\xC3\xA9 cr\xC3\xA8me");
 }
 
 TEST(rfc2047, adjacent_words_join_and_text_keeps_its_spaces) {
@@ -15,7 +17,8 @@ TEST(rfc2047, adjacent_words_join_and_text_keeps_its_spaces) {
   EXPECT_EQ(decode_rfc2047("(=?ISO-8859-1?Q?a?=)"), "(a)");
   EXPECT_EQ(decode_rfc2047("=?ISO-8859-1?Q?a?= b"), "a b");
   EXPECT_EQ(decode_rfc2047("=?ISO-8859-1?Q?a?= =?ISO-8859-1?Q?b?="), "ab");
-  EXPECT_EQ(decode_rfc2047("=?ISO-8859-1?Q?a?=\r\n    =?ISO-8859-1?Q?b?="), "ab");
+  EXPECT_EQ(decode_rfc2047("=?ISO-8859-1?Q?a?=\r\n    =?ISO-8859-1?Q?b?="),
+            "ab");
   EXPECT_EQ(decode_rfc2047("=?ISO-8859-1?Q?a_b?="), "a b");
   EXPECT_EQ(decode_rfc2047("=?ISO-8859-1?Q?a?= =?ISO-8859-2?Q?_b?="), "a b");
   EXPECT_EQ(decode_rfc2047("Re: =?utf-8?q?x?= end"), "Re: x end");
@@ -23,12 +26,14 @@ TEST(rfc2047, adjacent_words_join_and_text_keeps_its_spaces) {
 
 TEST(rfc2047, multibyte_character_split_across_words) {
   // U+00E9 is C3 A9; each word holds one byte.
-  EXPECT_EQ(decode_rfc2047("=?UTF-8?Q?caf=C3?= =?UTF-8?Q?=A9?="), "caf\xC3\xA9");
+  EXPECT_EQ(decode_rfc2047("=?UTF-8?Q?caf=C3?= =?UTF-8?Q?=A9?="),
+            "caf\xC3\xA9");
 }
 
 TEST(rfc2047, single_byte_charsets) {
   EXPECT_EQ(decode_rfc2047("=?ISO-8859-1?Q?Andr=E9?="), "Andr\xC3\xA9");
-  EXPECT_EQ(decode_rfc2047("=?iso-8859-2?Q?=A3=F3d=BC?="), "\xC5\x81\xC3\xB3\x64\xC5\xBA");
+  EXPECT_EQ(decode_rfc2047("=?iso-8859-2?Q?=A3=F3d=BC?="),
+            "\xC5\x81\xC3\xB3\x64\xC5\xBA");
   EXPECT_EQ(decode_rfc2047("=?ISO-8859-15?Q?=A4?="), "\xE2\x82\xAC");
   EXPECT_EQ(decode_rfc2047("=?windows-1252?Q?=80_=93x=94?="),
             "\xE2\x82\xAC \xE2\x80\x9Cx\xE2\x80\x9D");
@@ -49,10 +54,11 @@ TEST(rfc2047, unknown_charset_and_broken_words_are_kept) {
 }
 
 TEST(rfc2047, raw_eight_bit_becomes_valid_utf8) {
-  EXPECT_EQ(decode_rfc2047("caf\xE9"), "caf\xC3\xA9");          // Latin-1 byte
-  EXPECT_EQ(decode_rfc2047("caf\xC3\xA9"), "caf\xC3\xA9");      // already UTF-8
+  EXPECT_EQ(decode_rfc2047("caf\xE9"), "caf\xC3\xA9");     // Latin-1 byte
+  EXPECT_EQ(decode_rfc2047("caf\xC3\xA9"), "caf\xC3\xA9"); // already UTF-8
   EXPECT_EQ(decode_rfc2047("\x93q\x94"), "\xE2\x80\x9Cq\xE2\x80\x9D"); // cp1252
-  EXPECT_EQ(decode_rfc2047("=?utf-8?Q?=FF?="), "\xC3\xBF");     // invalid UTF-8 in a word
+  EXPECT_EQ(decode_rfc2047("=?utf-8?Q?=FF?="),
+            "\xC3\xBF"); // invalid UTF-8 in a word
 }
 
 TEST(rfc2047, unfolds_plain_text) {

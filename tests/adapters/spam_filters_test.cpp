@@ -24,12 +24,31 @@ TEST(spam_filters, builtin_table_covers_the_high_and_medium_rows) {
   std::vector<std::string> names;
   for (auto& f : p->filters)
     names.push_back(f.name);
-  for (auto want :
-       {"SpamAssassin", "amavisd-new", "Exim spamd", "Rspamd", "Microsoft EOP",
-        "Microsoft Exchange Server", "Barracuda", "Proofpoint", "Mimecast", "Cisco IronPort",
-        "Symantec Email Security.cloud", "Trend Micro", "FortiMail", "FortiGate", "Cloudmark",
-        "SpamExperts", "Kaspersky", "Yandex", "GMX", "Google Workspace", "Yahoo", "iCloud",
-        "Check Point", "Fastmail", "Postini"})
+  for (auto want : {"SpamAssassin",
+                    "amavisd-new",
+                    "Exim spamd",
+                    "Rspamd",
+                    "Microsoft EOP",
+                    "Microsoft Exchange Server",
+                    "Barracuda",
+                    "Proofpoint",
+                    "Mimecast",
+                    "Cisco IronPort",
+                    "Symantec Email Security.cloud",
+                    "Trend Micro",
+                    "FortiMail",
+                    "FortiGate",
+                    "Cloudmark",
+                    "SpamExperts",
+                    "Kaspersky",
+                    "Yandex",
+                    "GMX",
+                    "Google Workspace",
+                    "Yahoo",
+                    "iCloud",
+                    "Check Point",
+                    "Fastmail",
+                    "Postini"})
     EXPECT_NE(std::find(names.begin(), names.end(), want), names.end()) << want;
 }
 
@@ -65,8 +84,10 @@ TEST(spam_filters, microsoft_fields_decide_in_either_direction) {
 }
 
 TEST(spam_filters, rspamd_no_action_and_symbols_on_new_lines) {
-  auto r = scan("X-Spamd-Result: default: False [-1.20 / 15.00]\r\n\tR_SPF_ALLOW(-0.20)"
-                "[+ip4:1.2.3.4]\r\n\tBAYES_HAM(-1.00)[99%]\r\nX-Rspamd-Action: no action\r\n");
+  auto r = scan(
+      "X-Spamd-Result: default: False [-1.20 / 15.00]\r\n\tR_SPF_ALLOW(-0.20)"
+      "[+ip4:1.2.3.4]\r\n\tBAYES_HAM(-1.00)[99%]\r\nX-Rspamd-Action: no "
+      "action\r\n");
   ASSERT_EQ(r.size(), 1u);
   EXPECT_EQ(r[0].verdict, filter_verdict::not_spam);
   EXPECT_EQ(r[0].score, -1.2);
@@ -74,7 +95,8 @@ TEST(spam_filters, rspamd_no_action_and_symbols_on_new_lines) {
 }
 
 TEST(spam_filters, symantec_fortigate_share_a_header_name_told_apart_by_value) {
-  auto s = scan("X-SpamInfo: spam detected heuristically\r\nX-Spam-Flag: YES\r\n");
+  auto s =
+      scan("X-SpamInfo: spam detected heuristically\r\nX-Spam-Flag: YES\r\n");
   ASSERT_EQ(s.size(), 1u);
   EXPECT_EQ(s[0].name, "Symantec Email Security.cloud");
   EXPECT_EQ(s[0].verdict, filter_verdict::spam);
@@ -125,11 +147,13 @@ detect = ["X-Yahoo-New"]
                                      "extra.toml"));
   EXPECT_EQ(p->filters.size(), before + 1);
   filter_table table{p->filters};
-  auto hb = parse_header_block("X-Acme-Scan: 1\r\nX-Acme-Verdict: s=7.5; t=5; why=url\r\n"
-                               "X-YahooFilteredBulk: 1.2.3.4\r\n",
-                               1 << 20);
+  auto hb = parse_header_block(
+      "X-Acme-Scan: 1\r\nX-Acme-Verdict: s=7.5; t=5; why=url\r\n"
+      "X-YahooFilteredBulk: 1.2.3.4\r\n",
+      1 << 20);
   auto r = table.scan(hb);
-  ASSERT_EQ(r.size(), 1u); // the replaced Yahoo no longer knows X-YahooFilteredBulk
+  ASSERT_EQ(r.size(),
+            1u); // the replaced Yahoo no longer knows X-YahooFilteredBulk
   EXPECT_EQ(r[0].name, "Acme Gateway");
   EXPECT_EQ(r[0].verdict, filter_verdict::spam);
   EXPECT_EQ(r[0].score, 7.5);

@@ -37,7 +37,8 @@ TEST(token_pattern, quantifiers_classes_and_escapes) {
 }
 
 TEST(token_pattern, unsupported_or_malformed_is_an_error) {
-  for (auto bad : {"", "(a)", "a|b", "^a", "[abc", "a{2", "a{3,1}", "*a", "a\\", "[z-a]"}) {
+  for (auto bad : {"", "(a)", "a|b", "^a", "[abc", "a{2", "a{3,1}", "*a", "a\\",
+                   "[z-a]"}) {
     auto p = token_pattern::compile(bad);
     ASSERT_FALSE(p) << bad;
     EXPECT_TRUE(is(p.error(), ec::invalid_config));
@@ -45,15 +46,17 @@ TEST(token_pattern, unsupported_or_malformed_is_an_error) {
 }
 
 TEST(test_ids, headers_then_subject_then_first_body_part) {
-  auto msg = "X-Test-ID: mp-fromheader1\r\n"
-             "Subject: =?utf-8?Q?Offre_=E2=80=94_mp-fromsubject?=\r\n"
-             "Content-Type: multipart/alternative; boundary=\"b1\"\r\n\r\n"
-             "preamble\r\n--b1\r\nContent-Type: text/plain\r\n"
-             "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
-             "ref mp-from=\r\nbody1 =3D\r\n--b1\r\nContent-Type: text/html\r\n\r\n"
-             "mp-secondpart\r\n--b1--\r\n";
+  auto msg =
+      "X-Test-ID: mp-fromheader1\r\n"
+      "Subject: =?utf-8?Q?Offre_=E2=80=94_mp-fromsubject?=\r\n"
+      "Content-Type: multipart/alternative; boundary=\"b1\"\r\n\r\n"
+      "preamble\r\n--b1\r\nContent-Type: text/plain\r\n"
+      "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+      "ref mp-from=\r\nbody1 =3D\r\n--b1\r\nContent-Type: text/html\r\n\r\n"
+      "mp-secondpart\r\n--b1--\r\n";
   auto hb = parse_header_block(msg, 1 << 20);
-  test_id_rules rules{{"X-Mailpipe-Test-Id", "X-Test-ID"}, compile("mp-[A-Za-z0-9]{8,64}")};
+  test_id_rules rules{{"X-Mailpipe-Test-Id", "X-Test-ID"},
+                      compile("mp-[A-Za-z0-9]{8,64}")};
   auto ids = find_test_ids(hb, rules);
   ASSERT_EQ(ids.size(), 3u);
   EXPECT_EQ(ids[0], "mp-fromheader1");
@@ -64,7 +67,8 @@ TEST(test_ids, headers_then_subject_then_first_body_part) {
 TEST(test_ids, base64_body_and_nested_multipart) {
   auto msg = "Subject: hello\r\n"
              "Content-Type: multipart/mixed; boundary=outer\r\n\r\n"
-             "--outer\r\nContent-Type: multipart/alternative; boundary=\"inner\"\r\n\r\n"
+             "--outer\r\nContent-Type: multipart/alternative; "
+             "boundary=\"inner\"\r\n\r\n"
              "--inner\r\nContent-Type: text/plain; charset=utf-8\r\n"
              "Content-Transfer-Encoding: base64\r\n\r\n"
              "dGVzdCBtcC1iYXNlNjR0b2tlbiBlbmQ=\r\n--inner--\r\n--outer--\r\n";
@@ -77,8 +81,8 @@ TEST(test_ids, base64_body_and_nested_multipart) {
 }
 
 TEST(test_ids, duplicates_are_reported_once_and_header_block_alone_works) {
-  auto hb = parse_header_block("X-Mailpipe-Test-Id: mp-abcdefgh\r\nSubject: [mp-abcdefgh]\r\n",
-                               1 << 20);
+  auto hb = parse_header_block(
+      "X-Mailpipe-Test-Id: mp-abcdefgh\r\nSubject: [mp-abcdefgh]\r\n", 1 << 20);
   test_id_rules rules{{"X-Mailpipe-Test-Id"}, compile("mp-[a-z]{8}")};
   auto ids = find_test_ids(hb, rules);
   ASSERT_EQ(ids.size(), 1u);

@@ -20,25 +20,30 @@ TEST(policy, builtin_loads) {
 
 TEST(policy, mistakes_name_file_line_and_key) {
   analysis_policy p;
-  auto err = merge_placement_toml(p, "[gmail]\nlabels = [ { match = \"X\", placement = "
-                                     "\"nowhere\" } ]\n",
-                                  "mine.toml");
+  auto err =
+      merge_placement_toml(p,
+                           "[gmail]\nlabels = [ { match = \"X\", placement = "
+                           "\"nowhere\" } ]\n",
+                           "mine.toml");
   ASSERT_TRUE(err);
   EXPECT_TRUE(is(err, ec::invalid_config));
   auto text = render(err);
   EXPECT_NE(text.find("mine.toml:2"), std::string::npos) << text;
   EXPECT_NE(text.find("nowhere"), std::string::npos) << text;
 
-  err = merge_signatures_toml(p, "[[filter]]\nname = \"A\"\n[[filter.read]]\nheader = "
-                                 "\"X\"\nformat = \"magic\"\n",
-                              "sig.toml");
+  err = merge_signatures_toml(
+      p,
+      "[[filter]]\nname = \"A\"\n[[filter.read]]\nheader = "
+      "\"X\"\nformat = \"magic\"\n",
+      "sig.toml");
   ASSERT_TRUE(err);
   EXPECT_NE(render(err).find("sig.toml:3"), std::string::npos) << render(err);
   EXPECT_NE(render(err).find("magic"), std::string::npos);
 
   err = merge_signatures_toml(p, "[[filter]\n", "broken.toml");
   ASSERT_TRUE(err);
-  EXPECT_NE(render(err).find("broken.toml:1"), std::string::npos) << render(err);
+  EXPECT_NE(render(err).find("broken.toml:1"), std::string::npos)
+      << render(err);
 
   err = merge_signatures_toml(p, "[[filter]]\nname = \"A\"\n", "empty.toml");
   ASSERT_TRUE(err);
@@ -49,7 +54,8 @@ TEST(policy, load_policy_merges_operator_files) {
   auto path = ::testing::TempDir() + "mailpipe_placement_extra.toml";
   {
     std::ofstream out{path};
-    out << "[imap]\nfolders = [ { match = \"Reklame\", placement = \"promotions\" } ]\n";
+    out << "[imap]\nfolders = [ { match = \"Reklame\", placement = "
+           "\"promotions\" } ]\n";
   }
   analysis_config cfg;
   cfg.placement_file = path;
@@ -62,5 +68,6 @@ TEST(policy, load_policy_merges_operator_files) {
   cfg.placement_file = "/nonexistent/placement.toml";
   auto missing = load_policy(cfg);
   ASSERT_FALSE(missing);
-  EXPECT_NE(render(missing.error()).find("/nonexistent/placement.toml"), std::string::npos);
+  EXPECT_NE(render(missing.error()).find("/nonexistent/placement.toml"),
+            std::string::npos);
 }

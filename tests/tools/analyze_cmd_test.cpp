@@ -1,4 +1,5 @@
-// `mailpipe analyze` run as a child process: JSON fields scripts rely on, exit codes.
+// `mailpipe analyze` run as a child process: JSON fields scripts rely on, exit
+// codes.
 
 #include <fstream>
 #include <sstream>
@@ -23,8 +24,9 @@ std::string slurp(const std::string& path) {
 
 TEST(analyze_cmd, prints_the_documented_json_fields) {
   auto file = source_path("tests/data/messages/outlook_m365_junk.eml");
-  auto r = run_process({mailpipe_binary(), "analyze", file, "--provider", "outlook",
-                        "--folder", "junkemail", "--labels", "other"});
+  auto r =
+      run_process({mailpipe_binary(), "analyze", file, "--provider", "outlook",
+                   "--folder", "junkemail", "--labels", "other"});
   ASSERT_EQ(r.status, 0) << r.err;
   simdjson::dom::parser parser;
   simdjson::dom::element doc;
@@ -50,7 +52,8 @@ TEST(analyze_cmd, prints_the_documented_json_fields) {
   EXPECT_EQ(std::string_view{first["method"]}, "spf");
   EXPECT_EQ(std::string_view{first["result"]}, "fail");
   EXPECT_TRUE(first["reason"].is_null());
-  EXPECT_EQ(std::string_view{first["properties"]["smtp.mailfrom"]}, "bank.example");
+  EXPECT_EQ(std::string_view{first["properties"]["smtp.mailfrom"]},
+            "bank.example");
   auto f = doc["filters"].at(0);
   EXPECT_EQ(std::string_view{f["name"]}, "Microsoft EOP");
   EXPECT_EQ(std::string_view{f["verdict"]}, "spam");
@@ -63,7 +66,8 @@ TEST(analyze_cmd, prints_the_documented_json_fields) {
 
 TEST(analyze_cmd, reads_stdin_and_placement_is_null_without_location) {
   auto msg = slurp(source_path("tests/data/messages/gmail_promotions.eml"));
-  auto r = run_process({mailpipe_binary(), "analyze", "-", "--compact"}, {}, msg);
+  auto r =
+      run_process({mailpipe_binary(), "analyze", "-", "--compact"}, {}, msg);
   ASSERT_EQ(r.status, 0) << r.err;
   simdjson::dom::parser parser;
   simdjson::dom::element doc;
@@ -74,9 +78,12 @@ TEST(analyze_cmd, reads_stdin_and_placement_is_null_without_location) {
 }
 
 TEST(analyze_cmd, unreadable_input_is_exit_1_with_a_clear_error) {
-  auto r = run_process({mailpipe_binary(), "analyze", "/nonexistent/message.eml"});
+  auto r =
+      run_process({mailpipe_binary(), "analyze", "/nonexistent/message.eml"});
   EXPECT_EQ(r.status, 1);
-  EXPECT_NE(r.err.find("cannot open /nonexistent/message.eml"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("cannot open /nonexistent/message.eml"),
+            std::string::npos)
+      << r.err;
   EXPECT_TRUE(r.out.empty());
   auto dir = run_process({mailpipe_binary(), "analyze", "/"});
   EXPECT_EQ(dir.status, 1) << dir.err;
@@ -87,7 +94,8 @@ TEST(analyze_cmd, unreadable_input_is_exit_1_with_a_clear_error) {
 
 TEST(analyze_cmd, usage_and_config_errors_are_exit_2) {
   auto file = source_path("tests/data/messages/gmail_promotions.eml");
-  auto bad_provider = run_process({mailpipe_binary(), "analyze", file, "--provider", "aol"});
+  auto bad_provider =
+      run_process({mailpipe_binary(), "analyze", file, "--provider", "aol"});
   EXPECT_EQ(bad_provider.status, 2);
   auto no_file = run_process({mailpipe_binary(), "analyze"});
   EXPECT_EQ(no_file.status, 2);
@@ -96,9 +104,11 @@ TEST(analyze_cmd, usage_and_config_errors_are_exit_2) {
     std::ofstream out{cfg};
     out << "[analysis]\nsignatures_file = \"/nonexistent/sig.toml\"\n";
   }
-  auto bad_cfg = run_process({mailpipe_binary(), "--config", cfg, "analyze", file});
+  auto bad_cfg =
+      run_process({mailpipe_binary(), "--config", cfg, "analyze", file});
   EXPECT_EQ(bad_cfg.status, 2);
-  EXPECT_NE(bad_cfg.err.find("/nonexistent/sig.toml"), std::string::npos) << bad_cfg.err;
+  EXPECT_NE(bad_cfg.err.find("/nonexistent/sig.toml"), std::string::npos)
+      << bad_cfg.err;
   std::remove(cfg.c_str());
 }
 
@@ -114,11 +124,13 @@ TEST(analyze_cmd, operator_signature_file_is_used_without_rebuilding) {
     std::ofstream out{cfg};
     out << "[analysis]\nsignatures_file = \"" << sig << "\"\n";
   }
-  auto r = run_process({mailpipe_binary(), "--config", cfg, "analyze", "-", "--compact"}, {},
-                       "X-Acme: on\r\nSubject: x\r\n");
+  auto r = run_process(
+      {mailpipe_binary(), "--config", cfg, "analyze", "-", "--compact"}, {},
+      "X-Acme: on\r\nSubject: x\r\n");
   ASSERT_EQ(r.status, 0) << r.err;
-  EXPECT_NE(r.out.find("{\"name\":\"Acme\",\"verdict\":\"scanned\""), std::string::npos)
-    << r.out;
+  EXPECT_NE(r.out.find("{\"name\":\"Acme\",\"verdict\":\"scanned\""),
+            std::string::npos)
+      << r.out;
   std::remove(sig.c_str());
   std::remove(cfg.c_str());
 }

@@ -1,5 +1,6 @@
-// Google Benchmark: the whole analysis of realistic header blocks (header parsing, test
-// ids, placement, Authentication-Results, spam filters), and its JSON.
+// Google Benchmark: the whole analysis of realistic header blocks (header
+// parsing, test ids, placement, Authentication-Results, spam filters), and its
+// JSON.
 //   build/tools/bench/mailpipe_analysis_bench --benchmark_min_time=2
 
 #include <dirent.h>
@@ -30,9 +31,11 @@ const mailpipe::analyzer& the_analyzer() {
   return *an;
 }
 
-const std::string dir = std::string{MAILPIPE_SOURCE_DIR} + "/tests/data/messages/";
+const std::string dir =
+    std::string{MAILPIPE_SOURCE_DIR} + "/tests/data/messages/";
 
-// The 6.7 KB Microsoft 365 newsletter: 55 fields, 2 DKIM signatures, EOP headers.
+// The 6.7 KB Microsoft 365 newsletter: 55 fields, 2 DKIM signatures, EOP
+// headers.
 void analyze_m365_6k(benchmark::State& state) {
   auto msg = read(dir + "m365_newsletter_6k.eml");
   if (msg.empty())
@@ -42,7 +45,8 @@ void analyze_m365_6k(benchmark::State& state) {
     auto a = the_analyzer().analyze(msg, where);
     benchmark::DoNotOptimize(a);
   }
-  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * msg.size()));
+  state.SetBytesProcessed(
+      static_cast<int64_t>(state.iterations() * msg.size()));
   state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(analyze_m365_6k);
@@ -59,7 +63,8 @@ void analyze_m365_6k_json(benchmark::State& state) {
 }
 BENCHMARK(analyze_m365_6k_json);
 
-// Gmail with ARC through a mailing list, and every other sample of the corpus, in turn.
+// Gmail with ARC through a mailing list, and every other sample of the corpus,
+// in turn.
 void analyze_corpus(benchmark::State& state) {
   std::vector<std::string> msgs;
   if (auto d = opendir(dir.c_str())) {

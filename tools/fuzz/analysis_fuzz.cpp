@@ -1,4 +1,5 @@
-// libFuzzer target: the whole analysis (built-in policy) and its JSON, on arbitrary bytes.
+// libFuzzer target: the whole analysis (built-in policy) and its JSON, on
+// arbitrary bytes.
 
 #include <cstddef>
 #include <cstdint>

@@ -14,13 +14,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     auto hb = mailpipe::parse_header_block(in, limit);
     for (auto& f : hb.fields) {
       // Every view must lie inside the input.
-      if (f.name.data() < in.data() || f.name.data() + f.name.size() > in.data() + in.size()
+      if (f.name.data() < in.data()
+          || f.name.data() + f.name.size() > in.data() + in.size()
           || f.value.data() < in.data()
           || f.value.data() + f.value.size() > in.data() + in.size())
         std::abort();
-      (void) mailpipe::unfold(f.value);
+      (void)mailpipe::unfold(f.value);
     }
-    (void) hb.find("authentication-results");
+    (void)hb.find("authentication-results");
   }
   return 0;
 }

@@ -38,7 +38,8 @@ std::optional<std::string> read_input(const std::string& file) {
   }
   std::ifstream in{file, std::ios::binary};
   if (!in) {
-    std::cerr << "analyze: cannot open " << file << ": " << std::strerror(errno) << "\n";
+    std::cerr << "analyze: cannot open " << file << ": " << std::strerror(errno)
+              << "\n";
     return std::nullopt;
   }
   std::ostringstream buf;
@@ -55,17 +56,21 @@ std::optional<std::string> read_input(const std::string& file) {
 void add_analyze_command(CLI::App& app, context& ctx) {
   auto opts = std::make_shared<analyze_options>();
   auto cmd = app.add_subcommand(
-    "analyze", "print the analysis of one message (placement, SPF/DKIM/DMARC/ARC, "
-               "spam filters, test ids) as JSON");
-  cmd->add_option("FILE", opts->file, "the message or its header block; - for stdin")
-    ->required();
-  cmd->add_option("--provider", opts->provider, "where it was found: gmail, outlook or imap")
-    ->check(CLI::IsMember({"gmail", "outlook", "imap"}));
-  cmd->add_option("--folder", opts->folder, "IMAP mailbox or Graph folder it was found in");
+      "analyze",
+      "print the analysis of one message (placement, SPF/DKIM/DMARC/ARC, "
+      "spam filters, test ids) as JSON");
+  cmd->add_option("FILE", opts->file,
+                  "the message or its header block; - for stdin")
+      ->required();
+  cmd->add_option("--provider", opts->provider,
+                  "where it was found: gmail, outlook or imap")
+      ->check(CLI::IsMember({"gmail", "outlook", "imap"}));
+  cmd->add_option("--folder", opts->folder,
+                  "IMAP mailbox or Graph folder it was found in");
   cmd->add_option("--labels", opts->labels,
                   "Gmail label ids, IMAP special-use flags (\\Junk) or Outlook "
                   "inferenceClassification; comma-separated or repeated")
-    ->delimiter(',');
+      ->delimiter(',');
   cmd->add_flag("--compact", opts->compact, "one line of JSON");
   cmd->callback([&ctx, opts] {
     auto cfg = ctx.load();
@@ -91,7 +96,8 @@ void add_analyze_command(CLI::App& app, context& ctx) {
       return;
     }
     if (input->empty()) {
-      std::cerr << "analyze: " << (opts->file == "-" ? "standard input" : opts->file)
+      std::cerr << "analyze: "
+                << (opts->file == "-" ? "standard input" : opts->file)
                 << " is empty\n";
       ctx.exit = exit_failure;
       return;
