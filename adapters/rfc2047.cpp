@@ -467,9 +467,11 @@ const char16_t* single_byte_table(std::string_view cs) noexcept {
       if (t.name.substr(0, 8) == "windows-" && t.name.substr(8) == n.substr(2))
         return t.upper;
   }
-  if (n.substr(0, 8) == "iso8859-" || n.substr(0, 8) == "iso_8859")
-    n.remove_prefix(8), n = n.substr(n.find_first_not_of("-_"));
-  else if (n.substr(0, 9) == "iso-8859-")
+  if (n.substr(0, 8) == "iso8859-" || n.substr(0, 8) == "iso_8859") {
+    n.remove_prefix(8);
+    while (!n.empty() && (n.front() == '-' || n.front() == '_'))
+      n.remove_prefix(1);
+  } else if (n.substr(0, 9) == "iso-8859-")
     n.remove_prefix(9);
   else {
     for (auto& t : charset_tables)

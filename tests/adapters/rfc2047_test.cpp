@@ -64,3 +64,10 @@ TEST(rfc2047, raw_eight_bit_becomes_valid_utf8) {
 TEST(rfc2047, unfolds_plain_text) {
   EXPECT_EQ(decode_rfc2047("  Hello\r\n\tworld  "), "Hello world");
 }
+
+TEST(rfc2047, charset_names_cut_short_are_unknown_not_a_crash) {
+  // Found by the fuzzer: "iso_8859-" with nothing after the dash.
+  EXPECT_EQ(decode_rfc2047("=?iso_8859-*?Q?x?="), "=?iso_8859-*?Q?x?=");
+  EXPECT_EQ(decode_rfc2047("=?ISO8859-?B?eA==?="), "=?ISO8859-?B?eA==?=");
+  EXPECT_EQ(decode_rfc2047("=?iso8859-15?Q?=A4?="), "\xE2\x82\xAC");
+}
