@@ -35,18 +35,35 @@ std::string to_lower(std::string_view s) {
 
 void append_collapsed(std::string& out, std::string_view s) {
   s = trim(s);
-  std::size_t i = 0;
-  while (i < s.size()) {
-    auto start = i;
-    while (i < s.size() && !is_space(s[i]))
-      ++i;
-    out.append(s.data() + start, i - start);
-    if (i == s.size())
+  // Most values hold single spaces only: one scan, one append.
+  bool plain = true;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    char c = s[i];
+    if (c == '\t' || c == '\r' || c == '\n'
+        || (c == ' ' && i + 1 < s.size() && is_space(s[i + 1]))) {
+      plain = false;
       break;
-    while (i < s.size() && is_space(s[i]))
-      ++i;
-    out.push_back(' ');
+    }
   }
+  auto base = out.size();
+  out.append(s);
+  if (plain)
+    return;
+  // Compact in place (s points elsewhere, so reading it while writing is safe).
+  char* p = out.data() + base;
+  std::size_t w = 0;
+  bool space = false;
+  for (char c : s) {
+    if (is_space(c)) {
+      space = true;
+      continue;
+    }
+    if (space)
+      p[w++] = ' ';
+    space = false;
+    p[w++] = c;
+  }
+  out.resize(base + w);
 }
 
 std::string collapse_space(std::string_view s) {
