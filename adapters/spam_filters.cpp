@@ -330,15 +330,17 @@ void apply(const signature_read& r, std::string_view value, const fields& f,
 // header names are printable ASCII), since names share long prefixes such as
 // "X-MS-Exchange-". Equality is checked after a hash match.
 std::uint64_t lower_hash(std::string_view s) noexcept {
-  char buf[8] = {};
   std::uint64_t tail = 0;
   std::uint32_t head = 0;
   auto n = s.size();
-  std::memcpy(buf, s.data() + (n > 8 ? n - 8 : 0), n > 8 ? 8 : n);
-  std::memcpy(&tail, buf, 8);
-  std::memcpy(&head, buf, 4);
-  if (n > 8)
+  if (n >= 8) {
+    std::memcpy(&tail, s.data() + n - 8, 8); // fixed sizes: no library call
     std::memcpy(&head, s.data(), 4);
+  } else {
+    for (std::size_t i = 0; i < n; ++i)
+      tail |= std::uint64_t{static_cast<unsigned char>(s[i])} << (8 * i);
+    head = static_cast<std::uint32_t>(tail);
+  }
   tail |= 0x2020202020202020ull;
   head |= 0x20202020u;
   auto h = (tail * 0x9E3779B97F4A7C15ull)
