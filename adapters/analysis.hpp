@@ -112,16 +112,22 @@ public:
   const std::vector<std::string>& trusted_ids(std::string_view provider) const;
 
 private:
+  /// Use make() or builtin().
   analyzer(analysis_policy policy, const analysis_config& cfg,
            token_pattern pattern);
 
+  /// Folder/label -> placement rules.
   placement_policy placement_;
+  /// The indexed filter signatures.
   filter_table filters_;
+  /// Test id headers and pattern.
   test_id_rules test_ids_;
+  /// Trusted authserv-ids per provider, and all of them together.
   std::vector<std::string> trusted_gmail_;
   std::vector<std::string> trusted_outlook_;
   std::vector<std::string> trusted_imap_;
   std::vector<std::string> trusted_all_;
+  /// `analysis.max_header_bytes`.
   std::size_t max_header_bytes_;
 };
 

@@ -60,25 +60,37 @@ public:
   std::vector<filter_report> scan(const header_block& headers) const;
 
 private:
+  /// One header name (or glob) of the table and what it stands for.
   struct entry {
-    std::string name;  // lower-case header name or glob
-    std::string value; // detect: glob on the value ("" = any)
+    /// Lower-case header name or glob.
+    std::string name;
+    /// Detect entries: glob on the value ("" = any value).
+    std::string value;
+    /// Index of the filter.
     std::size_t filter;
-    std::size_t read; // npos for a detect entry
+    /// Index of the read, npos for a detect entry.
+    std::size_t read;
   };
-  // Open-addressing table over exact names: slot -> first index into exact_
-  // (sorted by name, so equal names are adjacent), or npos.
+
+  /// First index into exact_ of entries named `name` (ASCII case-insensitive),
+  /// or npos; an open-addressing table (slots_) over the distinct names.
   std::size_t lookup(std::string_view name) const noexcept;
 
+  /// The signatures, in report order.
   std::vector<filter_signature> filters_;
-  std::vector<entry> exact_; // sorted by name
+  /// Entries with exact names, sorted by name (equal names adjacent).
+  std::vector<entry> exact_;
+  /// Entries whose name is a glob.
   std::vector<entry> globs_;
-  std::vector<std::string> glob_prefixes_; // literal text before the first '*'
-  // Quick reject: bit c set when some glob may match a name whose third byte
-  // (lower case) is c; all bits set when a glob's prefix is shorter than three
-  // bytes.
+  /// Per glob: the literal text before its first '*'.
+  std::vector<std::string> glob_prefixes_;
+  /// Quick reject: bit c set when some glob may match a name whose third byte
+  /// (lower case) is c; all bits set when a glob's prefix is shorter than
+  /// three.
   std::uint64_t glob_third_[4] = {};
+  /// Hash slots: index into exact_, or npos for an empty slot.
   std::vector<std::size_t> slots_;
+  /// The hash of each slot's name.
   std::vector<std::uint64_t> slot_hashes_;
 };
 

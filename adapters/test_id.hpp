@@ -29,13 +29,20 @@ public:
   bool matches(std::string_view s) const;
 
 private:
+  /// One element: a byte set (or any byte) with its repetition bounds.
   struct atom {
+    /// Matches any byte ('.').
     bool any = false;
+    /// The class is negated ([^...]).
     bool negated = false;
-    unsigned char bits[32] = {}; // byte set
+    /// The byte set, one bit per byte value.
+    unsigned char bits[32] = {};
+    /// Fewest repetitions.
     int min = 1;
+    /// Most repetitions.
     int max = 1;
 
+    /// True when `c` is in the set.
     bool accepts(unsigned char c) const noexcept {
       bool in = any || (bits[c >> 3] >> (c & 7)) & 1;
       return negated ? !in : in;
@@ -45,9 +52,10 @@ private:
   /// Most elements a pattern may have (keeps matching free of allocation).
   static constexpr std::size_t max_atoms = 64;
 
-  // Length of the longest match of atoms [k..] at s[i..], or -1.
+  /// Length of the longest match of atoms [k..] at s[i..], or -1.
   long match_at(std::string_view s, std::size_t i, std::size_t k) const;
 
+  /// The compiled elements, in order.
   std::vector<atom> atoms_;
 };
 
