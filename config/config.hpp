@@ -149,11 +149,19 @@ struct analysis_config {
                                               "X-Test-ID"};
   /// Regular expression of a test id token in the subject or first body part.
   std::string test_id_pattern = "mp-[A-Za-z0-9]{8,64}";
-  /// authserv-ids whose Authentication-Results are trusted, per provider.
+  /// authserv-ids whose Authentication-Results are trusted, per provider (RFC 8601 §5:
+  /// only the receiving side's own results count). Globs (`*`); "" stands for a header
+  /// without authserv-id, the form Exchange Online / Outlook.com write.
   std::vector<std::string> trusted_gmail = {"mx.google.com"};
-  std::vector<std::string> trusted_outlook = {
-    "spf=", "protection.outlook.com", "outlook.com"};
-  std::vector<std::string> trusted_imap = {};
+  std::vector<std::string> trusted_outlook = {"", "protection.outlook.com",
+                                              "*.protection.outlook.com"};
+  /// For IMAP seeds: the big IMAP providers' receiving hosts (Yahoo/AOL, iCloud's
+  /// per-method ids, GMX/WEB.DE, Zoho, Fastmail); add your own servers' ids.
+  std::vector<std::string> trusted_imap = {
+    "*.mail.*.yahoo.com", "mx.aol.com",      "spf.icloud.com",
+    "dkim-verifier.icloud.com", "dmarc.icloud.com", "arc.icloud.com",
+    "bimi.icloud.com",    "gmx.net",         "web.de",
+    "mx.zohomail.com",    "*.messagingengine.com"};
   /// Extra placement rules (TOML) merged over the built-in ones; "" for none.
   std::string placement_file = "";
   /// Extra spam-filter signatures (TOML) merged over the built-in ones; "" for none.

@@ -43,4 +43,7 @@ void add_migrate_command(CLI::App& app, context& ctx);
 /// `run`: the node.
 void add_run_command(CLI::App& app, context& ctx);
 
+/// `analyze FILE|-`: one message's analysis as JSON.
+void add_analyze_command(CLI::App& app, context& ctx);
+
 } // namespace mailpipe::cli

@@ -56,6 +56,7 @@ int main(int argc, char** argv) {
   add_config_commands(app, ctx);
   add_migrate_command(app, ctx);
   add_run_command(app, ctx);
+  add_analyze_command(app, ctx);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

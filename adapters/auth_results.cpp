@@ -1,0 +1,394 @@
+#include "adapters/auth_results.hpp"
+
+#include <fmt/format.h>
+
+#include "adapters/text.hpp"
+
+namespace mailpipe {
+
+namespace {
+
+// -- lexer
+// ----------------------------------------------------------------------
+
+// True when `c` is one of the (two or three) extra stop bytes; a plain loop,
+// since string_view::find would call memchr once per byte of every token.
+inline bool is_stop(char c, std::string_view stops) noexcept {
+  for (char s : stops)
+    if (c == s)
+      return true;
+  return false;
+}
+
+// Reads RFC 8601 tokens, skipping CFWS (folding white space and nested
+// comments).
+class lexer {
+public:
+  explicit lexer(std::string_view s) : s_(s) {}
+
+  bool at_end() const noexcept { return i_ >= s_.size(); }
+
+  char peek() const noexcept { return at_end() ? '\0' : s_[i_]; }
+
+  std::size_t pos() const noexcept { return i_; }
+
+  void seek(std::size_t p) noexcept { i_ = p; }
+
+  void advance() noexcept {
+    if (!at_end())
+      ++i_;
+  }
+
+  /// Skips white space and comments; appends comment text to `comments` when
+  /// given.
+  void skip_cfws(std::string* comments = nullptr) {
+    for (;;) {
+      while (!at_end() && text::is_space(s_[i_]))
+        ++i_;
+      if (at_end() || s_[i_] != '(')
+        return;
+      auto body = text::trim(comment());
+      if (comments && !body.empty()) {
+        if (!comments->empty())
+          comments->append("; ");
+        text::append_collapsed(*comments, body);
+      }
+    }
+  }
+
+  /// A run of bytes up to white space, '(', ';', '"' or one of `stops`.
+  std::string_view token(std::string_view stops) noexcept {
+    auto start = i_;
+    while (!at_end()) {
+      char c = s_[i_];
+      if (text::is_space(c) || c == '(' || c == ';' || c == '"'
+          || is_stop(c, stops))
+        break;
+      ++i_;
+    }
+    return s_.substr(start, i_ - start);
+  }
+
+  /// A value: a quoted-string (unquoted, unescaped, unfolded) or a token.
+  std::string value(std::string_view stops = {}) {
+    if (peek() != '"')
+      return std::string{token(stops)};
+    ++i_;
+    std::string out;
+    while (!at_end() && s_[i_] != '"') {
+      char c = s_[i_];
+      if (c == '\\' && i_ + 1 < s_.size()) {
+        out.push_back(s_[i_ + 1]);
+        i_ += 2;
+        continue;
+      }
+      if (c == '\r' || c == '\n') {
+        ++i_;
+        continue;
+      }
+      out.push_back(c);
+      ++i_;
+    }
+    if (!at_end())
+      ++i_; // closing quote
+    else
+      unterminated_ = true;
+    return out;
+  }
+
+  /// Skips to just after the next ';' outside comments and quoted strings.
+  void skip_clause() {
+    while (!at_end()) {
+      char c = s_[i_];
+      if (c == '(') {
+        comment();
+      } else if (c == '"') {
+        value();
+      } else {
+        ++i_;
+        if (c == ';')
+          return;
+      }
+    }
+  }
+
+  /// True once an unterminated comment or quoted string was met.
+  bool unterminated() const noexcept { return unterminated_; }
+
+private:
+  // Consumes a comment at '(' (nested, with quoted-pairs); returns its inner
+  // text.
+  std::string_view comment() {
+    auto start = ++i_;
+    int depth = 1;
+    while (!at_end()) {
+      char c = s_[i_];
+      if (c == '\\') {
+        i_ += 2;
+        continue;
+      }
+      if (c == '(') {
+        ++depth;
+      } else if (c == ')' && --depth == 0) {
+        ++i_;
+        return s_.substr(start, i_ - 1 - start);
+      }
+      ++i_;
+    }
+    i_ = s_.size();
+    unterminated_ = true;
+    return s_.substr(start);
+  }
+
+  std::string_view s_;
+  std::size_t i_ = 0;
+  bool unterminated_ = false;
+};
+
+// Methods of the IANA registry and common vendor ones: a `name=` after a result
+// that names one of these starts a new clause whose ';' the writer forgot.
+bool known_method(std::string_view m) noexcept {
+  static constexpr std::string_view methods[] = {
+      "auth",  "dkim",      "dkim-adsp", "dkim-atps",  "dmarc", "arc",
+      "iprev", "sender-id", "spf",       "bimi",       "rrvs",  "smime",
+      "vbr",   "dnswl",     "compauth",  "domainkeys",
+  };
+  for (auto k : methods)
+    if (text::iequals(k, m))
+      return true;
+  return text::istarts_with(m, "x-");
+}
+
+bool all_digits(std::string_view s) noexcept {
+  if (s.empty())
+    return false;
+  for (char c : s)
+    if (c < '0' || c > '9')
+      return false;
+  return true;
+}
+
+int to_int(std::string_view s) noexcept {
+  int v = 0;
+  for (char c : s) {
+    if (v > 100000)
+      break;
+    v = v * 10 + (c - '0');
+  }
+  return v;
+}
+
+// -- resinfo
+// ----------------------------------------------------------------------
+
+// Reads properties and `reason=` until ';' or the end. Returns false when it
+// stopped at the start of a new clause that lacked its ';'.
+void read_properties(lexer& lx, auth_result& r,
+                     std::vector<std::string>& defects) {
+  while (!lx.at_end() && lx.peek() != ';') {
+    auto start = lx.pos();
+    auto key = lx.token("=.;/");
+    if (key.empty()) {
+      defects.push_back(
+          fmt::format("unexpected '{}' in {} result", lx.peek(), r.method));
+      lx.advance();
+      lx.skip_cfws(&r.comment);
+      continue;
+    }
+    lx.skip_cfws();
+    if (lx.peek() == '.') {
+      lx.advance();
+      lx.skip_cfws();
+      auto name = lx.token("=;");
+      lx.skip_cfws();
+      if (lx.peek() != '=') {
+        defects.push_back(fmt::format("property {}.{} without '='", key, name));
+        lx.skip_cfws(&r.comment);
+        continue;
+      }
+      lx.advance();
+      lx.skip_cfws();
+      r.properties.push_back(
+          {text::to_lower(key), std::string{name}, lx.value()});
+    } else if (lx.peek() == '=') {
+      if (known_method(key) && !text::iequals(key, "reason")) {
+        lx.seek(start); // a new clause without its ';'
+        return;
+      }
+      lx.advance();
+      lx.skip_cfws();
+      if (text::iequals(key, "reason"))
+        r.reason = lx.value();
+      else
+        r.properties.push_back({"", std::string{key}, lx.value()});
+    } else {
+      defects.push_back(
+          fmt::format("stray word '{}' in {} result", key, r.method));
+    }
+    lx.skip_cfws(&r.comment);
+  }
+}
+
+} // namespace
+
+std::string_view auth_result::property(std::string_view ptype,
+                                       std::string_view name) const noexcept {
+  for (auto& p : properties)
+    if (text::iequals(p.ptype, ptype) && text::iequals(p.name, name))
+      return p.value;
+  return {};
+}
+
+std::string_view received_spf::property(std::string_view key) const noexcept {
+  for (auto& p : properties)
+    if (text::iequals(p.name, key))
+      return p.value;
+  return {};
+}
+
+auth_results_header parse_auth_results(std::string_view value, bool arc) {
+  auth_results_header out;
+  out.results.reserve(8);
+  lexer lx{value};
+  lx.skip_cfws();
+  if (arc) {
+    auto start = lx.pos();
+    auto key = lx.token("=");
+    lx.skip_cfws();
+    if (text::iequals(key, "i") && lx.peek() == '=') {
+      lx.advance();
+      lx.skip_cfws();
+      auto n = lx.token("");
+      if (all_digits(n))
+        out.instance = to_int(n);
+      else
+        out.defects.push_back("ARC instance i= is not a number");
+      lx.skip_cfws();
+      if (lx.peek() == ';')
+        lx.advance();
+      lx.skip_cfws();
+    } else {
+      out.defects.push_back("ARC-Authentication-Results without i=");
+      lx.seek(start);
+    }
+  }
+  // authserv-id, unless the header starts right away with `method=`
+  // (Microsoft).
+  auto start = lx.pos();
+  if (lx.peek() == '"') {
+    out.authserv_id = lx.value();
+  } else {
+    auto id = lx.token("=/");
+    lx.skip_cfws();
+    if (lx.peek() == '=' || lx.peek() == '/')
+      lx.seek(start);
+    else
+      out.authserv_id = std::string{id};
+  }
+  lx.skip_cfws();
+  if (lx.pos() != start && !lx.at_end() && lx.peek() != ';') {
+    auto before = lx.pos();
+    auto v = lx.token("=");
+    if (all_digits(v)) {
+      out.version = to_int(v);
+    } else {
+      // "id spf=pass": the ';' after the authserv-id is missing; read on from
+      // here.
+      out.defects.push_back("missing ';' after the authserv-id");
+      lx.seek(before);
+      if (v.empty())
+        lx.skip_clause();
+    }
+    lx.skip_cfws();
+  }
+  while (!lx.at_end()) {
+    if (lx.peek() == ';') {
+      lx.advance();
+      lx.skip_cfws();
+      continue;
+    }
+    auth_result r;
+    r.properties.reserve(4);
+    auto method = lx.token("=/");
+    if (method.empty()) {
+      out.defects.push_back(fmt::format(
+          "unexpected '{}' where a method was expected", lx.peek()));
+      lx.skip_clause();
+      lx.skip_cfws();
+      continue;
+    }
+    r.method = text::to_lower(method);
+    std::string after_method; // the comment of the `none` form
+    lx.skip_cfws(&after_method);
+    if (lx.peek() == '/') {
+      lx.advance();
+      lx.skip_cfws();
+      r.method_version = std::string{lx.token("=")};
+      lx.skip_cfws();
+    }
+    if (lx.peek() != '=') {
+      if (r.method == "none") {
+        out.none = true;
+        out.none_comment = std::move(after_method);
+        lx.skip_cfws(&out.none_comment);
+        if (!lx.at_end() && lx.peek() != ';')
+          lx.skip_clause();
+      } else {
+        out.defects.push_back(
+            fmt::format("method {} without a result", r.method));
+        lx.skip_clause();
+      }
+      lx.skip_cfws();
+      continue;
+    }
+    lx.advance();
+    lx.skip_cfws();
+    r.result = text::to_lower(lx.token("="));
+    if (r.result.empty())
+      out.defects.push_back(
+          fmt::format("method {} with an empty result", r.method));
+    lx.skip_cfws(&r.comment);
+    read_properties(lx, r, out.defects);
+    out.results.push_back(std::move(r));
+  }
+  if (lx.unterminated())
+    out.defects.push_back("unterminated comment or quoted string");
+  return out;
+}
+
+received_spf parse_received_spf(std::string_view value) {
+  received_spf out;
+  out.properties.reserve(6);
+  lexer lx{value};
+  lx.skip_cfws();
+  out.result = text::to_lower(lx.token("=;"));
+  if (out.result.empty())
+    out.defects.push_back("Received-SPF without a result");
+  lx.skip_cfws(&out.comment);
+  while (!lx.at_end()) {
+    if (lx.peek() == ';') {
+      lx.advance();
+      lx.skip_cfws();
+      continue;
+    }
+    auto key = lx.token("=");
+    lx.skip_cfws();
+    if (key.empty() || lx.peek() != '=') {
+      out.defects.push_back(
+          fmt::format("stray word '{}' in Received-SPF", key));
+      if (key.empty())
+        lx.advance();
+      lx.skip_cfws();
+      continue;
+    }
+    lx.advance();
+    lx.skip_cfws();
+    out.properties.push_back({"", text::to_lower(key), lx.value()});
+    lx.skip_cfws();
+  }
+  if (lx.unterminated())
+    out.defects.push_back("unterminated comment or quoted string");
+  return out;
+}
+
+} // namespace mailpipe
