@@ -241,6 +241,13 @@ std::optional<duration> parse_retry_after(std::string_view value,
   auto when = curl_getdate(date.c_str(), nullptr);
   if (when < 0)
     return std::nullopt;
+  // Compare in whole seconds first: a far-future date (year 2823, say) would overflow
+  // the nanosecond clock.
+  auto now_s = std::chrono::system_clock::to_time_t(now);
+  if (when <= now_s)
+    return duration{0};
+  if (when - now_s > 999'999'999) // more than 30 years: nonsense, as above
+    return std::nullopt;
   auto delta = std::chrono::system_clock::from_time_t(when) - now;
   if (delta < delta.zero())
     return duration{0};

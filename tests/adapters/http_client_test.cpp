@@ -207,6 +207,10 @@ TEST(http_classify, parse_retry_after_rejects_garbage) {
   EXPECT_FALSE(http::parse_retry_after("soon", fixed_now()));
   EXPECT_FALSE(http::parse_retry_after("-5", fixed_now()));
   EXPECT_FALSE(http::parse_retry_after("99999999999999999999", fixed_now()));
+  // Found by the fuzzer: a date centuries ahead overflowed the nanosecond clock.
+  EXPECT_FALSE(http::parse_retry_after(" ,25 Nov 2823\x9fn", fixed_now()));
+  EXPECT_FALSE(
+      http::parse_retry_after("Wed, 25 Nov 2823 10:00:00 GMT", fixed_now()));
 }
 
 TEST(http_classify, malformed_error_body_still_classifies) {
