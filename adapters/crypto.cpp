@@ -1,4 +1,5 @@
 #include "adapters/crypto.hpp"
+#include "adapters/text.hpp"
 
 #include <sys/stat.h>
 
@@ -28,20 +29,6 @@ const unsigned char* bytes(std::string_view x) {
 
 unsigned char* bytes(std::string& x) {
   return reinterpret_cast<unsigned char*>(x.data());
-}
-
-int decode_char(char c) {
-  if (c >= 'A' && c <= 'Z')
-    return c - 'A';
-  if (c >= 'a' && c <= 'z')
-    return c - 'a' + 26;
-  if (c >= '0' && c <= '9')
-    return c - '0' + 52;
-  if (c == '+' || c == '-')
-    return 62;
-  if (c == '/' || c == '_')
-    return 63;
-  return -1;
 }
 
 } // namespace
@@ -89,7 +76,7 @@ caf::expected<std::string> base64_decode(std::string_view text) {
   uint32_t acc = 0;
   int bits = 0;
   for (char c : text) {
-    auto v = decode_char(c);
+    auto v = text::base64_value(c, true);
     if (v < 0)
       return caf::make_error(ec::invalid_argument, "base64: invalid character");
     acc = (acc << 6) | static_cast<uint32_t>(v);

@@ -1,4 +1,5 @@
 #include "adapters/http_client.hpp"
+#include "adapters/text.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -12,23 +13,9 @@
 
 namespace mailpipe::http {
 
-bool iequals(std::string_view x, std::string_view y) {
-  return x.size() == y.size()
-         && std::equal(x.begin(), x.end(), y.begin(), [](char a, char b) {
-              return std::tolower(static_cast<unsigned char>(a))
-                     == std::tolower(static_cast<unsigned char>(b));
-            });
-}
+using text::iequals;
 
 namespace {
-
-std::string_view trim(std::string_view x) {
-  while (!x.empty() && std::isspace(static_cast<unsigned char>(x.front())))
-    x.remove_prefix(1);
-  while (!x.empty() && std::isspace(static_cast<unsigned char>(x.back())))
-    x.remove_suffix(1);
-  return x;
-}
 
 void global_init() {
   static std::once_flag once;
@@ -65,8 +52,8 @@ size_t on_header(char* data, size_t size, size_t n, void* user) {
   }
   auto colon = line.find(':');
   if (colon != std::string_view::npos)
-    t->resp->headers.push_back({std::string{trim(line.substr(0, colon))},
-                                std::string{trim(line.substr(colon + 1))}});
+    t->resp->headers.push_back({std::string{text::trim(line.substr(0, colon))},
+                                std::string{text::trim(line.substr(colon + 1))}});
   return len;
 }
 
@@ -228,7 +215,7 @@ api_error parse_api_error(std::string_view body) {
 
 std::optional<duration> parse_retry_after(std::string_view value,
                                           time_point now) {
-  value = trim(value);
+  value = text::trim(value);
   if (value.empty())
     return std::nullopt;
   if (std::all_of(value.begin(), value.end(),

@@ -12,6 +12,7 @@
 #include <caf/error.hpp>
 #include <caf/expected.hpp>
 
+#include "adapters/text.hpp"
 #include "config/config.hpp"
 #include "messages/error.hpp"
 
@@ -157,10 +158,10 @@ struct retry_policy {
 std::optional<duration> retry_delay(const caf::error& err, int attempt,
                                     const retry_policy& policy);
 
-// -- URLs --------------------------------------------------------------------
+/// ASCII case-insensitive equality (header names).
+using text::iequals;
 
-/// ASCII case-insensitive equality, as HTTP field names compare.
-bool iequals(std::string_view x, std::string_view y);
+// -- URLs --------------------------------------------------------------------
 
 /// Percent-encodes everything but RFC 3986 unreserved characters.
 std::string url_encode(std::string_view text);

@@ -513,20 +513,6 @@ int hex_value(char c) noexcept {
   return -1;
 }
 
-int base64_value(char c) noexcept {
-  if (c >= 'A' && c <= 'Z')
-    return c - 'A';
-  if (c >= 'a' && c <= 'z')
-    return c - 'a' + 26;
-  if (c >= '0' && c <= '9')
-    return c - '0' + 52;
-  if (c == '+')
-    return 62;
-  if (c == '/')
-    return 63;
-  return -1;
-}
-
 // Decodes the payload of a B word; false when it is not base64.
 bool decode_b(std::string_view in, std::string& out) {
   std::uint32_t acc = 0;
@@ -534,7 +520,7 @@ bool decode_b(std::string_view in, std::string& out) {
   for (char c : in) {
     if (c == '=')
       break;
-    int v = base64_value(c);
+    int v = text::base64_value(c);
     if (v < 0)
       return false;
     acc = (acc << 6) | static_cast<std::uint32_t>(v);

@@ -37,6 +37,22 @@ inline bool istarts_with(std::string_view s, std::string_view prefix) noexcept {
          && iequals(s.substr(0, prefix.size()), prefix);
 }
 
+/// The value of a base64 digit (RFC 4648): 0-63, or -1 for any other byte.
+/// `url_safe` also accepts the URL alphabet's '-' and '_'.
+inline int base64_value(char c, bool url_safe = false) noexcept {
+  if (c >= 'A' && c <= 'Z')
+    return c - 'A';
+  if (c >= 'a' && c <= 'z')
+    return c - 'a' + 26;
+  if (c >= '0' && c <= '9')
+    return c - '0' + 52;
+  if (c == '+' || (url_safe && c == '-'))
+    return 62;
+  if (c == '/' || (url_safe && c == '_'))
+    return 63;
+  return -1;
+}
+
 /// ASCII case-insensitive substring search; npos when absent.
 std::size_t ifind(std::string_view haystack, std::string_view needle) noexcept;
 

@@ -5,8 +5,9 @@
 
 #include <caf/error.hpp>
 #include <fmt/format.h>
-#include <openssl/evp.h>
 
+#include "adapters/crypto.hpp"
+#include "adapters/text.hpp"
 #include "messages/error.hpp"
 
 namespace mailpipe::imap {
@@ -21,25 +22,6 @@ std::string to_upper(std::string_view x) {
     if (c >= 'a' && c <= 'z')
       c = static_cast<char>(c - 'a' + 'A');
   return out;
-}
-
-std::string base64(std::string_view in) {
-  std::string out(4 * ((in.size() + 2) / 3) + 1, '\0');
-  auto n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                           reinterpret_cast<const unsigned char*>(in.data()),
-                           static_cast<int>(in.size()));
-  out.resize(static_cast<std::size_t>(n));
-  return out;
-}
-
-std::string_view trim(std::string_view x) {
-  while (!x.empty() && (x.front() == ' ' || x.front() == '\t'))
-    x.remove_prefix(1);
-  while (!x.empty()
-         && (x.back() == ' ' || x.back() == '\t' || x.back() == '\r'
-             || x.back() == '\n'))
-    x.remove_suffix(1);
-  return x;
 }
 
 /// An astring for a command: quoted when printable ASCII, a literal otherwise.
@@ -73,7 +55,7 @@ mailbox_status status_from(const reply& rep) {
   mailbox_status st;
   auto code_number = [](const response& r) -> uint32_t {
     value v;
-    v.text = std::string{trim(r.code_args)};
+    v.text = std::string{text::trim(r.code_args)};
     return v.number().value_or(0);
   };
   for (const auto& r : rep.untagged) {
@@ -372,28 +354,28 @@ std::vector<std::string> header_values(std::string_view block,
       break; // end of the header block
     if (line.front() == ' ' || line.front() == '\t') {
       if (current)
-        *current += " " + std::string{trim(line)};
+        *current += " " + std::string{text::trim(line)};
       continue;
     }
     current = nullptr;
     auto colon = line.find(':');
     if (colon == std::string_view::npos)
       continue;
-    if (iequals(trim(line.substr(0, colon)), name)) {
-      out.emplace_back(trim(line.substr(colon + 1)));
+    if (iequals(text::trim(line.substr(0, colon)), name)) {
+      out.emplace_back(text::trim(line.substr(colon + 1)));
       current = &out.back();
     }
   }
   for (auto& v : out)
-    v = std::string{trim(v)};
+    v = std::string{text::trim(v)};
   return out;
 }
 
 std::vector<std::string> secrets_of(const credentials& cred) {
   // The secret as typed and as it travels inside each SASL payload.
   return {cred.secret,
-          base64(std::string{'\0'} + cred.user + '\0' + cred.secret),
-          base64(fmt::format("user={}\x01"
+          crypto::base64_encode(std::string{'\0'} + cred.user + '\0' + cred.secret),
+          crypto::base64_encode(fmt::format("user={}\x01"
                              "auth=Bearer {}\x01\x01",
                              cred.user, cred.secret))};
 }
@@ -649,10 +631,10 @@ command session::auth_command(const credentials& cred) const {
   std::string name, payload;
   if (mech == credentials::method::plain) {
     name = "PLAIN";
-    payload = base64(std::string{'\0'} + cred.user + '\0' + cred.secret);
+    payload = crypto::base64_encode(std::string{'\0'} + cred.user + '\0' + cred.secret);
   } else {
     name = "XOAUTH2";
-    payload = base64(fmt::format("user={}\x01"
+    payload = crypto::base64_encode(fmt::format("user={}\x01"
                                  "auth=Bearer {}\x01\x01",
                                  cred.user, cred.secret));
   }

@@ -315,12 +315,6 @@ bool strict_keyword(std::string_view k) {
 
 // -- value --------------------------------------------------------------------
 
-bool iequals(std::string_view x, std::string_view y) {
-  return x.size() == y.size()
-         && std::equal(x.begin(), x.end(), y.begin(),
-                       [](char a, char b) { return upper(a) == upper(b); });
-}
-
 bool value::is_atom(std::string_view name) const {
   return kind == type::atom && iequals(text, name);
 }

@@ -9,6 +9,8 @@
 
 #include <caf/expected.hpp>
 
+#include "adapters/text.hpp"
+
 namespace mailpipe::imap {
 
 // -- values -------------------------------------------------------------------
@@ -126,7 +128,7 @@ const value* fetch_item(const response& r, std::string_view key);
 /// are not valid modified UTF-7 come back unchanged.
 std::string decode_mailbox_name(std::string_view name);
 
-/// Compares ASCII strings ignoring case.
-bool iequals(std::string_view x, std::string_view y);
+/// ASCII case-insensitive equality (atoms, keywords).
+using text::iequals;
 
 } // namespace mailpipe::imap

@@ -18,13 +18,12 @@ namespace mailpipe::cli {
 
 namespace {
 
-/// The CAF configuration of a node: our message types, the middleman, quiet CAF logs.
+/// The CAF configuration of a node: our message types and the middleman.
 class node_system_config : public caf::actor_system_config {
 public:
   node_system_config() {
     register_message_types(*this);
     load<caf::io::middleman>();
-    set("scheduler.max-threads", 2);
   }
 };
 
