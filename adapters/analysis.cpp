@@ -31,6 +31,12 @@ constexpr ar_header ar_headers[] = {
 };
 
 const ar_header* ar_header_of(std::string_view name) noexcept {
+  // Every field of a message passes here: reject by length and first byte.
+  if (name.size() < 12 || name.size() > 33)
+    return nullptr;
+  auto first = text::lower(name[0]);
+  if (first != 'a' && first != 'r' && first != 'x')
+    return nullptr;
   for (auto& h : ar_headers)
     if (text::iequals(name, h.name))
       return &h;
@@ -97,7 +103,14 @@ auth_summary summarize_auth(const header_block& headers,
                             const std::vector<std::string>& trusted,
                             std::vector<std::string>& defects) {
   auth_summary s;
-  s.results.reserve(16);
+  // Parsed values are scratch, reused by each thread; the results move out.
+  thread_local received_spf spf;
+  thread_local auth_results_header parsed;
+  std::size_t expected = 0;
+  for (auto& f : headers.fields)
+    if (ar_header_of(f.name))
+      expected += 4;
+  s.results.reserve(expected);
   bool have_dkim = false;
   int best_arc_instance = -1;
   std::optional<std::string> arc_from_aar;
@@ -110,7 +123,7 @@ auth_summary summarize_auth(const header_block& headers,
       continue;
     auto kind = which->kind;
     if (kind == ar_kind::received_spf) {
-      auto spf = parse_received_spf(f.value);
+      parse_received_spf(f.value, spf);
       for (auto& d : spf.defects)
         defects.push_back(fmt::format("line {}: Received-SPF: {}", f.line, d));
       // The receiver is named by receiver= or leads the comment ("mx.example:
@@ -138,7 +151,7 @@ auth_summary summarize_auth(const header_block& headers,
       s.results.push_back(std::move(e));
       continue;
     }
-    auto parsed = parse_auth_results(f.value, kind == ar_kind::arc);
+    parse_auth_results(f.value, kind == ar_kind::arc, parsed);
     for (auto& d : parsed.defects)
       defects.push_back(fmt::format("line {}: {}: {}", f.line, f.name, d));
     bool trust = is_trusted(parsed.authserv_id, trusted);
@@ -254,7 +267,10 @@ analyzer::trusted_ids(std::string_view provider) const {
 message_analysis analyzer::analyze(std::string_view message,
                                    const placement_input& where) const {
   message_analysis out;
-  auto headers = parse_header_block(message, max_header_bytes_);
+  // The field index is scratch: each thread reuses one, so a message costs no
+  // allocation for it.
+  thread_local header_block headers;
+  parse_header_block(message, max_header_bytes_, headers);
   out.header_count = headers.fields.size();
   for (auto& d : headers.defects)
     out.defects.push_back(d.line == 0

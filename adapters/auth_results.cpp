@@ -11,14 +11,38 @@ namespace {
 // -- lexer
 // ----------------------------------------------------------------------
 
-// True when `c` is one of the (two or three) extra stop bytes; a plain loop,
-// since string_view::find would call memchr once per byte of every token.
-inline bool is_stop(char c, std::string_view stops) noexcept {
-  for (char s : stops)
-    if (c == s)
-      return true;
-  return false;
-}
+// A set of bytes that end a token: white space, '(', ';', '"' and the extra
+// bytes given; one table load per byte of every token.
+struct stop_set {
+  bool stop[256] = {};
+  constexpr explicit stop_set(std::string_view extra) {
+    for (unsigned char c : std::string_view{" \t\r\n(;\""})
+      stop[c] = true;
+    for (unsigned char c : extra)
+      stop[c] = true;
+  }
+  constexpr bool operator()(char c) const noexcept {
+    return stop[static_cast<unsigned char>(c)];
+  }
+};
+
+constexpr stop_set stops_none{""};
+constexpr stop_set stops_eq{"="};
+constexpr stop_set stops_eq_semi{"=;"};
+constexpr stop_set stops_eq_slash{"=/"};
+constexpr stop_set stops_key{"=.;/"};
+
+// The bytes a comment's scan stops at: its delimiters and the quoting
+// backslash.
+constexpr stop_set comment_bytes = [] {
+  stop_set s{""};
+  for (auto& b : s.stop)
+    b = false;
+  s.stop[static_cast<unsigned char>('(')] = true;
+  s.stop[static_cast<unsigned char>(')')] = true;
+  s.stop[static_cast<unsigned char>('\\')] = true;
+  return s;
+}();
 
 // Reads RFC 8601 tokens, skipping CFWS (folding white space and nested
 // comments).
@@ -57,20 +81,16 @@ public:
   }
 
   /// A run of bytes up to white space, '(', ';', '"' or one of `stops`.
-  std::string_view token(std::string_view stops) noexcept {
+  std::string_view token(const stop_set& stops) noexcept {
     auto start = i_;
-    while (!at_end()) {
-      char c = s_[i_];
-      if (text::is_space(c) || c == '(' || c == ';' || c == '"'
-          || is_stop(c, stops))
-        break;
+    auto n = s_.size();
+    while (i_ < n && !stops(s_[i_]))
       ++i_;
-    }
     return s_.substr(start, i_ - start);
   }
 
   /// A value: a quoted-string (unquoted, unescaped, unfolded) or a token.
-  std::string value(std::string_view stops = {}) {
+  std::string value(const stop_set& stops = stops_none) {
     if (peek() != '"')
       return std::string{token(stops)};
     ++i_;
@@ -121,7 +141,12 @@ private:
   std::string_view comment() {
     auto start = ++i_;
     int depth = 1;
-    while (!at_end()) {
+    auto n = s_.size();
+    while (i_ < n) {
+      while (i_ < n && !comment_bytes(s_[i_]))
+        ++i_;
+      if (i_ >= n)
+        break;
       char c = s_[i_];
       if (c == '\\') {
         i_ += 2;
@@ -187,7 +212,7 @@ void read_properties(lexer& lx, auth_result& r,
                      std::vector<std::string>& defects) {
   while (!lx.at_end() && lx.peek() != ';') {
     auto start = lx.pos();
-    auto key = lx.token("=.;/");
+    auto key = lx.token(stops_key);
     if (key.empty()) {
       defects.push_back(
           fmt::format("unexpected '{}' in {} result", lx.peek(), r.method));
@@ -199,7 +224,7 @@ void read_properties(lexer& lx, auth_result& r,
     if (lx.peek() == '.') {
       lx.advance();
       lx.skip_cfws();
-      auto name = lx.token("=;");
+      auto name = lx.token(stops_eq_semi);
       lx.skip_cfws();
       if (lx.peek() != '=') {
         defects.push_back(fmt::format("property {}.{} without '='", key, name));
@@ -248,17 +273,29 @@ std::string_view received_spf::property(std::string_view key) const noexcept {
 
 auth_results_header parse_auth_results(std::string_view value, bool arc) {
   auth_results_header out;
-  out.results.reserve(8);
+  parse_auth_results(value, arc, out);
+  return out;
+}
+
+void parse_auth_results(std::string_view value, bool arc,
+                        auth_results_header& out) {
+  out.authserv_id.clear();
+  out.version = 1;
+  out.instance = 0;
+  out.none = false;
+  out.none_comment.clear();
+  out.results.clear();
+  out.defects.clear();
   lexer lx{value};
   lx.skip_cfws();
   if (arc) {
     auto start = lx.pos();
-    auto key = lx.token("=");
+    auto key = lx.token(stops_eq);
     lx.skip_cfws();
     if (text::iequals(key, "i") && lx.peek() == '=') {
       lx.advance();
       lx.skip_cfws();
-      auto n = lx.token("");
+      auto n = lx.token(stops_none);
       if (all_digits(n))
         out.instance = to_int(n);
       else
@@ -278,7 +315,7 @@ auth_results_header parse_auth_results(std::string_view value, bool arc) {
   if (lx.peek() == '"') {
     out.authserv_id = lx.value();
   } else {
-    auto id = lx.token("=/");
+    auto id = lx.token(stops_eq_slash);
     lx.skip_cfws();
     if (lx.peek() == '=' || lx.peek() == '/')
       lx.seek(start);
@@ -288,7 +325,7 @@ auth_results_header parse_auth_results(std::string_view value, bool arc) {
   lx.skip_cfws();
   if (lx.pos() != start && !lx.at_end() && lx.peek() != ';') {
     auto before = lx.pos();
-    auto v = lx.token("=");
+    auto v = lx.token(stops_eq);
     if (all_digits(v)) {
       out.version = to_int(v);
     } else {
@@ -309,7 +346,7 @@ auth_results_header parse_auth_results(std::string_view value, bool arc) {
     }
     auth_result r;
     r.properties.reserve(4);
-    auto method = lx.token("=/");
+    auto method = lx.token(stops_eq_slash);
     if (method.empty()) {
       out.defects.push_back(fmt::format(
           "unexpected '{}' where a method was expected", lx.peek()));
@@ -323,7 +360,7 @@ auth_results_header parse_auth_results(std::string_view value, bool arc) {
     if (lx.peek() == '/') {
       lx.advance();
       lx.skip_cfws();
-      r.method_version = std::string{lx.token("=")};
+      r.method_version = std::string{lx.token(stops_eq)};
       lx.skip_cfws();
     }
     if (lx.peek() != '=') {
@@ -343,7 +380,7 @@ auth_results_header parse_auth_results(std::string_view value, bool arc) {
     }
     lx.advance();
     lx.skip_cfws();
-    r.result = text::to_lower(lx.token("="));
+    r.result = text::to_lower(lx.token(stops_eq));
     if (r.result.empty())
       out.defects.push_back(
           fmt::format("method {} with an empty result", r.method));
@@ -353,15 +390,22 @@ auth_results_header parse_auth_results(std::string_view value, bool arc) {
   }
   if (lx.unterminated())
     out.defects.push_back("unterminated comment or quoted string");
-  return out;
 }
 
 received_spf parse_received_spf(std::string_view value) {
   received_spf out;
-  out.properties.reserve(6);
+  parse_received_spf(value, out);
+  return out;
+}
+
+void parse_received_spf(std::string_view value, received_spf& out) {
+  out.result.clear();
+  out.comment.clear();
+  out.properties.clear();
+  out.defects.clear();
   lexer lx{value};
   lx.skip_cfws();
-  out.result = text::to_lower(lx.token("=;"));
+  out.result = text::to_lower(lx.token(stops_eq_semi));
   if (out.result.empty())
     out.defects.push_back("Received-SPF without a result");
   lx.skip_cfws(&out.comment);
@@ -371,7 +415,7 @@ received_spf parse_received_spf(std::string_view value) {
       lx.skip_cfws();
       continue;
     }
-    auto key = lx.token("=");
+    auto key = lx.token(stops_eq);
     lx.skip_cfws();
     if (key.empty() || lx.peek() != '=') {
       out.defects.push_back(
@@ -388,7 +432,6 @@ received_spf parse_received_spf(std::string_view value) {
   }
   if (lx.unterminated())
     out.defects.push_back("unterminated comment or quoted string");
-  return out;
 }
 
 } // namespace mailpipe

@@ -70,6 +70,10 @@ struct auth_results_header {
 auth_results_header parse_auth_results(std::string_view value,
                                        bool arc = false);
 
+/// The same into `out` (every member reset), reusing its storage.
+void parse_auth_results(std::string_view value, bool arc,
+                        auth_results_header& out);
+
 /// One parsed Received-SPF value.
 struct received_spf {
   /// The result, lower case ("pass", "fail", "softfail", ...).
@@ -88,5 +92,8 @@ struct received_spf {
 
 /// Parses a Received-SPF value. Never fails.
 received_spf parse_received_spf(std::string_view value);
+
+/// The same into `out` (every member reset), reusing its storage.
+void parse_received_spf(std::string_view value, received_spf& out);
 
 } // namespace mailpipe

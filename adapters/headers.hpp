@@ -55,6 +55,11 @@ struct header_block {
 /// fails: lines it cannot read become defects.
 header_block parse_header_block(std::string_view text, std::size_t max_bytes);
 
+/// The same into `out`, reusing its storage (for a caller that parses many
+/// messages in turn).
+void parse_header_block(std::string_view text, std::size_t max_bytes,
+                        header_block& out);
+
 /// The value with folds removed and runs of white space collapsed to one space.
 std::string unfold(std::string_view value);
 

@@ -190,18 +190,17 @@ void split(const signature_read& r, std::string_view value, fields& out) {
 // -- applying a read
 // --------------------------------------------------------------------
 
-std::string_view find(const fields& f, std::string_view key) {
-  for (auto& p : f.pairs)
-    if (p.key.size() == key.size() && text::iequals(p.key, key))
-      return p.value.data() ? p.value : std::string_view{"", 0};
-  return std::string_view{};
-}
-
-bool has(const fields& f, std::string_view key) {
+// The first pair named `key` (ASCII case-insensitive), or nullptr.
+const kv* pair_of(const fields& f, std::string_view key) {
   for (auto& p : f.pairs)
     if (text::iequals(p.key, key))
-      return true;
-  return false;
+      return &p;
+  return nullptr;
+}
+
+// The value of a pair found by pair_of ("" for a key without a value).
+std::string_view value_of(const kv& p) {
+  return p.value.data() ? p.value : std::string_view{"", 0};
 }
 
 std::optional<double> number(std::string_view s) {
@@ -214,8 +213,8 @@ std::optional<double> number(std::string_view s) {
 std::optional<double> first_number(const fields& f,
                                    const std::vector<std::string>& keys) {
   for (auto& k : keys)
-    if (has(f, k))
-      if (auto n = number(find(f, k)))
+    if (auto p = pair_of(f, k))
+      if (auto n = number(value_of(*p)))
         return n;
   return std::nullopt;
 }
@@ -281,9 +280,10 @@ void apply(const signature_read& r, std::string_view value, const fields& f,
   if (threshold && !rep.threshold && (score || rep.score))
     rep.threshold = threshold;
   for (auto& vr : r.verdicts) {
-    if (!has(f, vr.key))
+    auto p = pair_of(f, vr.key);
+    if (!p)
       continue;
-    auto v = text::trim(find(f, vr.key));
+    auto v = text::trim(value_of(*p));
     if (any_glob(vr.not_spam, v))
       o.not_spam = true;
     else if (any_glob(vr.spam, v))
@@ -298,18 +298,19 @@ void apply(const signature_read& r, std::string_view value, const fields& f,
   for (auto& k : r.rule_lists) {
     if (k.empty())
       add_rule_list(value, rep.rules);
-    else if (has(f, k))
-      add_rule_list(find(f, k), rep.rules);
+    else if (auto p = pair_of(f, k))
+      add_rule_list(value_of(*p), rep.rules);
   }
   for (auto sym : f.rules)
     rep.rules.emplace_back(sym);
   for (auto& k : r.rule_keys) {
-    if (!has(f, k))
+    auto p = pair_of(f, k);
+    if (!p)
       continue;
     // A token header's rule is its whole value ("SKIPPED(no attachment in
     // message)").
-    auto v =
-        k.empty() && r.format == "token" ? std::string_view{value} : find(f, k);
+    auto v = k.empty() && r.format == "token" ? std::string_view{value}
+                                              : value_of(*p);
     auto text_value = text::collapse_space(v);
     if (k.empty()) {
       rep.rules.push_back(text_value);
@@ -437,9 +438,13 @@ filter_table::scan(const header_block& headers) const {
     std::size_t read;
     std::size_t field;
   };
-  std::vector<char> detected(filters_.size(), 0);
-  std::vector<hit> hits;
-  hits.reserve(32);
+  // Scratch, reused by each thread: a message costs no allocation for it.
+  thread_local std::vector<char> detected;
+  thread_local std::vector<hit> hits;
+  thread_local std::vector<char> claimed;
+  thread_local fields f;
+  detected.assign(filters_.size(), 0);
+  hits.clear();
   auto on_entry = [&](const entry& e, std::size_t field) {
     if (e.read == npos) {
       if (e.value.empty()
@@ -466,14 +471,12 @@ filter_table::scan(const header_block& headers) const {
   }
   // Headers read by an identified filter are not reported again by a fallback
   // one.
-  std::vector<char> claimed(headers.fields.size(), 0);
+  claimed.assign(headers.fields.size(), 0);
   for (auto& h : hits)
     if (detected[h.filter] && !filters_[h.filter].fallback)
       claimed[h.field] = 1;
   std::vector<filter_report> out;
   out.reserve(4);
-  fields f;
-  f.pairs.reserve(32);
   for (std::size_t fi = 0; fi < filters_.size(); ++fi) {
     auto& sig = filters_[fi];
     bool fallback_hit = false;

@@ -18,50 +18,52 @@ std::size_t ifind(std::string_view haystack, std::string_view needle) noexcept {
   return std::string_view::npos;
 }
 
-std::string_view trim(std::string_view s) noexcept {
-  while (!s.empty() && is_space(s.front()))
-    s.remove_prefix(1);
-  while (!s.empty() && is_space(s.back()))
-    s.remove_suffix(1);
-  return s;
-}
+namespace {
 
-std::string to_lower(std::string_view s) {
-  std::string out{s};
-  for (auto& c : out)
-    c = lower(c);
-  return out;
-}
+// Folding white space as a table: one load per byte on the unfolding paths.
+struct space_bytes {
+  bool on[256] = {};
+  constexpr space_bytes() {
+    on[static_cast<unsigned char>(' ')] = true;
+    on[static_cast<unsigned char>('\t')] = true;
+    on[static_cast<unsigned char>('\r')] = true;
+    on[static_cast<unsigned char>('\n')] = true;
+  }
+  constexpr bool operator()(char c) const noexcept {
+    return on[static_cast<unsigned char>(c)];
+  }
+};
+constexpr space_bytes space{};
+
+} // namespace
 
 void append_collapsed(std::string& out, std::string_view s) {
   s = trim(s);
-  // Most values hold single spaces only: one scan, one append.
-  bool plain = true;
-  for (std::size_t i = 0; i < s.size(); ++i) {
+  // Most values hold single spaces only: find the first byte that needs
+  // rewriting (any white space but a lone ' '), copy up to it at once.
+  auto n = s.size();
+  std::size_t i = 0;
+  for (; i < n; ++i) {
     char c = s[i];
-    if (c == '\t' || c == '\r' || c == '\n'
-        || (c == ' ' && i + 1 < s.size() && is_space(s[i + 1]))) {
-      plain = false;
-      break;
-    }
+    if (space(c) && (c != ' ' || space(s[i + 1])))
+      break; // s is trimmed, so a space is never last: s[i + 1] exists
   }
-  auto base = out.size();
-  out.append(s);
-  if (plain)
+  out.append(s.data(), i);
+  if (i == n)
     return;
-  // Compact in place (s points elsewhere, so reading it while writing is safe).
+  // Collapse the rest: every run of white space becomes one space.
+  auto base = out.size();
+  out.resize(base + (n - i));
   char* p = out.data() + base;
   std::size_t w = 0;
-  bool space = false;
-  for (char c : s) {
-    if (is_space(c)) {
-      space = true;
+  while (i < n) {
+    if (space(s[i])) {
+      while (space(s[i])) // trimmed: the run ends before the end
+        ++i;
+      p[w++] = ' ';
       continue;
     }
-    if (space)
-      p[w++] = ' ';
-    space = false;
-    p[w++] = c;
+    p[w++] = s[i++];
   }
   out.resize(base + w);
 }

@@ -56,11 +56,24 @@ inline int base64_value(char c, bool url_safe = false) noexcept {
 /// ASCII case-insensitive substring search; npos when absent.
 std::size_t ifind(std::string_view haystack, std::string_view needle) noexcept;
 
-/// `s` without leading and trailing folding white space.
-std::string_view trim(std::string_view s) noexcept;
+/// `s` without leading and trailing folding white space (inline: the parsers
+/// call it on every token).
+inline std::string_view trim(std::string_view s) noexcept {
+  std::size_t b = 0, e = s.size();
+  while (b < e && is_space(s[b]))
+    ++b;
+  while (e > b && is_space(s[e - 1]))
+    --e;
+  return {s.data() + b, e - b};
+}
 
 /// A copy of `s` in ASCII lower case.
-std::string to_lower(std::string_view s);
+inline std::string to_lower(std::string_view s) {
+  std::string out{s};
+  for (auto& c : out)
+    c = lower(c);
+  return out;
+}
 
 /// Appends `s` trimmed, with every run of folding white space as one space.
 void append_collapsed(std::string& out, std::string_view s);
