@@ -64,8 +64,24 @@ public:
   }
 
   /// Skips white space and comments; appends comment text to `comments` when
-  /// given.
+  /// given. Inline for the common case of nothing to skip.
   void skip_cfws(std::string* comments = nullptr) {
+    if (i_ < s_.size() && !text::is_space(s_[i_]) && s_[i_] != '(')
+      return;
+    skip_cfws_slow(comments);
+  }
+
+  /// Copies a value (see value()) into `out`.
+  void value_into(std::string& out, const stop_set& stops = stops_none) {
+    if (peek() != '"') {
+      out.assign(token(stops));
+      return;
+    }
+    out = value(stops);
+  }
+
+private:
+  void skip_cfws_slow(std::string* comments) {
     for (;;) {
       while (!at_end() && text::is_space(s_[i_]))
         ++i_;
@@ -80,6 +96,7 @@ public:
     }
   }
 
+public:
   /// A run of bytes up to white space, '(', ';', '"' or one of `stops`.
   std::string_view token(const stop_set& stops) noexcept {
     auto start = i_;
@@ -184,6 +201,13 @@ bool known_method(std::string_view m) noexcept {
   return text::istarts_with(m, "x-");
 }
 
+// `out` = the ASCII lower case of `s`, in place (no temporary string).
+void assign_lower(std::string& out, std::string_view s) {
+  out.assign(s);
+  for (auto& c : out)
+    c = text::lower(c);
+}
+
 bool all_digits(std::string_view s) noexcept {
   if (s.empty())
     return false;
@@ -210,6 +234,8 @@ int to_int(std::string_view s) noexcept {
 // stopped at the start of a new clause that lacked its ';'.
 void read_properties(lexer& lx, auth_result& r,
                      std::vector<std::string>& defects) {
+  if (!lx.at_end() && lx.peek() != ';' && r.properties.capacity() == 0)
+    r.properties.reserve(4); // one allocation for the usual one to four
   while (!lx.at_end() && lx.peek() != ';') {
     auto start = lx.pos();
     auto key = lx.token(stops_key);
@@ -233,8 +259,10 @@ void read_properties(lexer& lx, auth_result& r,
       }
       lx.advance();
       lx.skip_cfws();
-      r.properties.push_back(
-          {text::to_lower(key), std::string{name}, lx.value()});
+      auto& p = r.properties.emplace_back();
+      assign_lower(p.ptype, key);
+      p.name.assign(name);
+      lx.value_into(p.value);
     } else if (lx.peek() == '=') {
       if (known_method(key) && !text::iequals(key, "reason")) {
         lx.seek(start); // a new clause without its ';'
@@ -242,10 +270,13 @@ void read_properties(lexer& lx, auth_result& r,
       }
       lx.advance();
       lx.skip_cfws();
-      if (text::iequals(key, "reason"))
-        r.reason = lx.value();
-      else
-        r.properties.push_back({"", std::string{key}, lx.value()});
+      if (text::iequals(key, "reason")) {
+        lx.value_into(r.reason);
+      } else {
+        auto& p = r.properties.emplace_back();
+        p.name.assign(key);
+        lx.value_into(p.value);
+      }
     } else {
       defects.push_back(
           fmt::format("stray word '{}' in {} result", key, r.method));
@@ -344,8 +375,6 @@ void parse_auth_results(std::string_view value, bool arc,
       lx.skip_cfws();
       continue;
     }
-    auth_result r;
-    r.properties.reserve(4);
     auto method = lx.token(stops_eq_slash);
     if (method.empty()) {
       out.defects.push_back(fmt::format(
@@ -354,7 +383,9 @@ void parse_auth_results(std::string_view value, bool arc,
       lx.skip_cfws();
       continue;
     }
-    r.method = text::to_lower(method);
+    // Built in place; dropped again when the clause has no result.
+    auto& r = out.results.emplace_back();
+    assign_lower(r.method, method);
     std::string after_method; // the comment of the `none` form
     lx.skip_cfws(&after_method);
     if (lx.peek() == '/') {
@@ -375,18 +406,18 @@ void parse_auth_results(std::string_view value, bool arc,
             fmt::format("method {} without a result", r.method));
         lx.skip_clause();
       }
+      out.results.pop_back();
       lx.skip_cfws();
       continue;
     }
     lx.advance();
     lx.skip_cfws();
-    r.result = text::to_lower(lx.token(stops_eq));
+    assign_lower(r.result, lx.token(stops_eq));
     if (r.result.empty())
       out.defects.push_back(
           fmt::format("method {} with an empty result", r.method));
     lx.skip_cfws(&r.comment);
     read_properties(lx, r, out.defects);
-    out.results.push_back(std::move(r));
   }
   if (lx.unterminated())
     out.defects.push_back("unterminated comment or quoted string");
@@ -403,9 +434,10 @@ void parse_received_spf(std::string_view value, received_spf& out) {
   out.comment.clear();
   out.properties.clear();
   out.defects.clear();
+  out.properties.reserve(6);
   lexer lx{value};
   lx.skip_cfws();
-  out.result = text::to_lower(lx.token(stops_eq_semi));
+  assign_lower(out.result, lx.token(stops_eq_semi));
   if (out.result.empty())
     out.defects.push_back("Received-SPF without a result");
   lx.skip_cfws(&out.comment);
@@ -427,7 +459,9 @@ void parse_received_spf(std::string_view value, received_spf& out) {
     }
     lx.advance();
     lx.skip_cfws();
-    out.properties.push_back({"", text::to_lower(key), lx.value()});
+    auto& p = out.properties.emplace_back();
+    assign_lower(p.name, key);
+    lx.value_into(p.value);
     lx.skip_cfws();
   }
   if (lx.unterminated())

@@ -504,51 +504,74 @@ bool is_ascii(std::string_view n) noexcept {
   return text::iequals(n, "us-ascii") || text::iequals(n, "ascii");
 }
 
+// Hex digit values, -1 for any other byte.
+struct hex_digits {
+  signed char v[256] = {};
+  constexpr hex_digits() {
+    for (auto& x : v)
+      x = -1;
+    for (int c = 0; c < 10; ++c)
+      v['0' + c] = static_cast<signed char>(c);
+    for (int c = 0; c < 6; ++c) {
+      v['a' + c] = static_cast<signed char>(10 + c);
+      v['A' + c] = static_cast<signed char>(10 + c);
+    }
+  }
+};
+constexpr hex_digits hex{};
+
 int hex_value(char c) noexcept {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  c = text::lower(c);
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  return -1;
+  return hex.v[static_cast<unsigned char>(c)];
 }
 
-// Decodes the payload of a B word; false when it is not base64.
+// Decodes the payload of a B word, appending to `out`; false (and `out`
+// unchanged) when it is not base64.
 bool decode_b(std::string_view in, std::string& out) {
+  auto base = out.size();
+  out.resize(base + in.size() * 3 / 4 + 3);
+  char* p = out.data() + base;
   std::uint32_t acc = 0;
   int bits = 0;
   for (char c : in) {
     if (c == '=')
       break;
     int v = text::base64_value(c);
-    if (v < 0)
+    if (v < 0) {
+      out.resize(base);
       return false;
+    }
     acc = (acc << 6) | static_cast<std::uint32_t>(v);
     bits += 6;
     if (bits >= 8) {
       bits -= 8;
-      out.push_back(static_cast<char>((acc >> bits) & 0xFF));
+      *p++ = static_cast<char>((acc >> bits) & 0xFF);
     }
   }
+  out.resize(static_cast<std::size_t>(p - out.data()));
   return true;
 }
 
-// Decodes the payload of a Q word (RFC 2047 §4.2); a broken escape is kept
-// literally.
+// Decodes the payload of a Q word (RFC 2047 §4.2), appending to `out`; a broken
+// escape is kept literally.
 void decode_q(std::string_view in, std::string& out) {
-  for (std::size_t i = 0; i < in.size(); ++i) {
+  auto base = out.size();
+  out.resize(base + in.size());
+  char* p = out.data() + base;
+  auto n = in.size();
+  for (std::size_t i = 0; i < n; ++i) {
     char c = in[i];
     if (c == '_') {
-      out.push_back(' ');
-    } else if (c == '=' && i + 2 < in.size() + 0 && hex_value(in[i + 1]) >= 0
+      *p++ = ' ';
+    } else if (c == '=' && i + 2 < n && hex_value(in[i + 1]) >= 0
                && hex_value(in[i + 2]) >= 0) {
-      out.push_back(
-          static_cast<char>(hex_value(in[i + 1]) * 16 + hex_value(in[i + 2])));
+      *p++ =
+          static_cast<char>(hex_value(in[i + 1]) * 16 + hex_value(in[i + 2]));
       i += 2;
     } else {
-      out.push_back(c);
+      *p++ = c;
     }
   }
+  out.resize(static_cast<std::size_t>(p - out.data()));
 }
 
 // One encoded word found at the start of `s`.
@@ -619,6 +642,8 @@ std::string decode_rfc2047(std::string_view value) {
       gap; // white space after the last word, dropped if a word follows
   bool after_word = false;
   std::string word_bytes;
+  pending.reserve(value.size());
+  word_bytes.reserve(value.size());
   auto flush = [&] {
     if (pending_raw.empty())
       return;

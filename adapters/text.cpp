@@ -39,6 +39,7 @@ constexpr space_bytes space{};
 
 void append_collapsed(std::string& out, std::string_view s) {
   s = trim(s);
+  out.reserve(out.size() + s.size()); // at most one allocation
   // Most values hold single spaces only: find the first byte that needs
   // rewriting (any white space but a lone ' '), copy up to it at once.
   auto n = s.size();

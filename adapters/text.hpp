@@ -20,15 +20,59 @@ constexpr bool is_space(char c) noexcept {
   return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
 
-/// ASCII case-insensitive equality (header names, tokens); inline, it is on
-/// every hot path.
-inline bool iequals(std::string_view a, std::string_view b) noexcept {
-  if (a.size() != b.size())
+namespace detail {
+
+/// True when the 8 bytes `x` and `y` are equal ignoring ASCII case: where they
+/// differ, they differ only in the 0x20 bit and the byte is a letter (SWAR).
+inline bool iequals8(std::uint64_t x, std::uint64_t y) noexcept {
+  if (x == y)
+    return true;
+  constexpr std::uint64_t ones = ~std::uint64_t{0} / 255;
+  constexpr std::uint64_t high = ones * 0x80;
+  auto lx = x | (ones * 0x20);
+  if (lx != (y | (ones * 0x20)))
     return false;
-  for (std::size_t i = 0; i < a.size(); ++i)
+  // Per byte of lx: 'a' <= c <= 'z' (and c < 0x80); no borrow crosses bytes.
+  auto ge_a = ((lx | high) - ones * 0x61) & high;
+  auto le_z = ((ones * 0xFA) - (lx & ~high)) & high;
+  auto letter = ge_a & le_z & ~lx;
+  auto differs = ((x ^ y) << 2) & high; // 0x20 -> 0x80, within each byte
+  return (differs & ~letter) == 0;
+}
+
+/// Equality ignoring ASCII case of `n` bytes at `a` and `b`, eight at a time.
+inline bool iequals_n(const char* a, const char* b, std::size_t n) noexcept {
+  if (n >= 8) {
+    std::uint64_t x, y;
+    std::size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+      __builtin_memcpy(&x, a + i, 8);
+      __builtin_memcpy(&y, b + i, 8);
+      if (!iequals8(x, y))
+        return false;
+    }
+    if (i == n)
+      return true;
+    // The last 8 bytes, overlapping what was compared.
+    __builtin_memcpy(&x, a + n - 8, 8);
+    __builtin_memcpy(&y, b + n - 8, 8);
+    return iequals8(x, y);
+  }
+  for (std::size_t i = 0; i < n; ++i)
     if (lower(a[i]) != lower(b[i]))
       return false;
   return true;
+}
+
+} // namespace detail
+
+/// ASCII case-insensitive equality (header names, tokens). On every hot path:
+/// the length test is always inlined, so most mismatches cost two
+/// instructions.
+[[gnu::always_inline]] inline bool iequals(std::string_view a,
+                                           std::string_view b) noexcept {
+  return a.size() == b.size()
+         && detail::iequals_n(a.data(), b.data(), a.size());
 }
 
 /// ASCII case-insensitive prefix test.
