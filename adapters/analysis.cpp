@@ -134,15 +134,15 @@ auth_summary summarize_auth(const header_block& headers,
         defects.push_back(fmt::format("line {}: Received-SPF: {}", f.line, d));
       // The receiver is named by receiver= or leads the comment ("mx.example:
       // ...").
-      std::string receiver{spf.property("receiver")};
+      std::string_view receiver = spf.property("receiver");
       if (receiver.empty()) {
         auto colon = spf.comment.find(':');
         if (colon != std::string::npos && spf.comment.find(' ') > colon)
-          receiver = spf.comment.substr(0, colon);
+          receiver = std::string_view{spf.comment}.substr(0, colon);
       }
       auth_entry e;
       e.header = which->name;
-      e.authserv_id = receiver;
+      e.authserv_id.assign(receiver);
       e.trusted = !receiver.empty() && is_trusted(receiver, trusted);
       if (e.trusted && !spf_fallback) {
         auto from = spf.property("envelope-from");
@@ -184,6 +184,8 @@ auth_summary summarize_auth(const header_block& headers,
           if (text::iequals(d,
                             "none")) // Microsoft's form for an unsigned message
             d = {};
+          if (s.dkim.empty())
+            s.dkim.reserve(2); // usually the author's and the ESP's
           s.dkim.push_back(
               {r.result,
                std::string{d.empty() ? domain_of(r.property("header", "i"))

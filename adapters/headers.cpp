@@ -49,24 +49,6 @@ found:
   return len;
 }
 
-// The line starting at `pos`: [pos, end) without its line break; `next` is the
-// start of the following line.
-struct line_span {
-  std::size_t begin;
-  std::size_t end;
-  std::size_t next;
-};
-
-line_span line_at(std::string_view text, std::size_t pos) noexcept {
-  auto p = static_cast<const char*>(
-      std::memchr(text.data() + pos, '\n', text.size() - pos));
-  std::size_t nl = p ? static_cast<std::size_t>(p - text.data()) : text.size();
-  std::size_t end = nl;
-  if (end > pos && text[end - 1] == '\r')
-    --end;
-  return {pos, end, p ? nl + 1 : text.size()};
-}
-
 } // namespace
 
 const header_field* header_block::find(std::string_view name) const noexcept {
@@ -110,38 +92,45 @@ void parse_header_block(std::string_view text, std::size_t max_bytes,
                        max_bytes)});
     }
   }
-  std::size_t pos = 0;
+  // Pointers rather than offsets: the loop runs once per line of every
+  // message.
+  const char* const first = limited.data();
+  const char* const stop = first + limited.size();
+  const char* p = first;
   std::size_t line_no = 0;
   bool skipping = false; // inside the continuation lines of a skipped line
-  while (pos < limited.size()) {
-    auto ln = line_at(limited, pos);
+  while (p < stop) {
+    auto nl = static_cast<const char*>(
+        std::memchr(p, '\n', static_cast<std::size_t>(stop - p)));
+    const char* end = nl ? nl : stop;
+    const char* next = nl ? nl + 1 : stop;
+    if (end > p && end[-1] == '\r')
+      --end;
     ++line_no;
-    auto line = limited.substr(ln.begin, ln.end - ln.begin);
-    if (line.empty()) {
-      out.body = text.substr(ln.next);
+    if (end == p) {
+      out.body = text.substr(static_cast<std::size_t>(next - text.data()));
       return;
     }
-    if (out.truncated && ln.next == limited.size()
-        && ln.end == limited.size()) {
-      // A line cut by the limit is not read at all.
-      break;
-    }
-    if (line.front() == ' ' || line.front() == '\t') {
-      if (!out.fields.empty() && !skipping) {
+    if (!nl && end == stop && out.truncated)
+      break; // a line cut by the limit is not read at all
+    if (*p == ' ' || *p == '\t') {
+      if (!skipping && !out.fields.empty()) {
+        // A fold: the field's value runs on to the end of this line.
         auto& f = out.fields.back();
-        f.value = limited.substr(f.value.data() - limited.data(),
-                                 ln.end - (f.value.data() - limited.data()));
-        while (!f.value.empty() && text::is_space(f.value.front()))
-          f.value.remove_prefix(1);
+        const char* v = f.value.data();
+        while (v < end && text::is_space(*v))
+          ++v;
+        f.value = {v, static_cast<std::size_t>(end - v)};
       } else if (!skipping) {
         out.defects.push_back(
             {line_no, "continuation line without a header field before it"});
         skipping = true;
       }
-      pos = ln.next;
+      p = next;
       continue;
     }
     skipping = false;
+    std::string_view line{p, static_cast<std::size_t>(end - p)};
     // The name: printable US-ASCII up to ':' (RFC 5322 §2.2), white space
     // before the colon allowed (obsolete syntax, §4.5.8).
     std::size_t colon = 0;
@@ -155,17 +144,15 @@ void parse_header_block(std::string_view text, std::size_t max_bytes,
                                line)
                  : fmt::format("invalid header field name: {:.60}", line)});
       skipping = true;
-      pos = ln.next;
+      p = next;
       continue;
     }
-    auto name = line.substr(0, name_len);
-    std::size_t vstart = ln.begin + colon + 1;
-    while (vstart < ln.end
-           && (limited[vstart] == ' ' || limited[vstart] == '\t'))
-      ++vstart;
+    const char* v = p + colon + 1;
+    while (v < end && (*v == ' ' || *v == '\t'))
+      ++v;
     out.fields.push_back(
-        {name, limited.substr(vstart, ln.end - vstart), line_no});
-    pos = ln.next;
+        {{p, name_len}, {v, static_cast<std::size_t>(end - v)}, line_no});
+    p = next;
   }
   out.body = {};
 }

@@ -92,4 +92,18 @@ BENCHMARK(analyze_corpus);
 
 } // namespace
 
-BENCHMARK_MAIN();
+#ifndef MAILPIPE_ALLOCATOR
+#define MAILPIPE_ALLOCATOR "glibc malloc"
+#endif
+
+// BENCHMARK_MAIN, plus the allocator in the report's context (the figures
+// depend on it; see docs/analysis.md).
+int main(int argc, char** argv) {
+  benchmark::AddCustomContext("allocator", MAILPIPE_ALLOCATOR);
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv))
+    return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
