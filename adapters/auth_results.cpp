@@ -65,7 +65,7 @@ public:
 
   /// Skips white space and comments; appends comment text to `comments` when
   /// given. Inline for the common case of nothing to skip.
-  void skip_cfws(std::string* comments = nullptr) {
+  [[gnu::always_inline]] void skip_cfws(std::string* comments = nullptr) {
     if (i_ < s_.size() && !text::is_space(s_[i_]) && s_[i_] != '(')
       return;
     skip_cfws_slow(comments);
@@ -81,7 +81,7 @@ public:
   }
 
 private:
-  void skip_cfws_slow(std::string* comments) {
+  [[gnu::noinline]] void skip_cfws_slow(std::string* comments) {
     for (;;) {
       while (!at_end() && text::is_space(s_[i_]))
         ++i_;
