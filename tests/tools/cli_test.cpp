@@ -58,6 +58,25 @@ TEST(cli, config_check_names_file_line_and_key_and_exits_2) {
   EXPECT_NE(r.err.find("3 errors"), std::string::npos) << r.err;
 }
 
+TEST(cli, config_check_compiles_the_analysis_section) {
+  // A pattern that does not compile and a policy file that does not exist are
+  // config mistakes, found by `config check` rather than by the first message.
+  auto bad_pattern = write_temp("pattern.toml",
+                                "[analysis]\ntest_id_pattern = \"mp-[A-Z\"\n");
+  auto r = run_mailpipe({"config", "check", bad_pattern});
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("[analysis]"), std::string::npos) << r.err;
+  EXPECT_EQ(r.out.find("ok"), std::string::npos) << r.out;
+
+  auto missing_file = write_temp(
+      "policy.toml",
+      "[analysis]\nsignatures_file = \"/nonexistent/signatures.toml\"\n");
+  r = run_mailpipe({"config", "check", missing_file});
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("/nonexistent/signatures.toml"), std::string::npos)
+      << r.err;
+}
+
 TEST(cli, config_check_of_a_missing_file_exits_2) {
   auto r = run_mailpipe({"config", "check", "/nonexistent/mailpipe.toml"});
   EXPECT_EQ(r.status, 2);

@@ -2,6 +2,9 @@
 
 #include <iostream>
 
+#include "adapters/analysis.hpp"
+#include "config/policy.hpp"
+#include "messages/error.hpp"
 #include "tools/mailpipe/cli.hpp"
 
 namespace mailpipe::cli {
@@ -27,6 +30,19 @@ void add_config_commands(CLI::App& app, context& ctx) {
         std::cerr << to_string(err) << "\n";
       std::cerr << path << ": " << result.errors.size()
                 << (result.errors.size() == 1 ? " error\n" : " errors\n");
+      ctx.exit = exit_usage;
+      return;
+    }
+    // The [analysis] section names more files and a pattern: compile them
+    // as `analyze` and the node will, so that a mistake shows here first.
+    auto policy = load_policy(result.cfg.analysis);
+    if (!policy) {
+      std::cerr << path << ": [analysis] " << render(policy.error()) << "\n";
+      ctx.exit = exit_usage;
+      return;
+    }
+    if (auto an = analyzer::make(std::move(*policy), result.cfg.analysis); !an) {
+      std::cerr << path << ": [analysis] " << render(an.error()) << "\n";
       ctx.exit = exit_usage;
       return;
     }
