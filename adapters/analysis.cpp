@@ -35,7 +35,8 @@ static_assert(ar_headers[0].name.size() == 22 && ar_headers[1].name.size() == 26
               && ar_headers[3].name.size() == 31
               && ar_headers[4].name.size() == 12);
 
-const ar_header* ar_header_of(std::string_view name) noexcept {
+[[gnu::always_inline]] inline const ar_header*
+ar_header_of(std::string_view name) noexcept {
   // Every field of a message passes here: one length test rejects nearly all.
   const ar_header* h = nullptr;
   switch (name.size()) {
@@ -140,7 +141,7 @@ auth_summary summarize_auth(const header_block& headers,
         if (colon != std::string::npos && spf.comment.find(' ') > colon)
           receiver = std::string_view{spf.comment}.substr(0, colon);
       }
-      auth_entry e;
+      auto& e = s.results.emplace_back(); // built in place
       e.header = which->name;
       e.authserv_id.assign(receiver);
       e.trusted = !receiver.empty() && is_trusted(receiver, trusted);
@@ -154,7 +155,6 @@ auth_summary summarize_auth(const header_block& headers,
       e.result.result = std::move(spf.result);
       e.result.comment = std::move(spf.comment);
       e.result.properties = std::move(spf.properties);
-      s.results.push_back(std::move(e));
       continue;
     }
     parse_auth_results(f.value, kind == ar_kind::arc, parsed);
@@ -214,8 +214,12 @@ auth_summary summarize_auth(const header_block& headers,
         best_arc_instance = parsed.instance;
         arc_from_aar = r.result;
       }
-      s.results.push_back({which->name, parsed.authserv_id, trust,
-                           parsed.instance, std::move(r)});
+      auto& e = s.results.emplace_back();
+      e.header = which->name;
+      e.authserv_id = parsed.authserv_id;
+      e.trusted = trust;
+      e.instance = parsed.instance;
+      e.result = std::move(r);
     }
     have_dkim |= took_dkim;
   }

@@ -410,6 +410,8 @@ filter_table::filter_table(std::vector<filter_signature> filters)
   for (std::size_t i = 0; i < exact_.size(); ++i) {
     if (i > 0 && exact_[i].name == exact_[i - 1].name)
       continue;
+    exact_lengths_ |= std::uint64_t{1}
+                      << std::min<std::size_t>(exact_[i].name.size(), 63);
     auto h = lower_hash(exact_[i].name);
     auto slot = h & (size - 1);
     while (slots_[slot] != npos)
@@ -420,6 +422,8 @@ filter_table::filter_table(std::vector<filter_signature> filters)
 }
 
 std::size_t filter_table::lookup(std::string_view name) const noexcept {
+  if (!((exact_lengths_ >> std::min<std::size_t>(name.size(), 63)) & 1))
+    return npos;
   auto h = lower_hash(name);
   auto mask = slots_.size() - 1;
   for (auto slot = h & mask; slots_[slot] != npos; slot = (slot + 1) & mask)

@@ -88,6 +88,9 @@ private:
   /// (lower case) is c; all bits set when a glob's prefix is shorter than
   /// three.
   std::uint64_t glob_third_[4] = {};
+  /// Bit n set when some exact name is n bytes long (bit 63: 63 or more); a
+  /// field whose length is not there is not looked up.
+  std::uint64_t exact_lengths_ = 0;
   /// Hash slots: index into exact_, or npos for an empty slot.
   std::vector<std::size_t> slots_;
   /// The hash of each slot's name.
