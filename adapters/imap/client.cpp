@@ -169,6 +169,7 @@ settings make_settings(const imap_config& cfg) {
   out.allow_plaintext = cfg.allow_plaintext;
   out.connect_timeout = cfg.connect_timeout;
   out.command_timeout = cfg.command_timeout;
+  out.tls_session_resumption = cfg.tls_session_resumption;
   return out;
 }
 
@@ -373,11 +374,12 @@ std::vector<std::string> header_values(std::string_view block,
 
 std::vector<std::string> secrets_of(const credentials& cred) {
   // The secret as typed and as it travels inside each SASL payload.
-  return {cred.secret,
-          crypto::base64_encode(std::string{'\0'} + cred.user + '\0' + cred.secret),
-          crypto::base64_encode(fmt::format("user={}\x01"
-                             "auth=Bearer {}\x01\x01",
-                             cred.user, cred.secret))};
+  return {
+      cred.secret,
+      crypto::base64_encode(std::string{'\0'} + cred.user + '\0' + cred.secret),
+      crypto::base64_encode(fmt::format("user={}\x01"
+                                        "auth=Bearer {}\x01\x01",
+                                        cred.user, cred.secret))};
 }
 
 // -- session: setup -----------------------------------------------------------
@@ -435,7 +437,8 @@ caf::expected<session> session::open(const endpoint& ep, const settings& cfg,
   s.cfg_ = cfg;
   s.parser_ = response_parser{cfg.limits};
   s.conn_ = std::move(*conn);
-  tls_options tls{cfg.ca_file, ep.server_name, false};
+  tls_options tls{cfg.ca_file, ep.server_name, false,
+                  cfg.tls_session_resumption};
   if (ep.mode == security::implicit_tls)
     if (auto err = s.conn_.start_tls(ep.host, tls, deadline))
       return err;
@@ -631,12 +634,13 @@ command session::auth_command(const credentials& cred) const {
   std::string name, payload;
   if (mech == credentials::method::plain) {
     name = "PLAIN";
-    payload = crypto::base64_encode(std::string{'\0'} + cred.user + '\0' + cred.secret);
+    payload = crypto::base64_encode(std::string{'\0'} + cred.user + '\0'
+                                    + cred.secret);
   } else {
     name = "XOAUTH2";
     payload = crypto::base64_encode(fmt::format("user={}\x01"
-                                 "auth=Bearer {}\x01\x01",
-                                 cred.user, cred.secret));
+                                                "auth=Bearer {}\x01\x01",
+                                                cred.user, cred.secret));
   }
   c.label = "AUTHENTICATE " + name;
   c.barrier = mech == credentials::method::xoauth2;

@@ -76,6 +76,9 @@ struct settings {
   std::chrono::milliseconds connect_timeout{10'000};
   /// Timeout of one command (the wait for each tagged answer).
   std::chrono::milliseconds command_timeout{30'000};
+  /// Resume TLS sessions from earlier verified handshakes with the same
+  /// server (see `tls_options::resume`).
+  bool tls_session_resumption = true;
   /// Parser limits against hostile servers.
   parser_limits limits;
 };
@@ -159,6 +162,9 @@ public:
   static caf::expected<session>
   open(const endpoint& ep, const settings& cfg,
        const std::set<std::string>* greeting = nullptr);
+
+  /// True when the TLS handshake resumed a cached session.
+  bool tls_session_reused() const { return conn_.session_reused(); }
 
   /// The capabilities last announced (greeting, login, or `CAPABILITY`).
   const std::set<std::string>& capabilities() const { return caps_; }

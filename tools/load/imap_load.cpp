@@ -70,6 +70,7 @@ struct options {
   double rtt_ms = 0;
   credentials::method mechanism = credentials::method::automatic;
   bool serve_proxy = false;
+  bool tls_resume = true;
 };
 
 std::string env_or(const char* name, std::string fallback = {}) {
@@ -313,8 +314,8 @@ caf::expected<std::string> raw_pass(const options& opt, const load_account& a) {
   if (!conn)
     return std::move(conn.error());
   if (opt.tls)
-    if (auto err =
-            conn->start_tls(opt.host, {opt.ca_file, "", false}, deadline))
+    if (auto err = conn->start_tls(
+            opt.host, {opt.ca_file, "", false, opt.tls_resume}, deadline))
       return err;
   auto crit = fmt::format("OR HEADER X-Mailpipe-Test-Id {0} HEADER X-Test-ID "
                           "{0}",
@@ -369,6 +370,7 @@ struct pass_result {
   std::size_t failed = 0;
   std::vector<double> latencies_ms;
   std::string first_error;
+  tls_counters tls; // handshakes of the timed pass
 };
 
 pass_result run_pass(const options& opt, const std::vector<load_account>& accts,
@@ -378,6 +380,9 @@ pass_result run_pass(const options& opt, const std::vector<load_account>& accts,
   cfg.ca_file = opt.ca_file;
   cfg.connect_timeout = std::chrono::seconds{30};
   cfg.command_timeout = std::chrono::seconds{30};
+  cfg.tls_session_resumption = opt.tls_resume;
+  // Every pass starts without kept TLS sessions, whatever ran before it.
+  connection::clear_tls_sessions();
   endpoint ep{opt.host, opt.tls ? opt.tls_port : opt.port,
               opt.tls ? security::implicit_tls : security::plain, "", ""};
   // Warm mode: what one earlier pass learned about this server is shared by
@@ -444,6 +449,7 @@ pass_result run_pass(const options& opt, const std::vector<load_account>& accts,
       }
     }
   };
+  auto tls0 = connection::tls_stats();
   auto t0 = clock::now();
   std::vector<std::thread> threads;
   for (std::size_t t = 0; t < parallel; ++t)
@@ -451,6 +457,9 @@ pass_result run_pass(const options& opt, const std::vector<load_account>& accts,
   for (auto& t : threads)
     t.join();
   res.seconds = std::chrono::duration<double>(clock::now() - t0).count();
+  auto tls1 = connection::tls_stats();
+  res.tls = {tls1.handshakes - tls0.handshakes, tls1.offered - tls0.offered,
+             tls1.resumed - tls0.resumed};
   res.ok = ok;
   res.wrong = wrong;
   res.failed = failed;
@@ -501,6 +510,8 @@ int main(int argc, char** argv) {
                  "add this round-trip time through a local delaying proxy");
   app.add_flag("--serve-proxy", opt.serve_proxy,
                "only run the --rtt-ms proxy (for imapflow-bench.mjs --port)");
+  app.add_flag("!--no-tls-resume", opt.tls_resume,
+               "no TLS session resumption (every mode does full handshakes)");
   bool use_login = false;
   app.add_flag("--login", use_login,
                "client modes log in with LOGIN instead of AUTHENTICATE PLAIN");
@@ -537,16 +548,27 @@ int main(int argc, char** argv) {
     auto warm = run_pass(opt, accts, "raw", 4);
     fmt::print("index warm-up: {:.1f} s, {} ok\n", warm.seconds, warm.ok);
     int status = 0;
-    fmt::print("{:<12} {:>8} {:>10} {:>9} {:>9} {:>6} {:>6}\n", "mode",
-               "parallel", "accounts/s", "p50 ms", "p99 ms", "wrong", "fail");
+    fmt::print("{:<12} {:>8} {:>10} {:>9} {:>9} {:>6} {:>6} {:>8}\n", "mode",
+               "parallel", "accounts/s", "p50 ms", "p99 ms", "wrong", "fail",
+               "resumed");
+    // Odd rounds run the modes in reverse order, so that no mode always
+    // follows the same one (the server's caches, the machine's other load).
     for (int round = 0; round < opt.rounds; ++round)
       for (auto par : opt.parallel)
-        for (const auto& mode : opt.modes) {
+        for (std::size_t k = 0; k < opt.modes.size(); ++k) {
+          const auto& mode =
+              opt.modes[round % 2 == 0 ? k : opt.modes.size() - 1 - k];
           auto r = run_pass(opt, accts, mode, par);
-          fmt::print("{:<12} {:>8} {:>10.0f} {:>9.2f} {:>9.2f} {:>6} {:>6}\n",
-                     mode, par, static_cast<double>(accts.size()) / r.seconds,
-                     percentile(r.latencies_ms, 0.5),
-                     percentile(r.latencies_ms, 0.99), r.wrong, r.failed);
+          // Handshakes of mailpipe's connection class (client and raw).
+          auto resumed = r.tls.handshakes == 0
+                             ? std::string{"-"}
+                             : fmt::format("{:.0f}%", 100.0 * r.tls.resumed
+                                                          / r.tls.handshakes);
+          fmt::print(
+              "{:<12} {:>8} {:>10.0f} {:>9.2f} {:>9.2f} {:>6} {:>6} {:>8}\n",
+              mode, par, static_cast<double>(accts.size()) / r.seconds,
+              percentile(r.latencies_ms, 0.5), percentile(r.latencies_ms, 0.99),
+              r.wrong, r.failed, resumed);
           if (!r.first_error.empty()) {
             fmt::print("  first problem: {}\n", r.first_error);
             status = 1;
