@@ -233,6 +233,11 @@ std::shared_ptr<SSL_CTX> context_for(const std::string& ca_file,
   SSL_CTX_set_min_proto_version(ctx.get(), TLS1_2_VERSION);
   SSL_CTX_set_mode(ctx.get(), SSL_MODE_ENABLE_PARTIAL_WRITE
                                   | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+  // Read whatever the socket holds, not a record header and then its body:
+  // a pass's answers arrive as a burst of records, and each read is a system
+  // call. Safe with the poll waits below: they only follow an SSL call that
+  // asked for more bytes than OpenSSL has buffered.
+  SSL_CTX_set_read_ahead(ctx.get(), 1);
   // Sessions go to `session_cache` only, never to OpenSSL's own store.
   SSL_CTX_set_session_cache_mode(ctx.get(), SSL_SESS_CACHE_CLIENT
                                                 | SSL_SESS_CACHE_NO_INTERNAL);

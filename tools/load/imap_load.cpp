@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <mutex>
 #include <random>
 #include <sstream>
@@ -474,6 +475,38 @@ double percentile(std::vector<double> xs, double p) {
   return xs[idx];
 }
 
+/// "median [min-max]" of `xs`, with `digits` after the point.
+std::string spread(std::vector<double> xs, int digits) {
+  std::sort(xs.begin(), xs.end());
+  auto n = xs.size();
+  auto median = n % 2 ? xs[n / 2] : (xs[n / 2 - 1] + xs[n / 2]) / 2;
+  return fmt::format("{:.{}f} [{:.{}f}-{:.{}f}]", median, digits, xs.front(),
+                     digits, xs.back(), digits);
+}
+
+/// Medians and ranges over the rounds, and each mode's accounts/s divided by
+/// raw's of the same round (the two ran back to back: a paired comparison).
+void print_summary(const options& opt,
+                   const std::map<std::pair<std::size_t, std::string>,
+                                  std::vector<double>>& rates) {
+  fmt::print("\nover {} rounds: median [min-max]\n", opt.rounds);
+  bool has_raw =
+      std::find(opt.modes.begin(), opt.modes.end(), "raw") != opt.modes.end();
+  for (auto par : opt.parallel)
+    for (const auto& mode : opt.modes) {
+      const auto& xs = rates.at({par, mode});
+      std::string paired;
+      if (has_raw && mode != "raw") {
+        const auto& raw = rates.at({par, "raw"});
+        std::vector<double> ratios;
+        for (std::size_t i = 0; i < xs.size() && i < raw.size(); ++i)
+          ratios.push_back(xs[i] / raw[i]);
+        paired = fmt::format("  /raw {}", spread(ratios, 3));
+      }
+      fmt::print("{:<12} {:>8} {}{}\n", mode, par, spread(xs, 0), paired);
+    }
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -551,6 +584,8 @@ int main(int argc, char** argv) {
     fmt::print("{:<12} {:>8} {:>10} {:>9} {:>9} {:>6} {:>6} {:>8}\n", "mode",
                "parallel", "accounts/s", "p50 ms", "p99 ms", "wrong", "fail",
                "resumed");
+    // accounts/s of every round, by parallelism and mode
+    std::map<std::pair<std::size_t, std::string>, std::vector<double>> rates;
     // Odd rounds run the modes in reverse order, so that no mode always
     // follows the same one (the server's caches, the machine's other load).
     for (int round = 0; round < opt.rounds; ++round)
@@ -559,6 +594,8 @@ int main(int argc, char** argv) {
           const auto& mode =
               opt.modes[round % 2 == 0 ? k : opt.modes.size() - 1 - k];
           auto r = run_pass(opt, accts, mode, par);
+          rates[{par, mode}].push_back(static_cast<double>(accts.size())
+                                       / r.seconds);
           // Handshakes of mailpipe's connection class (client and raw).
           auto resumed = r.tls.handshakes == 0
                              ? std::string{"-"}
@@ -575,6 +612,8 @@ int main(int argc, char** argv) {
           }
           std::fflush(stdout);
         }
+    if (opt.rounds > 1)
+      print_summary(opt, rates);
     return status;
   } catch (const std::exception& e) {
     fmt::print(stderr, "mailpipe-imap-load: {}\n", e.what());
