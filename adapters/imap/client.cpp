@@ -1,7 +1,6 @@
 #include "adapters/imap/client.hpp"
 
 #include <algorithm>
-#include <map>
 
 #include <caf/error.hpp>
 #include <fmt/format.h>
@@ -389,28 +388,23 @@ bool session::has_capability(std::string_view name) const {
 }
 
 void session::note_capabilities(const response& r) {
-  auto take = [this](auto&& words) {
-    caps_.clear();
-    for (auto& w : words)
-      caps_.insert(to_upper(w));
-  };
+  // Words go straight into the set: no copies in between.
+  auto add = [this](std::string_view w) { caps_.insert(to_upper(w)); };
   if (r.code == "CAPABILITY") {
-    std::vector<std::string> words;
+    caps_.clear();
     std::string_view args = r.code_args;
     while (!args.empty()) {
       auto sp = args.find(' ');
       if (sp != 0)
-        words.emplace_back(args.substr(0, sp));
+        add(args.substr(0, sp));
       args = sp == std::string_view::npos ? std::string_view{}
                                           : args.substr(sp + 1);
     }
-    take(words);
   } else if (r.keyword == "CAPABILITY") {
-    std::vector<std::string> words;
+    caps_.clear();
     for (const auto& v : r.data)
       if (v.has_text())
-        words.push_back(v.text);
-    take(words);
+        add(v.text);
   }
 }
 
@@ -498,11 +492,24 @@ caf::error session::write_raw(std::string_view bytes) {
 caf::expected<std::vector<reply>>
 session::run(const std::vector<command>& cmds) {
   std::vector<reply> replies(cmds.size());
-  std::map<std::string, std::size_t> by_tag;
-  for (std::size_t i = 0; i < cmds.size(); ++i) {
-    replies[i].tag = next_tag();
-    by_tag.emplace(replies[i].tag, i);
-  }
+  // Tags are m<n> with consecutive n: a tag's number gives its command.
+  const auto first_tag = tag_counter_ + 1;
+  for (auto& rep : replies)
+    rep.tag = next_tag();
+  auto index_of = [&](const std::string& tag) -> std::optional<std::size_t> {
+    if (tag.size() < 2 || tag.size() > 11 || tag[0] != 'm')
+      return std::nullopt;
+    uint64_t n = 0;
+    for (std::size_t i = 1; i < tag.size(); ++i) {
+      if (tag[i] < '0' || tag[i] > '9')
+        return std::nullopt;
+      n = n * 10 + static_cast<uint64_t>(tag[i] - '0');
+    }
+    if (n < first_tag || n - first_tag >= replies.size()
+        || replies[n - first_tag].tag != tag)
+      return std::nullopt;
+    return static_cast<std::size_t>(n - first_tag);
+  };
   std::size_t w = 0;      // command being written
   std::size_t part = 0;   // its next part
   std::size_t oldest = 0; // oldest command without an answer
@@ -533,7 +540,8 @@ session::run(const std::vector<command>& cmds) {
   // previous answer: a server trickling untagged data cannot stretch it.
   auto deadline = clock::now() + cfg_.command_timeout;
   while (remaining > 0) {
-    auto what = oldest < cmds.size() ? cmds[oldest].label : std::string{};
+    std::string_view what =
+        oldest < cmds.size() ? std::string_view{cmds[oldest].label} : "";
     auto r = read_response(deadline);
     if (!r) {
       auto& err = r.error();
@@ -560,15 +568,14 @@ session::run(const std::vector<command>& cmds) {
         }
         break;
       case response_kind::tagged: {
-        auto i = by_tag.find(r->tag);
-        if (i == by_tag.end()
-            || replies[i->second].done.kind == response_kind::tagged)
+        auto i = index_of(r->tag);
+        if (!i || replies[*i].done.kind == response_kind::tagged)
           return caf::make_error(ec::protocol_error,
                                  fmt::format("answer with unknown tag \"{}\"",
                                              mask(r->tag, secrets_)));
         note_capabilities(*r);
         deadline = clock::now() + cfg_.command_timeout;
-        auto idx = i->second;
+        auto idx = *i;
         replies[idx].done = std::move(*r);
         --remaining;
         if (idx == w && part > 0) {
