@@ -4,6 +4,7 @@
 // log out) with mailpipe's IMAP client and with a hand-pipelined raw client.
 
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -371,8 +372,19 @@ struct pass_result {
   std::size_t failed = 0;
   std::vector<double> latencies_ms;
   std::string first_error;
-  tls_counters tls; // handshakes of the timed pass
+  tls_counters tls;       // handshakes of the timed pass
+  double cpu_seconds = 0; // this process's user + system CPU in the pass
 };
+
+/// User + system CPU time of this process so far.
+double process_cpu_seconds() {
+  rusage u{};
+  ::getrusage(RUSAGE_SELF, &u);
+  auto sec = [](const timeval& t) {
+    return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6;
+  };
+  return sec(u.ru_utime) + sec(u.ru_stime);
+}
 
 pass_result run_pass(const options& opt, const std::vector<load_account>& accts,
                      const std::string& mode, std::size_t parallel) {
@@ -451,6 +463,7 @@ pass_result run_pass(const options& opt, const std::vector<load_account>& accts,
     }
   };
   auto tls0 = connection::tls_stats();
+  auto cpu0 = process_cpu_seconds();
   auto t0 = clock::now();
   std::vector<std::thread> threads;
   for (std::size_t t = 0; t < parallel; ++t)
@@ -458,6 +471,7 @@ pass_result run_pass(const options& opt, const std::vector<load_account>& accts,
   for (auto& t : threads)
     t.join();
   res.seconds = std::chrono::duration<double>(clock::now() - t0).count();
+  res.cpu_seconds = process_cpu_seconds() - cpu0;
   auto tls1 = connection::tls_stats();
   res.tls = {tls1.handshakes - tls0.handshakes, tls1.offered - tls0.offered,
              tls1.resumed - tls0.resumed};
@@ -475,6 +489,10 @@ double percentile(std::vector<double> xs, double p) {
   return xs[idx];
 }
 
+/// Figures of every round, by parallelism and mode.
+using by_mode =
+    std::map<std::pair<std::size_t, std::string>, std::vector<double>>;
+
 /// "median [min-max]" of `xs`, with `digits` after the point.
 std::string spread(std::vector<double> xs, int digits) {
   std::sort(xs.begin(), xs.end());
@@ -486,9 +504,8 @@ std::string spread(std::vector<double> xs, int digits) {
 
 /// Medians and ranges over the rounds, and each mode's accounts/s divided by
 /// raw's of the same round (the two ran back to back: a paired comparison).
-void print_summary(const options& opt,
-                   const std::map<std::pair<std::size_t, std::string>,
-                                  std::vector<double>>& rates) {
+void print_summary(const options& opt, const by_mode& rates,
+                   const by_mode& cpu) {
   fmt::print("\nover {} rounds: median [min-max]\n", opt.rounds);
   bool has_raw =
       std::find(opt.modes.begin(), opt.modes.end(), "raw") != opt.modes.end();
@@ -503,7 +520,8 @@ void print_summary(const options& opt,
           ratios.push_back(xs[i] / raw[i]);
         paired = fmt::format("  /raw {}", spread(ratios, 3));
       }
-      fmt::print("{:<12} {:>8} {}{}\n", mode, par, spread(xs, 0), paired);
+      fmt::print("{:<12} {:>8} {}{}  cpu us/account {}\n", mode, par,
+                 spread(xs, 0), paired, spread(cpu.at({par, mode}), 0));
     }
 }
 
@@ -581,11 +599,13 @@ int main(int argc, char** argv) {
     auto warm = run_pass(opt, accts, "raw", 4);
     fmt::print("index warm-up: {:.1f} s, {} ok\n", warm.seconds, warm.ok);
     int status = 0;
-    fmt::print("{:<12} {:>8} {:>10} {:>9} {:>9} {:>6} {:>6} {:>8}\n", "mode",
-               "parallel", "accounts/s", "p50 ms", "p99 ms", "wrong", "fail",
-               "resumed");
+    fmt::print("{:<12} {:>8} {:>10} {:>9} {:>9} {:>6} {:>6} {:>8} {:>9}\n",
+               "mode", "parallel", "accounts/s", "p50 ms", "p99 ms", "wrong",
+               "fail", "resumed", "cpu us/a");
     // accounts/s of every round, by parallelism and mode
-    std::map<std::pair<std::size_t, std::string>, std::vector<double>> rates;
+    by_mode rates;
+    // this process's CPU microseconds per account, likewise
+    auto cpu = rates;
     // Odd rounds run the modes in reverse order, so that no mode always
     // follows the same one (the server's caches, the machine's other load).
     for (int round = 0; round < opt.rounds; ++round)
@@ -596,16 +616,20 @@ int main(int argc, char** argv) {
           auto r = run_pass(opt, accts, mode, par);
           rates[{par, mode}].push_back(static_cast<double>(accts.size())
                                        / r.seconds);
+          cpu[{par, mode}].push_back(r.cpu_seconds * 1e6
+                                     / static_cast<double>(accts.size()));
           // Handshakes of mailpipe's connection class (client and raw).
           auto resumed = r.tls.handshakes == 0
                              ? std::string{"-"}
                              : fmt::format("{:.0f}%", 100.0 * r.tls.resumed
                                                           / r.tls.handshakes);
           fmt::print(
-              "{:<12} {:>8} {:>10.0f} {:>9.2f} {:>9.2f} {:>6} {:>6} {:>8}\n",
+              "{:<12} {:>8} {:>10.0f} {:>9.2f} {:>9.2f} {:>6} {:>6} {:>8} "
+              "{:>9.0f}\n",
               mode, par, static_cast<double>(accts.size()) / r.seconds,
               percentile(r.latencies_ms, 0.5), percentile(r.latencies_ms, 0.99),
-              r.wrong, r.failed, resumed);
+              r.wrong, r.failed, resumed,
+              r.cpu_seconds * 1e6 / static_cast<double>(accts.size()));
           if (!r.first_error.empty()) {
             fmt::print("  first problem: {}\n", r.first_error);
             status = 1;
@@ -613,7 +637,7 @@ int main(int argc, char** argv) {
           std::fflush(stdout);
         }
     if (opt.rounds > 1)
-      print_summary(opt, rates);
+      print_summary(opt, rates, cpu);
     return status;
   } catch (const std::exception& e) {
     fmt::print(stderr, "mailpipe-imap-load: {}\n", e.what());
