@@ -384,28 +384,57 @@ std::vector<std::string> secrets_of(const credentials& cred) {
 // -- session: setup -----------------------------------------------------------
 
 bool session::has_capability(std::string_view name) const {
-  return caps_.count(to_upper(name)) > 0;
+  return capabilities().count(to_upper(name)) > 0;
 }
 
 void session::note_capabilities(const response& r) {
-  // Words go straight into the set: no copies in between.
-  auto add = [this](std::string_view w) { caps_.insert(to_upper(w)); };
-  if (r.code == "CAPABILITY") {
-    caps_.clear();
+  const bool in_code = r.code == "CAPABILITY";
+  if (!in_code && r.keyword != "CAPABILITY")
+    return;
+  // Calls `f` with every announced word, without copies.
+  auto each_word = [&](auto&& f) {
+    if (!in_code) {
+      for (const auto& v : r.data)
+        if (v.has_text())
+          f(std::string_view{v.text});
+      return;
+    }
     std::string_view args = r.code_args;
     while (!args.empty()) {
       auto sp = args.find(' ');
       if (sp != 0)
-        add(args.substr(0, sp));
+        f(args.substr(0, sp));
       args = sp == std::string_view::npos ? std::string_view{}
                                           : args.substr(sp + 1);
     }
-  } else if (r.keyword == "CAPABILITY") {
-    caps_.clear();
-    for (const auto& v : r.data)
-      if (v.has_text())
-        add(v.text);
+  };
+  // The same list is announced on every connection to a server: checking it
+  // against a known set costs lookups, building a set costs allocations.
+  std::string upper;
+  auto announces = [&](const std::set<std::string>& known) {
+    std::size_t n = 0;
+    bool all = true;
+    each_word([&](std::string_view w) {
+      if (!all)
+        return;
+      upper.assign(w);
+      for (auto& c : upper)
+        if (c >= 'a' && c <= 'z')
+          c = static_cast<char>(c - 'a' + 'A');
+      all = known.count(upper) > 0;
+      ++n;
+    });
+    return all && n == known.size();
+  };
+  if (announces(capabilities()))
+    return;
+  caps_.clear();
+  shared_caps_ = nullptr;
+  if (known_caps_ && announces(*known_caps_)) {
+    shared_caps_ = known_caps_;
+    return;
   }
+  each_word([this](std::string_view w) { caps_.insert(to_upper(w)); });
 }
 
 void session::add_secrets(const std::vector<std::string>& xs) {
@@ -437,7 +466,7 @@ caf::expected<session> session::open(const endpoint& ep, const settings& cfg,
     if (auto err = s.conn_.start_tls(ep.host, tls, deadline))
       return err;
   if (greeting && ep.mode != security::starttls) {
-    s.caps_ = *greeting;
+    s.shared_caps_ = greeting;
     s.greeting_pending_ = true;
     return s;
   }
@@ -460,6 +489,7 @@ caf::expected<session> session::open(const endpoint& ep, const settings& cfg,
     if (auto err = s.conn_.start_tls(ep.host, tls, deadline))
       return err;
     s.caps_.clear(); // pre-TLS capabilities cannot be trusted
+    s.shared_caps_ = nullptr;
     if (auto err = s.refresh_capabilities())
       return err;
   }
@@ -603,8 +633,12 @@ session::run(const std::vector<command>& cmds) {
         note_capabilities(*r);
         if (r->state == status::bye)
           bye = *r;
-        if (oldest < replies.size())
-          replies[oldest].untagged.push_back(std::move(*r));
+        if (oldest < replies.size()) {
+          auto& untagged = replies[oldest].untagged;
+          if (untagged.empty()) // EXAMINE and LIST bring several
+            untagged.reserve(8);
+          untagged.push_back(std::move(*r));
+        }
         break;
     }
   }
@@ -890,6 +924,8 @@ find_pass(const endpoint& ep, const credentials& cred,
       session::open(ep, cfg, warm ? &hints->greeting_capabilities : nullptr);
   if (!s)
     return std::move(s.error());
+  if (warm)
+    s->expect_capabilities(&hints->capabilities);
   std::set<std::string> greeting_caps; // what a cold pass learns
   if (hints && !warm)
     greeting_caps = s->capabilities();
@@ -1041,7 +1077,8 @@ find_pass(const endpoint& ep, const credentials& cred,
     // Compare first: the hints rarely change, and copying sets allocates.
     if (!warm && hints->greeting_capabilities != greeting_caps)
       hints->greeting_capabilities = greeting_caps;
-    if (hints->capabilities != s->capabilities())
+    if (&hints->capabilities != &s->capabilities()
+        && hints->capabilities != s->capabilities())
       hints->capabilities = s->capabilities();
     hints->junk_folder = junk ? junk->name : std::string{};
     hints->known = true;
