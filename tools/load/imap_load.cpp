@@ -386,8 +386,15 @@ double process_cpu_seconds() {
   return sec(u.ru_utime) + sec(u.ru_stime);
 }
 
-pass_result run_pass(const options& opt, const std::vector<load_account>& accts,
-                     const std::string& mode, std::size_t parallel) {
+pass_result run_pass(const options& all, const std::vector<load_account>& accts,
+                     const std::string& mode_name, std::size_t parallel) {
+  // MODE:full is MODE with full TLS handshakes (no session resumption).
+  auto opt = all;
+  auto mode = mode_name;
+  if (mode.size() > 5 && mode.ends_with(":full")) {
+    mode.resize(mode.size() - 5);
+    opt.tls_resume = false;
+  }
   settings cfg;
   cfg.allow_plaintext = true;
   cfg.ca_file = opt.ca_file;
@@ -503,24 +510,29 @@ std::string spread(std::vector<double> xs, int digits) {
 }
 
 /// Medians and ranges over the rounds, and each mode's accounts/s divided by
-/// raw's of the same round (the two ran back to back: a paired comparison).
+/// raw's (raw:full's for a :full mode) of the same round (they ran back to
+/// back: a paired comparison).
 void print_summary(const options& opt, const by_mode& rates,
                    const by_mode& cpu) {
   fmt::print("\nover {} rounds: median [min-max]\n", opt.rounds);
-  bool has_raw =
-      std::find(opt.modes.begin(), opt.modes.end(), "raw") != opt.modes.end();
+  auto has = [&](const char* m) {
+    return std::find(opt.modes.begin(), opt.modes.end(), m) != opt.modes.end();
+  };
   for (auto par : opt.parallel)
     for (const auto& mode : opt.modes) {
       const auto& xs = rates.at({par, mode});
+      // MODE:full against raw:full when both ran, otherwise against raw.
+      std::string ref =
+          mode.ends_with(":full") && has("raw:full") ? "raw:full" : "raw";
       std::string paired;
-      if (has_raw && mode != "raw") {
-        const auto& raw = rates.at({par, "raw"});
+      if (has(ref.c_str()) && mode != ref) {
+        const auto& raw = rates.at({par, ref});
         std::vector<double> ratios;
         for (std::size_t i = 0; i < xs.size() && i < raw.size(); ++i)
           ratios.push_back(xs[i] / raw[i]);
-        paired = fmt::format("  /raw {}", spread(ratios, 3));
+        paired = fmt::format("  /{} {}", ref, spread(ratios, 3));
       }
-      fmt::print("{:<12} {:>8} {}{}  cpu us/account {}\n", mode, par,
+      fmt::print("{:<16} {:>8} {}{}  cpu us/account {}\n", mode, par,
                  spread(xs, 0), paired, spread(cpu.at({par, mode}), 0));
     }
 }
@@ -546,7 +558,9 @@ int main(int argc, char** argv) {
       ->delimiter(',');
   app.add_option("-m,--mode", opt.modes,
                  "client (cold: no hints), client-warm (server hints "
-                 "shared), raw (hand-pipelined), libetpan (Debian's libetpan)")
+                 "shared), raw (hand-pipelined), libetpan (Debian's "
+                 "libetpan); MODE:full is MODE without TLS session "
+                 "resumption (client, client-warm, raw)")
       ->delimiter(',');
   app.add_option("--host", opt.host);
   app.add_option("--port", opt.port, "plain IMAP port");
@@ -599,7 +613,7 @@ int main(int argc, char** argv) {
     auto warm = run_pass(opt, accts, "raw", 4);
     fmt::print("index warm-up: {:.1f} s, {} ok\n", warm.seconds, warm.ok);
     int status = 0;
-    fmt::print("{:<12} {:>8} {:>10} {:>9} {:>9} {:>6} {:>6} {:>8} {:>9}\n",
+    fmt::print("{:<16} {:>8} {:>10} {:>9} {:>9} {:>6} {:>6} {:>8} {:>9}\n",
                "mode", "parallel", "accounts/s", "p50 ms", "p99 ms", "wrong",
                "fail", "resumed", "cpu us/a");
     // accounts/s of every round, by parallelism and mode
@@ -624,7 +638,7 @@ int main(int argc, char** argv) {
                              : fmt::format("{:.0f}%", 100.0 * r.tls.resumed
                                                           / r.tls.handshakes);
           fmt::print(
-              "{:<12} {:>8} {:>10.0f} {:>9.2f} {:>9.2f} {:>6} {:>6} {:>8} "
+              "{:<16} {:>8} {:>10.0f} {:>9.2f} {:>9.2f} {:>6} {:>6} {:>8} "
               "{:>9.0f}\n",
               mode, par, static_cast<double>(accts.size()) / r.seconds,
               percentile(r.latencies_ms, 0.5), percentile(r.latencies_ms, 0.99),
