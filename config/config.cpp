@@ -60,6 +60,7 @@ const std::vector<field>& schema() {
     MP_FIELD(imap.allow_plaintext, false),
     MP_FIELD(imap.connect_timeout, false),
     MP_FIELD(imap.command_timeout, false),
+    MP_FIELD(imap.tls_session_resumption, false),
     MP_FIELD(gmail.api_url, false),
     MP_FIELD(gmail.token_url, false),
     MP_FIELD(gmail.client_id, false),

@@ -93,6 +93,9 @@ struct imap_config {
   duration connect_timeout = std::chrono::seconds{10};
   /// Timeout of one command.
   duration command_timeout = std::chrono::seconds{30};
+  /// Resume TLS sessions with servers already verified (skips the
+  /// certificate on later connections to the same host, port and name).
+  bool tls_session_resumption = true;
 };
 
 /// `[gmail]`: the Gmail API.

@@ -1,7 +1,6 @@
 #include "adapters/imap/client.hpp"
 
 #include <algorithm>
-#include <map>
 
 #include <caf/error.hpp>
 #include <fmt/format.h>
@@ -169,6 +168,7 @@ settings make_settings(const imap_config& cfg) {
   out.allow_plaintext = cfg.allow_plaintext;
   out.connect_timeout = cfg.connect_timeout;
   out.command_timeout = cfg.command_timeout;
+  out.tls_session_resumption = cfg.tls_session_resumption;
   return out;
 }
 
@@ -373,43 +373,68 @@ std::vector<std::string> header_values(std::string_view block,
 
 std::vector<std::string> secrets_of(const credentials& cred) {
   // The secret as typed and as it travels inside each SASL payload.
-  return {cred.secret,
-          crypto::base64_encode(std::string{'\0'} + cred.user + '\0' + cred.secret),
-          crypto::base64_encode(fmt::format("user={}\x01"
-                             "auth=Bearer {}\x01\x01",
-                             cred.user, cred.secret))};
+  return {
+      cred.secret,
+      crypto::base64_encode(std::string{'\0'} + cred.user + '\0' + cred.secret),
+      crypto::base64_encode(fmt::format("user={}\x01"
+                                        "auth=Bearer {}\x01\x01",
+                                        cred.user, cred.secret))};
 }
 
 // -- session: setup -----------------------------------------------------------
 
 bool session::has_capability(std::string_view name) const {
-  return caps_.count(to_upper(name)) > 0;
+  return capabilities().count(to_upper(name)) > 0;
 }
 
 void session::note_capabilities(const response& r) {
-  auto take = [this](auto&& words) {
-    caps_.clear();
-    for (auto& w : words)
-      caps_.insert(to_upper(w));
-  };
-  if (r.code == "CAPABILITY") {
-    std::vector<std::string> words;
+  const bool in_code = r.code == "CAPABILITY";
+  if (!in_code && r.keyword != "CAPABILITY")
+    return;
+  // Calls `f` with every announced word, without copies.
+  auto each_word = [&](auto&& f) {
+    if (!in_code) {
+      for (const auto& v : r.data)
+        if (v.has_text())
+          f(std::string_view{v.text});
+      return;
+    }
     std::string_view args = r.code_args;
     while (!args.empty()) {
       auto sp = args.find(' ');
       if (sp != 0)
-        words.emplace_back(args.substr(0, sp));
+        f(args.substr(0, sp));
       args = sp == std::string_view::npos ? std::string_view{}
                                           : args.substr(sp + 1);
     }
-    take(words);
-  } else if (r.keyword == "CAPABILITY") {
-    std::vector<std::string> words;
-    for (const auto& v : r.data)
-      if (v.has_text())
-        words.push_back(v.text);
-    take(words);
+  };
+  // The same list is announced on every connection to a server: checking it
+  // against a known set costs lookups, building a set costs allocations.
+  std::string upper;
+  auto announces = [&](const std::set<std::string>& known) {
+    std::size_t n = 0;
+    bool all = true;
+    each_word([&](std::string_view w) {
+      if (!all)
+        return;
+      upper.assign(w);
+      for (auto& c : upper)
+        if (c >= 'a' && c <= 'z')
+          c = static_cast<char>(c - 'a' + 'A');
+      all = known.count(upper) > 0;
+      ++n;
+    });
+    return all && n == known.size();
+  };
+  if (announces(capabilities()))
+    return;
+  caps_.clear();
+  shared_caps_ = nullptr;
+  if (known_caps_ && announces(*known_caps_)) {
+    shared_caps_ = known_caps_;
+    return;
   }
+  each_word([this](std::string_view w) { caps_.insert(to_upper(w)); });
 }
 
 void session::add_secrets(const std::vector<std::string>& xs) {
@@ -435,12 +460,13 @@ caf::expected<session> session::open(const endpoint& ep, const settings& cfg,
   s.cfg_ = cfg;
   s.parser_ = response_parser{cfg.limits};
   s.conn_ = std::move(*conn);
-  tls_options tls{cfg.ca_file, ep.server_name, false};
+  tls_options tls{cfg.ca_file, ep.server_name, false,
+                  cfg.tls_session_resumption};
   if (ep.mode == security::implicit_tls)
     if (auto err = s.conn_.start_tls(ep.host, tls, deadline))
       return err;
   if (greeting && ep.mode != security::starttls) {
-    s.caps_ = *greeting;
+    s.shared_caps_ = greeting;
     s.greeting_pending_ = true;
     return s;
   }
@@ -463,6 +489,7 @@ caf::expected<session> session::open(const endpoint& ep, const settings& cfg,
     if (auto err = s.conn_.start_tls(ep.host, tls, deadline))
       return err;
     s.caps_.clear(); // pre-TLS capabilities cannot be trusted
+    s.shared_caps_ = nullptr;
     if (auto err = s.refresh_capabilities())
       return err;
   }
@@ -495,11 +522,24 @@ caf::error session::write_raw(std::string_view bytes) {
 caf::expected<std::vector<reply>>
 session::run(const std::vector<command>& cmds) {
   std::vector<reply> replies(cmds.size());
-  std::map<std::string, std::size_t> by_tag;
-  for (std::size_t i = 0; i < cmds.size(); ++i) {
-    replies[i].tag = next_tag();
-    by_tag.emplace(replies[i].tag, i);
-  }
+  // Tags are m<n> with consecutive n: a tag's number gives its command.
+  const auto first_tag = tag_counter_ + 1;
+  for (auto& rep : replies)
+    rep.tag = next_tag();
+  auto index_of = [&](const std::string& tag) -> std::optional<std::size_t> {
+    if (tag.size() < 2 || tag.size() > 11 || tag[0] != 'm')
+      return std::nullopt;
+    uint64_t n = 0;
+    for (std::size_t i = 1; i < tag.size(); ++i) {
+      if (tag[i] < '0' || tag[i] > '9')
+        return std::nullopt;
+      n = n * 10 + static_cast<uint64_t>(tag[i] - '0');
+    }
+    if (n < first_tag || n - first_tag >= replies.size()
+        || replies[n - first_tag].tag != tag)
+      return std::nullopt;
+    return static_cast<std::size_t>(n - first_tag);
+  };
   std::size_t w = 0;      // command being written
   std::size_t part = 0;   // its next part
   std::size_t oldest = 0; // oldest command without an answer
@@ -530,7 +570,8 @@ session::run(const std::vector<command>& cmds) {
   // previous answer: a server trickling untagged data cannot stretch it.
   auto deadline = clock::now() + cfg_.command_timeout;
   while (remaining > 0) {
-    auto what = oldest < cmds.size() ? cmds[oldest].label : std::string{};
+    std::string_view what =
+        oldest < cmds.size() ? std::string_view{cmds[oldest].label} : "";
     auto r = read_response(deadline);
     if (!r) {
       auto& err = r.error();
@@ -557,15 +598,14 @@ session::run(const std::vector<command>& cmds) {
         }
         break;
       case response_kind::tagged: {
-        auto i = by_tag.find(r->tag);
-        if (i == by_tag.end()
-            || replies[i->second].done.kind == response_kind::tagged)
+        auto i = index_of(r->tag);
+        if (!i || replies[*i].done.kind == response_kind::tagged)
           return caf::make_error(ec::protocol_error,
                                  fmt::format("answer with unknown tag \"{}\"",
                                              mask(r->tag, secrets_)));
         note_capabilities(*r);
         deadline = clock::now() + cfg_.command_timeout;
-        auto idx = i->second;
+        auto idx = *i;
         replies[idx].done = std::move(*r);
         --remaining;
         if (idx == w && part > 0) {
@@ -593,8 +633,12 @@ session::run(const std::vector<command>& cmds) {
         note_capabilities(*r);
         if (r->state == status::bye)
           bye = *r;
-        if (oldest < replies.size())
-          replies[oldest].untagged.push_back(std::move(*r));
+        if (oldest < replies.size()) {
+          auto& untagged = replies[oldest].untagged;
+          if (untagged.empty()) // EXAMINE and LIST bring several
+            untagged.reserve(8);
+          untagged.push_back(std::move(*r));
+        }
         break;
     }
   }
@@ -631,12 +675,13 @@ command session::auth_command(const credentials& cred) const {
   std::string name, payload;
   if (mech == credentials::method::plain) {
     name = "PLAIN";
-    payload = crypto::base64_encode(std::string{'\0'} + cred.user + '\0' + cred.secret);
+    payload = crypto::base64_encode(std::string{'\0'} + cred.user + '\0'
+                                    + cred.secret);
   } else {
     name = "XOAUTH2";
     payload = crypto::base64_encode(fmt::format("user={}\x01"
-                                 "auth=Bearer {}\x01\x01",
-                                 cred.user, cred.secret));
+                                                "auth=Bearer {}\x01\x01",
+                                                cred.user, cred.secret));
   }
   c.label = "AUTHENTICATE " + name;
   c.barrier = mech == credentials::method::xoauth2;
@@ -879,6 +924,8 @@ find_pass(const endpoint& ep, const credentials& cred,
       session::open(ep, cfg, warm ? &hints->greeting_capabilities : nullptr);
   if (!s)
     return std::move(s.error());
+  if (warm)
+    s->expect_capabilities(&hints->capabilities);
   std::set<std::string> greeting_caps; // what a cold pass learns
   if (hints && !warm)
     greeting_caps = s->capabilities();
@@ -1030,7 +1077,8 @@ find_pass(const endpoint& ep, const credentials& cred,
     // Compare first: the hints rarely change, and copying sets allocates.
     if (!warm && hints->greeting_capabilities != greeting_caps)
       hints->greeting_capabilities = greeting_caps;
-    if (hints->capabilities != s->capabilities())
+    if (&hints->capabilities != &s->capabilities()
+        && hints->capabilities != s->capabilities())
       hints->capabilities = s->capabilities();
     hints->junk_folder = junk ? junk->name : std::string{};
     hints->known = true;

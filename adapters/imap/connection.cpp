@@ -9,10 +9,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <ctime>
+#include <deque>
 #include <map>
 #include <mutex>
+#include <unordered_map>
 
 #include <caf/error.hpp>
 #include <fmt/format.h>
@@ -70,6 +74,148 @@ bool is_ip_address(const std::string& host) {
          || inet_pton(AF_INET6, host.c_str(), &a6) == 1;
 }
 
+// -- TLS session resumption ---------------------------------------------------
+
+/// Sessions kept from verified handshakes, by what they were verified for:
+/// the host connected to, the port, the name checked in the certificate and
+/// the CA file. A resumed handshake skips the certificate (the client's chain
+/// check and the server's signature), so a session is only ever offered under
+/// the exact parameters it was verified with. Each session is offered once
+/// (RFC 8446 C.4: tickets are not reused across connections); the server
+/// sends fresh ones on every handshake. Bounded in endpoints and sessions per
+/// endpoint; thread-safe.
+class tls_session_cache {
+public:
+  /// Endpoints kept; the least recently used one goes first.
+  static constexpr std::size_t max_endpoints = 256;
+  /// Sessions kept per endpoint; the oldest one goes first.
+  static constexpr std::size_t max_per_endpoint = 16;
+
+  ~tls_session_cache() { clear(); }
+
+  /// Takes the newest usable session for `key` (the caller owns it), or null.
+  SSL_SESSION* take(const std::string& key) {
+    std::lock_guard guard{mtx_};
+    auto i = slots_.find(key);
+    if (i == slots_.end())
+      return nullptr;
+    auto& q = i->second.sessions;
+    i->second.used = ++tick_;
+    auto now = static_cast<long>(std::time(nullptr));
+    while (!q.empty()) {
+      auto* sess = q.back();
+      q.pop_back();
+      if (SSL_SESSION_is_resumable(sess) == 1
+          && SSL_SESSION_get_time(sess) + SSL_SESSION_get_timeout(sess) > now)
+        return sess;
+      SSL_SESSION_free(sess);
+    }
+    return nullptr;
+  }
+
+  /// Keeps `sess` (owned from now on) for `key`.
+  void put(const std::string& key, SSL_SESSION* sess) {
+    std::lock_guard guard{mtx_};
+    auto i = slots_.find(key);
+    if (i == slots_.end()) {
+      if (slots_.size() >= max_endpoints)
+        evict_oldest_slot();
+      i = slots_.emplace(key, slot{}).first;
+    }
+    auto& q = i->second.sessions;
+    i->second.used = ++tick_;
+    q.push_back(sess);
+    while (q.size() > max_per_endpoint) {
+      SSL_SESSION_free(q.front());
+      q.pop_front();
+    }
+  }
+
+  /// Sessions kept for `key`.
+  std::size_t count(const std::string& key) {
+    std::lock_guard guard{mtx_};
+    auto i = slots_.find(key);
+    return i == slots_.end() ? 0 : i->second.sessions.size();
+  }
+
+  /// Frees every session.
+  void clear() {
+    std::lock_guard guard{mtx_};
+    for (auto& [key, sl] : slots_)
+      for (auto* sess : sl.sessions)
+        SSL_SESSION_free(sess);
+    slots_.clear();
+  }
+
+private:
+  /// The sessions of one endpoint.
+  struct slot {
+    /// Oldest first.
+    std::deque<SSL_SESSION*> sessions;
+    /// `tick_` at the last use.
+    uint64_t used = 0;
+  };
+
+  void evict_oldest_slot() {
+    auto oldest = slots_.begin();
+    for (auto i = slots_.begin(); i != slots_.end(); ++i)
+      if (i->second.used < oldest->second.used)
+        oldest = i;
+    for (auto* sess : oldest->second.sessions)
+      SSL_SESSION_free(sess);
+    slots_.erase(oldest);
+  }
+
+  std::mutex mtx_;
+  std::unordered_map<std::string, slot> slots_;
+  uint64_t tick_ = 0;
+};
+
+tls_session_cache& session_cache() {
+  static tls_session_cache cache;
+  return cache;
+}
+
+std::atomic<uint64_t> handshakes{0};
+std::atomic<uint64_t> offered{0};
+std::atomic<uint64_t> resumed{0};
+
+/// What the new-session callback needs to know about its connection; the SSL
+/// object's app data points here.
+struct resumption_state {
+  /// Cache key; empty when this connection's sessions must not be kept.
+  std::string key;
+};
+
+/// The cache key of a verified connection: NUL cannot occur in any part.
+std::string cache_key(const std::string& host, uint16_t port,
+                      const std::string& name, const tls_options& opts) {
+  std::string key = host;
+  key += '\0';
+  key += std::to_string(port);
+  key += '\0';
+  key += name;
+  key += '\0';
+  key += opts.ca_file;
+  return key;
+}
+
+/// OpenSSL hands over every new session here (at the end of a TLS 1.2
+/// handshake, with each TLS 1.3 ticket). Only a verified connection's
+/// sessions are kept; returning 1 keeps OpenSSL's reference.
+int on_new_session(SSL* ssl, SSL_SESSION* sess) {
+  auto* st = static_cast<resumption_state*>(SSL_get_app_data(ssl));
+  if (!st || st->key.empty())
+    return 0;
+  if ((SSL_get_verify_mode(ssl) & SSL_VERIFY_PEER) == 0
+      || SSL_get_verify_result(ssl) != X509_V_OK
+      || SSL_get0_peer_certificate(ssl) == nullptr
+      || SSL_SESSION_is_resumable(sess) != 1)
+    return 0;
+  session_cache().put(st->key, sess);
+  return 1;
+}
+
 /// One SSL_CTX per CA file: loading a trust store costs milliseconds, a
 /// handshake should not pay it again.
 std::shared_ptr<SSL_CTX> context_for(const std::string& ca_file,
@@ -87,6 +233,15 @@ std::shared_ptr<SSL_CTX> context_for(const std::string& ca_file,
   SSL_CTX_set_min_proto_version(ctx.get(), TLS1_2_VERSION);
   SSL_CTX_set_mode(ctx.get(), SSL_MODE_ENABLE_PARTIAL_WRITE
                                   | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+  // Read whatever the socket holds, not a record header and then its body:
+  // a pass's answers arrive as a burst of records, and each read is a system
+  // call. Safe with the poll waits below: they only follow an SSL call that
+  // asked for more bytes than OpenSSL has buffered.
+  SSL_CTX_set_read_ahead(ctx.get(), 1);
+  // Sessions go to `session_cache` only, never to OpenSSL's own store.
+  SSL_CTX_set_session_cache_mode(ctx.get(), SSL_SESS_CACHE_CLIENT
+                                                | SSL_SESS_CACHE_NO_INTERNAL);
+  SSL_CTX_sess_set_new_cb(ctx.get(), on_new_session);
   int ok =
       ca_file.empty()
           ? SSL_CTX_set_default_verify_paths(ctx.get())
@@ -107,8 +262,12 @@ std::shared_ptr<SSL_CTX> context_for(const std::string& ca_file,
 
 struct connection::impl {
   int fd = -1;
+  /// The port connected to (part of the session cache key).
+  uint16_t port = 0;
   SSL* ssl = nullptr;
   std::shared_ptr<SSL_CTX> ctx;
+  /// Where this connection's new sessions go.
+  resumption_state resumption;
 
   ~impl() { shut(); }
 
@@ -165,6 +324,25 @@ bool connection::encrypted() const {
   return impl_ && impl_->ssl != nullptr;
 }
 
+bool connection::session_reused() const {
+  return impl_ && impl_->ssl != nullptr && SSL_session_reused(impl_->ssl) == 1;
+}
+
+std::size_t connection::cached_tls_sessions(const std::string& host,
+                                            uint16_t port,
+                                            const tls_options& opts) {
+  const auto& name = opts.server_name.empty() ? host : opts.server_name;
+  return session_cache().count(cache_key(host, port, name, opts));
+}
+
+void connection::clear_tls_sessions() {
+  session_cache().clear();
+}
+
+tls_counters connection::tls_stats() {
+  return {handshakes.load(), offered.load(), resumed.load()};
+}
+
 bool connection::is_open() const {
   return impl_ && impl_->fd >= 0;
 }
@@ -204,6 +382,7 @@ caf::expected<connection> connection::open(const std::string& host,
     }
     connection conn;
     conn.impl_->fd = fd;
+    conn.impl_->port = port;
     int one = 1;
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     if (!source.empty()) {
@@ -287,11 +466,28 @@ caf::error connection::start_tls(const std::string& host,
   }
   if (!is_ip_address(name))
     SSL_set_tlsext_host_name(st.ssl, name.c_str());
+  // Sessions are kept and offered only for verified connections, under the
+  // parameters they were verified with.
+  bool was_offered = false;
+  if (opts.resume && !opts.insecure_skip_verify) {
+    st.resumption.key = cache_key(host, st.port, name, opts);
+    SSL_set_app_data(st.ssl, &st.resumption);
+    if (auto* sess = session_cache().take(st.resumption.key)) {
+      was_offered = SSL_set_session(st.ssl, sess) == 1;
+      SSL_SESSION_free(sess); // SSL_set_session holds its own reference
+    }
+  }
   ERR_clear_error();
   for (;;) {
     auto rc = SSL_connect(st.ssl);
-    if (rc == 1)
+    if (rc == 1) {
+      ++handshakes;
+      if (was_offered)
+        ++offered;
+      if (SSL_session_reused(st.ssl) == 1)
+        ++resumed;
       return {};
+    }
     auto verdict = SSL_get_verify_result(st.ssl);
     if (verdict != X509_V_OK)
       return caf::make_error(

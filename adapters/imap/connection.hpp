@@ -21,6 +21,20 @@ struct tls_options {
   std::string server_name;
   /// Skip certificate and name checks (never set outside of tests).
   bool insecure_skip_verify = false;
+  /// Offer a TLS session kept from an earlier verified handshake with the
+  /// same host, port, server name and CA file, and keep the sessions (TLS 1.3
+  /// tickets) this server issues. Never with `insecure_skip_verify`.
+  bool resume = true;
+};
+
+/// Counters of the TLS handshakes of all connections in the process.
+struct tls_counters {
+  /// Handshakes that completed.
+  uint64_t handshakes = 0;
+  /// Of those, the ones that offered a cached session.
+  uint64_t offered = 0;
+  /// Of those, the ones the server resumed (no certificate sent or checked).
+  uint64_t resumed = 0;
 };
 
 /// A TCP connection, optionally upgraded to TLS, with non-blocking I/O and a
@@ -59,6 +73,19 @@ public:
 
   /// True once `start_tls` succeeded.
   bool encrypted() const;
+
+  /// True when the handshake resumed a cached session.
+  bool session_reused() const;
+
+  /// Sessions kept for `host`:`port` under `opts` (tests and diagnostics).
+  static std::size_t cached_tls_sessions(const std::string& host, uint16_t port,
+                                         const tls_options& opts);
+
+  /// Drops every kept session.
+  static void clear_tls_sessions();
+
+  /// Handshake counters since the process started.
+  static tls_counters tls_stats();
 
   /// True while the socket is open.
   bool is_open() const;

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <random>
 #include <thread>
@@ -141,6 +142,18 @@ protected:
   uint16_t port_ = 0, imaps_port_ = 0;
   settings cfg_;
 };
+
+/// Opens an IMAPS session, reads the greeting (and so the TLS 1.3 tickets the
+/// server sends first) and logs out; returns whether the handshake resumed.
+bool open_and_close(const endpoint& ep, const settings& cfg) {
+  auto s = session::open(ep, cfg);
+  EXPECT_TRUE(s) << render(s.error());
+  if (!s)
+    return false;
+  auto reused = s->tls_session_reused();
+  EXPECT_FALSE(s->logout());
+  return reused;
+}
 
 const found_message* find(const std::vector<found_message>& xs,
                           const std::string& id) {
@@ -455,4 +468,133 @@ TEST_F(imap_dovecot, pipelined_batch_answers_in_order) {
   EXPECT_TRUE(saw_search);
   EXPECT_EQ((*reps)[3].done.state, status::no);
   EXPECT_TRUE((*reps)[4].ok());
+}
+
+// -- TLS session resumption ---------------------------------------------------
+
+// The harness Dovecot runs two imap-login processes, each with its own ticket
+// key: a ticket works when the connection reaches the process that issued it,
+// about every second time. Every try offers one ticket (they are used once),
+// so the loops below try until one resumes.
+
+TEST_F(imap_dovecot, tls_session_resumes_on_a_later_connection) {
+  connection::clear_tls_sessions();
+  const tls_options opts{ca_, "", false, true};
+  EXPECT_FALSE(open_and_close(tls(), cfg_));
+  EXPECT_GE(connection::cached_tls_sessions(host_, imaps_port_, opts), 1u);
+  auto acct = make_account();
+  deliver(acct, "Junk", "mp-" + random_hex(16));
+  auto before = connection::tls_stats();
+  bool resumed = false;
+  for (int i = 0; i < 24 && !resumed; ++i) {
+    auto s = session::open(tls(), cfg_);
+    ASSERT_TRUE(s) << render(s.error());
+    resumed = s->tls_session_reused();
+    // Resumed or not, the session works.
+    ASSERT_FALSE(s->authenticate(creds(acct)));
+    ASSERT_TRUE(s->examine("Junk"));
+    auto uids = s->uid_search("ALL");
+    ASSERT_TRUE(uids);
+    EXPECT_EQ(uids->size(), 1u);
+  }
+  EXPECT_TRUE(resumed);
+  auto after = connection::tls_stats();
+  EXPECT_GT(after.resumed, before.resumed);
+  EXPECT_GE(after.offered - before.offered, after.resumed - before.resumed);
+}
+
+TEST_F(imap_dovecot, tls_session_is_not_offered_under_other_parameters) {
+  connection::clear_tls_sessions();
+  const tls_options opts{ca_, "", false, true};
+  for (int i = 0; i < 3; ++i)
+    open_and_close(tls(), cfg_);
+  auto kept = connection::cached_tls_sessions(host_, imaps_port_, opts);
+  ASSERT_GE(kept, 2u);
+  // Another CA file: the handshake checks the certificate and fails (had a
+  // session been offered, half of these would have resumed without a check).
+  auto other = cfg_;
+  other.ca_file = other_ca_;
+  for (int i = 0; i < 4; ++i)
+    expect_open_fails(tls(), other, ec::tls_failed);
+  // Another server name that the certificate does not carry: refused too.
+  auto wrong_name = tls();
+  wrong_name.server_name = "imap.example.org";
+  for (int i = 0; i < 4; ++i)
+    expect_open_fails(wrong_name, cfg_, ec::tls_failed);
+  // The same CA under another path, and a name the certificate does carry:
+  // both verify afresh and resume nothing on their first connection.
+  auto copy = std::filesystem::temp_directory_path()
+              / ("mailpipe-ca-copy-" + random_hex(8) + ".crt");
+  std::filesystem::copy_file(ca_, copy);
+  auto copied = cfg_;
+  copied.ca_file = copy.string();
+  EXPECT_FALSE(open_and_close(tls(), copied));
+  auto named = tls();
+  named.server_name = "localhost";
+  EXPECT_FALSE(open_and_close(named, cfg_));
+  EXPECT_GE(connection::cached_tls_sessions(host_, imaps_port_,
+                                            {copy.string(), "", false, true}),
+            1u);
+  EXPECT_GE(connection::cached_tls_sessions(host_, imaps_port_,
+                                            {ca_, "localhost", false, true}),
+            1u);
+  std::filesystem::remove(copy);
+  // Nothing was taken from the first endpoint's sessions.
+  EXPECT_EQ(connection::cached_tls_sessions(host_, imaps_port_, opts), kept);
+  // Another port is another endpoint: the plain port's STARTTLS starts
+  // without a session.
+  auto starttls = plain();
+  starttls.mode = security::starttls;
+  auto s = session::open(starttls, cfg_);
+  ASSERT_TRUE(s) << render(s.error());
+  EXPECT_FALSE(s->tls_session_reused());
+  EXPECT_EQ(connection::cached_tls_sessions(host_, imaps_port_, opts), kept);
+}
+
+TEST_F(imap_dovecot, failed_or_unverified_handshake_keeps_no_session) {
+  connection::clear_tls_sessions();
+  auto other = cfg_;
+  other.ca_file = other_ca_;
+  expect_open_fails(tls(), other, ec::tls_failed);
+  EXPECT_EQ(connection::cached_tls_sessions(host_, imaps_port_,
+                                            {other_ca_, "", false, true}),
+            0u);
+  auto wrong_name = tls();
+  wrong_name.server_name = "imap.example.org";
+  expect_open_fails(wrong_name, cfg_, ec::tls_failed);
+  EXPECT_EQ(connection::cached_tls_sessions(
+                host_, imaps_port_, {ca_, "imap.example.org", false, true}),
+            0u);
+  // A connection that skips verification may not keep what it got either,
+  // though the server sends it tickets (read with the greeting).
+  auto deadline = clock::now() + 5s;
+  auto conn = connection::open(host_, imaps_port_, deadline);
+  ASSERT_TRUE(conn) << render(conn.error());
+  ASSERT_FALSE(conn->start_tls(host_, {other_ca_, "", true, true}, deadline));
+  char buf[512];
+  auto n = conn->read_some(buf, sizeof(buf), deadline);
+  ASSERT_TRUE(n) << render(n.error());
+  EXPECT_EQ(std::string_view(buf, *n).substr(0, 4), "* OK");
+  conn->close();
+  EXPECT_EQ(connection::cached_tls_sessions(host_, imaps_port_,
+                                            {other_ca_, "", false, true}),
+            0u);
+  EXPECT_EQ(connection::cached_tls_sessions(host_, imaps_port_,
+                                            {other_ca_, "", true, true}),
+            0u);
+}
+
+TEST_F(imap_dovecot, tls_session_resumption_can_be_turned_off) {
+  connection::clear_tls_sessions();
+  auto cfg = cfg_;
+  cfg.tls_session_resumption = false;
+  auto before = connection::tls_stats();
+  for (int i = 0; i < 4; ++i)
+    EXPECT_FALSE(open_and_close(tls(), cfg));
+  EXPECT_EQ(connection::cached_tls_sessions(host_, imaps_port_,
+                                            {ca_, "", false, true}),
+            0u);
+  auto after = connection::tls_stats();
+  EXPECT_EQ(after.handshakes - before.handshakes, 4u);
+  EXPECT_EQ(after.offered, before.offered);
 }

@@ -4,6 +4,7 @@
 // log out) with mailpipe's IMAP client and with a hand-pipelined raw client.
 
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -13,6 +14,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <mutex>
 #include <random>
 #include <sstream>
@@ -70,6 +72,7 @@ struct options {
   double rtt_ms = 0;
   credentials::method mechanism = credentials::method::automatic;
   bool serve_proxy = false;
+  bool tls_resume = true;
 };
 
 std::string env_or(const char* name, std::string fallback = {}) {
@@ -313,8 +316,8 @@ caf::expected<std::string> raw_pass(const options& opt, const load_account& a) {
   if (!conn)
     return std::move(conn.error());
   if (opt.tls)
-    if (auto err =
-            conn->start_tls(opt.host, {opt.ca_file, "", false}, deadline))
+    if (auto err = conn->start_tls(
+            opt.host, {opt.ca_file, "", false, opt.tls_resume}, deadline))
       return err;
   auto crit = fmt::format("OR HEADER X-Mailpipe-Test-Id {0} HEADER X-Test-ID "
                           "{0}",
@@ -369,15 +372,37 @@ struct pass_result {
   std::size_t failed = 0;
   std::vector<double> latencies_ms;
   std::string first_error;
+  tls_counters tls;       // handshakes of the timed pass
+  double cpu_seconds = 0; // this process's user + system CPU in the pass
 };
 
-pass_result run_pass(const options& opt, const std::vector<load_account>& accts,
-                     const std::string& mode, std::size_t parallel) {
+/// User + system CPU time of this process so far.
+double process_cpu_seconds() {
+  rusage u{};
+  ::getrusage(RUSAGE_SELF, &u);
+  auto sec = [](const timeval& t) {
+    return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6;
+  };
+  return sec(u.ru_utime) + sec(u.ru_stime);
+}
+
+pass_result run_pass(const options& all, const std::vector<load_account>& accts,
+                     const std::string& mode_name, std::size_t parallel) {
+  // MODE:full is MODE with full TLS handshakes (no session resumption).
+  auto opt = all;
+  auto mode = mode_name;
+  if (mode.size() > 5 && mode.ends_with(":full")) {
+    mode.resize(mode.size() - 5);
+    opt.tls_resume = false;
+  }
   settings cfg;
   cfg.allow_plaintext = true;
   cfg.ca_file = opt.ca_file;
   cfg.connect_timeout = std::chrono::seconds{30};
   cfg.command_timeout = std::chrono::seconds{30};
+  cfg.tls_session_resumption = opt.tls_resume;
+  // Every pass starts without kept TLS sessions, whatever ran before it.
+  connection::clear_tls_sessions();
   endpoint ep{opt.host, opt.tls ? opt.tls_port : opt.port,
               opt.tls ? security::implicit_tls : security::plain, "", ""};
   // Warm mode: what one earlier pass learned about this server is shared by
@@ -444,6 +469,8 @@ pass_result run_pass(const options& opt, const std::vector<load_account>& accts,
       }
     }
   };
+  auto tls0 = connection::tls_stats();
+  auto cpu0 = process_cpu_seconds();
   auto t0 = clock::now();
   std::vector<std::thread> threads;
   for (std::size_t t = 0; t < parallel; ++t)
@@ -451,6 +478,10 @@ pass_result run_pass(const options& opt, const std::vector<load_account>& accts,
   for (auto& t : threads)
     t.join();
   res.seconds = std::chrono::duration<double>(clock::now() - t0).count();
+  res.cpu_seconds = process_cpu_seconds() - cpu0;
+  auto tls1 = connection::tls_stats();
+  res.tls = {tls1.handshakes - tls0.handshakes, tls1.offered - tls0.offered,
+             tls1.resumed - tls0.resumed};
   res.ok = ok;
   res.wrong = wrong;
   res.failed = failed;
@@ -463,6 +494,47 @@ double percentile(std::vector<double> xs, double p) {
   std::sort(xs.begin(), xs.end());
   auto idx = static_cast<std::size_t>(p * static_cast<double>(xs.size() - 1));
   return xs[idx];
+}
+
+/// Figures of every round, by parallelism and mode.
+using by_mode =
+    std::map<std::pair<std::size_t, std::string>, std::vector<double>>;
+
+/// "median [min-max]" of `xs`, with `digits` after the point.
+std::string spread(std::vector<double> xs, int digits) {
+  std::sort(xs.begin(), xs.end());
+  auto n = xs.size();
+  auto median = n % 2 ? xs[n / 2] : (xs[n / 2 - 1] + xs[n / 2]) / 2;
+  return fmt::format("{:.{}f} [{:.{}f}-{:.{}f}]", median, digits, xs.front(),
+                     digits, xs.back(), digits);
+}
+
+/// Medians and ranges over the rounds, and each mode's accounts/s divided by
+/// raw's (raw:full's for a :full mode) of the same round (they ran back to
+/// back: a paired comparison).
+void print_summary(const options& opt, const by_mode& rates,
+                   const by_mode& cpu) {
+  fmt::print("\nover {} rounds: median [min-max]\n", opt.rounds);
+  auto has = [&](const char* m) {
+    return std::find(opt.modes.begin(), opt.modes.end(), m) != opt.modes.end();
+  };
+  for (auto par : opt.parallel)
+    for (const auto& mode : opt.modes) {
+      const auto& xs = rates.at({par, mode});
+      // MODE:full against raw:full when both ran, otherwise against raw.
+      std::string ref =
+          mode.ends_with(":full") && has("raw:full") ? "raw:full" : "raw";
+      std::string paired;
+      if (has(ref.c_str()) && mode != ref) {
+        const auto& raw = rates.at({par, ref});
+        std::vector<double> ratios;
+        for (std::size_t i = 0; i < xs.size() && i < raw.size(); ++i)
+          ratios.push_back(xs[i] / raw[i]);
+        paired = fmt::format("  /{} {}", ref, spread(ratios, 3));
+      }
+      fmt::print("{:<16} {:>8} {}{}  cpu us/account {}\n", mode, par,
+                 spread(xs, 0), paired, spread(cpu.at({par, mode}), 0));
+    }
 }
 
 } // namespace
@@ -486,7 +558,9 @@ int main(int argc, char** argv) {
       ->delimiter(',');
   app.add_option("-m,--mode", opt.modes,
                  "client (cold: no hints), client-warm (server hints "
-                 "shared), raw (hand-pipelined), libetpan (Debian's libetpan)")
+                 "shared), raw (hand-pipelined), libetpan (Debian's "
+                 "libetpan); MODE:full is MODE without TLS session "
+                 "resumption (client, client-warm, raw)")
       ->delimiter(',');
   app.add_option("--host", opt.host);
   app.add_option("--port", opt.port, "plain IMAP port");
@@ -501,6 +575,8 @@ int main(int argc, char** argv) {
                  "add this round-trip time through a local delaying proxy");
   app.add_flag("--serve-proxy", opt.serve_proxy,
                "only run the --rtt-ms proxy (for imapflow-bench.mjs --port)");
+  app.add_flag("!--no-tls-resume", opt.tls_resume,
+               "no TLS session resumption (every mode does full handshakes)");
   bool use_login = false;
   app.add_flag("--login", use_login,
                "client modes log in with LOGIN instead of AUTHENTICATE PLAIN");
@@ -537,22 +613,45 @@ int main(int argc, char** argv) {
     auto warm = run_pass(opt, accts, "raw", 4);
     fmt::print("index warm-up: {:.1f} s, {} ok\n", warm.seconds, warm.ok);
     int status = 0;
-    fmt::print("{:<12} {:>8} {:>10} {:>9} {:>9} {:>6} {:>6}\n", "mode",
-               "parallel", "accounts/s", "p50 ms", "p99 ms", "wrong", "fail");
+    fmt::print("{:<16} {:>8} {:>10} {:>9} {:>9} {:>6} {:>6} {:>8} {:>9}\n",
+               "mode", "parallel", "accounts/s", "p50 ms", "p99 ms", "wrong",
+               "fail", "resumed", "cpu us/a");
+    // accounts/s of every round, by parallelism and mode
+    by_mode rates;
+    // this process's CPU microseconds per account, likewise
+    auto cpu = rates;
+    // Odd rounds run the modes in reverse order, so that no mode always
+    // follows the same one (the server's caches, the machine's other load).
     for (int round = 0; round < opt.rounds; ++round)
       for (auto par : opt.parallel)
-        for (const auto& mode : opt.modes) {
+        for (std::size_t k = 0; k < opt.modes.size(); ++k) {
+          const auto& mode =
+              opt.modes[round % 2 == 0 ? k : opt.modes.size() - 1 - k];
           auto r = run_pass(opt, accts, mode, par);
-          fmt::print("{:<12} {:>8} {:>10.0f} {:>9.2f} {:>9.2f} {:>6} {:>6}\n",
-                     mode, par, static_cast<double>(accts.size()) / r.seconds,
-                     percentile(r.latencies_ms, 0.5),
-                     percentile(r.latencies_ms, 0.99), r.wrong, r.failed);
+          rates[{par, mode}].push_back(static_cast<double>(accts.size())
+                                       / r.seconds);
+          cpu[{par, mode}].push_back(r.cpu_seconds * 1e6
+                                     / static_cast<double>(accts.size()));
+          // Handshakes of mailpipe's connection class (client and raw).
+          auto resumed = r.tls.handshakes == 0
+                             ? std::string{"-"}
+                             : fmt::format("{:.0f}%", 100.0 * r.tls.resumed
+                                                          / r.tls.handshakes);
+          fmt::print(
+              "{:<16} {:>8} {:>10.0f} {:>9.2f} {:>9.2f} {:>6} {:>6} {:>8} "
+              "{:>9.0f}\n",
+              mode, par, static_cast<double>(accts.size()) / r.seconds,
+              percentile(r.latencies_ms, 0.5), percentile(r.latencies_ms, 0.99),
+              r.wrong, r.failed, resumed,
+              r.cpu_seconds * 1e6 / static_cast<double>(accts.size()));
           if (!r.first_error.empty()) {
             fmt::print("  first problem: {}\n", r.first_error);
             status = 1;
           }
           std::fflush(stdout);
         }
+    if (opt.rounds > 1)
+      print_summary(opt, rates, cpu);
     return status;
   } catch (const std::exception& e) {
     fmt::print(stderr, "mailpipe-imap-load: {}\n", e.what());
