@@ -11,38 +11,18 @@ namespace {
 // -- lexer
 // ----------------------------------------------------------------------
 
-// A set of bytes that end a token: white space, '(', ';', '"' and the extra
-// bytes given; one table load per byte of every token.
-struct stop_set {
-  bool stop[256] = {};
-  constexpr explicit stop_set(std::string_view extra) {
-    for (unsigned char c : std::string_view{" \t\r\n(;\""})
-      stop[c] = true;
-    for (unsigned char c : extra)
-      stop[c] = true;
-  }
-  constexpr bool operator()(char c) const noexcept {
-    return stop[static_cast<unsigned char>(c)];
-  }
-};
-
-constexpr stop_set stops_none{""};
-constexpr stop_set stops_eq{"="};
-constexpr stop_set stops_eq_semi{"=;"};
-constexpr stop_set stops_eq_slash{"=/"};
-constexpr stop_set stops_key{"=.;/"};
+// The bytes that end a token: white space, '(', ';', '"', and per call site
+// the extra stops.
+constexpr std::string_view token_end = " \t\r\n(;\"";
+constexpr text::byte_set stops_none{token_end};
+constexpr text::byte_set stops_eq{token_end, "="};
+constexpr text::byte_set stops_eq_semi{token_end, "=;"};
+constexpr text::byte_set stops_eq_slash{token_end, "=/"};
+constexpr text::byte_set stops_key{token_end, "=.;/"};
 
 // The bytes a comment's scan stops at: its delimiters and the quoting
 // backslash.
-constexpr stop_set comment_bytes = [] {
-  stop_set s{""};
-  for (auto& b : s.stop)
-    b = false;
-  s.stop[static_cast<unsigned char>('(')] = true;
-  s.stop[static_cast<unsigned char>(')')] = true;
-  s.stop[static_cast<unsigned char>('\\')] = true;
-  return s;
-}();
+constexpr text::byte_set comment_bytes{"()\\"};
 
 // Reads RFC 8601 tokens, skipping CFWS (folding white space and nested
 // comments).
@@ -72,7 +52,7 @@ public:
   }
 
   /// Copies a value (see value()) into `out`.
-  void value_into(std::string& out, const stop_set& stops = stops_none) {
+  void value_into(std::string& out, const text::byte_set& stops = stops_none) {
     if (peek() != '"') {
       out.assign(token(stops));
       return;
@@ -98,7 +78,7 @@ private:
 
 public:
   /// A run of bytes up to white space, '(', ';', '"' or one of `stops`.
-  std::string_view token(const stop_set& stops) noexcept {
+  std::string_view token(const text::byte_set& stops) noexcept {
     auto start = i_;
     auto n = s_.size();
     while (i_ < n && !stops(s_[i_]))
@@ -107,7 +87,7 @@ public:
   }
 
   /// A value: a quoted-string (unquoted, unescaped, unfolded) or a token.
-  std::string value(const stop_set& stops = stops_none) {
+  std::string value(const text::byte_set& stops = stops_none) {
     if (peek() != '"')
       return std::string{token(stops)};
     ++i_;

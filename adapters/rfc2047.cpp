@@ -504,26 +504,6 @@ bool is_ascii(std::string_view n) noexcept {
   return text::iequals(n, "us-ascii") || text::iequals(n, "ascii");
 }
 
-// Hex digit values, -1 for any other byte.
-struct hex_digits {
-  signed char v[256] = {};
-  constexpr hex_digits() {
-    for (auto& x : v)
-      x = -1;
-    for (int c = 0; c < 10; ++c)
-      v['0' + c] = static_cast<signed char>(c);
-    for (int c = 0; c < 6; ++c) {
-      v['a' + c] = static_cast<signed char>(10 + c);
-      v['A' + c] = static_cast<signed char>(10 + c);
-    }
-  }
-};
-constexpr hex_digits hex{};
-
-int hex_value(char c) noexcept {
-  return hex.v[static_cast<unsigned char>(c)];
-}
-
 // Decodes the payload of a B word, appending to `out`; false (and `out`
 // unchanged) when it is not base64.
 bool decode_b(std::string_view in, std::string& out) {
@@ -562,10 +542,10 @@ void decode_q(std::string_view in, std::string& out) {
     char c = in[i];
     if (c == '_') {
       *p++ = ' ';
-    } else if (c == '=' && i + 2 < n && hex_value(in[i + 1]) >= 0
-               && hex_value(in[i + 2]) >= 0) {
-      *p++ =
-          static_cast<char>(hex_value(in[i + 1]) * 16 + hex_value(in[i + 2]));
+    } else if (c == '=' && i + 2 < n && text::hex_value(in[i + 1]) >= 0
+               && text::hex_value(in[i + 2]) >= 0) {
+      *p++ = static_cast<char>(text::hex_value(in[i + 1]) * 16
+                               + text::hex_value(in[i + 2]));
       i += 2;
     } else {
       *p++ = c;

@@ -235,13 +235,6 @@ std::string decode_base64_body(std::string_view in, std::size_t limit) {
   return out;
 }
 
-int hex(char c) {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  c = text::lower(c);
-  return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
 std::string decode_qp_body(std::string_view in) {
   std::string out;
   out.reserve(in.size());
@@ -255,8 +248,10 @@ std::string decode_qp_body(std::string_view in) {
           (in[i + 1] == '\r' && i + 2 < in.size() && in[i + 2] == '\n') ? 2 : 1;
       continue; // soft line break
     }
-    if (i + 2 < in.size() && hex(in[i + 1]) >= 0 && hex(in[i + 2]) >= 0) {
-      out.push_back(static_cast<char>(hex(in[i + 1]) * 16 + hex(in[i + 2])));
+    if (i + 2 < in.size() && text::hex_value(in[i + 1]) >= 0
+        && text::hex_value(in[i + 2]) >= 0) {
+      out.push_back(static_cast<char>(text::hex_value(in[i + 1]) * 16
+                                      + text::hex_value(in[i + 2])));
       i += 2;
       continue;
     }

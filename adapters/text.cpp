@@ -20,20 +20,8 @@ std::size_t ifind(std::string_view haystack, std::string_view needle) noexcept {
 
 namespace {
 
-// Folding white space as a table: one load per byte on the unfolding paths.
-struct space_bytes {
-  bool on[256] = {};
-  constexpr space_bytes() {
-    on[static_cast<unsigned char>(' ')] = true;
-    on[static_cast<unsigned char>('\t')] = true;
-    on[static_cast<unsigned char>('\r')] = true;
-    on[static_cast<unsigned char>('\n')] = true;
-  }
-  constexpr bool operator()(char c) const noexcept {
-    return on[static_cast<unsigned char>(c)];
-  }
-};
-constexpr space_bytes space{};
+// Folding white space as a table, for the unfolding loop.
+constexpr byte_set space{" \t\r\n"};
 
 } // namespace
 

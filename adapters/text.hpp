@@ -97,6 +97,47 @@ inline int base64_value(char c, bool url_safe = false) noexcept {
   return -1;
 }
 
+/// A set of byte values as a table: one load per byte in the scanning loops
+/// of the parsers. `byte_set{" \t", ";"}` holds the bytes of both strings.
+struct byte_set {
+  bool on[256] = {};
+  constexpr explicit byte_set(std::string_view bytes,
+                              std::string_view more = {}) {
+    for (char c : bytes)
+      on[static_cast<unsigned char>(c)] = true;
+    for (char c : more)
+      on[static_cast<unsigned char>(c)] = true;
+  }
+  constexpr bool operator()(char c) const noexcept {
+    return on[static_cast<unsigned char>(c)];
+  }
+};
+
+namespace detail {
+
+/// Hex digit values, -1 for any other byte.
+struct hex_digits {
+  signed char v[256] = {};
+  constexpr hex_digits() {
+    for (auto& x : v)
+      x = -1;
+    for (int c = 0; c < 10; ++c)
+      v['0' + c] = static_cast<signed char>(c);
+    for (int c = 0; c < 6; ++c) {
+      v['a' + c] = static_cast<signed char>(10 + c);
+      v['A' + c] = static_cast<signed char>(10 + c);
+    }
+  }
+};
+inline constexpr hex_digits hex_table{};
+
+} // namespace detail
+
+/// The value of a hex digit (either case): 0-15, or -1 for any other byte.
+constexpr int hex_value(char c) noexcept {
+  return detail::hex_table.v[static_cast<unsigned char>(c)];
+}
+
 /// ASCII case-insensitive substring search; npos when absent.
 std::size_t ifind(std::string_view haystack, std::string_view needle) noexcept;
 

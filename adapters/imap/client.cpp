@@ -384,7 +384,7 @@ std::vector<std::string> secrets_of(const credentials& cred) {
 // -- session: setup -----------------------------------------------------------
 
 bool session::has_capability(std::string_view name) const {
-  return capabilities().count(to_upper(name)) > 0;
+  return caps_.count(to_upper(name)) > 0;
 }
 
 void session::note_capabilities(const response& r) {
@@ -408,8 +408,9 @@ void session::note_capabilities(const response& r) {
                                           : args.substr(sp + 1);
     }
   };
-  // The same list is announced on every connection to a server: checking it
-  // against a known set costs lookups, building a set costs allocations.
+  // The same list is announced again and again (greeting hints, each
+  // connection): checking it against the set in force costs lookups,
+  // rebuilding the set costs allocations.
   std::string upper;
   auto announces = [&](const std::set<std::string>& known) {
     std::size_t n = 0;
@@ -426,14 +427,9 @@ void session::note_capabilities(const response& r) {
     });
     return all && n == known.size();
   };
-  if (announces(capabilities()))
+  if (announces(caps_))
     return;
   caps_.clear();
-  shared_caps_ = nullptr;
-  if (known_caps_ && announces(*known_caps_)) {
-    shared_caps_ = known_caps_;
-    return;
-  }
   each_word([this](std::string_view w) { caps_.insert(to_upper(w)); });
 }
 
@@ -466,7 +462,7 @@ caf::expected<session> session::open(const endpoint& ep, const settings& cfg,
     if (auto err = s.conn_.start_tls(ep.host, tls, deadline))
       return err;
   if (greeting && ep.mode != security::starttls) {
-    s.shared_caps_ = greeting;
+    s.caps_ = *greeting;
     s.greeting_pending_ = true;
     return s;
   }
@@ -489,7 +485,6 @@ caf::expected<session> session::open(const endpoint& ep, const settings& cfg,
     if (auto err = s.conn_.start_tls(ep.host, tls, deadline))
       return err;
     s.caps_.clear(); // pre-TLS capabilities cannot be trusted
-    s.shared_caps_ = nullptr;
     if (auto err = s.refresh_capabilities())
       return err;
   }
@@ -924,8 +919,6 @@ find_pass(const endpoint& ep, const credentials& cred,
       session::open(ep, cfg, warm ? &hints->greeting_capabilities : nullptr);
   if (!s)
     return std::move(s.error());
-  if (warm)
-    s->expect_capabilities(&hints->capabilities);
   std::set<std::string> greeting_caps; // what a cold pass learns
   if (hints && !warm)
     greeting_caps = s->capabilities();
@@ -1077,8 +1070,7 @@ find_pass(const endpoint& ep, const credentials& cred,
     // Compare first: the hints rarely change, and copying sets allocates.
     if (!warm && hints->greeting_capabilities != greeting_caps)
       hints->greeting_capabilities = greeting_caps;
-    if (&hints->capabilities != &s->capabilities()
-        && hints->capabilities != s->capabilities())
+    if (hints->capabilities != s->capabilities())
       hints->capabilities = s->capabilities();
     hints->junk_folder = junk ? junk->name : std::string{};
     hints->known = true;

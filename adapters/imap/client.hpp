@@ -159,7 +159,6 @@ public:
   /// earlier session's hints) the greeting is not awaited: its capabilities
   /// are assumed and the greeting is read along with the first answers, so
   /// the first batch goes out with the TCP (and TLS) handshake's last packet.
-  /// The session refers to `*greeting`, which must outlive it.
   static caf::expected<session>
   open(const endpoint& ep, const settings& cfg,
        const std::set<std::string>* greeting = nullptr);
@@ -168,17 +167,7 @@ public:
   bool tls_session_reused() const { return conn_.session_reused(); }
 
   /// The capabilities last announced (greeting, login, or `CAPABILITY`).
-  const std::set<std::string>& capabilities() const {
-    return shared_caps_ ? *shared_caps_ : caps_;
-  }
-
-  /// A capability list the server is expected to announce (the hints' list
-  /// after login): when it announces exactly that, the session refers to
-  /// `*known` instead of building a set of its own. `*known` must outlive the
-  /// session.
-  void expect_capabilities(const std::set<std::string>* known) {
-    known_caps_ = known;
-  }
+  const std::set<std::string>& capabilities() const { return caps_; }
 
   /// True if the server announced `name` (case-insensitive).
   bool has_capability(std::string_view name) const;
@@ -249,13 +238,8 @@ private:
   response_parser parser_;
   /// Timeouts, CA file, limits.
   settings cfg_;
-  /// Capabilities, upper-cased (unless `shared_caps_` is set).
+  /// Capabilities, upper-cased.
   std::set<std::string> caps_;
-  /// When set, the capabilities in force: a hint's set that outlives the
-  /// session, announced again by the server word for word.
-  const std::set<std::string>* shared_caps_ = nullptr;
-  /// See `expect_capabilities`.
-  const std::set<std::string>* known_caps_ = nullptr;
   /// Texts masked in every error (the password or token).
   std::vector<std::string> secrets_;
   /// Counter behind `next_tag`.
