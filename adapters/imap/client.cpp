@@ -494,13 +494,20 @@ caf::expected<session> session::open(const endpoint& ep, const settings& cfg,
 // -- session: I/O -------------------------------------------------------------
 
 caf::expected<response> session::read_response(clock::time_point deadline) {
+  response r;
+  if (auto err = read_response(deadline, r))
+    return err;
+  return r;
+}
+
+caf::error session::read_response(clock::time_point deadline, response& out) {
   for (;;) {
-    auto r = parser_.next();
-    if (!r)
+    auto got = parser_.next(out);
+    if (!got)
       return caf::make_error(ec::parse_error,
-                             mask(context_text(r.error()), secrets_));
-    if (*r)
-      return std::move(**r);
+                             mask(context_text(got.error()), secrets_));
+    if (*got)
+      return {};
     if (!read_buf_)
       read_buf_ = std::make_unique_for_overwrite<char[]>(read_buf_size);
     auto n = conn_.read_some(read_buf_.get(), read_buf_size, deadline);
@@ -564,18 +571,18 @@ session::run(const std::vector<command>& cmds) {
   // Each command gets `command_timeout` for its answer, counted from the
   // previous answer: a server trickling untagged data cannot stretch it.
   auto deadline = clock::now() + cfg_.command_timeout;
+  // Each response is parsed in place here and moved once, into its reply.
+  response r;
   while (remaining > 0) {
     std::string_view what =
         oldest < cmds.size() ? std::string_view{cmds[oldest].label} : "";
-    auto r = read_response(deadline);
-    if (!r) {
-      auto& err = r.error();
+    if (auto err = read_response(deadline, r)) {
       if (bye && is(err, ec::network))
         return error_from(*bye, ec::service_unavailable, what, secrets_);
       return caf::make_error(static_cast<ec>(err.code()),
                              fmt::format("{} ({})", context_text(err), what));
     }
-    switch (r->kind) {
+    switch (r.kind) {
       case response_kind::continuation:
         deadline = clock::now() + cfg_.command_timeout;
         if (w < cmds.size() && part > 0) {
@@ -593,15 +600,15 @@ session::run(const std::vector<command>& cmds) {
         }
         break;
       case response_kind::tagged: {
-        auto i = index_of(r->tag);
+        auto i = index_of(r.tag);
         if (!i || replies[*i].done.kind == response_kind::tagged)
           return caf::make_error(ec::protocol_error,
                                  fmt::format("answer with unknown tag \"{}\"",
-                                             mask(r->tag, secrets_)));
-        note_capabilities(*r);
+                                             mask(r.tag, secrets_)));
+        note_capabilities(r);
         deadline = clock::now() + cfg_.command_timeout;
         auto idx = *i;
-        replies[idx].done = std::move(*r);
+        replies[idx].done = std::move(r);
         --remaining;
         if (idx == w && part > 0) {
           // Refused before its continuation: the rest is never sent.
@@ -622,17 +629,17 @@ session::run(const std::vector<command>& cmds) {
       case response_kind::untagged:
         if (greeting_pending_) {
           greeting_pending_ = false;
-          if (r->state != status::ok && r->state != status::preauth)
-            return error_from(*r, ec::protocol_error, "greeting", secrets_);
+          if (r.state != status::ok && r.state != status::preauth)
+            return error_from(r, ec::protocol_error, "greeting", secrets_);
         }
-        note_capabilities(*r);
-        if (r->state == status::bye)
-          bye = *r;
+        note_capabilities(r);
+        if (r.state == status::bye)
+          bye = r;
         if (oldest < replies.size()) {
           auto& untagged = replies[oldest].untagged;
           if (untagged.empty()) // EXAMINE and LIST bring several
             untagged.reserve(8);
-          untagged.push_back(std::move(*r));
+          untagged.push_back(std::move(r));
         }
         break;
     }

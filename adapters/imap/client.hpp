@@ -219,6 +219,9 @@ public:
   /// Reads the next response (literals included) before `deadline`.
   caf::expected<response> read_response(clock::time_point deadline);
 
+  /// The same, into `out` (parsed in place, its buffers reused).
+  caf::error read_response(clock::time_point deadline, response& out);
+
   /// Writes raw bytes (tests and the IDLE `DONE`).
   caf::error write_raw(std::string_view bytes);
 

@@ -343,10 +343,18 @@ std::string_view to_string(status x) {
 
 // -- one framed response ------------------------------------------------------
 
-caf::expected<response> parse_response(std::string_view frame,
-                                       const parser_limits& limits) {
+caf::error parse_response(std::string_view frame, const parser_limits& limits,
+                          response& r) {
   reader rd{frame, limits};
-  response r;
+  r.kind = response_kind::untagged;
+  r.tag.clear();
+  r.state = status::none;
+  r.code.clear();
+  r.code_args.clear();
+  r.text.clear();
+  r.number.reset();
+  r.keyword.clear();
+  r.data.clear();
   auto tag = rd.word();
   if (tag.empty())
     return syntax_error("missing tag", frame);
@@ -354,7 +362,7 @@ caf::expected<response> parse_response(std::string_view frame,
     r.kind = response_kind::continuation;
     rd.skip_spaces();
     r.text = rd.text_to_eol();
-    return r;
+    return {};
   }
   if (rd.peek() != ' ')
     return syntax_error("missing space after tag", frame);
@@ -368,7 +376,7 @@ caf::expected<response> parse_response(std::string_view frame,
       r.state = *st;
       if (auto err = rd.resp_text(r))
         return err;
-      return r;
+      return {};
     }
     value probe;
     probe.text = word;
@@ -392,7 +400,7 @@ caf::expected<response> parse_response(std::string_view frame,
       auto eol = save.find_first_of("\r\n");
       r.text.assign(save.substr(0, eol));
     }
-    return r;
+    return {};
   }
   r.kind = response_kind::tagged;
   r.tag = std::move(tag);
@@ -402,6 +410,14 @@ caf::expected<response> parse_response(std::string_view frame,
     return syntax_error("tagged response without OK/NO/BAD/BYE", frame);
   r.state = *st;
   if (auto err = rd.resp_text(r))
+    return err;
+  return {};
+}
+
+caf::expected<response> parse_response(std::string_view frame,
+                                       const parser_limits& limits) {
+  response r;
+  if (auto err = parse_response(frame, limits, r))
     return err;
   return r;
 }
@@ -453,7 +469,7 @@ caf::expected<std::size_t> response_parser::frame_end() {
   }
 }
 
-caf::expected<std::optional<response>> response_parser::next() {
+caf::expected<bool> response_parser::next(response& out) {
   if (failed_)
     return caf::make_error(ec::parse_error, "IMAP response stream is broken");
   auto end = frame_end();
@@ -462,15 +478,25 @@ caf::expected<std::optional<response>> response_parser::next() {
     return std::move(end.error());
   }
   if (*end == 0)
-    return std::optional<response>{};
+    return false;
   auto frame = std::string_view{buf_}.substr(pos_, *end - pos_);
-  auto r = parse_response(frame, limits_);
+  auto err = parse_response(frame, limits_, out);
   pos_ = *end;
-  if (!r) {
+  if (err) {
     failed_ = true;
-    return std::move(r.error());
+    return err;
   }
-  return std::optional<response>{std::move(*r)};
+  return true;
+}
+
+caf::expected<std::optional<response>> response_parser::next() {
+  response r;
+  auto got = next(r);
+  if (!got)
+    return std::move(got.error());
+  if (!*got)
+    return std::optional<response>{};
+  return std::optional<response>{std::move(r)};
 }
 
 // -- helpers ------------------------------------------------------------------

@@ -85,6 +85,11 @@ struct parser_limits {
 caf::expected<response> parse_response(std::string_view frame,
                                        const parser_limits& limits = {});
 
+/// The same, into `out` (its buffers reused; every field is set): the client
+/// parses each response in place instead of moving it from call to call.
+caf::error parse_response(std::string_view frame, const parser_limits& limits,
+                          response& out);
+
 /// Incremental parser: feed it bytes as they arrive and take complete
 /// responses out. Survives any input; after an error it stays failed.
 class response_parser {
@@ -98,6 +103,10 @@ public:
   /// Returns the next complete response, `std::nullopt` when more bytes are
   /// needed, or `ec::parse_error` for input that can never become a response.
   caf::expected<std::optional<response>> next();
+
+  /// The same, into `out`: true when a response was parsed into it, false
+  /// when more bytes are needed (`out` then holds nothing of use).
+  caf::expected<bool> next(response& out);
 
   /// Bytes received but not yet returned as a response.
   std::size_t buffered() const { return buf_.size() - pos_; }

@@ -289,3 +289,46 @@ TEST(imap_helpers, mask_catches_cut_secrets) {
   EXPECT_EQ(mask("r2!! tail", {"hunter2!!"}), "r2!! tail"); // 4 bytes: kept
   EXPECT_EQ(mask("ter2!! tail", {"hunter2!!"}), "*** tail");
 }
+
+TEST(imap_response_parser, parsing_in_place_leaves_nothing_of_the_previous_response) {
+  response_parser p;
+  p.feed("m1 NO [AUTHENTICATIONFAILED] bad\r\n"
+         "* 4 FETCH (UID 9 BODY[HEADER] {5}\r\nA: b\n)\r\n"
+         "+ go on\r\n"
+         "* BYE [UNAVAILABLE x y] later\r\n");
+  response r;
+  auto got = p.next(r);
+  ASSERT_TRUE(got && *got);
+  EXPECT_EQ(r.kind, response_kind::tagged);
+  EXPECT_EQ(r.tag, "m1");
+  EXPECT_EQ(r.state, status::no);
+  EXPECT_EQ(r.code, "AUTHENTICATIONFAILED");
+  got = p.next(r);
+  ASSERT_TRUE(got && *got);
+  EXPECT_EQ(r.kind, response_kind::untagged);
+  EXPECT_EQ(r.tag, "");
+  EXPECT_EQ(r.state, status::none);
+  EXPECT_EQ(r.code, "");
+  EXPECT_EQ(r.text, "");
+  EXPECT_EQ(r.number, 4u);
+  EXPECT_EQ(r.keyword, "FETCH");
+  auto body = fetch_item(r, "BODY[HEADER]");
+  ASSERT_NE(body, nullptr);
+  EXPECT_EQ(body->text, "A: b\n");
+  got = p.next(r);
+  ASSERT_TRUE(got && *got);
+  EXPECT_EQ(r.kind, response_kind::continuation);
+  EXPECT_EQ(r.text, "go on");
+  EXPECT_FALSE(r.number);
+  EXPECT_EQ(r.keyword, "");
+  EXPECT_TRUE(r.data.empty());
+  got = p.next(r);
+  ASSERT_TRUE(got && *got);
+  EXPECT_EQ(r.state, status::bye);
+  EXPECT_EQ(r.code, "UNAVAILABLE");
+  EXPECT_EQ(r.code_args, "x y");
+  EXPECT_EQ(r.text, "later");
+  got = p.next(r);
+  ASSERT_TRUE(got);
+  EXPECT_FALSE(*got); // no more bytes
+}
