@@ -15,6 +15,11 @@ constexpr char lower(char c) noexcept {
   return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
 }
 
+/// ASCII upper case of one byte; other bytes unchanged.
+constexpr char upper(char c) noexcept {
+  return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c;
+}
+
 /// True for the folding white space bytes of RFC 5322 (SP, HT, CR, LF).
 constexpr bool is_space(char c) noexcept {
   return c == ' ' || c == '\t' || c == '\r' || c == '\n';
@@ -157,6 +162,14 @@ inline std::string to_lower(std::string_view s) {
   std::string out{s};
   for (auto& c : out)
     c = lower(c);
+  return out;
+}
+
+/// A copy of `s` in ASCII upper case.
+inline std::string to_upper(std::string_view s) {
+  std::string out{s};
+  for (auto& c : out)
+    c = upper(c);
   return out;
 }
 

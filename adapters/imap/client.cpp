@@ -15,14 +15,6 @@ namespace {
 
 // -- helpers ------------------------------------------------------------------
 
-std::string to_upper(std::string_view x) {
-  std::string out(x);
-  for (auto& c : out)
-    if (c >= 'a' && c <= 'z')
-      c = static_cast<char>(c - 'a' + 'A');
-  return out;
-}
-
 /// An astring for a command: quoted when printable ASCII, a literal otherwise.
 /// With LITERAL+ the literal goes inline; without, the command is split so
 /// that the rest waits for the server's continuation request.
@@ -267,7 +259,7 @@ caf::error error_from(const response& r, ec fallback, std::string_view context,
     code = ec::rate_limited;
   else if (c == "UNAVAILABLE" || c == "SERVERBUG")
     code = ec::service_unavailable;
-  else if (to_upper(r.text).find("THROTTL") != std::string::npos)
+  else if (text::ifind(r.text, "THROTTL") != std::string_view::npos)
     code = ec::rate_limited;
   auto words = fmt::format(
       "{}: {}{} {}", context, to_string(r.state),
@@ -381,56 +373,76 @@ std::vector<std::string> secrets_of(const credentials& cred) {
                                         cred.user, cred.secret))};
 }
 
+// -- capabilities -------------------------------------------------------------
+
+capability_list::capability_list(std::string text) : text_(std::move(text)) {
+  std::string_view rest = text_;
+  while (!rest.empty()) {
+    std::size_t n = 0;
+    while (n < rest.size() && !text::is_space(rest[n]))
+      ++n;
+    if (n > 0)
+      words_.push_back(text::to_upper(rest.substr(0, n)));
+    rest.remove_prefix(n < rest.size() ? n + 1 : n);
+  }
+  std::sort(words_.begin(), words_.end());
+  words_.erase(std::unique(words_.begin(), words_.end()), words_.end());
+}
+
+bool capability_list::has(std::string_view name) const {
+  // `words_` is upper case and sorted: `name` is upper-cased on the fly.
+  auto less = [](const std::string& word, std::string_view x) {
+    auto n = std::min(word.size(), x.size());
+    for (std::size_t i = 0; i < n; ++i)
+      if (word[i] != text::upper(x[i]))
+        return word[i] < text::upper(x[i]);
+    return word.size() < x.size();
+  };
+  auto i = std::lower_bound(words_.begin(), words_.end(), name, less);
+  return i != words_.end() && text::iequals(*i, name);
+}
+
+namespace {
+
+/// The one empty list (a session's list before anything is announced).
+const capability_ptr& no_capabilities() {
+  static const capability_ptr empty = std::make_shared<const capability_list>();
+  return empty;
+}
+
+} // namespace
+
 // -- session: setup -----------------------------------------------------------
 
 bool session::has_capability(std::string_view name) const {
-  return caps_.count(to_upper(name)) > 0;
+  return caps_->has(name);
 }
 
 void session::note_capabilities(const response& r) {
-  const bool in_code = r.code == "CAPABILITY";
-  if (!in_code && r.keyword != "CAPABILITY")
+  std::string joined; // the untagged form's words, as one text
+  std::string_view announced;
+  if (r.code == "CAPABILITY") {
+    announced = r.code_args;
+  } else if (r.keyword == "CAPABILITY") {
+    for (const auto& v : r.data)
+      if (v.has_text()) {
+        if (!joined.empty())
+          joined += ' ';
+        joined += v.text;
+      }
+    announced = joined;
+  } else {
     return;
-  // Calls `f` with every announced word, without copies.
-  auto each_word = [&](auto&& f) {
-    if (!in_code) {
-      for (const auto& v : r.data)
-        if (v.has_text())
-          f(std::string_view{v.text});
-      return;
-    }
-    std::string_view args = r.code_args;
-    while (!args.empty()) {
-      auto sp = args.find(' ');
-      if (sp != 0)
-        f(args.substr(0, sp));
-      args = sp == std::string_view::npos ? std::string_view{}
-                                          : args.substr(sp + 1);
-    }
-  };
-  // The same list is announced again and again (greeting hints, each
-  // connection): checking it against the set in force costs lookups,
-  // rebuilding the set costs allocations.
-  std::string upper;
-  auto announces = [&](const std::set<std::string>& known) {
-    std::size_t n = 0;
-    bool all = true;
-    each_word([&](std::string_view w) {
-      if (!all)
-        return;
-      upper.assign(w);
-      for (auto& c : upper)
-        if (c >= 'a' && c <= 'z')
-          c = static_cast<char>(c - 'a' + 'A');
-      all = known.count(upper) > 0;
-      ++n;
-    });
-    return all && n == known.size();
-  };
-  if (announces(caps_))
+  }
+  // A server announces the same lists on every connection: the text decides,
+  // and only a list not heard before is parsed.
+  if (announced == caps_->text())
     return;
-  caps_.clear();
-  each_word([this](std::string_view w) { caps_.insert(to_upper(w)); });
+  if (expected_caps_ && announced == expected_caps_->text()) {
+    caps_ = expected_caps_;
+    return;
+  }
+  caps_ = std::make_shared<const capability_list>(std::string{announced});
 }
 
 void session::add_secrets(const std::vector<std::string>& xs) {
@@ -442,7 +454,7 @@ std::string session::next_tag() {
 }
 
 caf::expected<session> session::open(const endpoint& ep, const settings& cfg,
-                                     const std::set<std::string>* greeting) {
+                                     const session_hints* hints) {
   if (ep.mode == security::plain && !cfg.allow_plaintext)
     return caf::make_error(ec::invalid_config,
                            fmt::format("plaintext IMAP to {} is not allowed "
@@ -453,6 +465,11 @@ caf::expected<session> session::open(const endpoint& ep, const settings& cfg,
   if (!conn)
     return std::move(conn.error());
   session s;
+  s.caps_ = no_capabilities();
+  const bool warm = hints && hints->known && hints->greeting_capabilities
+                    && hints->capabilities;
+  if (warm)
+    s.expected_caps_ = hints->capabilities;
   s.cfg_ = cfg;
   s.parser_ = response_parser{cfg.limits};
   s.conn_ = std::move(*conn);
@@ -461,8 +478,8 @@ caf::expected<session> session::open(const endpoint& ep, const settings& cfg,
   if (ep.mode == security::implicit_tls)
     if (auto err = s.conn_.start_tls(ep.host, tls, deadline))
       return err;
-  if (greeting && ep.mode != security::starttls) {
-    s.caps_ = *greeting;
+  if (warm && ep.mode != security::starttls) {
+    s.caps_ = hints->greeting_capabilities;
     s.greeting_pending_ = true;
     return s;
   }
@@ -484,7 +501,7 @@ caf::expected<session> session::open(const endpoint& ep, const settings& cfg,
                              "data after the STARTTLS answer");
     if (auto err = s.conn_.start_tls(ep.host, tls, deadline))
       return err;
-    s.caps_.clear(); // pre-TLS capabilities cannot be trusted
+    s.caps_ = no_capabilities(); // pre-TLS capabilities cannot be trusted
     if (auto err = s.refresh_capabilities())
       return err;
   }
@@ -921,14 +938,14 @@ find_pass(const endpoint& ep, const credentials& cred,
   if (!criteria)
     return std::move(criteria.error());
   auto* hints = opts.hints;
-  bool warm = use_hints && hints && hints->known;
-  auto s =
-      session::open(ep, cfg, warm ? &hints->greeting_capabilities : nullptr);
+  bool warm = use_hints && hints && hints->known
+              && hints->greeting_capabilities && hints->capabilities;
+  auto s = session::open(ep, cfg, warm ? hints : nullptr);
   if (!s)
     return std::move(s.error());
-  std::set<std::string> greeting_caps; // what a cold pass learns
+  capability_ptr greeting_caps; // what a cold pass learns
   if (hints && !warm)
-    greeting_caps = s->capabilities();
+    greeting_caps = s->shared_capabilities();
   const bool explicit_folders = !opts.folders.empty();
   // Round 1: log in and list; with hints, the whole session goes out here.
   std::vector<command> batch;
@@ -958,8 +975,8 @@ find_pass(const endpoint& ep, const credentials& cred,
   bool gmail = false;
   std::size_t jobs_at = batch.size();
   if (warm) {
-    searchres = hints->capabilities.count("SEARCHRES") > 0;
-    gmail = hints->capabilities.count("X-GM-EXT-1") > 0;
+    searchres = hints->capabilities->has("SEARCHRES");
+    gmail = hints->capabilities->has("X-GM-EXT-1");
     std::optional<mailbox_info> junk;
     if (!hints->junk_folder.empty())
       junk = mailbox_info{hints->junk_folder,
@@ -1074,11 +1091,10 @@ find_pass(const endpoint& ep, const credentials& cred,
     }
   }
   if (hints && !explicit_folders) {
-    // Compare first: the hints rarely change, and copying sets allocates.
-    if (!warm && hints->greeting_capabilities != greeting_caps)
-      hints->greeting_capabilities = greeting_caps;
-    if (hints->capabilities != s->capabilities())
-      hints->capabilities = s->capabilities();
+    // Shared lists: no copy, and an unchanged list stays the same object.
+    if (!warm)
+      hints->greeting_capabilities = std::move(greeting_caps);
+    hints->capabilities = s->shared_capabilities();
     hints->junk_folder = junk ? junk->name : std::string{};
     hints->known = true;
   }

@@ -4,7 +4,6 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
-#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -146,6 +145,50 @@ struct fetched_header {
   std::vector<std::string> labels;
 };
 
+// -- capabilities -------------------------------------------------------------
+
+/// A capability list as a server announced it: the text, and its words in
+/// upper case for lookups. Immutable, so that sessions and hints share one
+/// list: a server announces the same list on every connection, and a session
+/// that hears the text it already holds has nothing to parse or allocate.
+class capability_list {
+public:
+  /// The empty list.
+  capability_list() = default;
+
+  /// The list announced as `text` (words separated by spaces).
+  explicit capability_list(std::string text);
+
+  /// The words as announced, separated by single spaces.
+  const std::string& text() const { return text_; }
+
+  /// The words in upper case, sorted, without duplicates.
+  const std::vector<std::string>& words() const { return words_; }
+
+  /// True if `name` was announced (ASCII case-insensitive).
+  bool has(std::string_view name) const;
+
+private:
+  std::string text_;
+  std::vector<std::string> words_;
+};
+
+/// A shared, immutable capability list (never null where this API hands one out).
+using capability_ptr = std::shared_ptr<const capability_list>;
+
+/// What a previous pass learned about a server; passing it back saves round
+/// trips (the whole session then goes out in one write).
+struct session_hints {
+  /// Capabilities announced in the greeting (before login); null until known.
+  capability_ptr greeting_capabilities;
+  /// Capabilities announced after login; null until known.
+  capability_ptr capabilities;
+  /// The junk folder's name ("" when the server has none).
+  std::string junk_folder;
+  /// True once the fields above were filled by a pass.
+  bool known = false;
+};
+
 // -- the session --------------------------------------------------------------
 
 /// One IMAP session over a `connection`. Commands may be pipelined: `run`
@@ -155,19 +198,24 @@ class session {
 public:
   /// Connects, reads the greeting, runs STARTTLS when asked. Errors:
   /// `network`, `timeout`, `tls_failed`, `service_unavailable` (BYE greeting),
-  /// `invalid_config` (plaintext not allowed). With `greeting` set (from an
-  /// earlier session's hints) the greeting is not awaited: its capabilities
-  /// are assumed and the greeting is read along with the first answers, so
-  /// the first batch goes out with the TCP (and TLS) handshake's last packet.
+  /// `invalid_config` (plaintext not allowed). With `hints` from an earlier
+  /// session (`known`), the greeting is not awaited: its capabilities are
+  /// assumed and the greeting is read along with the first answers, so the
+  /// first batch goes out with the TCP (and TLS) handshake's last packet; a
+  /// list announced later with the same text as the hints' post-login list
+  /// is taken from them, not parsed again.
   static caf::expected<session>
   open(const endpoint& ep, const settings& cfg,
-       const std::set<std::string>* greeting = nullptr);
+       const session_hints* hints = nullptr);
 
   /// True when the TLS handshake resumed a cached session.
   bool tls_session_reused() const { return conn_.session_reused(); }
 
   /// The capabilities last announced (greeting, login, or `CAPABILITY`).
-  const std::set<std::string>& capabilities() const { return caps_; }
+  const capability_list& capabilities() const { return *caps_; }
+
+  /// The same list, shared (to keep as hints).
+  const capability_ptr& shared_capabilities() const { return caps_; }
 
   /// True if the server announced `name` (case-insensitive).
   bool has_capability(std::string_view name) const;
@@ -241,8 +289,11 @@ private:
   response_parser parser_;
   /// Timeouts, CA file, limits.
   settings cfg_;
-  /// Capabilities, upper-cased.
-  std::set<std::string> caps_;
+  /// The capabilities in force (never null).
+  capability_ptr caps_;
+  /// The post-login list of the hints, taken instead of a parse when the
+  /// server announces the same text (may be null).
+  capability_ptr expected_caps_;
   /// Texts masked in every error (the password or token).
   std::vector<std::string> secrets_;
   /// Counter behind `next_tag`.
@@ -292,19 +343,6 @@ std::vector<std::string> header_values(std::string_view block,
                                        std::string_view name);
 
 // -- the whole pass -----------------------------------------------------------
-
-/// What a previous pass learned about a server; passing it back saves round
-/// trips (the whole session then goes out in one write).
-struct session_hints {
-  /// Capabilities announced in the greeting (before login).
-  std::set<std::string> greeting_capabilities;
-  /// Capabilities announced after login.
-  std::set<std::string> capabilities;
-  /// The junk folder's name ("" when the server has none).
-  std::string junk_folder;
-  /// True once the fields above were filled by a pass.
-  bool known = false;
-};
 
 /// Options of `find_test_messages`.
 struct find_options {

@@ -7,6 +7,7 @@
 #include <caf/error.hpp>
 #include <fmt/format.h>
 
+#include "adapters/text.hpp"
 #include "messages/error.hpp"
 
 namespace mailpipe::imap {
@@ -14,17 +15,6 @@ namespace mailpipe::imap {
 namespace {
 
 // -- small helpers ------------------------------------------------------------
-
-char upper(char c) {
-  return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c;
-}
-
-std::string to_upper(std::string_view x) {
-  std::string out(x);
-  for (auto& c : out)
-    c = upper(c);
-  return out;
-}
 
 /// Shows at most 60 bytes of bad input, non-printable bytes escaped.
 std::string excerpt(std::string_view x) {
@@ -246,7 +236,7 @@ public:
       while (pos_ < in_.size() && in_[pos_] != ' ' && in_[pos_] != ']'
              && in_[pos_] != '\r' && in_[pos_] != '\n')
         ++pos_;
-      r.code = to_upper(in_.substr(start, pos_ - start));
+      r.code = text::to_upper(in_.substr(start, pos_ - start));
       if (r.code.empty())
         return syntax_error("empty response code", in_.substr(start));
       skip_spaces();
@@ -387,7 +377,7 @@ caf::error parse_response(std::string_view frame, const parser_limits& limits,
       if (word.empty())
         return syntax_error("missing keyword after number", frame);
     }
-    r.keyword = to_upper(word);
+    r.keyword = text::to_upper(word);
     rd.skip_spaces();
     auto save = rd.rest();
     auto items = rd.tokens(0, '\0');

@@ -341,7 +341,8 @@ TEST_F(imap_dovecot, hints_make_the_second_pass_agree) {
   ASSERT_TRUE(cold) << render(cold.error());
   EXPECT_TRUE(hints.known);
   EXPECT_EQ(hints.junk_folder, "Junk");
-  EXPECT_TRUE(hints.capabilities.count("SEARCHRES"));
+  ASSERT_TRUE(hints.capabilities);
+  EXPECT_TRUE(hints.capabilities->has("SEARCHRES"));
   auto warm = find_test_messages(plain(), creds(acct), {id}, opts, cfg_);
   ASSERT_TRUE(warm) << render(warm.error());
   ASSERT_EQ(warm->size(), 1u);

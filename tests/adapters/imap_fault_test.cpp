@@ -410,6 +410,77 @@ TEST(imap_fault, sasl_without_initial_response_waits_for_the_challenge) {
   EXPECT_TRUE(s->has_capability("IDLE")); // taken from the OK's code
 }
 
+// -- capabilities from hints -------------------------------------------------
+
+/// Hints as a pass against a server announcing these lists leaves them.
+session_hints hints_for(std::string greeting, std::string after_login) {
+  session_hints h;
+  h.greeting_capabilities =
+      std::make_shared<const capability_list>(std::move(greeting));
+  h.capabilities = std::make_shared<const capability_list>(std::move(after_login));
+  h.known = true;
+  return h;
+}
+
+/// A server that greets with `greeting` and answers the login with
+/// `after_login` in the OK's code.
+fault_server::script announcing(std::string greeting, std::string after_login) {
+  return [=](int fd, const std::atomic<bool>& stop) {
+    send_all(fd, "* OK [CAPABILITY " + greeting + "] hi\r\n");
+    if (read_line(fd, stop).rfind("m1 LOGIN ", 0) != 0)
+      return;
+    send_all(fd, "m1 OK [CAPABILITY " + after_login + "] Logged in\r\n");
+    wait_until_stopped_or_closed(fd, stop);
+  };
+}
+
+TEST(imap_fault, announced_list_equal_to_the_hints_is_taken_from_them) {
+  fault_server srv{announcing("IMAP4rev1 LITERAL+", "IMAP4rev1 IDLE MOVE")};
+  auto hints = hints_for("IMAP4rev1 LITERAL+", "IMAP4rev1 IDLE MOVE");
+  auto s = session::open(srv.plain(), fast_settings(), &hints);
+  ASSERT_TRUE(s) << render(s.error());
+  // The greeting is not awaited: its list comes from the hints.
+  EXPECT_EQ(s->shared_capabilities(), hints.greeting_capabilities);
+  auto err = s->authenticate(creds);
+  ASSERT_FALSE(err) << render(err);
+  EXPECT_EQ(s->shared_capabilities(), hints.capabilities); // not parsed again
+  EXPECT_TRUE(s->has_capability("idle"));
+}
+
+TEST(imap_fault, changed_list_is_noticed_despite_the_hints) {
+  // The server gained SEARCHRES and lost IDLE since the hints were taken.
+  fault_server srv{announcing("IMAP4rev1 LITERAL+", "IMAP4rev1 SEARCHRES")};
+  auto hints = hints_for("IMAP4rev1 LITERAL+", "IMAP4rev1 IDLE");
+  auto s = session::open(srv.plain(), fast_settings(), &hints);
+  ASSERT_TRUE(s) << render(s.error());
+  auto err = s->authenticate(creds);
+  ASSERT_FALSE(err) << render(err);
+  EXPECT_NE(s->shared_capabilities(), hints.capabilities);
+  EXPECT_TRUE(s->has_capability("SEARCHRES"));
+  EXPECT_FALSE(s->has_capability("IDLE"));
+  EXPECT_EQ(s->capabilities().text(), "IMAP4rev1 SEARCHRES");
+  EXPECT_EQ(hints.capabilities->text(), "IMAP4rev1 IDLE"); // hints untouched
+}
+
+TEST(imap_fault, untagged_capability_list_replaces_the_one_in_force) {
+  fault_server srv{[](int fd, const std::atomic<bool>& stop) {
+    send_all(fd, "* OK [CAPABILITY IMAP4rev1 STARTTLS] hi\r\n");
+    if (read_line(fd, stop) != "m1 CAPABILITY\r\n")
+      return;
+    send_all(fd, "* CAPABILITY IMAP4rev1 NAMESPACE ENABLE\r\n"
+                 "m1 OK done\r\n");
+    wait_until_stopped_or_closed(fd, stop);
+  }};
+  auto s = session::open(srv.plain(), fast_settings());
+  ASSERT_TRUE(s) << render(s.error());
+  EXPECT_TRUE(s->has_capability("STARTTLS"));
+  auto err = s->refresh_capabilities();
+  ASSERT_FALSE(err) << render(err);
+  EXPECT_FALSE(s->has_capability("STARTTLS"));
+  EXPECT_TRUE(s->has_capability("namespace"));
+  EXPECT_EQ(s->capabilities().text(), "IMAP4rev1 NAMESPACE ENABLE");
+}
+
 TEST(imap_fault, odd_password_goes_out_as_a_synchronizing_literal) {
   std::atomic<bool> checked{false};
   fault_server srv{[&checked](int fd, const std::atomic<bool>& stop) {

@@ -332,3 +332,23 @@ TEST(imap_response_parser, parsing_in_place_leaves_nothing_of_the_previous_respo
   ASSERT_TRUE(got);
   EXPECT_FALSE(*got); // no more bytes
 }
+
+// -- capability lists ---------------------------------------------------------
+
+TEST(imap_capabilities, words_are_case_insensitive_and_exact) {
+  capability_list caps{"IMAP4rev1 SASL-IR  auth=PLAIN LITERAL+ IDLE idle"};
+  EXPECT_EQ(caps.text(), "IMAP4rev1 SASL-IR  auth=PLAIN LITERAL+ IDLE idle");
+  EXPECT_EQ(caps.words(), (std::vector<std::string>{"AUTH=PLAIN", "IDLE",
+                                                    "IMAP4REV1", "LITERAL+",
+                                                    "SASL-IR"}));
+  EXPECT_TRUE(caps.has("AUTH=PLAIN"));
+  EXPECT_TRUE(caps.has("imap4rev1"));
+  EXPECT_TRUE(caps.has("Literal+"));
+  EXPECT_FALSE(caps.has("LITERAL")); // a prefix is not the word
+  EXPECT_FALSE(caps.has("AUTH=PLAINX"));
+  EXPECT_FALSE(caps.has("AUTH"));
+  EXPECT_FALSE(caps.has(""));
+  EXPECT_FALSE(caps.has("ZZZ"));
+  EXPECT_FALSE(capability_list{}.has("IMAP4rev1"));
+  EXPECT_TRUE(capability_list{""}.words().empty());
+}

@@ -43,6 +43,11 @@ namespace fs = std::filesystem;
 using namespace mailpipe;
 using namespace mailpipe::imap;
 
+// The allocator linked in (the shipped program's: see mailpipe_allocator).
+#ifndef MAILPIPE_ALLOCATOR
+#define MAILPIPE_ALLOCATOR "glibc malloc"
+#endif
+
 namespace {
 
 // -- accounts -----------------------------------------------------------------
@@ -606,9 +611,11 @@ int main(int argc, char** argv) {
         for (;;)
           std::this_thread::sleep_for(std::chrono::hours{1});
     }
-    fmt::print("accounts: {} ({} messages each), setup {:.1f} s\n",
+    fmt::print("accounts: {} ({} messages each), setup {:.1f} s, "
+               "allocator: {}\n",
                accts.size(), opt.messages + 1,
-               std::chrono::duration<double>(clock::now() - t0).count());
+               std::chrono::duration<double>(clock::now() - t0).count(),
+               MAILPIPE_ALLOCATOR);
     // Warm Dovecot's indexes once, untimed, so no client pays for them.
     auto warm = run_pass(opt, accts, "raw", 4);
     fmt::print("index warm-up: {:.1f} s, {} ok\n", warm.seconds, warm.ok);
