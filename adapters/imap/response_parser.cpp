@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <cstring>
 
 #include <caf/error.hpp>
 #include <fmt/format.h>
@@ -81,75 +82,87 @@ public:
       ++pos_;
   }
 
-  /// Reads up to the end of the line (the human-readable text).
-  std::string text_to_eol() {
-    auto start = pos_;
-    while (pos_ < in_.size() && in_[pos_] != '\r' && in_[pos_] != '\n')
-      ++pos_;
-    return std::string{in_.substr(start, pos_ - start)};
+  /// Reads up to the end of the line (the human-readable text) into `out`,
+  /// whose buffer is reused.
+  void text_to_eol(std::string& out) {
+    auto rest = in_.substr(pos_);
+    auto n = rest.size();
+    if (auto lf = std::memchr(rest.data(), '\n', n))
+      n = static_cast<std::size_t>(static_cast<const char*>(lf) - rest.data());
+    if (auto cr = std::memchr(rest.data(), '\r', n))
+      n = static_cast<std::size_t>(static_cast<const char*>(cr) - rest.data());
+    out.assign(rest.data(), n);
+    pos_ += n;
   }
 
-  /// Reads a bare word up to a space (tags, keywords).
-  std::string word() {
+  /// Reads a bare word up to a space (tags, keywords): a view into the input.
+  std::string_view word() {
+    static constexpr text::byte_set word_end{" \r\n"};
     auto start = pos_;
-    while (pos_ < in_.size() && in_[pos_] != ' ' && in_[pos_] != '\r'
-           && in_[pos_] != '\n')
+    while (pos_ < in_.size() && !word_end(in_[pos_]))
       ++pos_;
-    return std::string{in_.substr(start, pos_ - start)};
+    return in_.substr(start, pos_ - start);
   }
 
-  /// Reads tokens until the end of the line (or `stop`, when not '\0').
-  caf::expected<std::vector<value>> tokens(std::size_t depth, char stop) {
-    std::vector<value> out;
+  /// Reads tokens until the end of the line (or `stop`, when not '\0') into
+  /// `out`. The values already there are overwritten, not freed: parsing in
+  /// place into the last response's data reuses its strings and lists.
+  caf::error tokens(std::vector<value>& out, std::size_t depth, char stop) {
+    std::size_t n = 0;
     for (;;) {
       skip_spaces();
       if (pos_ >= in_.size() || at_eol()) {
-        if (stop != '\0')
+        if (stop != '\0') {
+          out.resize(n);
           return syntax_error("unterminated list", rest());
-        return out;
+        }
+        break;
       }
       if (in_[pos_] == stop) {
         ++pos_;
-        return out;
+        break;
       }
-      auto v = token(depth);
-      if (!v)
-        return std::move(v.error());
-      out.emplace_back(std::move(*v));
+      if (n == out.size())
+        out.emplace_back();
+      if (auto err = token(out[n], depth)) {
+        out.resize(n);
+        return err;
+      }
+      ++n;
     }
+    out.resize(n);
+    return {};
   }
 
-  caf::expected<value> token(std::size_t depth) {
+  /// Reads one token into `v` (its buffers reused).
+  caf::error token(value& v, std::size_t depth) {
     char c = in_[pos_];
     if (c == '(') {
       if (depth >= limits_.max_depth)
         return syntax_error("lists nested too deeply", rest());
       ++pos_;
-      auto items = tokens(depth + 1, ')');
-      if (!items)
-        return std::move(items.error());
-      value v;
       v.kind = value::type::list;
-      v.items = std::move(*items);
-      return v;
+      v.text.clear();
+      return tokens(v.items, depth + 1, ')');
     }
+    v.items.clear();
     if (c == '"')
-      return quoted();
+      return quoted(v);
     if (c == '{' || (c == '~' && pos_ + 1 < in_.size() && in_[pos_ + 1] == '{'))
-      return literal();
+      return literal(v);
     if (c == ')')
       return syntax_error("unbalanced ')'", rest());
-    return atom();
+    return atom(v);
   }
 
-  caf::expected<value> quoted() {
+  caf::error quoted(value& v) {
     auto start = pos_++;
-    value v;
     v.kind = value::type::string;
+    v.text.clear();
     while (pos_ < in_.size()) {
       char c = in_[pos_++];
       if (c == '"')
-        return v;
+        return {};
       if (c == '\r' || c == '\n')
         break;
       if (c == '\\') {
@@ -162,7 +175,7 @@ public:
     return syntax_error("unterminated quoted string", in_.substr(start));
   }
 
-  caf::expected<value> literal() {
+  caf::error literal(value& v) {
     auto start = pos_;
     if (in_[pos_] == '~')
       ++pos_;
@@ -189,14 +202,13 @@ public:
       return syntax_error("literal too large", in_.substr(start));
     if (in_.size() - pos_ < n)
       return syntax_error("literal shorter than announced", in_.substr(start));
-    value v;
     v.kind = value::type::string;
     v.text.assign(in_.substr(pos_, n));
     pos_ += n;
-    return v;
+    return {};
   }
 
-  caf::expected<value> atom() {
+  caf::error atom(value& v) {
     auto start = pos_;
     int brackets = 0;
     while (pos_ < in_.size()) {
@@ -218,13 +230,15 @@ public:
       return syntax_error("unexpected character", rest());
     if (brackets != 0)
       return syntax_error("unterminated '['", in_.substr(start));
-    value v;
-    v.text.assign(in_.substr(start, pos_ - start));
-    if (iequals(v.text, "NIL")) {
+    auto word = in_.substr(start, pos_ - start);
+    if (iequals(word, "NIL")) {
       v.kind = value::type::nil;
       v.text.clear();
+    } else {
+      v.kind = value::type::atom;
+      v.text.assign(word);
     }
-    return v;
+    return {};
   }
 
   /// Reads `[CODE args] text` after a status word.
@@ -233,8 +247,8 @@ public:
     if (peek() == '[') {
       ++pos_;
       auto start = pos_;
-      while (pos_ < in_.size() && in_[pos_] != ' ' && in_[pos_] != ']'
-             && in_[pos_] != '\r' && in_[pos_] != '\n')
+      static constexpr text::byte_set code_end{" ]\r\n"};
+      while (pos_ < in_.size() && !code_end(in_[pos_]))
         ++pos_;
       r.code = text::to_upper(in_.substr(start, pos_ - start));
       if (r.code.empty())
@@ -244,8 +258,16 @@ public:
       auto args_start = pos_;
       int depth = 0;
       bool in_quote = false;
-      while (pos_ < in_.size() && in_[pos_] != '\r' && in_[pos_] != '\n') {
+      // Only these bytes matter; a CAPABILITY code is hundreds of others.
+      static constexpr text::byte_set args_stops{"\r\n\"\\[]()"};
+      while (pos_ < in_.size()) {
+        while (pos_ < in_.size() && !args_stops(in_[pos_]))
+          ++pos_;
+        if (pos_ >= in_.size()) // (an escape may step past the end)
+          break;
         char c = in_[pos_];
+        if (c == '\r' || c == '\n')
+          break;
         if (in_quote) {
           if (c == '\\')
             ++pos_;
@@ -270,7 +292,7 @@ public:
       ++pos_;
       skip_spaces();
     }
-    r.text = text_to_eol();
+    text_to_eol(r.text);
     return {};
   }
 
@@ -294,6 +316,17 @@ std::optional<status> status_of(std::string_view word) {
   return std::nullopt;
 }
 
+/// The number an atom spells (digits only, 32 bits), or nullopt.
+std::optional<uint32_t> number_of(std::string_view x) {
+  if (x.empty() || x.size() > 10)
+    return std::nullopt;
+  uint32_t n = 0;
+  auto [ptr, err] = std::from_chars(x.data(), x.data() + x.size(), n);
+  if (err != std::errc{} || ptr != x.data() + x.size())
+    return std::nullopt;
+  return n;
+}
+
 /// Keywords whose data we interpret: bad syntax there is an error; unknown
 /// responses with odd syntax are kept as text.
 bool strict_keyword(std::string_view k) {
@@ -310,13 +343,9 @@ bool value::is_atom(std::string_view name) const {
 }
 
 std::optional<uint32_t> value::number() const {
-  if (kind != type::atom || text.empty() || text.size() > 10)
+  if (kind != type::atom)
     return std::nullopt;
-  uint32_t n = 0;
-  auto [ptr, err] = std::from_chars(text.data(), text.data() + text.size(), n);
-  if (err != std::errc{} || ptr != text.data() + text.size())
-    return std::nullopt;
-  return n;
+  return number_of(text);
 }
 
 std::string_view to_string(status x) {
@@ -344,14 +373,15 @@ caf::error parse_response(std::string_view frame, const parser_limits& limits,
   r.text.clear();
   r.number.reset();
   r.keyword.clear();
-  r.data.clear();
+  // r.data is overwritten by the tokenizer, its values' buffers reused.
   auto tag = rd.word();
   if (tag.empty())
     return syntax_error("missing tag", frame);
   if (tag == "+") {
     r.kind = response_kind::continuation;
+    r.data.clear();
     rd.skip_spaces();
-    r.text = rd.text_to_eol();
+    rd.text_to_eol(r.text);
     return {};
   }
   if (rd.peek() != ' ')
@@ -364,13 +394,12 @@ caf::error parse_response(std::string_view frame, const parser_limits& limits,
       return syntax_error("missing keyword", frame);
     if (auto st = status_of(word)) {
       r.state = *st;
+      r.data.clear();
       if (auto err = rd.resp_text(r))
         return err;
       return {};
     }
-    value probe;
-    probe.text = word;
-    if (auto n = probe.number()) {
+    if (auto n = number_of(word)) {
       r.number = n;
       rd.skip_spaces();
       word = rd.word();
@@ -380,12 +409,10 @@ caf::error parse_response(std::string_view frame, const parser_limits& limits,
     r.keyword = text::to_upper(word);
     rd.skip_spaces();
     auto save = rd.rest();
-    auto items = rd.tokens(0, '\0');
-    if (items) {
-      r.data = std::move(*items);
-    } else if (strict_keyword(r.keyword)) {
-      return std::move(items.error());
-    } else {
+    if (auto err = rd.tokens(r.data, 0, '\0')) {
+      r.data.clear();
+      if (strict_keyword(r.keyword))
+        return err;
       // An unknown response we cannot tokenize: keep its words, go on.
       auto eol = save.find_first_of("\r\n");
       r.text.assign(save.substr(0, eol));
@@ -393,7 +420,8 @@ caf::error parse_response(std::string_view frame, const parser_limits& limits,
     return {};
   }
   r.kind = response_kind::tagged;
-  r.tag = std::move(tag);
+  r.data.clear();
+  r.tag.assign(tag);
   auto word = rd.word();
   auto st = status_of(word);
   if (!st || *st == status::preauth)

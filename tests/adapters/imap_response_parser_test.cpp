@@ -333,6 +333,60 @@ TEST(imap_response_parser, parsing_in_place_leaves_nothing_of_the_previous_respo
   EXPECT_FALSE(*got); // no more bytes
 }
 
+/// Everything a response holds, as text (to compare two parses).
+std::string dump(const value& v) {
+  std::string out = std::to_string(static_cast<int>(v.kind)) + ":" + v.text;
+  if (v.kind == value::type::list) {
+    out += "(";
+    for (const auto& x : v.items)
+      out += dump(x) + " ";
+    out += ")";
+  }
+  return out;
+}
+
+std::string dump(const response& r) {
+  std::string out = std::to_string(static_cast<int>(r.kind)) + "|" + r.tag + "|"
+                    + std::to_string(static_cast<int>(r.state)) + "|" + r.code
+                    + "|" + r.code_args + "|" + r.text + "|"
+                    + (r.number ? std::to_string(*r.number) : "-") + "|"
+                    + r.keyword + "|";
+  for (const auto& v : r.data)
+    out += dump(v) + " ";
+  return out;
+}
+
+TEST(imap_response_parser, values_reused_in_place_match_a_fresh_parse) {
+  // Shapes that change from one response to the next: longer and shorter
+  // lists, a list where an atom was, NIL where a string was, a literal, an
+  // untokenizable unknown response, and data after a status.
+  const std::vector<std::string> frames = {
+      "* LIST (\\HasNoChildren \\Junk) \"/\" \"Junk Mail With A Long Name\"\r\n",
+      "* LIST () NIL INBOX\r\n",
+      "* 12 FETCH (UID 7 FLAGS (\\Seen (nested (deeper))) X-GM-LABELS (\"a\" b))\r\n",
+      "* SEARCH 1 2 3 4 5 6 7 8 9 10 11 12\r\n",
+      "* SEARCH\r\n",
+      "* 3 FETCH (BODY[HEADER] {4}\r\nX: y)\r\n",
+      "* XWEIRD ( unbalanced\r\n",
+      "* OK [UIDVALIDITY 42] UIDs valid\r\n",
+      "* ID (\"name\" \"Dovecot\" \"version\" NIL)\r\n",
+      "m9 OK done\r\n",
+  };
+  response reused;
+  for (int round = 0; round < 2; ++round)
+    for (const auto& f : frames) {
+      auto fresh = parse_response(f, parser_limits{});
+      ASSERT_TRUE(fresh) << f;
+      auto err = parse_response(f, parser_limits{}, reused);
+      ASSERT_FALSE(err) << f;
+      EXPECT_EQ(dump(reused), dump(*fresh)) << f;
+    }
+  // A failed strict parse leaves no stale values behind.
+  auto err = parse_response("* SEARCH 1 (2\r\n", parser_limits{}, reused);
+  EXPECT_TRUE(err);
+  EXPECT_TRUE(reused.data.empty());
+}
+
 // -- capability lists ---------------------------------------------------------
 
 TEST(imap_capabilities, words_are_case_insensitive_and_exact) {
