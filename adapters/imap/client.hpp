@@ -177,7 +177,9 @@ private:
 using capability_ptr = std::shared_ptr<const capability_list>;
 
 /// What a previous pass learned about a server; passing it back saves round
-/// trips (the whole session then goes out in one write).
+/// trips (the whole session then goes out in one write). A pass updates the
+/// hints it is given, so concurrent passes each take their own copy (cheap:
+/// the capability lists are shared and immutable) or a guarded one.
 struct session_hints {
   /// Capabilities announced in the greeting (before login); null until known.
   capability_ptr greeting_capabilities;
