@@ -466,8 +466,7 @@ caf::expected<session> session::open(const endpoint& ep, const settings& cfg,
     return std::move(conn.error());
   session s;
   s.caps_ = no_capabilities();
-  const bool warm = hints && hints->known && hints->greeting_capabilities
-                    && hints->capabilities;
+  const bool warm = hints && hints->complete();
   if (warm)
     s.expected_caps_ = hints->capabilities;
   s.cfg_ = cfg;
@@ -938,8 +937,7 @@ find_pass(const endpoint& ep, const credentials& cred,
   if (!criteria)
     return std::move(criteria.error());
   auto* hints = opts.hints;
-  bool warm = use_hints && hints && hints->known
-              && hints->greeting_capabilities && hints->capabilities;
+  bool warm = use_hints && hints && hints->complete();
   auto s = session::open(ep, cfg, warm ? hints : nullptr);
   if (!s)
     return std::move(s.error());

@@ -159,7 +159,8 @@ public:
   /// The list announced as `text` (words separated by spaces).
   explicit capability_list(std::string text);
 
-  /// The words as announced, separated by single spaces.
+  /// The list's text as announced (what later announcements are compared
+  /// with).
   const std::string& text() const { return text_; }
 
   /// The words in upper case, sorted, without duplicates.
@@ -189,6 +190,11 @@ struct session_hints {
   std::string junk_folder;
   /// True once the fields above were filled by a pass.
   bool known = false;
+
+  /// True when a pass may rely on the hints (filled, both lists present).
+  bool complete() const {
+    return known && greeting_capabilities && capabilities;
+  }
 };
 
 // -- the session --------------------------------------------------------------
@@ -201,7 +207,7 @@ public:
   /// Connects, reads the greeting, runs STARTTLS when asked. Errors:
   /// `network`, `timeout`, `tls_failed`, `service_unavailable` (BYE greeting),
   /// `invalid_config` (plaintext not allowed). With `hints` from an earlier
-  /// session (`known`), the greeting is not awaited: its capabilities are
+  /// session (`complete()`), the greeting is not awaited: its capabilities are
   /// assumed and the greeting is read along with the first answers, so the
   /// first batch goes out with the TCP (and TLS) handshake's last packet; a
   /// list announced later with the same text as the hints' post-login list

@@ -362,8 +362,12 @@ std::string_view to_string(status x) {
 
 // -- one framed response ------------------------------------------------------
 
-caf::error parse_response(std::string_view frame, const parser_limits& limits,
-                          response& r) {
+namespace {
+
+/// `parse_response` into `r`; on an error `r.data` may hold values of an
+/// earlier response (the caller clears it).
+caf::error parse_into(std::string_view frame, const parser_limits& limits,
+                      response& r) {
   reader rd{frame, limits};
   r.kind = response_kind::untagged;
   r.tag.clear();
@@ -410,9 +414,9 @@ caf::error parse_response(std::string_view frame, const parser_limits& limits,
     rd.skip_spaces();
     auto save = rd.rest();
     if (auto err = rd.tokens(r.data, 0, '\0')) {
-      r.data.clear();
       if (strict_keyword(r.keyword))
         return err;
+      r.data.clear();
       // An unknown response we cannot tokenize: keep its words, go on.
       auto eol = save.find_first_of("\r\n");
       r.text.assign(save.substr(0, eol));
@@ -430,6 +434,16 @@ caf::error parse_response(std::string_view frame, const parser_limits& limits,
   if (auto err = rd.resp_text(r))
     return err;
   return {};
+}
+
+} // namespace
+
+caf::error parse_response(std::string_view frame, const parser_limits& limits,
+                          response& r) {
+  auto err = parse_into(frame, limits, r);
+  if (err)
+    r.data.clear(); // nothing of an earlier response survives an error
+  return err;
 }
 
 caf::expected<response> parse_response(std::string_view frame,

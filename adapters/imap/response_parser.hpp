@@ -33,6 +33,9 @@ struct value {
   std::optional<uint32_t> number() const;
   /// True for an atom or a string (things with text).
   bool has_text() const { return kind == type::atom || kind == type::string; }
+
+  /// Same kind, text and items (tests, and the fuzz target's in-place check).
+  bool operator==(const value&) const = default;
 };
 
 // -- responses ----------------------------------------------------------------
@@ -63,6 +66,9 @@ struct response {
   std::string keyword;
   /// The tokens after the keyword.
   std::vector<value> data;
+
+  /// Every field equal.
+  bool operator==(const response&) const = default;
 };
 
 /// Returns `"OK"`, `"NO"`, ... for a status.

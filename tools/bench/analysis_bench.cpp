@@ -92,10 +92,6 @@ BENCHMARK(analyze_corpus);
 
 } // namespace
 
-#ifndef MAILPIPE_ALLOCATOR
-#define MAILPIPE_ALLOCATOR "glibc malloc"
-#endif
-
 // BENCHMARK_MAIN, plus the allocator in the report's context (the figures
 // depend on it; see docs/analysis.md).
 int main(int argc, char** argv) {

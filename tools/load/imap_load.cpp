@@ -43,11 +43,6 @@ namespace fs = std::filesystem;
 using namespace mailpipe;
 using namespace mailpipe::imap;
 
-// The allocator linked in (the shipped program's: see mailpipe_allocator).
-#ifndef MAILPIPE_ALLOCATOR
-#define MAILPIPE_ALLOCATOR "glibc malloc"
-#endif
-
 namespace {
 
 // -- accounts -----------------------------------------------------------------
