@@ -8,7 +8,7 @@
 #include <pqxx/nontransaction>
 #include <spdlog/spdlog.h>
 
-#include "adapters/database.hpp"
+#include "adapters/db/connection.hpp"
 
 namespace mailpipe {
 

@@ -1,4 +1,5 @@
 #include "config/config.hpp"
+#include "config/mask.hpp"
 
 #include <unistd.h>
 
@@ -519,29 +520,6 @@ std::string format_duration(duration d) {
   }
   if (s > 0)
     out += fmt::format("{}s", s);
-  return out;
-}
-
-std::string mask_url(std::string_view url) {
-  auto scheme = url.find("://");
-  if (scheme == std::string_view::npos)
-    return std::string{url};
-  auto at = url.find('@', scheme + 3);
-  auto slash = url.find('/', scheme + 3);
-  std::string out{url};
-  if (at != std::string_view::npos && (slash == std::string_view::npos || at < slash)) {
-    auto colon = url.find(':', scheme + 3);
-    if (colon != std::string_view::npos && colon < at)
-      out = std::string{url.substr(0, colon + 1)} + "***"
-            + std::string{url.substr(at)};
-  }
-  // password=... in the query string
-  auto pw = out.find("password=");
-  if (pw != std::string::npos) {
-    auto end = out.find('&', pw);
-    out = out.substr(0, pw + 9) + "***"
-          + (end == std::string::npos ? "" : out.substr(end));
-  }
   return out;
 }
 

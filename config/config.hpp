@@ -283,7 +283,4 @@ std::optional<duration> parse_duration(std::string_view text);
 /// Formats a duration the way parse_duration reads it ("90s" -> "1m30s").
 std::string format_duration(duration d);
 
-/// Replaces the password of a URL (`scheme://user:PASS@host`) with `***`.
-std::string mask_url(std::string_view url);
-
 } // namespace mailpipe

@@ -5,8 +5,8 @@
 #include <caf/error.hpp>
 #include <fmt/format.h>
 
-#include "adapters/crypto.hpp"
-#include "adapters/text.hpp"
+#include "adapters/sys/crypto.hpp"
+#include "adapters/mail/text.hpp"
 #include "messages/error.hpp"
 
 namespace mailpipe::imap {

@@ -8,7 +8,7 @@
 #include <caf/error.hpp>
 #include <fmt/format.h>
 
-#include "adapters/text.hpp"
+#include "adapters/mail/text.hpp"
 #include "messages/error.hpp"
 
 namespace mailpipe::imap {

@@ -9,7 +9,7 @@
 
 #include <caf/expected.hpp>
 
-#include "adapters/text.hpp"
+#include "adapters/mail/text.hpp"
 
 namespace mailpipe::imap {
 

@@ -7,8 +7,8 @@
 #include <pqxx/pqxx>
 
 #include "actors/node.hpp"
-#include "adapters/database.hpp"
-#include "adapters/migrate.hpp"
+#include "adapters/db/connection.hpp"
+#include "adapters/db/migrate.hpp"
 #include "tests/support/actor_system.hpp"
 #include "tests/support/env.hpp"
 

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include "config/mask.hpp"
 #include "config/config.hpp"
 #include "tests/support/env.hpp"
 

@@ -3,7 +3,7 @@
 #include <memory>
 #include <vector>
 
-#include "adapters/http_client.hpp"
+#include "adapters/http/client.hpp"
 
 namespace mailpipe::test {
 

@@ -10,7 +10,7 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 
-#include "adapters/http_client.hpp"
+#include "adapters/http/client.hpp"
 
 namespace mailpipe::test {
 

@@ -12,8 +12,8 @@
 
 #include <benchmark/benchmark.h>
 
-#include "adapters/analysis.hpp"
-#include "adapters/analysis_json.hpp"
+#include "adapters/analysis/analysis.hpp"
+#include "adapters/analysis/analysis_json.hpp"
 
 namespace {
 

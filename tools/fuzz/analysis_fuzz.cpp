@@ -6,9 +6,9 @@
 #include <cstdlib>
 #include <string_view>
 
-#include "adapters/analysis.hpp"
-#include "adapters/analysis_json.hpp"
-#include "adapters/text.hpp"
+#include "adapters/analysis/analysis.hpp"
+#include "adapters/analysis/analysis_json.hpp"
+#include "adapters/mail/text.hpp"
 
 namespace {
 

@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <string_view>
 
-#include "adapters/auth_results.hpp"
+#include "adapters/mail/auth_results.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view in{reinterpret_cast<const char*>(data), size};

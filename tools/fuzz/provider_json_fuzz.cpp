@@ -5,12 +5,12 @@
 #include <cstdint>
 #include <string_view>
 
-#include "adapters/crypto.hpp"
-#include "adapters/gmail.hpp"
-#include "adapters/graph.hpp"
-#include "adapters/http_client.hpp"
-#include "adapters/mail_json.hpp"
-#include "adapters/oauth2.hpp"
+#include "adapters/sys/crypto.hpp"
+#include "adapters/providers/gmail.hpp"
+#include "adapters/providers/graph.hpp"
+#include "adapters/http/client.hpp"
+#include "adapters/providers/mail_json.hpp"
+#include "adapters/http/oauth2.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view in{reinterpret_cast<const char*>(data), size};

@@ -5,8 +5,8 @@
 #include <cstdlib>
 #include <string_view>
 
-#include "adapters/rfc2047.hpp"
-#include "adapters/text.hpp"
+#include "adapters/mail/rfc2047.hpp"
+#include "adapters/mail/text.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view in{reinterpret_cast<const char*>(data), size};

@@ -7,8 +7,8 @@
 #include <iterator>
 #include <sstream>
 
-#include "adapters/analysis.hpp"
-#include "adapters/analysis_json.hpp"
+#include "adapters/analysis/analysis.hpp"
+#include "adapters/analysis/analysis_json.hpp"
 #include "config/policy.hpp"
 #include "messages/error.hpp"
 #include "tools/mailpipe/cli.hpp"

@@ -2,7 +2,7 @@
 
 #include <iostream>
 
-#include "adapters/analysis.hpp"
+#include "adapters/analysis/analysis.hpp"
 #include "config/policy.hpp"
 #include "messages/error.hpp"
 #include "tools/mailpipe/cli.hpp"

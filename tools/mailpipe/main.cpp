@@ -5,7 +5,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include "adapters/logging.hpp"
+#include "adapters/sys/logging.hpp"
 #include "messages/error.hpp"
 #include "tools/mailpipe/cli.hpp"
 

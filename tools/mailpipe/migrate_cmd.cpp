@@ -5,8 +5,8 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-#include "adapters/database.hpp"
-#include "adapters/migrate.hpp"
+#include "adapters/db/connection.hpp"
+#include "adapters/db/migrate.hpp"
 #include "tools/mailpipe/cli.hpp"
 
 namespace mailpipe::cli {

@@ -1,0 +1,80 @@
+#include "adapters/db/connection.hpp"
+#include "config/mask.hpp"
+
+#include <fmt/format.h>
+#include <pqxx/except>
+#include <pqxx/nontransaction>
+
+namespace mailpipe::db {
+
+namespace {
+
+// libpq's messages can repeat the connection string; never let a password through.
+std::string scrub(std::string text, const std::string& url) {
+  auto masked = mask_url(url);
+  if (masked != url) {
+    for (size_t pos; (pos = text.find(url)) != std::string::npos;)
+      text.replace(pos, url.size(), masked);
+  }
+  while (!text.empty() && (text.back() == '\n' || text.back() == ' '))
+    text.pop_back();
+  return text;
+}
+
+std::string with_connect_timeout(const std::string& url, duration timeout) {
+  if (url.find("connect_timeout=") != std::string::npos)
+    return url;
+  auto seconds = std::max<int64_t>(
+    1, std::chrono::duration_cast<std::chrono::seconds>(timeout).count());
+  if (url.find("://") == std::string::npos) // key=value form
+    return fmt::format("{} connect_timeout={}", url, seconds);
+  return fmt::format("{}{}connect_timeout={}", url,
+                     url.find('?') == std::string::npos ? "?" : "&", seconds);
+}
+
+} // namespace
+
+caf::expected<std::unique_ptr<pqxx::connection>>
+connect(const database_config& cfg) {
+  try {
+    auto conn = std::make_unique<pqxx::connection>(
+      with_connect_timeout(cfg.url, cfg.connect_timeout));
+    pqxx::nontransaction tx{*conn};
+    tx.exec(fmt::format("SET statement_timeout = {}",
+                        cfg.statement_timeout.count()));
+    tx.exec("SET application_name = 'mailpipe'");
+    return conn;
+  } catch (const std::exception& e) {
+    return caf::make_error(ec::database_unavailable,
+                           fmt::format("cannot connect to {}: {}",
+                                       mask_url(cfg.url),
+                                       scrub(e.what(), cfg.url)));
+  }
+}
+
+caf::expected<std::unique_ptr<pqxx::connection>>
+connect(const std::string& url) {
+  database_config cfg;
+  cfg.url = url;
+  return connect(cfg);
+}
+
+caf::error to_error(const std::exception& e, std::string_view what) {
+  std::string msg = e.what();
+  while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' '))
+    msg.pop_back();
+  if (dynamic_cast<const pqxx::broken_connection*>(&e))
+    return caf::make_error(ec::database_unavailable,
+                           fmt::format("{}: connection lost: {}", what, msg));
+  if (auto sql = dynamic_cast<const pqxx::sql_error*>(&e)) {
+    if (sql->sqlstate() == "57014")
+      return caf::make_error(ec::timeout,
+                             fmt::format("{}: statement timeout", what));
+    return caf::make_error(ec::database_error,
+                           fmt::format("{}: {} (SQLSTATE {})", what, msg,
+                                       sql->sqlstate()));
+  }
+  return caf::make_error(ec::database_error, fmt::format("{}: {}", what, msg));
+}
+
+} // namespace mailpipe::db

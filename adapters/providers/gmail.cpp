@@ -1,0 +1,269 @@
+#include "adapters/providers/gmail.hpp"
+
+#include <set>
+
+#include <fmt/format.h>
+#include <simdjson.h>
+#include <spdlog/spdlog.h>
+
+#include "adapters/providers/mail_json.hpp"
+
+namespace mailpipe::gmail {
+
+namespace {
+
+using mail_json::malformed;
+using mail_json::string_field;
+using mail_json::with_object;
+
+} // namespace
+
+// -- parsers -----------------------------------------------------------------
+
+caf::expected<message_page> parse_message_list(std::string_view body) {
+  return with_object<message_page>(
+      body, "Gmail messages.list", [](auto doc) -> caf::expected<message_page> {
+        message_page out;
+        simdjson::dom::array msgs;
+        // An empty result has no "messages" at all.
+        if (doc["messages"].get(msgs) == simdjson::SUCCESS)
+          for (auto m : msgs) {
+            auto id = string_field(m, "id");
+            if (id.empty())
+              return malformed("Gmail messages.list");
+            out.ids.push_back(std::move(id));
+          }
+        else if (doc["messages"].error() != simdjson::NO_SUCH_FIELD)
+          return malformed("Gmail messages.list");
+        out.next_page_token = string_field(doc, "nextPageToken");
+        return out;
+      });
+}
+
+caf::expected<message_metadata> parse_message_metadata(std::string_view body) {
+  return with_object<message_metadata>(
+      body, "Gmail messages.get",
+      [](auto doc) -> caf::expected<message_metadata> {
+        message_metadata out;
+        out.id = string_field(doc, "id");
+        if (out.id.empty())
+          return malformed("Gmail messages.get");
+        out.history_id = string_field(doc, "historyId");
+        simdjson::dom::array labels;
+        if (doc["labelIds"].get(labels) == simdjson::SUCCESS)
+          for (auto l : labels) {
+            std::string_view text;
+            if (l.get(text) == simdjson::SUCCESS)
+              out.label_ids.emplace_back(text);
+          }
+        simdjson::dom::array headers;
+        if (doc["payload"]["headers"].get(headers) == simdjson::SUCCESS)
+          out.headers = mail_json::parse_headers(headers);
+        return out;
+      });
+}
+
+caf::expected<history_page> parse_history(std::string_view body) {
+  return with_object<history_page>(
+      body, "Gmail history.list", [](auto doc) -> caf::expected<history_page> {
+        history_page out;
+        out.history_id = string_field(doc, "historyId");
+        if (out.history_id.empty())
+          return malformed("Gmail history.list");
+        out.next_page_token = string_field(doc, "nextPageToken");
+        std::set<std::string> seen;
+        simdjson::dom::array history;
+        if (doc["history"].get(history) == simdjson::SUCCESS)
+          for (auto h : history) {
+            simdjson::dom::array added;
+            if (h["messagesAdded"].get(added) != simdjson::SUCCESS)
+              continue;
+            for (auto a : added) {
+              simdjson::dom::element msg;
+              if (a["message"].get(msg) != simdjson::SUCCESS)
+                continue;
+              auto id = string_field(msg, "id");
+              if (!id.empty() && seen.insert(id).second)
+                out.added_ids.push_back(std::move(id));
+            }
+          }
+        return out;
+      });
+}
+
+std::string search_query(const std::vector<std::string>& test_ids) {
+  std::string out;
+  for (auto& id : test_ids)
+    out += fmt::format("{}\"{}\"", out.empty() ? "" : " ", id);
+  return test_ids.size() > 1 ? "{" + out + "}" : out;
+}
+
+// -- mailbox -----------------------------------------------------------------
+
+mailbox::mailbox(options opts, api_session& session)
+    : opts_(std::move(opts)), session_(session) {}
+
+std::string mailbox::url(std::string_view path) const {
+  auto base = session_.options().api_url;
+  while (!base.empty() && base.back() == '/')
+    base.pop_back();
+  return fmt::format("{}/gmail/v1/users/{}/{}", base,
+                     http::url_encode(opts_.user_id), path);
+}
+
+caf::expected<std::vector<std::string>>
+mailbox::search(std::string_view query) {
+  std::vector<std::string> out;
+  std::string page_token;
+  do {
+    auto u =
+        url(fmt::format("messages?q={}&includeSpamTrash=true&maxResults={}",
+                        http::url_encode(query), opts_.page_size));
+    if (!page_token.empty())
+      u += "&pageToken=" + http::url_encode(page_token);
+    auto resp = session_.get(u, cost_list);
+    if (!resp)
+      return std::move(resp.error());
+    auto page = parse_message_list(resp->body);
+    if (!page)
+      return std::move(page.error());
+    out.insert(out.end(), page->ids.begin(), page->ids.end());
+    page_token = std::move(page->next_page_token);
+  } while (!page_token.empty());
+  return out;
+}
+
+caf::expected<message_metadata> mailbox::metadata(std::string_view id) {
+  auto resp = session_.get(
+      url(fmt::format("messages/{}?format=metadata", http::url_encode(id))),
+      cost_get);
+  if (!resp)
+    return std::move(resp.error());
+  return parse_message_metadata(resp->body);
+}
+
+found_message mailbox::to_found(message_metadata&& meta,
+                                std::string test_id) const {
+  found_message out;
+  out.test_id = std::move(test_id);
+  out.labels = std::move(meta.label_ids);
+  out.header_block = mail_json::header_block(meta.headers);
+  out.provider_id = std::move(meta.id);
+  return out;
+}
+
+caf::expected<std::vector<found_message>>
+mailbox::find(const std::vector<std::string>& test_ids) {
+  if (auto err = mail_json::check_test_ids(test_ids))
+    return err;
+  std::vector<found_message> out;
+  std::set<std::string> done; // message ids already handed out
+  for (size_t first = 0; first < test_ids.size(); first += opts_.batch) {
+    auto last = std::min(test_ids.size(), first + opts_.batch);
+    std::vector<std::string> batch(test_ids.begin() + first,
+                                   test_ids.begin() + last);
+    auto ids = search(search_query(batch));
+    if (!ids)
+      return std::move(ids.error());
+    std::vector<message_metadata> unmatched;
+    for (auto& id : *ids) {
+      if (done.count(id))
+        continue;
+      auto meta = metadata(id);
+      if (!meta) {
+        if (is(meta.error(), ec::not_found)) // deleted since the search
+          continue;
+        return std::move(meta.error());
+      }
+      done.insert(id);
+      auto tid =
+          mail_json::match_test_id(meta->headers, batch, opts_.test_id_headers);
+      if (!tid && batch.size() == 1)
+        tid = batch.front(); // the id was in the body: the query says which
+      if (tid)
+        out.push_back(to_found(std::move(*meta), *tid));
+      else
+        unmatched.push_back(std::move(*meta));
+    }
+    // Messages that carry the id only in their body: ask per id which one it
+    // was.
+    for (auto i = batch.begin(); i != batch.end() && !unmatched.empty(); ++i) {
+      auto hits = search(search_query({*i}));
+      if (!hits)
+        return std::move(hits.error());
+      std::set<std::string> hit_set(hits->begin(), hits->end());
+      auto part = std::stable_partition(
+          unmatched.begin(), unmatched.end(),
+          [&](const message_metadata& m) { return !hit_set.count(m.id); });
+      for (auto j = part; j != unmatched.end(); ++j)
+        out.push_back(to_found(std::move(*j), *i));
+      unmatched.erase(part, unmatched.end());
+    }
+  }
+  return out;
+}
+
+caf::expected<history_result>
+mailbox::history_since(std::string_view start_history_id) {
+  history_result out;
+  std::set<std::string> seen;
+  std::string page_token;
+  do {
+    auto u =
+        url(fmt::format("history?startHistoryId={}&historyTypes=messageAdded"
+                        "&maxResults=500",
+                        http::url_encode(start_history_id)));
+    if (!page_token.empty())
+      u += "&pageToken=" + http::url_encode(page_token);
+    auto resp = session_.get(u, cost_history, {}, {404});
+    if (!resp)
+      return std::move(resp.error());
+    if (resp->status == 404) {
+      spdlog::info("gmail {}: history {} is gone; full resync needed",
+                   opts_.user_id, start_history_id);
+      return history_result{true, {}, {}};
+    }
+    auto page = parse_history(resp->body);
+    if (!page)
+      return std::move(page.error());
+    for (auto& id : page->added_ids)
+      if (seen.insert(id).second)
+        out.added_ids.push_back(id);
+    out.history_id = std::move(page->history_id);
+    page_token = std::move(page->next_page_token);
+  } while (!page_token.empty());
+  return out;
+}
+
+caf::expected<std::string> mailbox::current_history_id() {
+  auto resp = session_.get(url("profile"), cost_profile);
+  if (!resp)
+    return std::move(resp.error());
+  return with_object<std::string>(resp->body, "Gmail getProfile",
+                                  [](auto doc) -> caf::expected<std::string> {
+                                    auto id = string_field(doc, "historyId");
+                                    if (id.empty())
+                                      return malformed("Gmail getProfile");
+                                    return id;
+                                  });
+}
+
+caf::expected<std::vector<found_message>>
+mailbox::fetch(const std::vector<std::string>& ids,
+               const std::vector<std::string>& test_ids) {
+  std::vector<found_message> out;
+  for (auto& id : ids) {
+    auto meta = metadata(id);
+    if (!meta) {
+      if (is(meta.error(), ec::not_found))
+        continue;
+      return std::move(meta.error());
+    }
+    if (auto tid = mail_json::match_test_id(meta->headers, test_ids,
+                                            opts_.test_id_headers))
+      out.push_back(to_found(std::move(*meta), *tid));
+  }
+  return out;
+}
+
+} // namespace mailpipe::gmail

@@ -1,0 +1,145 @@
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <caf/expected.hpp>
+
+#include "adapters/http/api_session.hpp"
+#include "messages/types.hpp"
+
+// The Gmail API (https://developers.google.com/gmail/api/reference/rest): find
+// test messages by search in every folder (spam and trash included), read their
+// labels and header block with format=metadata, and follow the mailbox's
+// history.
+
+namespace mailpipe::gmail {
+
+// -- quota costs (Gmail usage limits, units per call) ------------------------
+
+/// users.messages.list.
+inline constexpr double cost_list = 5;
+/// users.messages.get.
+inline constexpr double cost_get = 5;
+/// users.history.list.
+inline constexpr double cost_history = 2;
+/// users.getProfile.
+inline constexpr double cost_profile = 1;
+
+// -- pure parsers of the documented JSON -------------------------------------
+
+/// One page of users.messages.list.
+struct message_page {
+  /// `messages[].id`.
+  std::vector<std::string> ids;
+  /// `nextPageToken`, "" on the last page.
+  std::string next_page_token;
+};
+
+/// Parses a users.messages.list response; ec::parse_error when malformed.
+caf::expected<message_page> parse_message_list(std::string_view body);
+
+/// A message as users.messages.get?format=metadata returns it.
+struct message_metadata {
+  /// The message id.
+  std::string id;
+  /// `labelIds`, e.g. INBOX, SPAM, CATEGORY_PROMOTIONS, UNREAD.
+  std::vector<std::string> label_ids;
+  /// `payload.headers` in order.
+  std::vector<http::header_field> headers;
+  /// `historyId` of the message's last change.
+  std::string history_id;
+};
+
+/// Parses a users.messages.get (format=metadata) response; ec::parse_error when
+/// malformed.
+caf::expected<message_metadata> parse_message_metadata(std::string_view body);
+
+/// One page of users.history.list.
+struct history_page {
+  /// Ids of `history[].messagesAdded[].message`, first seen first, no
+  /// duplicates.
+  std::vector<std::string> added_ids;
+  /// The mailbox's current `historyId`.
+  std::string history_id;
+  /// `nextPageToken`, "" on the last page.
+  std::string next_page_token;
+};
+
+/// Parses a users.history.list response; ec::parse_error when malformed.
+caf::expected<history_page> parse_history(std::string_view body);
+
+/// The search for `test_ids`: `"id"` for one, `{"id1" "id2"}` (any of) for
+/// several.
+std::string search_query(const std::vector<std::string>& test_ids);
+
+// -- the adapter -------------------------------------------------------------
+
+/// What the Gmail adapter needs besides its session.
+struct options {
+  /// `userId` in the paths: "me" or the address.
+  std::string user_id = "me";
+  /// `maxResults` of list calls.
+  int page_size = 100;
+  /// Test ids searched in one query.
+  size_t batch = 20;
+  /// Headers that carry the test id (analysis.test_id_headers).
+  std::vector<std::string> test_id_headers = {"X-Mailpipe-Test-Id",
+                                              "X-Test-ID"};
+};
+
+/// The result of an incremental fetch.
+struct history_result {
+  /// True when Gmail no longer has the history from the stored id (HTTP 404):
+  /// the caller must do a full search and store `history_id` from the profile.
+  bool resync_needed = false;
+  /// Messages added since, in history order.
+  std::vector<std::string> added_ids;
+  /// The historyId to store for the next call.
+  std::string history_id;
+};
+
+/// One Gmail mailbox, read through an authorized session. Blocking.
+class mailbox {
+public:
+  /// Reads the mailbox `opts.user_id` through `session`.
+  mailbox(options opts, api_session& session);
+
+  /// Finds every message carrying one of `test_ids`, spam and trash included:
+  /// folder "", labels = labelIds, header block rebuilt from payload.headers.
+  caf::expected<std::vector<found_message>>
+  find(const std::vector<std::string>& test_ids);
+
+  /// All message ids users.messages.list returns for `query` (every page, spam
+  /// and trash included).
+  caf::expected<std::vector<std::string>> search(std::string_view query);
+
+  /// users.messages.get?format=metadata of one message.
+  caf::expected<message_metadata> metadata(std::string_view id);
+
+  /// users.history.list from `start_history_id` (messageAdded only, every
+  /// page).
+  caf::expected<history_result>
+  history_since(std::string_view start_history_id);
+
+  /// The mailbox's current historyId (users.getProfile), the start of
+  /// incremental fetches.
+  caf::expected<std::string> current_history_id();
+
+  /// Reads `ids` (e.g. from `history_since`) and keeps those carrying one of
+  /// `test_ids` in a test-id header or header value; messages deleted meanwhile
+  /// are skipped.
+  caf::expected<std::vector<found_message>>
+  fetch(const std::vector<std::string>& ids,
+        const std::vector<std::string>& test_ids);
+
+private:
+  std::string url(std::string_view path) const;
+  found_message to_found(message_metadata&& meta, std::string test_id) const;
+
+  options opts_;
+  api_session& session_;
+};
+
+} // namespace mailpipe::gmail
