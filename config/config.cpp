@@ -1,13 +1,17 @@
 #include "config/config.hpp"
+#include "config/bounded_file.hpp"
 #include "config/mask.hpp"
+#include "config/value_checks.hpp"
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <climits>
 #include <cstdlib>
-#include <fstream>
-#include <sstream>
+#include <map>
 #include <variant>
 
+#include <caf/message.hpp>
 #include <fmt/format.h>
 #include <toml++/toml.h>
 
@@ -21,90 +25,112 @@ using string_list = std::vector<std::string>;
 using field_ref = std::variant<std::string*, int64_t*, bool*, duration*,
                                string_list*>;
 
+/// What is wrong with a string value ("" when nothing); see config/value_checks.hpp.
+using string_check = std::string (*)(const std::string&);
+
 struct field {
   const char* key;
   bool secret;
   field_ref (*bind)(config&);
+  /// Allowed range of an integer, or of a duration in milliseconds.
+  int64_t min = 0;
+  int64_t max = 0;
+  /// The form of a string value; nullptr when any string will do.
+  string_check check = nullptr;
 };
 
-#define MP_FIELD(path, secret)                                                 \
-  field {                                                                      \
-    #path, secret, [](config& c) -> field_ref { return &c.path; }              \
-  }
+constexpr int64_t ms = 1;
+constexpr int64_t sec = 1000;
+constexpr int64_t minute = 60 * sec;
+constexpr int64_t hour = 60 * minute;
+constexpr int64_t day = 24 * hour;
+
+#define MP_BIND(path) [](config& c) -> field_ref { return &c.path; }
+/// A string or list of strings, with an optional form check.
+#define MP_STR(path, secret, check) field{#path, secret, MP_BIND(path), 0, 0, check}
+/// A boolean.
+#define MP_BOOL(path) field{#path, false, MP_BIND(path)}
+/// An integer or a duration in [lo, hi] (durations in milliseconds).
+#define MP_NUM(path, lo, hi) field{#path, false, MP_BIND(path), lo, hi}
 
 const std::vector<field>& schema() {
+  using namespace checks;
   static const std::vector<field> fields = {
-    MP_FIELD(node.name, false),
-    MP_FIELD(node.inspect_listen, false),
-    MP_FIELD(node.heartbeat_interval, false),
-    MP_FIELD(node.dead_after, false),
-    MP_FIELD(node.shutdown_grace, false),
-    MP_FIELD(database.url, true),
-    MP_FIELD(database.pool_size, false),
-    MP_FIELD(database.connect_timeout, false),
-    MP_FIELD(database.statement_timeout, false),
-    MP_FIELD(processing.interval, false),
-    MP_FIELD(processing.parallel, false),
-    MP_FIELD(processing.account_timeout, false),
-    MP_FIELD(processing.retry_after, false),
-    MP_FIELD(processing.max_failures, false),
-    MP_FIELD(processing.lease, false),
-    MP_FIELD(jobs.workers, false),
-    MP_FIELD(jobs.max_attempts, false),
-    MP_FIELD(jobs.backoff, false),
-    MP_FIELD(jobs.lease, false),
-    MP_FIELD(log.dir, false),
-    MP_FIELD(log.level, false),
-    MP_FIELD(log.retention_days, false),
-    MP_FIELD(http.listen, false),
-    MP_FIELD(imap.ca_file, false),
-    MP_FIELD(imap.allow_plaintext, false),
-    MP_FIELD(imap.connect_timeout, false),
-    MP_FIELD(imap.command_timeout, false),
-    MP_FIELD(imap.tls_session_resumption, false),
-    MP_FIELD(gmail.api_url, false),
-    MP_FIELD(gmail.token_url, false),
-    MP_FIELD(gmail.client_id, false),
-    MP_FIELD(gmail.client_secret, true),
-    MP_FIELD(gmail.scope, false),
-    MP_FIELD(gmail.request_timeout, false),
-    MP_FIELD(gmail.user_quota_per_second, false),
-    MP_FIELD(gmail.max_attempts, false),
-    MP_FIELD(gmail.max_retry_wait, false),
-    MP_FIELD(outlook.api_url, false),
-    MP_FIELD(outlook.token_url, false),
-    MP_FIELD(outlook.client_id, false),
-    MP_FIELD(outlook.client_secret, true),
-    MP_FIELD(outlook.scope, false),
-    MP_FIELD(outlook.request_timeout, false),
-    MP_FIELD(outlook.user_requests_per_second, false),
-    MP_FIELD(outlook.max_attempts, false),
-    MP_FIELD(outlook.max_retry_wait, false),
-    MP_FIELD(analysis.test_id_headers, false),
-    MP_FIELD(analysis.test_id_pattern, false),
-    MP_FIELD(analysis.trusted_gmail, false),
-    MP_FIELD(analysis.trusted_outlook, false),
-    MP_FIELD(analysis.trusted_imap, false),
-    MP_FIELD(analysis.placement_file, false),
-    MP_FIELD(analysis.signatures_file, false),
-    MP_FIELD(analysis.max_header_bytes, false),
-    MP_FIELD(alerts.discord_webhook_url, true),
-    MP_FIELD(alerts.threshold, false),
-    MP_FIELD(alerts.window, false),
-    MP_FIELD(alerts.cooldown, false),
-    MP_FIELD(mistral.api_url, false),
-    MP_FIELD(mistral.api_key, true),
-    MP_FIELD(mistral.model, false),
-    MP_FIELD(mistral.timeout, false),
-    MP_FIELD(search.meilisearch_url, false),
-    MP_FIELD(search.meilisearch_api_key, true),
-    MP_FIELD(crypto.key_env, false),
-    MP_FIELD(crypto.key_file, false),
+    MP_STR(node.name, false, node_name),
+    MP_STR(node.inspect_listen, false, listen_address),
+    MP_NUM(node.heartbeat_interval, 100 * ms, hour),
+    MP_NUM(node.dead_after, sec, day),
+    MP_NUM(node.shutdown_grace, 100 * ms, hour),
+    MP_STR(database.url, true, checks::database_url),
+    MP_NUM(database.pool_size, 1, 256),
+    MP_NUM(database.connect_timeout, sec, 10 * minute),
+    MP_NUM(database.statement_timeout, 100 * ms, day),
+    MP_NUM(processing.interval, sec, day),
+    MP_NUM(processing.parallel, 1, 4096),
+    MP_NUM(processing.account_timeout, sec, day),
+    MP_NUM(processing.retry_after, sec, 30 * day),
+    MP_NUM(processing.max_failures, 1, 1000),
+    MP_NUM(processing.lease, sec, day),
+    MP_NUM(jobs.workers, 1, 1024),
+    MP_NUM(jobs.max_attempts, 1, 100),
+    MP_NUM(jobs.backoff, 100 * ms, day),
+    MP_NUM(jobs.lease, sec, day),
+    MP_STR(log.dir, false, optional_writable_dir),
+    MP_STR(log.level, false, checks::log_level),
+    MP_NUM(log.retention_days, 1, 3650),
+    MP_STR(http.listen, false, optional_listen_address),
+    MP_STR(imap.ca_file, false, optional_readable_file),
+    MP_BOOL(imap.allow_plaintext),
+    MP_NUM(imap.connect_timeout, 100 * ms, hour),
+    MP_NUM(imap.command_timeout, 100 * ms, hour),
+    MP_BOOL(imap.tls_session_resumption),
+    MP_STR(gmail.api_url, false, service_url),
+    MP_STR(gmail.token_url, false, service_url),
+    MP_STR(gmail.client_id, false, nullptr),
+    MP_STR(gmail.client_secret, true, nullptr),
+    MP_STR(gmail.scope, false, nullptr),
+    MP_NUM(gmail.request_timeout, 100 * ms, hour),
+    // 5: the cost of one messages.get.
+    MP_NUM(gmail.user_quota_per_second, 5, 1'000'000),
+    MP_NUM(gmail.max_attempts, 1, 100),
+    MP_NUM(gmail.max_retry_wait, 0, hour),
+    MP_STR(outlook.api_url, false, service_url),
+    MP_STR(outlook.token_url, false, service_url),
+    MP_STR(outlook.client_id, false, nullptr),
+    MP_STR(outlook.client_secret, true, nullptr),
+    MP_STR(outlook.scope, false, nullptr),
+    MP_NUM(outlook.request_timeout, 100 * ms, hour),
+    MP_NUM(outlook.user_requests_per_second, 1, 1'000'000),
+    MP_NUM(outlook.max_attempts, 1, 100),
+    MP_NUM(outlook.max_retry_wait, 0, hour),
+    MP_STR(analysis.test_id_headers, false, nullptr),
+    MP_STR(analysis.test_id_pattern, false, nullptr),
+    MP_STR(analysis.trusted_gmail, false, nullptr),
+    MP_STR(analysis.trusted_outlook, false, nullptr),
+    MP_STR(analysis.trusted_imap, false, nullptr),
+    MP_STR(analysis.placement_file, false, nullptr),
+    MP_STR(analysis.signatures_file, false, nullptr),
+    MP_NUM(analysis.max_header_bytes, 1024, 16 << 20),
+    MP_STR(alerts.discord_webhook_url, true, optional_service_url),
+    MP_NUM(alerts.threshold, 1, 1'000'000),
+    MP_NUM(alerts.window, sec, day),
+    MP_NUM(alerts.cooldown, 0, day),
+    MP_STR(mistral.api_url, false, service_url),
+    MP_STR(mistral.api_key, true, nullptr),
+    MP_STR(mistral.model, false, nullptr),
+    MP_NUM(mistral.timeout, sec, hour),
+    MP_STR(search.meilisearch_url, false, optional_service_url),
+    MP_STR(search.meilisearch_api_key, true, nullptr),
+    MP_STR(crypto.key_env, false, nullptr),
+    MP_STR(crypto.key_file, false, optional_readable_file),
   };
   return fields;
 }
 
-#undef MP_FIELD
+#undef MP_NUM
+#undef MP_BOOL
+#undef MP_STR
+#undef MP_BIND
 
 const field* find_field(std::string_view key) {
   for (auto& f : schema())
@@ -115,9 +141,20 @@ const field* find_field(std::string_view key) {
 
 // -- loading ----------------------------------------------------------------
 
+/// Where a key's value came from: a file position, or an environment variable.
+struct origin {
+  std::string source;
+  int line = 0;
+  int column = 0;
+};
+
+/// The origin of every key set by the file or the environment.
+using key_origins = std::map<std::string, origin>;
+
 struct loader {
   config_result& result;
   const env_lookup& env;
+  key_origins& origins;
 
   void error(const toml::source_region& where, std::string key,
              std::string message) {
@@ -251,6 +288,9 @@ struct loader {
       auto key = prefix.empty() ? std::string{k.str()}
                                 : prefix + "." + std::string{k.str()};
       if (auto f = find_field(key)) {
+        origins[key] = origin{result.cfg.source,
+                              static_cast<int>(node.source().begin.line),
+                              static_cast<int>(node.source().begin.column)};
         assign(*f, node, key);
       } else if (auto sub = node.as_table(); sub && is_section(key)) {
         walk(*sub, key);
@@ -299,9 +339,12 @@ struct loader {
   }
 };
 
-void apply_env_overrides(config_result& result, const env_lookup& env) {
-  if (auto url = env("MAILPIPE_DATABASE_URL"); url && !url->empty())
+void apply_env_overrides(config_result& result, const env_lookup& env,
+                         key_origins& origins) {
+  if (auto url = env("MAILPIPE_DATABASE_URL"); url && !url->empty()) {
     result.cfg.database.url = *url;
+    origins["database.url"] = origin{"MAILPIPE_DATABASE_URL"};
+  }
   if (result.cfg.node.name.empty()) {
     char host[256] = {0};
     if (gethostname(host, sizeof(host) - 1) == 0 && host[0] != 0)
@@ -311,46 +354,56 @@ void apply_env_overrides(config_result& result, const env_lookup& env) {
   }
 }
 
-void validate(config_result& result) {
+// The problem with one value against its row of the schema; "" when none.
+std::string check_value(const field& f, config& c) {
+  return std::visit(
+    [&](auto* p) -> std::string {
+      using T = std::remove_pointer_t<decltype(p)>;
+      if constexpr (std::is_same_v<T, int64_t>) {
+        if (*p < f.min || *p > f.max)
+          return fmt::format("{} is out of range: must be between {} and {}", *p,
+                             f.min, f.max);
+      } else if constexpr (std::is_same_v<T, duration>) {
+        if (p->count() < f.min || p->count() > f.max)
+          return fmt::format("\"{}\" is out of range: must be between \"{}\" and "
+                             "\"{}\"",
+                             format_duration(*p), format_duration(duration{f.min}),
+                             format_duration(duration{f.max}));
+      } else if constexpr (std::is_same_v<T, std::string>) {
+        if (f.check)
+          return f.check(*p);
+      }
+      return "";
+    },
+    f.bind(c));
+}
+
+// Checks every value against the schema and the rules between keys; each error
+// names where the value came from. Errors end up in file order.
+void validate(config_result& result, const key_origins& origins) {
   auto& c = result.cfg;
-  auto check = [&](bool ok, const char* key, std::string message) {
-    if (!ok)
-      result.errors.push_back(
-        config_error{c.source, 0, 0, key, std::move(message)});
+  auto report = [&](const std::string& key, std::string message) {
+    config_error err{c.source, 0, 0, key, std::move(message)};
+    if (auto i = origins.find(key); i != origins.end()) {
+      err.file = i->second.source;
+      err.line = i->second.line;
+      err.column = i->second.column;
+    }
+    result.errors.push_back(std::move(err));
   };
-  check(c.processing.parallel >= 1 && c.processing.parallel <= 4096,
-        "processing.parallel", "must be between 1 and 4096");
-  check(c.processing.max_failures >= 1, "processing.max_failures",
-        "must be at least 1");
-  check(c.database.pool_size >= 1 && c.database.pool_size <= 256,
-        "database.pool_size", "must be between 1 and 256");
-  check(c.jobs.workers >= 0, "jobs.workers", "must not be negative");
-  check(c.jobs.max_attempts >= 1, "jobs.max_attempts", "must be at least 1");
-  check(c.log.retention_days >= 1, "log.retention_days", "must be at least 1");
-  static const char* levels[] = {"trace", "debug",    "info", "warn",
-                                 "error", "critical", "off"};
-  bool level_ok = false;
-  for (auto l : levels)
-    level_ok = level_ok || c.log.level == l;
-  check(level_ok, "log.level",
-        "must be one of trace, debug, info, warn, error, critical, off");
-  check(c.processing.interval.count() > 0, "processing.interval",
-        "must be positive");
-  check(c.node.heartbeat_interval.count() > 0, "node.heartbeat_interval",
-        "must be positive");
-  check(c.node.dead_after > c.node.heartbeat_interval, "node.dead_after",
-        "must be longer than node.heartbeat_interval");
-  check(c.gmail.request_timeout.count() > 0, "gmail.request_timeout",
-        "must be positive");
-  check(c.gmail.user_quota_per_second >= 5, "gmail.user_quota_per_second",
-        "must be at least 5 (the cost of one messages.get)");
-  check(c.gmail.max_attempts >= 1, "gmail.max_attempts", "must be at least 1");
-  check(c.outlook.request_timeout.count() > 0, "outlook.request_timeout",
-        "must be positive");
-  check(c.outlook.user_requests_per_second >= 1,
-        "outlook.user_requests_per_second", "must be at least 1");
-  check(c.outlook.max_attempts >= 1, "outlook.max_attempts",
-        "must be at least 1");
+  for (auto& f : schema())
+    if (auto problem = check_value(f, c); !problem.empty())
+      report(f.key, std::move(problem));
+  if (c.node.dead_after <= c.node.heartbeat_interval)
+    report("node.dead_after", "must be longer than node.heartbeat_interval");
+  // In file order; errors without a position (defaults, environment) last.
+  std::stable_sort(result.errors.begin(), result.errors.end(),
+                   [](const config_error& a, const config_error& b) {
+                     auto rank = [](const config_error& e) {
+                       return std::pair{e.line == 0 ? INT_MAX : e.line, e.column};
+                     };
+                     return rank(a) < rank(b);
+                   });
 }
 
 } // namespace
@@ -361,6 +414,8 @@ std::string to_string(const config_error& err) {
   std::string where = err.file.empty() ? "config" : err.file;
   if (err.line > 0)
     where += fmt::format(":{}:{}", err.line, err.column);
+  if (err.key.empty())
+    return fmt::format("{}: {}", where, err.message);
   return fmt::format("{}: key '{}': {}", where, err.key, err.message);
 }
 
@@ -387,31 +442,37 @@ config_result load_config_string(std::string_view text, std::string source,
       fmt::format("invalid TOML: {}", err.description())});
     return result;
   }
-  loader{result, env}.walk(parsed, "");
-  apply_env_overrides(result, env);
-  validate(result);
+  key_origins origins;
+  loader{result, env, origins}.walk(parsed, "");
+  apply_env_overrides(result, env, origins);
+  validate(result, origins);
   return result;
 }
 
 config_result load_config_file(const std::string& path,
                                const env_lookup& env) {
-  std::ifstream in{path, std::ios::binary};
-  if (!in) {
+  auto text = read_regular_file(path, max_config_file_bytes);
+  if (!text) {
     config_result result;
     result.cfg.source = path;
-    result.errors.push_back(
-      config_error{path, 0, 0, "", "cannot read the file"});
+    // The message already names the file.
+    auto message = text.error().context().empty()
+                     ? std::string{"cannot read the file"}
+                     : text.error().context().get_as<std::string>(0);
+    auto prefix = path + ": ";
+    if (message.rfind(prefix, 0) == 0)
+      message.erase(0, prefix.size());
+    result.errors.push_back(config_error{path, 0, 0, "", std::move(message)});
     return result;
   }
-  std::stringstream buf;
-  buf << in.rdbuf();
-  return load_config_string(buf.str(), path, env);
+  return load_config_string(*text, path, env);
 }
 
 config_result default_config(const env_lookup& env) {
   config_result result;
-  apply_env_overrides(result, env);
-  validate(result);
+  key_origins origins;
+  apply_env_overrides(result, env, origins);
+  validate(result, origins);
   return result;
 }
 
@@ -431,6 +492,10 @@ std::string render_config(const config& cfg, bool mask) {
     auto quote = [](const std::string& s) {
       std::string q = "\"";
       for (char c : s) {
+        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+          q += fmt::format("\\u{:04x}", static_cast<int>(c)); // no raw line breaks
+          continue;
+        }
         if (c == '"' || c == '\\')
           q += '\\';
         q += c;
@@ -443,6 +508,9 @@ std::string render_config(const config& cfg, bool mask) {
         if constexpr (std::is_same_v<T, std::string>) {
           if (mask && f.secret && !p->empty())
             return quote(key == "database.url" ? mask_url(*p) : "***");
+          // Credentials can hide in any URL (user:pass@, ?client_secret=).
+          if (mask && p->find("://") != std::string::npos)
+            return quote(mask_url(*p));
           return quote(*p);
         } else if constexpr (std::is_same_v<T, int64_t>) {
           return std::to_string(*p);
@@ -464,6 +532,9 @@ std::string render_config(const config& cfg, bool mask) {
 }
 
 std::optional<duration> parse_duration(std::string_view text) {
+  // About 31,700 years: no sum of terms overflows, nor does a conversion to
+  // nanoseconds.
+  constexpr int64_t max_duration_ms = 1'000'000'000'000'000;
   if (text.empty())
     return std::nullopt;
   int64_t total_ms = 0;
@@ -496,6 +567,8 @@ std::optional<duration> parse_duration(std::string_view text) {
     else
       return std::nullopt;
     total_ms += n * factor;
+    if (total_ms > max_duration_ms)
+      return std::nullopt;
   }
   return duration{total_ms};
 }

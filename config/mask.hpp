@@ -8,7 +8,11 @@
 
 namespace mailpipe {
 
-/// Replaces the password of a URL (`scheme://user:PASS@host`) with `***`.
+/// Masks the secrets of a URL or of libpq's `key=value` connection parameters with
+/// `***`: the password of `scheme://user:PASS@host` (all of the user info up to the
+/// last '@' before the path, so a raw '@' in it hides the rest too), the values of
+/// secret query parameters (`password=`, `client_secret=`, `token=`, `key=`, ...) and of
+/// the `password` keyword.
 std::string mask_url(std::string_view url);
 
 /// Replaces bearer tokens and `*_token=` / `client_secret=` values in `text` by

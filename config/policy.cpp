@@ -1,7 +1,6 @@
 #include "config/policy.hpp"
+#include "config/bounded_file.hpp"
 
-#include <fstream>
-#include <sstream>
 
 #include <caf/error.hpp>
 #include <fmt/format.h>
@@ -295,13 +294,7 @@ caf::expected<analysis_policy> builtin_policy() {
 namespace {
 
 caf::expected<std::string> read_file(const std::string& path) {
-  std::ifstream in{path, std::ios::binary};
-  if (!in)
-    return caf::make_error(ec::invalid_config,
-                           fmt::format("cannot read policy file {}", path));
-  std::ostringstream buf;
-  buf << in.rdbuf();
-  return buf.str();
+  return read_regular_file(path, max_config_file_bytes);
 }
 
 } // namespace

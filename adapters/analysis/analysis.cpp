@@ -6,6 +6,7 @@
 
 #include "adapters/mail/rfc2047.hpp"
 #include "adapters/mail/text.hpp"
+#include "messages/error.hpp"
 
 namespace mailpipe {
 
@@ -238,6 +239,10 @@ auth_summary summarize_auth(const header_block& headers,
 
 caf::expected<analyzer> analyzer::make(analysis_policy policy,
                                        const analysis_config& cfg) {
+  // The config's schema bounds it; an analyzer built by other code is held to it too.
+  if (cfg.max_header_bytes <= 0)
+    return caf::make_error(ec::invalid_config,
+                           "analysis.max_header_bytes must be positive");
   auto pattern = token_pattern::compile(cfg.test_id_pattern);
   if (!pattern)
     return std::move(pattern.error());
@@ -258,9 +263,7 @@ analyzer::analyzer(analysis_policy policy, const analysis_config& cfg,
                                                      std::move(pattern)},
       trusted_gmail_(cfg.trusted_gmail), trusted_outlook_(cfg.trusted_outlook),
       trusted_imap_(cfg.trusted_imap),
-      max_header_bytes_(cfg.max_header_bytes > 0
-                            ? static_cast<std::size_t>(cfg.max_header_bytes)
-                            : std::size_t{262144}) {
+      max_header_bytes_(static_cast<std::size_t>(cfg.max_header_bytes)) {
   for (auto* list : {&trusted_gmail_, &trusted_outlook_, &trusted_imap_})
     trusted_all_.insert(trusted_all_.end(), list->begin(), list->end());
 }
@@ -282,7 +285,8 @@ message_analysis analyzer::analyze(std::string_view message,
   // The field index is scratch: each thread reuses one, so a message costs no
   // allocation for it.
   thread_local header_block headers;
-  parse_header_block(message, max_header_bytes_, headers);
+  parse_header_block(message.substr(0, max_input_bytes()), max_header_bytes_,
+                     headers);
   out.header_count = headers.fields.size();
   for (auto& d : headers.defects)
     out.defects.push_back(d.line == 0

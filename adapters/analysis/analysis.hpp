@@ -107,6 +107,14 @@ public:
   message_analysis analyze(std::string_view message,
                            const placement_input& where) const;
 
+  /// Bytes of a message the analysis can use: `max_header_bytes` of header and
+  /// `max_body_bytes` of body. A reader may stop there.
+  std::size_t max_input_bytes() const { return max_header_bytes_ + max_body_bytes; }
+
+  /// Bytes of body after the header block that the search for a test id in the
+  /// first body part looks at (its preamble and first part).
+  static constexpr std::size_t max_body_bytes = std::size_t{1} << 20;
+
   /// The authserv-ids trusted for `provider` ("" = every configured
   /// provider's).
   const std::vector<std::string>& trusted_ids(std::string_view provider) const;

@@ -1,14 +1,10 @@
 // `mailpipe analyze FILE|-`: the analysis of one message as JSON.
 
-#include <cerrno>
-#include <cstring>
-#include <fstream>
 #include <iostream>
-#include <iterator>
-#include <sstream>
 
 #include "adapters/analysis/analysis.hpp"
 #include "adapters/analysis/analysis_json.hpp"
+#include "config/bounded_file.hpp"
 #include "config/policy.hpp"
 #include "messages/error.hpp"
 #include "tools/mailpipe/cli.hpp"
@@ -24,32 +20,6 @@ struct analyze_options {
   std::vector<std::string> labels;
   bool compact = false;
 };
-
-// Reads FILE or stdin ("-"); nullopt (and a message on stderr) when unreadable.
-std::optional<std::string> read_input(const std::string& file) {
-  if (file == "-") {
-    std::string data{std::istreambuf_iterator<char>{std::cin},
-                     std::istreambuf_iterator<char>{}};
-    if (std::cin.bad()) {
-      std::cerr << "analyze: cannot read standard input\n";
-      return std::nullopt;
-    }
-    return data;
-  }
-  std::ifstream in{file, std::ios::binary};
-  if (!in) {
-    std::cerr << "analyze: cannot open " << file << ": " << std::strerror(errno)
-              << "\n";
-    return std::nullopt;
-  }
-  std::ostringstream buf;
-  buf << in.rdbuf();
-  if (in.bad()) {
-    std::cerr << "analyze: cannot read " << file << "\n";
-    return std::nullopt;
-  }
-  return buf.str();
-}
 
 } // namespace
 
@@ -67,10 +37,12 @@ void add_analyze_command(CLI::App& app, context& ctx) {
       ->check(CLI::IsMember({"gmail", "outlook", "imap"}));
   cmd->add_option("--folder", opts->folder,
                   "IMAP mailbox or Graph folder it was found in");
+  // One value per occurrence, so that `--labels SPAM msg.eml` leaves the file alone.
   cmd->add_option("--labels", opts->labels,
                   "Gmail label ids, IMAP special-use flags (\\Junk) or Outlook "
                   "inferenceClassification; comma-separated or repeated")
-      ->delimiter(',');
+      ->delimiter(',')
+      ->allow_extra_args(false);
   cmd->add_flag("--compact", opts->compact, "one line of JSON");
   cmd->callback([&ctx, opts] {
     auto cfg = ctx.load();
@@ -90,8 +62,10 @@ void add_analyze_command(CLI::App& app, context& ctx) {
       ctx.exit = exit_usage;
       return;
     }
-    auto input = read_input(opts->file);
+    // Only what the analysis uses is read: /dev/zero or a huge file cost no more.
+    auto input = read_file_prefix(opts->file, an->max_input_bytes());
     if (!input) {
+      std::cerr << "analyze: " << render(input.error()) << "\n";
       ctx.exit = exit_failure;
       return;
     }
@@ -107,8 +81,6 @@ void add_analyze_command(CLI::App& app, context& ctx) {
     std::cout << to_json(result, opts->compact ? 0 : 2);
     if (opts->compact)
       std::cout << "\n";
-    std::cout.flush();
-    ctx.exit = std::cout ? exit_ok : exit_failure;
   });
 }
 
