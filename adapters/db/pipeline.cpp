@@ -1,0 +1,489 @@
+#include "adapters/db/pipeline.hpp"
+
+#include <cmath>
+#include <unordered_map>
+
+#include <fmt/format.h>
+#include <pqxx/pqxx>
+
+#include "adapters/analysis/analysis.hpp"
+#include "adapters/analysis/analysis_json.hpp"
+#include "adapters/db/connection.hpp"
+#include "adapters/db/sql_values.hpp"
+
+namespace mailpipe::db {
+
+namespace {
+
+// -- claiming -----------------------------------------------------------------
+
+// $1 node, $2 run id, $3 account filter (bigint[] text), rows of `a` (email_accounts).
+// The one definition of "eligible" (DESIGN.md): active, a pending result of a pending
+// test, retry time passed, and no live lease of another holder.
+constexpr const char* eligible_where = R"(
+  a.active
+  AND EXISTS (SELECT 1 FROM test_results r JOIN tests t ON t.id = r.test_id
+              WHERE r.email_account_id = a.id AND r.status = 'pending'
+                AND t.status = 'pending')
+  AND (cardinality($3::bigint[]) = 0 OR a.id = ANY($3::bigint[])))";
+
+constexpr const char* retry_passed = R"(
+  NOT EXISTS (SELECT 1 FROM email_account_failures f
+              WHERE f.email_account_id = a.id AND f.retry_at > now()))";
+
+constexpr const char* lease_free = R"(
+  (a.lease_until IS NULL OR a.lease_until <= now()
+   OR (a.lease_owner = $1 AND a.lease_run_id = $2::uuid)))";
+
+constexpr const char* account_columns =
+  "a.id, a.email, a.provider, a.imap_host, a.imap_port, a.imap_security, a.username, "
+  "a.auth_method, a.sync_state::text";
+
+std::optional<int64_t> sql_limit(int64_t limit) {
+  return limit > 0 ? std::optional<int64_t>{limit} : std::nullopt;
+}
+
+claimed_account read_account(const pqxx::row& row) {
+  claimed_account acc;
+  acc.id = row[0].as<int64_t>();
+  acc.email = row[1].as<std::string>();
+  from_string(row[2].as<std::string>(), acc.kind);
+  acc.imap_host = row[3].as<std::string>("");
+  acc.imap_port = row[4].as<int>(0);
+  acc.imap_security = row[5].as<std::string>("");
+  acc.username = row[6].as<std::string>(acc.email);
+  acc.auth_method = row[7].as<std::string>();
+  acc.sync_state = row[8].as<std::string>();
+  return acc;
+}
+
+// Attaches the pending tests, oldest first, to each account.
+void load_pending_tests(pqxx::transaction_base& tx,
+                        std::vector<claimed_account>& accounts) {
+  std::vector<int64_t> ids;
+  for (auto& acc : accounts)
+    ids.push_back(acc.id);
+  auto rows = tx.exec_params(
+    "SELECT r.email_account_id, t.id, t.test_id FROM test_results r "
+    "JOIN tests t ON t.id = r.test_id WHERE r.email_account_id = ANY($1::bigint[]) "
+    "AND r.status = 'pending' AND t.status = 'pending' ORDER BY t.created_at, t.id",
+    bigint_array(ids));
+  std::unordered_map<int64_t, claimed_account*> by_id;
+  for (auto& acc : accounts)
+    by_id[acc.id] = &acc;
+  for (const auto& row : rows)
+    by_id[row[0].as<int64_t>()]->tests.push_back(
+      {row[1].as<int64_t>(), row[2].as<std::string>()});
+}
+
+// Counts the accounts left out for their retry time or another holder's live lease.
+void count_skipped(pqxx::transaction_base& tx, const claim_request& req,
+                   claim_result& out) {
+  auto row = tx.exec_params1(
+    fmt::format("SELECT count(*) FILTER (WHERE NOT {1}), "
+                "count(*) FILTER (WHERE {1} AND NOT {2}) "
+                "FROM email_accounts a WHERE {0}",
+                eligible_where, retry_passed, lease_free),
+    req.holder.node, req.holder.run_id, bigint_array(req.accounts));
+  out.skipped_retry = row[0].as<int64_t>();
+  out.skipped_leased = row[1].as<int64_t>();
+}
+
+std::string candidates_query(bool lock) {
+  return fmt::format("SELECT a.id FROM email_accounts a WHERE {} AND {} AND {} "
+                     "ORDER BY a.last_processed_at NULLS FIRST, a.id LIMIT $4{}",
+                     eligible_where, retry_passed, lease_free,
+                     lock ? " FOR UPDATE OF a SKIP LOCKED" : "");
+}
+
+caf::expected<claim_result> select_accounts(pqxx::connection& conn,
+                                            const claim_request& req, bool take) {
+  return guarded(take ? "claim accounts" : "list eligible accounts", [&] {
+    pqxx::work tx{conn};
+    claim_result out;
+    pqxx::result rows;
+    if (take)
+      rows = tx.exec_params(
+        fmt::format("WITH c AS ({}) UPDATE email_accounts a SET lease_owner = $1, "
+                    "lease_run_id = $2::uuid, "
+                    "lease_until = now() + $5 * interval '1 millisecond', "
+                    "updated_at = now() FROM c WHERE a.id = c.id RETURNING {}",
+                    candidates_query(true), account_columns),
+        req.holder.node, req.holder.run_id, bigint_array(req.accounts),
+        sql_limit(req.limit), static_cast<int64_t>(req.lease_for.count()));
+    else
+      rows = tx.exec_params(
+        fmt::format("SELECT {} FROM email_accounts a WHERE a.id IN ({})",
+                    account_columns, candidates_query(false)),
+        req.holder.node, req.holder.run_id, bigint_array(req.accounts),
+        sql_limit(req.limit));
+    for (const auto& row : rows)
+      out.accounts.push_back(read_account(row));
+    std::sort(out.accounts.begin(), out.accounts.end(),
+              [](auto& x, auto& y) { return x.id < y.id; });
+    load_pending_tests(tx, out.accounts);
+    count_skipped(tx, req, out);
+    tx.commit();
+    return out;
+  });
+}
+
+// -- results ------------------------------------------------------------------
+
+std::string dkim_result_of(const std::vector<dkim_summary>& dkim) {
+  for (auto& sig : dkim)
+    if (sig.result == "pass")
+      return sig.result;
+  return dkim.front().result;
+}
+
+// The filters array is the `filters` member of the analysis when not given.
+constexpr const char* record_found_sql = R"(
+UPDATE test_results SET status = 'found', placement = $3, folder = NULLIF($4, ''),
+  labels = ARRAY(SELECT jsonb_array_elements_text($5::jsonb)),
+  spf_result = $6, spf_domain = $7, dkim_result = $8,
+  dkim_domains = ARRAY(SELECT jsonb_array_elements_text($9::jsonb)),
+  dmarc_result = $10, dmarc_policy = $11, arc_result = $12,
+  analysis = NULLIF($14, '')::jsonb,
+  filters = COALESCE(NULLIF($13, '')::jsonb, NULLIF($14, '')::jsonb -> 'filters',
+                     '[]'::jsonb),
+  header_block = $15, run_id = $16::uuid, found_at = now(), updated_at = now()
+WHERE test_id = $1 AND email_account_id = $2 AND status = 'pending')";
+
+// -- failures -----------------------------------------------------------------
+
+constexpr const char* count_failure_sql = R"(
+INSERT INTO email_account_failures AS f
+  (email_account_id, failure_count, failure_class, last_error, last_failure_at, retry_at)
+VALUES ($1, 1, $2, $3, now(), now() + $4 * interval '1 millisecond')
+ON CONFLICT (email_account_id) DO UPDATE SET
+  failure_count = f.failure_count + 1, failure_class = EXCLUDED.failure_class,
+  last_error = EXCLUDED.last_error, last_failure_at = EXCLUDED.last_failure_at,
+  retry_at = EXCLUDED.retry_at
+RETURNING failure_count, extract(epoch FROM retry_at)::float8)";
+
+caf::error no_account(int64_t id) {
+  return caf::make_error(ec::not_found, fmt::format("no account {}", id));
+}
+
+// -- metrics and alerts -------------------------------------------------------
+
+std::string metrics_json(const std::vector<metrics_row>& rows) {
+  std::string out = "[";
+  for (auto& r : rows) {
+    if (out.size() > 1)
+      out += ',';
+    auto secs = std::isfinite(r.duration_seconds) ? r.duration_seconds : 0.0;
+    out += "{\"run_id\":";
+    append_json_string(out, r.run_id);
+    out += fmt::format(",\"account_id\":{},\"node\":", r.account_id);
+    append_json_string(out, r.node);
+    out += fmt::format(",\"started_at\":{:.6f},\"duration_seconds\":{},"
+                       "\"emails_found\":{},\"errors_count\":{},\"status\":",
+                       epoch_seconds(r.started_at), secs, r.emails_found,
+                       r.errors_count);
+    append_json_string(out, r.status);
+    out += ",\"error_class\":";
+    append_json_string(out, r.error_class);
+    out += ",\"error_message\":";
+    append_json_string(out, r.error_message);
+    out += '}';
+  }
+  return out + "]";
+}
+
+constexpr const char* insert_metrics_sql = R"(
+INSERT INTO email_processing_metrics (run_id, email_account_id, node, started_at,
+  duration_seconds, emails_found, errors_count, status, error_class, error_message)
+SELECT r.run_id::uuid, NULLIF(r.account_id, 0), NULLIF(r.node, ''),
+  to_timestamp(r.started_at), r.duration_seconds, r.emails_found, r.errors_count,
+  r.status, NULLIF(r.error_class, ''), NULLIF(r.error_message, '')
+FROM json_to_recordset($1::json) AS r(run_id text, account_id bigint, node text,
+  started_at float8, duration_seconds float8, emails_found int, errors_count int,
+  status text, error_class text, error_message text))";
+
+} // namespace
+
+// -- claiming -----------------------------------------------------------------
+
+caf::expected<claim_result> claim_accounts(pqxx::connection& conn,
+                                           const claim_request& req) {
+  return select_accounts(conn, req, true);
+}
+
+caf::expected<claim_result> eligible_accounts(pqxx::connection& conn,
+                                              const claim_request& req) {
+  return select_accounts(conn, req, false);
+}
+
+caf::expected<bool> release_lease(pqxx::connection& conn, int64_t account_id,
+                                  const lease_holder& holder) {
+  return guarded("release lease", [&] {
+    pqxx::nontransaction tx{conn};
+    return tx
+             .exec_params("UPDATE email_accounts SET lease_owner = NULL, "
+                          "lease_run_id = NULL, lease_until = NULL, updated_at = now() "
+                          "WHERE id = $1 AND lease_owner = $2 AND lease_run_id = $3::uuid",
+                          account_id, holder.node, holder.run_id)
+             .affected_rows()
+           == 1;
+  });
+}
+
+caf::expected<bool> renew_lease(pqxx::connection& conn, int64_t account_id,
+                                const lease_holder& holder, duration lease_for) {
+  return guarded("renew lease", [&] {
+    pqxx::nontransaction tx{conn};
+    return tx
+             .exec_params("UPDATE email_accounts SET lease_until = now() + $4 * "
+                          "interval '1 millisecond' WHERE id = $1 AND lease_owner = $2 "
+                          "AND lease_run_id = $3::uuid",
+                          account_id, holder.node, holder.run_id,
+                          static_cast<int64_t>(lease_for.count()))
+             .affected_rows()
+           == 1;
+  });
+}
+
+caf::error save_sync_state(pqxx::connection& conn, int64_t account_id,
+                           std::string_view json) {
+  auto n = guarded("save sync state", [&] {
+    pqxx::nontransaction tx{conn};
+    return tx
+      .exec_params("UPDATE email_accounts SET sync_state = $2::jsonb, "
+                   "updated_at = now() WHERE id = $1",
+                   account_id, std::string{json})
+      .affected_rows();
+  });
+  if (!n)
+    return n.error();
+  return *n == 0 ? no_account(account_id) : caf::none;
+}
+
+// -- results ------------------------------------------------------------------
+
+found_result to_found_result(const message_analysis& a, std::string analysis_json,
+                             std::string header_block) {
+  found_result out;
+  if (a.placement)
+    out.placement = a.placement->placement;
+  out.folder = a.where.folder;
+  out.labels = a.where.labels;
+  out.spf_result = a.auth.spf_result;
+  out.spf_domain = a.auth.spf_domain;
+  if (!a.auth.dkim.empty())
+    out.dkim_result = dkim_result_of(a.auth.dkim);
+  for (auto& sig : a.auth.dkim)
+    if (!sig.domain.empty())
+      out.dkim_domains.push_back(sig.domain);
+  out.dmarc_result = a.auth.dmarc_result;
+  out.dmarc_policy = a.auth.dmarc_policy;
+  out.arc_result = a.auth.arc_result;
+  out.analysis_json = std::move(analysis_json);
+  out.header_block = std::move(header_block);
+  return out;
+}
+
+caf::expected<bool> record_found(pqxx::connection& conn, std::string_view run_id,
+                                 int64_t test_db_id, int64_t account_id,
+                                 const found_result& f) {
+  return guarded("record found message", [&] {
+    pqxx::work tx{conn};
+    auto n = tx.exec_params(record_found_sql, test_db_id, account_id, f.placement,
+                            f.folder, json_string_array(f.labels), f.spf_result,
+                            f.spf_domain, f.dkim_result,
+                            json_string_array(f.dkim_domains), f.dmarc_result,
+                            f.dmarc_policy, f.arc_result, f.filters_json,
+                            f.analysis_json, f.header_block, std::string{run_id})
+               .affected_rows();
+    tx.commit();
+    return n == 1;
+  });
+}
+
+caf::expected<expiry_summary> expire_tests(pqxx::connection& conn) {
+  return guarded("expire tests", [&] {
+    pqxx::work tx{conn};
+    auto row = tx.exec1(
+      "WITH e AS (UPDATE tests SET status = 'expired', updated_at = now() "
+      "  WHERE status = 'pending' AND expires_at <= now() RETURNING id), "
+      "m AS (UPDATE test_results r SET status = 'missing', placement = 'missing', "
+      "  updated_at = now() FROM e WHERE r.test_id = e.id AND r.status = 'pending' "
+      "  RETURNING r.id) "
+      "SELECT (SELECT count(*) FROM e), (SELECT count(*) FROM m)");
+    tx.commit();
+    return expiry_summary{row[0].as<int64_t>(), row[1].as<int64_t>()};
+  });
+}
+
+caf::expected<int64_t> complete_tests(pqxx::connection& conn) {
+  return guarded("complete tests", [&] {
+    pqxx::nontransaction tx{conn};
+    return static_cast<int64_t>(
+      tx.exec("UPDATE tests t SET status = 'complete', updated_at = now() "
+              "WHERE t.status = 'pending' AND NOT EXISTS (SELECT 1 FROM test_results r "
+              "WHERE r.test_id = t.id AND r.status = 'pending')")
+        .affected_rows());
+  });
+}
+
+// -- failures -----------------------------------------------------------------
+
+caf::expected<failure_outcome> record_failure(pqxx::connection& conn,
+                                              const failure_report& rep) {
+  auto out = guarded("record account failure", [&]() -> std::optional<failure_outcome> {
+    pqxx::work tx{conn};
+    if (tx.exec_params("SELECT 1 FROM email_accounts WHERE id = $1 FOR UPDATE",
+                       rep.account_id)
+          .empty())
+      return std::nullopt;
+    auto row = tx.exec_params1(count_failure_sql, rep.account_id, to_string(rep.kind),
+                               rep.message, static_cast<int64_t>(rep.retry_after.count()));
+    failure_outcome res;
+    res.failure_count = row[0].as<int32_t>();
+    res.retry_at = from_epoch_seconds(row[1].as<double>());
+    if (res.failure_count >= rep.max_failures)
+      res.disabled = tx.exec_params(
+                           "UPDATE email_accounts SET active = false, disabled_reason = $2, "
+                           "disabled_at = now(), updated_at = now() WHERE id = $1 AND active",
+                           rep.account_id,
+                           fmt::format("{} consecutive failures, the last: {}: {}",
+                                       res.failure_count, to_string(rep.kind), rep.message))
+                       .affected_rows()
+                     == 1;
+    tx.commit();
+    return res;
+  });
+  if (!out)
+    return out.error();
+  if (!*out)
+    return no_account(rep.account_id);
+  return **out;
+}
+
+caf::error record_success(pqxx::connection& conn, int64_t account_id) {
+  auto n = guarded("record account success", [&] {
+    pqxx::work tx{conn};
+    auto rows = tx.exec_params("UPDATE email_accounts SET last_processed_at = now(), "
+                               "updated_at = now() WHERE id = $1",
+                               account_id)
+                  .affected_rows();
+    tx.exec_params("UPDATE email_account_failures SET failure_count = 0, retry_at = NULL "
+                   "WHERE email_account_id = $1",
+                   account_id);
+    tx.commit();
+    return rows;
+  });
+  if (!n)
+    return n.error();
+  return *n == 0 ? no_account(account_id) : caf::none;
+}
+
+caf::error reactivate_account(pqxx::connection& conn, int64_t account_id) {
+  auto n = guarded("reactivate account", [&] {
+    pqxx::work tx{conn};
+    auto rows = tx.exec_params("UPDATE email_accounts SET active = true, "
+                               "disabled_reason = NULL, disabled_at = NULL, "
+                               "updated_at = now() WHERE id = $1",
+                               account_id)
+                  .affected_rows();
+    tx.exec_params("DELETE FROM email_account_failures WHERE email_account_id = $1",
+                   account_id);
+    tx.commit();
+    return rows;
+  });
+  if (!n)
+    return n.error();
+  return *n == 0 ? no_account(account_id) : caf::none;
+}
+
+// -- metrics ------------------------------------------------------------------
+
+caf::expected<int64_t> insert_metrics(pqxx::connection& conn,
+                                      const std::vector<metrics_row>& rows) {
+  if (rows.empty())
+    return int64_t{0};
+  return guarded("insert metrics", [&] {
+    pqxx::nontransaction tx{conn};
+    return static_cast<int64_t>(
+      tx.exec_params(insert_metrics_sql, metrics_json(rows)).affected_rows());
+  });
+}
+
+caf::expected<int64_t> clean_metrics(pqxx::connection& conn, int64_t days) {
+  return guarded("clean metrics", [&] {
+    pqxx::nontransaction tx{conn};
+    return static_cast<int64_t>(
+      tx.exec_params("DELETE FROM email_processing_metrics "
+                     "WHERE created_at < now() - $1 * interval '1 day'",
+                     days)
+        .affected_rows());
+  });
+}
+
+// -- alerts -------------------------------------------------------------------
+
+caf::expected<int64_t> insert_alert(pqxx::connection& conn, const alert_row& a) {
+  std::optional<double> created;
+  if (a.created_at)
+    created = epoch_seconds(*a.created_at);
+  return guarded("insert alert", [&] {
+    pqxx::nontransaction tx{conn};
+    return tx
+      .exec_params1("INSERT INTO alerts (kind, severity, title, body, node, state, "
+                    "delivery_attempts, last_error, created_at, delivered_at) "
+                    "VALUES ($1, $2, $3, $4, NULLIF($5, ''), $6, $7, NULLIF($8, ''), "
+                    "COALESCE(to_timestamp($9), now()), "
+                    "CASE WHEN $6 = 'delivered' THEN now() END) RETURNING id",
+                    a.kind, a.severity, a.title, a.body, a.node, a.state, a.attempts,
+                    a.last_error, created)[0]
+      .as<int64_t>();
+  });
+}
+
+caf::error mark_alert(pqxx::connection& conn, int64_t id, std::string_view state,
+                      int32_t attempts, std::string_view last_error) {
+  auto n = guarded("mark alert", [&] {
+    pqxx::nontransaction tx{conn};
+    return tx
+      .exec_params("UPDATE alerts SET state = $2, delivery_attempts = $3, "
+                   "last_error = NULLIF($4, ''), delivered_at = CASE WHEN $2 = "
+                   "'delivered' THEN now() ELSE delivered_at END WHERE id = $1",
+                   id, std::string{state}, attempts, std::string{last_error})
+      .affected_rows();
+  });
+  if (!n)
+    return n.error();
+  return *n == 0 ? caf::make_error(ec::not_found, fmt::format("no alert {}", id))
+                 : caf::none;
+}
+
+caf::expected<std::vector<alert_row>> pending_alerts(pqxx::connection& conn,
+                                                     int64_t limit) {
+  return guarded("list pending alerts", [&] {
+    pqxx::nontransaction tx{conn};
+    std::vector<alert_row> out;
+    for (const auto& row : tx.exec_params(
+           "SELECT id, kind, severity, title, body, COALESCE(node, ''), state, "
+           "delivery_attempts, COALESCE(last_error, ''), "
+           "extract(epoch FROM created_at)::float8 FROM alerts "
+           "WHERE state = 'pending' ORDER BY created_at, id LIMIT $1",
+           limit)) {
+      alert_row a;
+      a.id = row[0].as<int64_t>();
+      a.kind = row[1].as<std::string>();
+      a.severity = row[2].as<std::string>();
+      a.title = row[3].as<std::string>();
+      a.body = row[4].as<std::string>();
+      a.node = row[5].as<std::string>();
+      a.state = row[6].as<std::string>();
+      a.attempts = row[7].as<int32_t>();
+      a.last_error = row[8].as<std::string>();
+      a.created_at = from_epoch_seconds(row[9].as<double>());
+      out.push_back(std::move(a));
+    }
+    return out;
+  });
+}
+
+} // namespace mailpipe::db
