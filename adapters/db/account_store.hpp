@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <caf/expected.hpp>
 #include <pqxx/connection>
@@ -30,7 +31,7 @@ struct account_spec {
 
 /// Inserts an account and its secret (password or OAuth2 refresh token), sealed with
 /// AES-256-GCM and bound to the row; returns the new id. The plaintext never reaches the
-/// database or a log.
+/// database or a log. A duplicate address is `ec::invalid_argument` naming it.
 caf::expected<int64_t> add_account(pqxx::connection& conn, const account_spec& spec,
                                    const std::string& secret,
                                    const crypto::secret_box& box);
@@ -43,5 +44,57 @@ caf::error store_secret(pqxx::connection& conn, int64_t account_id,
 /// `ec::auth_failed` when the key is wrong or the stored bytes were altered or moved.
 caf::expected<std::string> load_secret(pqxx::connection& conn, int64_t account_id,
                                        const crypto::secret_box& box);
+
+/// One account of an import, with the line of the file it came from.
+struct account_import {
+  /// The line that defined it (for the error message).
+  int64_t line = 0;
+  /// The account.
+  account_spec spec;
+  /// Its secret, already read from the environment.
+  std::string secret;
+};
+
+/// Inserts every account in one transaction: on the first bad one nothing is added and
+/// the error names its line. Returns the new ids in order.
+caf::expected<std::vector<int64_t>>
+import_accounts(pqxx::connection& conn, const std::vector<account_import>& rows,
+                const crypto::secret_box& box);
+
+/// An account as `account list` and `account show` print it (never its secret).
+struct account_info {
+  /// Columns of `email_accounts`; times as ISO 8601 text ("" for NULL).
+  int64_t id = 0;
+  std::string email;
+  std::string provider;
+  bool active = true;
+  std::string disabled_reason;
+  std::string disabled_at;
+  std::string imap_host;
+  int imap_port = 0;
+  std::string imap_security;
+  std::string username;
+  std::string auth_method;
+  bool has_secret = false;
+  std::string last_processed_at;
+  std::string created_at;
+  /// Pending test results of the account.
+  int64_t pending_tests = 0;
+  /// Its `email_account_failures` record (count 0 and "" when none).
+  int32_t failure_count = 0;
+  std::string failure_class;
+  std::string last_error;
+  std::string last_failure_at;
+  std::string retry_at;
+};
+
+/// Every account, by id.
+caf::expected<std::vector<account_info>> list_accounts(pqxx::connection& conn);
+
+/// One account with its failure record; `ec::not_found` for an unknown id.
+caf::expected<account_info> show_account(pqxx::connection& conn, int64_t account_id);
+
+/// Deletes an account with its results, failures and secret; `ec::not_found` if unknown.
+caf::error remove_account(pqxx::connection& conn, int64_t account_id);
 
 } // namespace mailpipe::db

@@ -33,4 +33,10 @@ wall_time from_epoch_seconds(double secs) {
     microseconds{static_cast<int64_t>(std::llround(secs * 1e6))})};
 }
 
+std::string iso_text(std::string_view column) {
+  return fmt::format("COALESCE(to_char({} AT TIME ZONE 'UTC', "
+                     "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), '')",
+                     column);
+}
+
 } // namespace mailpipe::db

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "messages/clock.hpp"
@@ -22,5 +23,9 @@ double epoch_seconds(wall_time t);
 
 /// The inverse of `epoch_seconds` (for `extract(epoch FROM ...)`).
 wall_time from_epoch_seconds(double secs);
+
+/// SQL for a timestamptz column as ISO 8601 UTC text, "" for NULL:
+/// `2024-05-01T12:00:00Z`.
+std::string iso_text(std::string_view column);
 
 } // namespace mailpipe::db

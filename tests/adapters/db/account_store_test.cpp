@@ -76,7 +76,7 @@ TEST(account_store, secrets_are_sealed_bound_to_their_row_and_open_again) {
   EXPECT_TRUE(is(db::store_secret(**conn, 999999, "x", box), ec::not_found));
 }
 
-TEST(account_store, a_duplicate_address_is_a_database_error_and_adds_nothing) {
+TEST(account_store, a_duplicate_address_is_named_and_adds_nothing) {
   MAILPIPE_SCRATCH_DATABASE(db);
   auto conn = db::connect(db.url());
   ASSERT_TRUE(conn);
@@ -86,7 +86,9 @@ TEST(account_store, a_duplicate_address_is_a_database_error_and_adds_nothing) {
   ASSERT_TRUE(db::add_account(**conn, spec, "one", box));
   auto again = db::add_account(**conn, spec, "two", box);
   ASSERT_FALSE(again);
-  EXPECT_TRUE(is(again.error(), ec::database_error));
+  EXPECT_TRUE(is(again.error(), ec::invalid_argument));
+  EXPECT_NE(render(again.error()).find("dup@mailpipe.test already exists"),
+            std::string::npos);
   pqxx::nontransaction tx{**conn};
   EXPECT_EQ(tx.exec1("SELECT count(*) FROM email_accounts")[0].as<int>(), 1);
 }

@@ -56,7 +56,7 @@ struct fixture {
   }
 
   // A pending test with a pending result for every account; returns tests.id.
-  int64_t test(const std::string& token, const std::string& expires = "now() + '1 day'") {
+  int64_t test(const std::string& token, const std::string& expires = "now() + interval '1 day'") {
     auto id = scalar(fmt::format(
       "INSERT INTO tests (test_id, expires_at) VALUES ('{}', {}) RETURNING id", token,
       expires));
@@ -142,18 +142,18 @@ TEST(pipeline, retry_time_ahead_and_live_leases_of_others_are_skipped_and_counte
   auto ids = f.accounts(5);
   f.test("tok");
   f.exec(fmt::format("INSERT INTO email_account_failures (email_account_id, failure_count, "
-                     "retry_at) VALUES ({}, 1, now() + '10 minutes'), ({}, 1, now() - "
-                     "'1 second')",
+                     "retry_at) VALUES ({}, 1, now() + interval '10 minutes'), ({}, 1, now() - "
+                     "interval '1 second')",
                      ids[0], ids[1]));
   f.exec(fmt::format("UPDATE email_accounts SET lease_owner = 'node-2', lease_run_id = '{}', "
-                     "lease_until = now() + '1 minute' WHERE id = {}",
+                     "lease_until = now() + interval '1 minute' WHERE id = {}",
                      run_b, ids[2]));
   f.exec(fmt::format("UPDATE email_accounts SET lease_owner = 'node-2', lease_run_id = '{}', "
-                     "lease_until = now() - '1 second' WHERE id = {}",
+                     "lease_until = now() - interval '1 second' WHERE id = {}",
                      run_b, ids[3]));
   // Same node name, another run: still another holder.
   f.exec(fmt::format("UPDATE email_accounts SET lease_owner = 'node-1', lease_run_id = '{}', "
-                     "lease_until = now() + '1 minute' WHERE id = {}",
+                     "lease_until = now() + interval '1 minute' WHERE id = {}",
                      run_b, ids[4]));
   auto got = db::claim_accounts(*f.conn, request(run_a));
   ASSERT_TRUE(got) << render(got.error());
@@ -310,7 +310,7 @@ TEST(pipeline, expired_tests_record_their_pending_accounts_missing_and_others_co
   MAILPIPE_SCRATCH_DATABASE(db);
   fixture f{db.url()};
   auto ids = f.accounts(3);
-  auto old = f.test("old", "now() - '1 minute'");
+  auto old = f.test("old", "now() - interval '1 minute'");
   auto done = f.test("done");
   auto open = f.test("open");
   ASSERT_TRUE(db::record_found(*f.conn, run_a, old, ids[0], {}));
@@ -359,7 +359,7 @@ TEST(pipeline, metrics_rows_are_inserted_in_one_batch_and_cleaned_by_age) {
                      "'it''s \"slow\"' AND duration_seconds = 300 AND errors_count = 1"),
             1);
   EXPECT_EQ(f.scalar("SELECT sum(emails_found) FROM email_processing_metrics"), 2);
-  f.exec("UPDATE email_processing_metrics SET created_at = now() - '31 days' WHERE "
+  f.exec("UPDATE email_processing_metrics SET created_at = now() - interval '31 days' WHERE "
          "status = 'timeout'");
   EXPECT_EQ(*db::clean_metrics(*f.conn, 30), 1);
   EXPECT_EQ(*db::clean_metrics(*f.conn, 30), 0);
