@@ -24,10 +24,18 @@ using status_handler = caf::replies_to<atom::status>::with<status_dict>;
 using node_actor = caf::typed_actor<
   // Returns the node's status with one entry per child.
   status_handler,
-  // Starts the ordered shutdown: children stop in reverse start order, then the node.
-  caf::reacts_to<atom::shutdown>,
-  // Internal: the shutdown grace timer of the child at this (1-based) position; kills it if
-  // it is still alive.
+  // Starts the ordered shutdown: children stop in reverse start order (a terminator kills
+  // one that outlives `node.shutdown_grace`), then the node.
+  caf::reacts_to<atom::shutdown>>;
+
+/// Stops a set of actors in order, escalating to a kill after a grace period (one per
+/// shutdown; the node and every supervisor use it).
+using terminator_actor = caf::typed_actor<
+  // Returns how many targets there are, how many are stopped and how many were killed.
+  status_handler,
+  // Stops the targets; the answer comes once every one is down or killed.
+  caf::replies_to<atom::shutdown, std::vector<terminator_target>>::with<atom::done>,
+  // Internal: the grace period of the target at this index ran out.
   caf::reacts_to<atom::tick, uint64_t>>;
 
 /// Registers the node in `nodes` and keeps its heartbeat (a detached actor: it blocks on

@@ -1,18 +1,32 @@
 #pragma once
 
+#include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include <caf/actor.hpp>
+#include <caf/actor_system.hpp>
 
 #include "actors/actors.hpp"
 #include "config/config.hpp"
 
 namespace mailpipe {
 
+/// How the node starts one of its children.
+struct node_child_spec {
+  /// What the child is, for status and logs.
+  std::string name;
+  /// Spawns it (detached if it blocks) and returns its handle.
+  std::function<caf::actor(caf::actor_system&)> start;
+};
+
+/// The children of a production node, in start order: the registrar first.
+std::vector<node_child_spec> standard_children(const config& cfg);
+
 /// A child of the node, as the node tracks it.
 struct node_child {
-  /// What the child is (its state's name).
+  /// What the child is.
   std::string name;
   /// Its handle.
   caf::actor handle;
@@ -27,18 +41,24 @@ struct node_state {
   config cfg;
   /// Children in the order they were started.
   std::vector<node_child> children;
+  /// The children's handles, shared with the exit functor (which runs after CAF destroyed
+  /// this state, so it must not read it).
+  std::shared_ptr<std::vector<caf::actor>> handles
+    = std::make_shared<std::vector<caf::actor>>();
   /// True once the ordered shutdown started.
   bool stopping = false;
-  /// Index of the child being stopped (reverse order), during shutdown.
-  size_t stopping_index = 0;
+  /// Why the node stops when a child ended on its own (the node then exits with it).
+  caf::error failure;
   /// When the node started.
   caf::timestamp started_at;
 };
 
-/// The root actor of a node. Spawns its children (the registrar first), monitors them, and on
-/// `shutdown` stops them one by one in reverse order, killing a child that outlives
-/// `node.shutdown_grace`.
+/// The root actor of a node. Starts `children` in order and monitors them; on `shutdown` a
+/// terminator stops them one by one in reverse order, killing a child that outlives
+/// `node.shutdown_grace`, and then the node quits. A child that ends on its own stops the
+/// node the same way, and the node quits with the child's reason. However the node ends,
+/// no child outlives it.
 node_actor::behavior_type node(node_actor::stateful_pointer<node_state> self,
-                               config cfg);
+                               config cfg, std::vector<node_child_spec> children);
 
 } // namespace mailpipe

@@ -5,14 +5,16 @@
 #include <caf/event_based_actor.hpp>
 #include <caf/exit_reason.hpp>
 #include <caf/stateful_actor.hpp>
-#include <pqxx/nontransaction>
 #include <spdlog/spdlog.h>
 
 #include "adapters/db/connection.hpp"
+#include "adapters/db/deadline.hpp"
 
 namespace mailpipe {
 
 namespace {
+
+using registrar_ptr = registrar_actor::stateful_pointer<registrar_state>;
 
 std::string host_name() {
   char host[256] = {0};
@@ -20,93 +22,122 @@ std::string host_name() {
   return host;
 }
 
-// Connects if needed and runs `f(tx)`; on failure drops the connection and records why.
+duration call_bound(const config& cfg) {
+  return std::min(db::call_timeout(cfg.database), cfg.node.dead_after);
+}
+
+// Errors that no retry can mend: the node must stop and say why.
+bool fatal(const caf::error& err) {
+  if (err == ec::migration_failed || err == ec::invalid_config)
+    return true;
+  auto text = render(err);
+  return text.find("password authentication failed") != std::string::npos
+         || text.find("SQLSTATE 28P01") != std::string::npos
+         || text.find("SQLSTATE 28000") != std::string::npos;
+}
+
+void note_failure(registrar_ptr self, const caf::error& err) {
+  auto& st = self->state;
+  auto msg = render(err);
+  if (msg != st.last_error)
+    spdlog::error("registrar: {}", msg);
+  st.last_error = std::move(msg);
+  auto down_for = caf::make_timestamp() - st.last_success;
+  if (!st.outage_reported && down_for >= st.cfg.node.dead_after) {
+    spdlog::critical("registrar: the database has not answered for {}: {}",
+                     format_duration(st.cfg.node.dead_after), st.last_error);
+    st.outage_reported = true;
+  }
+}
+
+void note_success(registrar_ptr self) {
+  auto& st = self->state;
+  if (!st.last_error.empty())
+    spdlog::info("registrar: database reachable again");
+  st.last_error.clear();
+  st.outage_reported = false;
+  st.last_success = caf::make_timestamp();
+}
+
+// Connects if needed and runs `f(conn)` (a statement of adapters/db/nodes) within the call
+// bound; on failure drops the connection, records why, and returns the error.
 template <class F>
-bool with_db(registrar_actor::stateful_pointer<registrar_state> self,
-             const char* what, F f) {
+caf::error with_db(registrar_ptr self, const char* what, duration bound, F f) {
   auto& st = self->state;
   if (!st.conn) {
     auto conn = db::connect(st.cfg.database);
     if (!conn) {
-      auto msg = render(conn.error());
-      if (msg != st.last_error)
-        spdlog::error("registrar: {}", msg);
-      st.last_error = msg;
-      return false;
+      note_failure(self, conn.error());
+      return conn.error();
     }
     st.conn = std::move(*conn);
   }
-  auto res = db::guarded(what, [&] {
-    pqxx::nontransaction tx{*st.conn};
-    f(tx);
-  });
-  if (!res) {
-    st.last_error = render(res.error());
-    spdlog::error("registrar: {}", st.last_error);
+  auto err = db::bounded(*st.conn, bound, what, [&] { return f(*st.conn); });
+  if (err) {
+    note_failure(self, err);
     st.conn.reset();
-    return false;
+    return err;
   }
+  note_success(self);
+  return {};
+}
+
+void beat(registrar_ptr self) {
+  auto& st = self->state;
+  auto err = with_db(self, "heartbeat", call_bound(st.cfg), [&](pqxx::connection& conn) {
+    if (st.registered)
+      return db::write_heartbeat(conn, st.identity);
+    auto res = db::register_node(conn, st.identity, st.cfg.node.dead_after);
+    if (!res) {
+      spdlog::info("registrar: node {} registered", st.cfg.node.name);
+      st.registered = true;
+    }
+    return res;
+  });
+  if (err && fatal(err)) {
+    spdlog::critical("registrar: {}", render(err));
+    self->quit(err);
+    return;
+  }
+  if (!err)
+    ++st.heartbeats;
+  self->delayed_send(self, st.cfg.node.heartbeat_interval, atom::heartbeat_v);
+}
+
+status_dict registrar_status(const registrar_state& st) {
+  status_dict d;
+  d["name"] = std::string{registrar_state::name};
+  d["node"] = st.cfg.node.name;
+  d["heartbeats"] = st.heartbeats;
+  d["registered"] = st.registered;
+  d["database"] = st.conn ? std::string{"connected"} : std::string{"unreachable"};
   if (!st.last_error.empty())
-    spdlog::info("registrar: database reachable again");
-  st.last_error.clear();
-  return true;
+    d["last_error"] = st.last_error;
+  return d;
 }
 
 } // namespace
 
-registrar_actor::behavior_type
-registrar(registrar_actor::stateful_pointer<registrar_state> self, config cfg) {
-  self->state.cfg = std::move(cfg);
+registrar_actor::behavior_type registrar(registrar_ptr self, config cfg) {
+  auto& st = self->state;
+  st.cfg = std::move(cfg);
+  st.identity = {st.cfg.node.name, host_name(), static_cast<int>(getpid()),
+                 MAILPIPE_VERSION, st.cfg.node.inspect_listen};
+  st.last_success = caf::make_timestamp();
   self->set_exit_handler([self](const caf::exit_msg& msg) {
+    // Within the node's grace, so that a frozen database cannot hold the stop.
+    auto bound = std::min(call_bound(self->state.cfg), self->state.cfg.node.shutdown_grace);
     if (self->state.registered)
-      with_db(self, "mark node stopped", [&](pqxx::nontransaction& tx) {
-        tx.exec_params("UPDATE nodes SET stopped_at = now() WHERE name = $1 "
-                       "AND pid = $2",
-                       self->state.cfg.node.name, static_cast<int>(getpid()));
+      with_db(self, "mark node stopped", bound, [&](pqxx::connection& conn) {
+        return db::mark_node_stopped(conn, self->state.identity);
       });
     spdlog::info("registrar: node {} stopped", self->state.cfg.node.name);
     self->quit(msg.reason);
   });
   self->send(self, atom::heartbeat_v);
   return {
-    [self](atom::status) -> status_dict {
-      auto& st = self->state;
-      status_dict d;
-      d["name"] = std::string{registrar_state::name};
-      d["node"] = st.cfg.node.name;
-      d["heartbeats"] = st.heartbeats;
-      d["registered"] = st.registered;
-      d["database"] = st.conn ? std::string{"connected"}
-                              : std::string{"unreachable"};
-      if (!st.last_error.empty())
-        d["last_error"] = st.last_error;
-      return d;
-    },
-    [self](atom::heartbeat) {
-      auto& st = self->state;
-      auto ok = with_db(self, "heartbeat", [&](pqxx::nontransaction& tx) {
-        if (!st.registered) {
-          tx.exec_params(
-            "INSERT INTO nodes (name, host, pid, version, inspect_endpoint) "
-            "VALUES ($1, $2, $3, $4, $5) "
-            "ON CONFLICT (name) DO UPDATE SET host = EXCLUDED.host, "
-            "pid = EXCLUDED.pid, version = EXCLUDED.version, "
-            "inspect_endpoint = EXCLUDED.inspect_endpoint, started_at = now(), "
-            "heartbeat_at = now(), stopped_at = NULL",
-            st.cfg.node.name, host_name(), static_cast<int>(getpid()),
-            std::string{MAILPIPE_VERSION}, st.cfg.node.inspect_listen);
-          spdlog::info("registrar: node {} registered", st.cfg.node.name);
-          st.registered = true;
-        } else {
-          tx.exec_params("UPDATE nodes SET heartbeat_at = now() WHERE name = $1",
-                         st.cfg.node.name);
-        }
-      });
-      if (ok)
-        ++st.heartbeats;
-      self->delayed_send(self, st.cfg.node.heartbeat_interval,
-                         atom::heartbeat_v);
-    },
+    [self](atom::status) -> status_dict { return registrar_status(self->state); },
+    [self](atom::heartbeat) { beat(self); },
   };
 }
 

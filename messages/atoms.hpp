@@ -31,3 +31,5 @@ CAF_ADD_ATOM(mailpipe, mailpipe::atom, redrive, "redrive")
 CAF_ADD_ATOM(mailpipe, mailpipe::atom, pause, "pause")
 /// Resumes a queue.
 CAF_ADD_ATOM(mailpipe, mailpipe::atom, resume, "resume")
+/// The answer to a request that finished its work (a terminator's shutdown).
+CAF_ADD_ATOM(mailpipe, mailpipe::atom, done, "done")

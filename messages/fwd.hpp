@@ -22,6 +22,8 @@ CAF_BEGIN_TYPE_ID_BLOCK(mailpipe, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(mailpipe, (mailpipe::run_summary))
   CAF_ADD_TYPE_ID(mailpipe, (std::vector<mailpipe::account>))
   CAF_ADD_TYPE_ID(mailpipe, (std::vector<mailpipe::found_message>))
+  CAF_ADD_TYPE_ID(mailpipe, (mailpipe::terminator_target))
+  CAF_ADD_TYPE_ID(mailpipe, (std::vector<mailpipe::terminator_target>))
 
 CAF_END_TYPE_ID_BLOCK(mailpipe)
 

@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include <caf/actor.hpp>
 #include <caf/meta/type_name.hpp>
 #include <caf/timestamp.hpp>
 
@@ -95,6 +96,14 @@ struct run_summary {
   caf::timestamp finished_at;
 };
 
+/// One actor a terminator stops, with the name the logs give it (never leaves the process).
+struct terminator_target {
+  /// What the actor is ("registrar", "scheduler", ...).
+  std::string name;
+  /// Its handle.
+  caf::actor handle;
+};
+
 // -- equality (for round-trip tests and caches) ------------------------------
 
 bool operator==(const account& x, const account& y);
@@ -141,6 +150,11 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, run_summary& x) {
   return f(caf::meta::type_name("run_summary"), x.run_id, x.accounts,
            x.emails_found, x.errors, x.started_at, x.finished_at);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, terminator_target& x) {
+  return f(caf::meta::type_name("terminator_target"), x.name, x.handle);
 }
 
 } // namespace mailpipe

@@ -1,4 +1,5 @@
 #include "adapters/db/connection.hpp"
+#include "adapters/db/deadline.hpp"
 #include "config/mask.hpp"
 
 #include <fmt/format.h>
@@ -21,15 +22,30 @@ std::string scrub(std::string text, const std::string& url) {
   return text;
 }
 
-std::string with_connect_timeout(const std::string& url, duration timeout) {
-  if (url.find("connect_timeout=") != std::string::npos)
+// Adds `key=value` to a connection string of either form unless it is already set.
+std::string with_option(const std::string& url, std::string_view key,
+                        const std::string& value) {
+  if (url.find(fmt::format("{}=", key)) != std::string::npos)
     return url;
-  auto seconds = std::max<int64_t>(
-    1, std::chrono::duration_cast<std::chrono::seconds>(timeout).count());
   if (url.find("://") == std::string::npos) // key=value form
-    return fmt::format("{} connect_timeout={}", url, seconds);
-  return fmt::format("{}{}connect_timeout={}", url,
-                     url.find('?') == std::string::npos ? "?" : "&", seconds);
+    return fmt::format("{} {}={}", url, key, value);
+  return fmt::format("{}{}{}={}", url, url.find('?') == std::string::npos ? "?" : "&",
+                     key, value);
+}
+
+// Client-side bounds of the connection: the connect timeout (libpq applies it to the
+// whole startup, authentication included) and TCP keepalives, so a peer that vanished is
+// noticed within about 25 s even while idle. A frozen server that the kernel still
+// acknowledges is cut by call_deadline (adapters/db/deadline.hpp).
+std::string with_client_bounds(const std::string& url, duration connect_timeout) {
+  auto seconds = std::max<int64_t>(
+    1, std::chrono::duration_cast<std::chrono::seconds>(connect_timeout).count());
+  auto out = with_option(url, "connect_timeout", std::to_string(seconds));
+  out = with_option(out, "keepalives", "1");
+  out = with_option(out, "keepalives_idle", "10");
+  out = with_option(out, "keepalives_interval", "5");
+  out = with_option(out, "keepalives_count", "3");
+  return out;
 }
 
 } // namespace
@@ -38,7 +54,8 @@ caf::expected<std::unique_ptr<pqxx::connection>>
 connect(const database_config& cfg) {
   try {
     auto conn = std::make_unique<pqxx::connection>(
-      with_connect_timeout(cfg.url, cfg.connect_timeout));
+      with_client_bounds(cfg.url, cfg.connect_timeout));
+    call_deadline deadline{*conn, cfg.connect_timeout};
     pqxx::nontransaction tx{*conn};
     tx.exec(fmt::format("SET statement_timeout = {}",
                         cfg.statement_timeout.count()));

@@ -45,7 +45,7 @@ TEST_F(node_fixture, answers_status_and_shuts_down_in_order) {
     ASSERT_TRUE(conn);
     ASSERT_TRUE(db::migrate(**conn));
   }
-  auto n = sys.spawn(node, node_config(db.url()));
+  auto n = sys.spawn(node, node_config(db.url()), standard_children(node_config(db.url())));
   auto d = status_of(n);
   EXPECT_EQ(caf::get_or(d, "name", std::string{}), "node");
   EXPECT_EQ(caf::get_or(d, "node", std::string{}), "test-node");
@@ -80,7 +80,7 @@ TEST_F(node_fixture, answers_status_and_shuts_down_in_order) {
 }
 
 TEST_F(node_fixture, status_reports_an_unreachable_database) {
-  auto n = sys.spawn(node, node_config("postgresql://mailpipe@127.0.0.1:1/x"));
+  auto n = sys.spawn(node, node_config("postgresql://mailpipe@127.0.0.1:1/x"), standard_children(node_config("postgresql://mailpipe@127.0.0.1:1/x")));
   std::this_thread::sleep_for(300ms);
   auto d = status_of(n);
   EXPECT_EQ(caf::get_or(d, "state", std::string{}), "running");

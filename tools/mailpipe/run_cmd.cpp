@@ -2,7 +2,11 @@
 
 #include <signal.h>
 
+#include <cstdio>
+#include <cstdlib>
 #include <iostream>
+#include <optional>
+#include <thread>
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
@@ -11,6 +15,7 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/node.hpp"
+#include "adapters/sys/logging.hpp"
 #include "messages/fwd.hpp"
 #include "tools/mailpipe/cli.hpp"
 
@@ -27,36 +32,118 @@ public:
   }
 };
 
+// The signals that stop a node: SIGTERM and SIGINT, and SIGHUP (a closed terminal or a
+// service manager's hang-up is an ordered stop too; log files rotate daily by themselves,
+// so there is nothing to reopen). A second one during the stop ends the process at once.
+sigset_t stop_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGHUP);
+  return set;
+}
+
+const char* signal_name(int sig) {
+  switch (sig) {
+    case SIGTERM:
+      return "SIGTERM";
+    case SIGINT:
+      return "SIGINT";
+    case SIGHUP:
+      return "SIGHUP";
+    default:
+      return "a signal";
+  }
+}
+
+// True when a stop signal is pending (taken from the queue).
+bool signal_pending(const sigset_t& set) {
+  timespec zero{0, 0};
+  return sigtimedwait(&set, nullptr, &zero) > 0;
+}
+
+// Ends the process now: actors still blocked in a call (a detached actor in libpq, say)
+// would otherwise hold the actor system's destructor forever.
+[[noreturn]] void exit_now(int code) {
+  mailpipe::shutdown_logging();
+  std::fflush(nullptr);
+  std::_Exit(code);
+}
+
+// Waits for the root's down message until `deadline`, watching for a second signal.
+// Returns the node's exit reason, or nullopt when it did not stop in time.
+std::optional<caf::error> await_root(caf::scoped_actor& self, const sigset_t& set,
+                                     caf::timestamp deadline) {
+  std::optional<caf::error> reason;
+  while (!reason && caf::make_timestamp() < deadline) {
+    self->receive([&](caf::down_msg& msg) { reason = std::move(msg.reason); },
+                  caf::after(std::chrono::milliseconds{50}) >> [] {});
+    if (!reason && signal_pending(set)) {
+      spdlog::warn("second stop signal: exiting without waiting");
+      exit_now(exit_failure);
+    }
+  }
+  return reason;
+}
+
+// Waits until only the caller's scoped actor is left, or `deadline`.
+bool await_actors(caf::actor_system& sys, caf::timestamp deadline) {
+  while (sys.registry().running() > 1) {
+    if (caf::make_timestamp() >= deadline)
+      return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds{10});
+  }
+  return true;
+}
+
 int run_node(const config& cfg) {
   // Block the stop signals in every thread (CAF's included), then wait for them here.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGTERM);
-  sigaddset(&stop_signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  auto set = stop_signals();
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
   node_system_config sys_cfg;
   caf::actor_system sys{sys_cfg};
-  auto root = sys.spawn(node, cfg);
-  spdlog::info("node {} running (pid {}); SIGTERM or SIGINT stops it",
-               cfg.node.name, getpid());
-  int sig = 0;
-  sigwait(&stop_signals, &sig);
-  spdlog::info("received {}, stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
   caf::scoped_actor self{sys};
+  auto root = sys.spawn(node, cfg, standard_children(cfg));
   self->monitor(root);
-  self->send(root, atom::shutdown_v);
-  bool stopped = false;
-  auto deadline = cfg.node.shutdown_grace * 2 + std::chrono::seconds{1};
-  self->receive(
-    [&](const caf::down_msg&) { stopped = true; },
-    caf::after(deadline) >> [&] {
-      spdlog::error("node did not stop within {}, killing it",
-                    format_duration(deadline));
-      self->send_exit(root, caf::exit_reason::kill);
-    });
-  spdlog::info("node {} stopped {}", cfg.node.name,
-               stopped ? "cleanly" : "after a kill");
-  return stopped ? exit_ok : exit_failure;
+  spdlog::info("node {} running (pid {}); SIGTERM, SIGINT or SIGHUP stops it",
+               cfg.node.name, getpid());
+  std::optional<caf::error> reason;
+  int sig = 0;
+  timespec tick{0, 100'000'000};
+  while (!reason) {
+    sig = sigtimedwait(&set, nullptr, &tick);
+    if (sig > 0)
+      break;
+    self->receive([&](caf::down_msg& msg) { reason = std::move(msg.reason); },
+                  caf::after(std::chrono::milliseconds{0}) >> [] {});
+  }
+  // The whole stop, blocked actors included, takes at most the grace and a margin.
+  auto deadline = caf::make_timestamp() + cfg.node.shutdown_grace
+                  + std::chrono::seconds{1};
+  if (!reason) {
+    spdlog::info("received {}, stopping", signal_name(sig));
+    self->send(root, atom::shutdown_v);
+    reason = await_root(self, set, deadline);
+  }
+  if (!reason) {
+    spdlog::error("node did not stop within {}, exiting",
+                  format_duration(cfg.node.shutdown_grace));
+    exit_now(exit_failure);
+  }
+  if (!await_actors(sys, deadline)) {
+    spdlog::warn("node {} stopped; {} actor(s) still blocked in a call, exiting "
+                 "without them",
+                 cfg.node.name, sys.registry().running() - 1);
+    exit_now(*reason ? exit_failure : exit_ok);
+  }
+  if (*reason) {
+    spdlog::critical("node {} stopped: {}", cfg.node.name, render(*reason));
+    std::cerr << "mailpipe: " << render(*reason) << "\n";
+    return exit_failure;
+  }
+  spdlog::info("node {} stopped cleanly", cfg.node.name);
+  return exit_ok;
 }
 
 } // namespace
