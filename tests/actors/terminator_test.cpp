@@ -65,7 +65,8 @@ TEST_F(terminator_fixture, kills_a_target_that_outlives_the_grace_and_goes_on) {
   auto down = take<caf::down_msg>();
   ASSERT_TRUE(down);
   EXPECT_EQ(down->reason, caf::exit_reason::kill);
-  EXPECT_EQ(*log, (std::vector<std::string>{"stubborn", "stubborn", "after"}));
+  // CAF applies a kill without calling the exit handler: the journal shows the exit only.
+  EXPECT_EQ(*log, (std::vector<std::string>{"stubborn", "after"}));
   EXPECT_TRUE(take<atom::done>());
 }
 
@@ -78,7 +79,7 @@ TEST_F(terminator_fixture, the_grace_bounds_the_whole_stop_not_each_target) {
   advance(10s); // kills the first; the second starts with no grace left
   run();
   advance(0s);
-  EXPECT_EQ(*log, (std::vector<std::string>{"first", "first", "second", "second"}));
+  EXPECT_EQ(*log, (std::vector<std::string>{"first", "second"}));
   EXPECT_TRUE(take<atom::done>());
 }
 
