@@ -46,4 +46,13 @@ void add_run_command(CLI::App& app, context& ctx);
 /// `analyze FILE|-`: one message's analysis as JSON.
 void add_analyze_command(CLI::App& app, context& ctx);
 
+/// `account add | list | show | reactivate | remove | import`: the seed accounts.
+void add_account_commands(CLI::App& app, context& ctx);
+
+/// `test add | list | show`: placement tests and their reports.
+void add_test_commands(CLI::App& app, context& ctx);
+
+/// `metrics clean [--days N]`.
+void add_metrics_commands(CLI::App& app, context& ctx);
+
 } // namespace mailpipe::cli

@@ -121,6 +121,9 @@ int main(int argc, char** argv) {
   add_migrate_command(app, ctx);
   add_run_command(app, ctx);
   add_analyze_command(app, ctx);
+  add_account_commands(app, ctx);
+  add_test_commands(app, ctx);
+  add_metrics_commands(app, ctx);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
