@@ -33,3 +33,9 @@ CAF_ADD_ATOM(mailpipe, mailpipe::atom, pause, "pause")
 CAF_ADD_ATOM(mailpipe, mailpipe::atom, resume, "resume")
 /// The answer to a request that finished its work (a terminator's shutdown).
 CAF_ADD_ATOM(mailpipe, mailpipe::atom, done, "done")
+/// Asks the store to delete old rows (the daily metrics cleanup).
+CAF_ADD_ATOM(mailpipe, mailpipe::atom, clean, "clean")
+/// Asks the store to renew or release the leases of a run.
+CAF_ADD_ATOM(mailpipe, mailpipe::atom, lease, "lease")
+/// Progress of a run, sent to the run's listener.
+CAF_ADD_ATOM(mailpipe, mailpipe::atom, progress, "progress")

@@ -26,6 +26,7 @@ std::string to_string(ec x) {
     case ec::service_unavailable: return "service_unavailable";
     case ec::not_found: return "not_found";
     case ec::shutting_down: return "shutting_down";
+    case ec::busy: return "busy";
   }
   return "ec(" + std::to_string(static_cast<int>(x)) + ")";
 }

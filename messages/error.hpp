@@ -50,6 +50,8 @@ enum class ec : uint8_t {
   not_found,
   /// The node is shutting down.
   shutting_down,
+  /// The work asked for is already in progress (a run while another one runs).
+  busy,
 };
 
 /// The failure classes of an account (DESIGN.md), as stored in `email_account_failures`.

@@ -1,5 +1,7 @@
 #include "messages/types.hpp"
 
+#include "messages/pipeline.hpp"
+
 #include <tuple>
 
 namespace mailpipe {
@@ -11,6 +13,16 @@ std::string to_string(provider x) {
     case provider::outlook: return "outlook";
   }
   return "imap";
+}
+
+std::string to_string(pass_status x) {
+  switch (x) {
+    case pass_status::success: return "success";
+    case pass_status::failure: return "failure";
+    case pass_status::timeout: return "timeout";
+    case pass_status::skipped: return "skipped";
+  }
+  return "failure";
 }
 
 bool from_string(std::string_view str, provider& out) {

@@ -141,14 +141,40 @@ std::string dkim_result_of(const std::vector<dkim_summary>& dkim) {
 constexpr const char* record_found_sql = R"(
 UPDATE test_results SET status = 'found', placement = $3, folder = NULLIF($4, ''),
   labels = ARRAY(SELECT jsonb_array_elements_text($5::jsonb)),
-  spf_result = $6, spf_domain = $7, dkim_result = $8,
+  spf_result = NULLIF($6, ''), spf_domain = NULLIF($7, ''), dkim_result = NULLIF($8, ''),
   dkim_domains = ARRAY(SELECT jsonb_array_elements_text($9::jsonb)),
-  dmarc_result = $10, dmarc_policy = $11, arc_result = $12,
+  dmarc_result = NULLIF($10, ''), dmarc_policy = NULLIF($11, ''),
+  arc_result = NULLIF($12, ''),
   analysis = NULLIF($14, '')::jsonb,
   filters = COALESCE(NULLIF($13, '')::jsonb, NULLIF($14, '')::jsonb -> 'filters',
                      '[]'::jsonb),
   header_block = $15, run_id = $16::uuid, found_at = now(), updated_at = now()
 WHERE test_id = $1 AND email_account_id = $2 AND status = 'pending')";
+
+// Writes one found message if its result is still pending; true when it did.
+bool write_found(pqxx::transaction_base& tx, std::string_view run_id, int64_t test_db_id,
+                 int64_t account_id, const found_result& f) {
+  return tx.exec_params(record_found_sql, test_db_id, account_id, f.placement, f.folder,
+                        json_string_array(f.labels), f.spf_result, f.spf_domain,
+                        f.dkim_result, json_string_array(f.dkim_domains),
+                        f.dmarc_result, f.dmarc_policy, f.arc_result, f.filters_json,
+                        f.analysis_json, f.header_block, std::string{run_id})
+           .affected_rows()
+         == 1;
+}
+
+// A success: the failure count is reset, the retry time cleared, `last_processed_at`
+// set. False when there is no such account.
+bool write_success(pqxx::transaction_base& tx, int64_t account_id) {
+  auto rows = tx.exec_params("UPDATE email_accounts SET last_processed_at = now(), "
+                             "updated_at = now() WHERE id = $1",
+                             account_id)
+                .affected_rows();
+  tx.exec_params("UPDATE email_account_failures SET failure_count = 0, retry_at = NULL "
+                 "WHERE email_account_id = $1",
+                 account_id);
+  return rows == 1;
+}
 
 // -- failures -----------------------------------------------------------------
 
@@ -245,6 +271,32 @@ caf::expected<bool> renew_lease(pqxx::connection& conn, int64_t account_id,
   });
 }
 
+caf::expected<int64_t> renew_run_leases(pqxx::connection& conn,
+                                        const lease_holder& holder, duration lease_for) {
+  return guarded("renew the run's leases", [&] {
+    pqxx::nontransaction tx{conn};
+    return static_cast<int64_t>(
+      tx.exec_params("UPDATE email_accounts SET lease_until = now() + $3 * "
+                     "interval '1 millisecond' WHERE lease_owner = $1 "
+                     "AND lease_run_id = $2::uuid",
+                     holder.node, holder.run_id, static_cast<int64_t>(lease_for.count()))
+        .affected_rows());
+  });
+}
+
+caf::expected<int64_t> release_run_leases(pqxx::connection& conn,
+                                          const lease_holder& holder) {
+  return guarded("release the run's leases", [&] {
+    pqxx::nontransaction tx{conn};
+    return static_cast<int64_t>(
+      tx.exec_params("UPDATE email_accounts SET lease_owner = NULL, lease_run_id = NULL, "
+                     "lease_until = NULL, updated_at = now() WHERE lease_owner = $1 "
+                     "AND lease_run_id = $2::uuid",
+                     holder.node, holder.run_id)
+        .affected_rows());
+  });
+}
+
 caf::error save_sync_state(pqxx::connection& conn, int64_t account_id,
                            std::string_view json) {
   auto n = guarded("save sync state", [&] {
@@ -269,16 +321,16 @@ found_result to_found_result(const message_analysis& a, std::string analysis_jso
     out.placement = a.placement->placement;
   out.folder = a.where.folder;
   out.labels = a.where.labels;
-  out.spf_result = a.auth.spf_result;
-  out.spf_domain = a.auth.spf_domain;
+  out.spf_result = a.auth.spf_result.value_or("");
+  out.spf_domain = a.auth.spf_domain.value_or("");
   if (!a.auth.dkim.empty())
     out.dkim_result = dkim_result_of(a.auth.dkim);
   for (auto& sig : a.auth.dkim)
     if (!sig.domain.empty())
       out.dkim_domains.push_back(sig.domain);
-  out.dmarc_result = a.auth.dmarc_result;
-  out.dmarc_policy = a.auth.dmarc_policy;
-  out.arc_result = a.auth.arc_result;
+  out.dmarc_result = a.auth.dmarc_result.value_or("");
+  out.dmarc_policy = a.auth.dmarc_policy.value_or("");
+  out.arc_result = a.auth.arc_result.value_or("");
   out.analysis_json = std::move(analysis_json);
   out.header_block = std::move(header_block);
   return out;
@@ -289,16 +341,30 @@ caf::expected<bool> record_found(pqxx::connection& conn, std::string_view run_id
                                  const found_result& f) {
   return guarded("record found message", [&] {
     pqxx::work tx{conn};
-    auto n = tx.exec_params(record_found_sql, test_db_id, account_id, f.placement,
-                            f.folder, json_string_array(f.labels), f.spf_result,
-                            f.spf_domain, f.dkim_result,
-                            json_string_array(f.dkim_domains), f.dmarc_result,
-                            f.dmarc_policy, f.arc_result, f.filters_json,
-                            f.analysis_json, f.header_block, std::string{run_id})
-               .affected_rows();
+    auto written = write_found(tx, run_id, test_db_id, account_id, f);
     tx.commit();
-    return n == 1;
+    return written;
   });
+}
+
+caf::expected<int32_t> record_pass(pqxx::connection& conn, std::string_view run_id,
+                                   int64_t account_id,
+                                   const std::vector<found_result>& found) {
+  auto out = guarded("record pass", [&]() -> std::optional<int32_t> {
+    pqxx::work tx{conn};
+    int32_t written = 0;
+    for (auto& f : found)
+      written += write_found(tx, run_id, f.test_db_id, account_id, f) ? 1 : 0;
+    if (!write_success(tx, account_id))
+      return std::nullopt;
+    tx.commit();
+    return written;
+  });
+  if (!out)
+    return out.error();
+  if (!*out)
+    return no_account(account_id);
+  return **out;
 }
 
 caf::expected<expiry_summary> expire_tests(pqxx::connection& conn) {
@@ -362,21 +428,15 @@ caf::expected<failure_outcome> record_failure(pqxx::connection& conn,
 }
 
 caf::error record_success(pqxx::connection& conn, int64_t account_id) {
-  auto n = guarded("record account success", [&] {
+  auto found = guarded("record account success", [&] {
     pqxx::work tx{conn};
-    auto rows = tx.exec_params("UPDATE email_accounts SET last_processed_at = now(), "
-                               "updated_at = now() WHERE id = $1",
-                               account_id)
-                  .affected_rows();
-    tx.exec_params("UPDATE email_account_failures SET failure_count = 0, retry_at = NULL "
-                   "WHERE email_account_id = $1",
-                   account_id);
+    auto exists = write_success(tx, account_id);
     tx.commit();
-    return rows;
+    return exists;
   });
-  if (!n)
-    return n.error();
-  return *n == 0 ? no_account(account_id) : caf::none;
+  if (!found)
+    return found.error();
+  return *found ? caf::none : no_account(account_id);
 }
 
 caf::error reactivate_account(pqxx::connection& conn, int64_t account_id) {

@@ -19,6 +19,7 @@
 #include "config/config.hpp"
 #include "messages/clock.hpp"
 #include "messages/error.hpp"
+#include "messages/pipeline.hpp"
 #include "messages/types.hpp"
 
 namespace mailpipe {
@@ -29,68 +30,13 @@ namespace mailpipe::db {
 
 // -- claiming -----------------------------------------------------------------
 
-/// Who holds a lease: the node's name and the run's UUID (two runs on one node name,
-/// e.g. cron's `process` beside `run`, never share an account).
-struct lease_holder {
-  /// `node.name`.
-  std::string node;
-  /// The run's UUID text.
-  std::string run_id;
-};
-
-/// What a run asks for.
-struct claim_request {
-  /// The lease to take.
-  lease_holder holder;
-  /// How long the lease lasts (renew with `renew_lease`).
-  duration lease_for = std::chrono::minutes{5};
-  /// At most this many accounts (`<= 0`: no limit).
-  int64_t limit = 0;
-  /// Only these account ids (`--account`); empty for every eligible account.
-  std::vector<int64_t> accounts;
-};
-
-/// A pending test of an account: its token and its `tests.id`.
-struct pending_test {
-  /// `tests.id`, the key `record_found` takes.
-  int64_t test_db_id = 0;
-  /// `tests.test_id`, the token the fetcher searches for.
-  std::string token;
-};
-
-/// A claimed account with what the fetcher needs (its secret stays in the database:
-/// `load_secret` in account_store.hpp).
-struct claimed_account {
-  /// `email_accounts.id`.
-  int64_t id = 0;
-  /// The mailbox address.
-  std::string email;
-  /// Which adapter reads it.
-  provider kind = provider::imap;
-  /// IMAP only ("" / 0 for API providers): host, port, "tls" | "starttls" | "plain".
-  std::string imap_host;
-  int imap_port = 0;
-  std::string imap_security;
-  /// Login name.
-  std::string username;
-  /// "password", "xoauth2" or "oauth2".
-  std::string auth_method;
-  /// `sync_state` as JSON text ("{}" when none).
-  std::string sync_state = "{}";
-  /// Pending tests, oldest first; never empty for a claimed account.
-  std::vector<pending_test> tests;
-};
-
-/// What `claim_accounts` found.
-struct claim_result {
-  /// The accounts now leased to the holder.
-  std::vector<claimed_account> accounts;
-  /// Active accounts with a pending test left out because their `retry_at` is ahead.
-  int64_t skipped_retry = 0;
-  /// Active accounts with a pending test left out because another holder's lease is live
-  /// (or its row was locked by a concurrent claim).
-  int64_t skipped_leased = 0;
-};
+// The claim's types (lease_holder, claim_request, pending_test, claimed_account,
+// claim_result) are in messages/pipeline.hpp: they travel between actors.
+using mailpipe::claim_request;
+using mailpipe::claim_result;
+using mailpipe::claimed_account;
+using mailpipe::lease_holder;
+using mailpipe::pending_test;
 
 /// Claims the eligible accounts: active, at least one pending result of a pending test, no
 /// `retry_at` in the future, and no live lease of another holder (an expired lease, or one
@@ -112,39 +58,21 @@ caf::expected<bool> release_lease(pqxx::connection& conn, int64_t account_id,
 caf::expected<bool> renew_lease(pqxx::connection& conn, int64_t account_id,
                                 const lease_holder& holder, duration lease_for);
 
+/// Extends every lease of the holder's run by `lease_for` from now; returns how many.
+caf::expected<int64_t> renew_run_leases(pqxx::connection& conn,
+                                        const lease_holder& holder, duration lease_for);
+
+/// Gives back every lease of the holder's run; returns how many.
+caf::expected<int64_t> release_run_leases(pqxx::connection& conn,
+                                          const lease_holder& holder);
+
 /// Stores the provider's sync state (Gmail historyId, Graph delta links) as JSON text.
 caf::error save_sync_state(pqxx::connection& conn, int64_t account_id,
                            std::string_view json);
 
 // -- results ------------------------------------------------------------------
 
-/// What is recorded for one test message found in one account.
-struct found_result {
-  /// inbox, spam, promotions, social, updates, forums or other.
-  std::string placement = "other";
-  /// The IMAP mailbox or Graph folder ("" for Gmail).
-  std::string folder;
-  /// Gmail labels or the folder's special-use flags.
-  std::vector<std::string> labels;
-  /// Trusted SPF result and the domain it was checked for.
-  std::optional<std::string> spf_result;
-  std::optional<std::string> spf_domain;
-  /// DKIM: "pass" when any signature passed, else the first signature's result.
-  std::optional<std::string> dkim_result;
-  /// header.d of every signature, in order.
-  std::vector<std::string> dkim_domains;
-  /// DMARC result and published policy (p=).
-  std::optional<std::string> dmarc_result;
-  std::optional<std::string> dmarc_policy;
-  /// ARC chain result.
-  std::optional<std::string> arc_result;
-  /// The filters as a JSON array; "" takes the `filters` member of `analysis_json`.
-  std::string filters_json;
-  /// The whole `mailpipe analyze` document (`to_json` of analysis_json.hpp); "" for none.
-  std::string analysis_json;
-  /// The raw header block.
-  std::string header_block;
-};
+using mailpipe::found_result;
 
 /// Fills a `found_result` from an analysis, its JSON and the header block: one rule for
 /// the columns, shared by the pipeline and tests.
@@ -156,6 +84,13 @@ found_result to_found_result(const message_analysis& a, std::string analysis_jso
 caf::expected<bool> record_found(pqxx::connection& conn, std::string_view run_id,
                                  int64_t test_db_id, int64_t account_id,
                                  const found_result& found);
+
+/// Records a successful pass in one transaction: each found message once per test and
+/// account (`found_result::test_db_id`), then the success (`record_success`). Returns how
+/// many results this call wrote; `ec::not_found` if no such account.
+caf::expected<int32_t> record_pass(pqxx::connection& conn, std::string_view run_id,
+                                   int64_t account_id,
+                                   const std::vector<found_result>& found);
 
 /// What `expire_tests` changed.
 struct expiry_summary {
@@ -188,15 +123,7 @@ struct failure_report {
   int64_t max_failures = 3;
 };
 
-/// The account's state after a failure.
-struct failure_outcome {
-  /// Consecutive failures, this one included.
-  int32_t failure_count = 0;
-  /// True when this failure disabled the account (alert!).
-  bool disabled = false;
-  /// When it may be tried again.
-  wall_time retry_at;
-};
+using mailpipe::failure_outcome;
 
 /// Counts a failure (count + 1, class, message, `retry_at`); at `max_failures` disables the
 /// account (`active = false`, `disabled_reason`, `disabled_at`). One transaction.
@@ -211,28 +138,7 @@ caf::error reactivate_account(pqxx::connection& conn, int64_t account_id);
 
 // -- metrics ------------------------------------------------------------------
 
-/// One `email_processing_metrics` row: one account in one run.
-struct metrics_row {
-  /// The run's UUID text.
-  std::string run_id;
-  /// The account (0 for none).
-  int64_t account_id = 0;
-  /// `node.name`.
-  std::string node;
-  /// When the account's pass started.
-  wall_time started_at;
-  /// How long it took.
-  double duration_seconds = 0;
-  /// Test messages found.
-  int32_t emails_found = 0;
-  /// Errors met.
-  int32_t errors_count = 0;
-  /// "success", "failure", "timeout" or "skipped".
-  std::string status = "success";
-  /// The failure class ("" for none) and the masked message.
-  std::string error_class;
-  std::string error_message;
-};
+using mailpipe::metrics_row;
 
 /// Inserts every row in one statement; returns how many.
 caf::expected<int64_t> insert_metrics(pqxx::connection& conn,

@@ -12,6 +12,36 @@
 
 namespace mailpipe {
 
+namespace {
+
+// The job logs: one file per day, `DIR/NAME_YYYY-MM-DD.log`, kept `retention_days`.
+caf::error open_job_logs(const log_config& cfg) {
+  for (auto name : {"email-processing", "metrics-cleanup"}) {
+    spdlog::drop(name);
+    try {
+      auto sink = std::make_shared<spdlog::sinks::daily_file_sink_mt>(
+        fmt::format("{}/{}.log", cfg.dir, name), 0, 0, false,
+        static_cast<uint16_t>(cfg.retention_days));
+      auto logger = std::make_shared<spdlog::logger>(name, sink);
+      logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %v");
+      logger->flush_on(spdlog::level::info);
+      spdlog::register_logger(logger);
+    } catch (const std::exception& e) {
+      return caf::make_error(ec::invalid_config,
+                             fmt::format("cannot open log file in {}: {}", cfg.dir,
+                                         e.what()));
+    }
+  }
+  return caf::none;
+}
+
+} // namespace
+
+void job_log(std::string_view name, std::string_view line) {
+  if (auto logger = spdlog::get(std::string{name}))
+    logger->info(line);
+}
+
 caf::error setup_logging(const log_config& cfg, const std::string& level) {
   auto name = level.empty() ? cfg.level : level;
   auto lvl = spdlog::level::from_str(name);
@@ -36,6 +66,8 @@ caf::error setup_logging(const log_config& cfg, const std::string& level) {
                              fmt::format("cannot open log file in {}: {}",
                                          cfg.dir, e.what()));
     }
+    if (auto err = open_job_logs(cfg))
+      return err;
   }
   spdlog::drop("mailpipe");
   if (!spdlog::thread_pool())

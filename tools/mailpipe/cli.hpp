@@ -52,6 +52,9 @@ void add_account_commands(CLI::App& app, context& ctx);
 /// `test add | list | show`: placement tests and their reports.
 void add_test_commands(CLI::App& app, context& ctx);
 
+/// `process [--parallel N] [--timeout S] [--account ID ...] [--dry-run] [--json]`.
+void add_process_command(CLI::App& app, context& ctx);
+
 /// `metrics clean [--days N]`.
 void add_metrics_commands(CLI::App& app, context& ctx);
 

@@ -123,6 +123,7 @@ int main(int argc, char** argv) {
   add_analyze_command(app, ctx);
   add_account_commands(app, ctx);
   add_test_commands(app, ctx);
+  add_process_command(app, ctx);
   add_metrics_commands(app, ctx);
   try {
     app.parse(argc, argv);

@@ -1,0 +1,141 @@
+#include "actors/fetcher.hpp"
+
+#include "adapters/http/api_session.hpp"
+#include "adapters/providers/gmail.hpp"
+#include "adapters/providers/graph.hpp"
+
+namespace mailpipe {
+
+namespace {
+
+// -- IMAP ---------------------------------------------------------------------
+
+imap::security security_of(const std::string& name) {
+  if (name == "starttls")
+    return imap::security::starttls;
+  if (name == "plain" || name == "none")
+    return imap::security::plain;
+  return imap::security::implicit_tls;
+}
+
+imap::endpoint endpoint_of(const claimed_account& acc) {
+  imap::endpoint ep;
+  ep.host = acc.imap_host;
+  ep.port = static_cast<uint16_t>(acc.imap_port);
+  ep.mode = security_of(acc.imap_security);
+  return ep;
+}
+
+std::vector<std::string> tokens_of(const claimed_account& acc) {
+  std::vector<std::string> out;
+  for (auto& t : acc.tests)
+    out.push_back(t.token);
+  return out;
+}
+
+// The token endpoint of an OAuth2 account: Gmail's for Gmail (and Gmail's IMAP),
+// Microsoft's otherwise.
+oauth2::endpoint token_endpoint_of(const config& cfg, const claimed_account& acc) {
+  bool google = acc.kind == provider::gmail
+                || acc.imap_host.find("gmail") != std::string::npos;
+  return google ? token_endpoint(cfg.gmail) : token_endpoint(cfg.outlook);
+}
+
+oauth2::token_cache& tokens(const config& cfg, const claimed_account& acc,
+                            connection_knowledge& know) {
+  if (!know.tokens)
+    know.tokens = std::make_shared<oauth2::token_cache>(token_endpoint_of(cfg, acc),
+                                                         acc.secret);
+  return *know.tokens;
+}
+
+caf::expected<imap::credentials> credentials_of(const config& cfg,
+                                                const claimed_account& acc,
+                                                connection_knowledge& know) {
+  imap::credentials cred;
+  cred.user = acc.username.empty() ? acc.email : acc.username;
+  if (acc.auth_method != "xoauth2") {
+    cred.secret = acc.secret;
+    return cred;
+  }
+  http::client client;
+  auto token = tokens(cfg, acc, know).access_token(client, std::chrono::system_clock::now());
+  if (!token)
+    return token.error();
+  cred.secret = std::move(*token);
+  cred.mechanism = imap::credentials::method::xoauth2;
+  return cred;
+}
+
+caf::expected<std::vector<found_message>>
+fetch_imap(const config& cfg, const pass_request& req, connection_knowledge& know) {
+  auto cred = credentials_of(cfg, req.account, know);
+  if (!cred)
+    return cred.error();
+  imap::find_options opts;
+  opts.headers = cfg.analysis.test_id_headers;
+  opts.hints = &know.hints;
+  auto settings = imap::make_settings(cfg.imap);
+  settings.command_timeout = std::min(settings.command_timeout, req.timeout);
+  settings.connect_timeout = std::min(settings.connect_timeout, req.timeout);
+  return imap::find_test_messages(endpoint_of(req.account), *cred, tokens_of(req.account),
+                                  opts, settings);
+}
+
+// -- the REST providers -------------------------------------------------------
+
+template <class ProviderConfig>
+api_session_options rest_options(const ProviderConfig& section, const pass_request& req) {
+  auto opts = session_options(section, req.account.email);
+  opts.timeout = std::min(opts.timeout, req.timeout);
+  return opts;
+}
+
+caf::expected<std::vector<found_message>>
+fetch_gmail(const config& cfg, const pass_request& req, connection_knowledge& know) {
+  http::client client;
+  api_session session{rest_options(cfg.gmail, req), client,
+                      tokens(cfg, req.account, know), nullptr};
+  gmail::options opts;
+  opts.test_id_headers = cfg.analysis.test_id_headers;
+  return gmail::mailbox{opts, session}.find(tokens_of(req.account));
+}
+
+caf::expected<std::vector<found_message>>
+fetch_graph(const config& cfg, const pass_request& req, connection_knowledge& know) {
+  http::client client;
+  api_session session{rest_options(cfg.outlook, req), client,
+                      tokens(cfg, req.account, know), nullptr};
+  graph::options opts;
+  opts.test_id_headers = cfg.analysis.test_id_headers;
+  return graph::mailbox{opts, session}.find(tokens_of(req.account));
+}
+
+} // namespace
+
+caf::expected<std::vector<found_message>>
+fetch_test_messages(const config& cfg, const pass_request& req,
+                    connection_knowledge& know) {
+  switch (req.account.kind) {
+    case provider::gmail: return fetch_gmail(cfg, req, know);
+    case provider::outlook: return fetch_graph(cfg, req, know);
+    case provider::imap: break;
+  }
+  return fetch_imap(cfg, req, know);
+}
+
+fetcher_actor::behavior_type fetcher(fetcher_actor::pointer self, config cfg,
+                                     std::shared_ptr<connection_knowledge> know) {
+  return {
+    [self, cfg{std::move(cfg)}, know](atom::fetch, const pass_request& req)
+      -> caf::result<std::vector<found_message>> {
+      auto found = fetch_test_messages(cfg, req, *know);
+      self->quit();
+      if (!found)
+        return found.error();
+      return std::move(*found);
+    },
+  };
+}
+
+} // namespace mailpipe

@@ -1,0 +1,37 @@
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include <caf/expected.hpp>
+
+#include "actors/actors.hpp"
+#include "adapters/http/oauth2.hpp"
+#include "adapters/imap/client.hpp"
+#include "config/config.hpp"
+
+namespace mailpipe {
+
+/// What an account's supervisor knows of its server between passes: the IMAP session
+/// hints (a repeated pass is one round trip) and the OAuth2 token cache.
+struct connection_knowledge {
+  /// Capabilities and junk folder learned by the last IMAP pass.
+  imap::session_hints hints;
+  /// Access tokens of an OAuth2 account (null until its first pass).
+  std::shared_ptr<oauth2::token_cache> tokens;
+};
+
+/// Finds the messages carrying the pending tests of `req.account` with the adapter of its
+/// provider: IMAP (`find_test_messages`), Gmail or Microsoft Graph. Blocking; updates
+/// `know` (hints, tokens) as it learns.
+caf::expected<std::vector<found_message>>
+fetch_test_messages(const config& cfg, const pass_request& req,
+                    connection_knowledge& know);
+
+/// Spawn with `spawn<detached>`: answers one `fetch` with `fetch_test_messages` on its
+/// own copy of the knowledge (`know`, which the supervisor adopts after the answer) and
+/// quits.
+fetcher_actor::behavior_type fetcher(fetcher_actor::pointer self, config cfg,
+                                     std::shared_ptr<connection_knowledge> know);
+
+} // namespace mailpipe

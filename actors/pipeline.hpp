@@ -1,0 +1,63 @@
+#pragma once
+
+// What the pipeline's actors share: the configuration, the compiled analyzer and the
+// handles of the node-wide actors. Built once (`start_pipeline`), read-only afterwards.
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <caf/actor_system.hpp>
+#include <caf/expected.hpp>
+
+#include "actors/actors.hpp"
+#include "adapters/analysis/analysis.hpp"
+#include "config/config.hpp"
+
+namespace mailpipe {
+
+/// The shared, read-only context of a node's pipeline.
+struct pipeline_context {
+  /// The node's configuration.
+  config cfg;
+  /// The analysis policy, compiled once (`analyze` is const and thread-safe).
+  std::shared_ptr<const analyzer> analysis;
+  /// The PostgreSQL writers; an account's writes always go to the same one.
+  std::vector<store_actor> stores;
+  /// Counters and metrics rows.
+  metrics_actor metrics;
+  /// Alerts (null when the node runs without one).
+  alerter_actor alerter;
+
+  /// The store of an account (claims and run-wide calls use `stores.front()`).
+  const store_actor& store_for(int64_t account_id) const;
+};
+
+/// Shared by every actor of the pipeline.
+using pipeline_ptr = std::shared_ptr<const pipeline_context>;
+
+/// The node-wide actors of the pipeline, started by `start_pipeline`.
+struct pipeline_handles {
+  /// The context the scheduler and its supervisors read.
+  pipeline_ptr context;
+  /// Starts runs and owns the supervisors.
+  scheduler_actor scheduler;
+  /// Every actor started, in start order (stop them in reverse: the scheduler first).
+  std::vector<terminator_target> actors;
+};
+
+/// How the scheduler runs.
+struct schedule {
+  /// A run every this long (zero: only when asked, as `mailpipe process` does).
+  duration interval{0};
+  /// Clean metrics rows older than `metrics_days` once a day (zero: never).
+  int64_t metrics_days = 0;
+};
+
+/// Compiles the analysis policy, loads the secrets key and spawns the stores, the metrics
+/// actor, the alerter and the scheduler. A bad policy file is an error; a missing key is
+/// not (claims then fail with the reason, so `process` can say it).
+caf::expected<pipeline_handles> start_pipeline(caf::actor_system& sys, const config& cfg,
+                                               schedule when);
+
+} // namespace mailpipe
