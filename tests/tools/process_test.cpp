@@ -1,0 +1,344 @@
+// `mailpipe process` end to end through the built binary: the real PostgreSQL (a scratch
+// database) and the real Dovecot of the harness, seed accounts added with `account
+// import`, tests with `test add`, and the report read back with `test show --json`.
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <pqxx/pqxx>
+#include <simdjson.h>
+
+#include "adapters/db/connection.hpp"
+#include "adapters/db/migrate.hpp"
+#include "tests/support/dovecot.hpp"
+#include "tests/support/env.hpp"
+
+using namespace mailpipe;
+using namespace std::chrono_literals;
+
+namespace {
+
+// A base64 256-bit key (32 bytes of 'k').
+const std::string key_b64 = "a2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2s=";
+
+// -- fixture ------------------------------------------------------------------
+
+/// A scratch database, a config file and the seed accounts of one test.
+class process_e2e : public ::testing::Test {
+protected:
+  void SetUp() override {
+    ASSERT_FALSE(db_.url().empty()) << "no PostgreSQL: run the tests with tools/test";
+    ASSERT_TRUE(imap_.ok());
+    conn_ = std::move(*db::connect(db_.url()));
+    ASSERT_TRUE(db::migrate(*conn_));
+    dir_ = fmt::format("{}/process-{}-{}", testing::TempDir(), getpid(), test::random_hex(6));
+    std::filesystem::create_directories(dir_);
+    write_config("");
+  }
+
+  void TearDown() override {
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+
+  /// Writes the config: plain IMAP on loopback, a one-second retry time, logs in dir_.
+  void write_config(const std::string& extra) {
+    std::ofstream{dir_ + "/mailpipe.toml"} << fmt::format(
+      "[node]\nname = \"e2e\"\n[imap]\nallow_plaintext = true\n"
+      "[processing]\nretry_after = \"1s\"\nmax_failures = 3\n"
+      "[log]\ndir = \"{}/logs\"\n{}",
+      dir_, extra);
+  }
+
+  test::run_result mailpipe(std::vector<std::string> args,
+                            std::vector<std::string> env = {}) {
+    args.insert(args.begin(), {test::mailpipe_binary(), "--config", dir_ + "/mailpipe.toml"});
+    env.push_back("MAILPIPE_DATABASE_URL=" + db_.url());
+    env.push_back("MAILPIPE_SECRET_KEY=" + key_b64);
+    return test::run_process(args, env);
+  }
+
+  int64_t scalar(const std::string& sql) {
+    pqxx::nontransaction tx{*conn_};
+    return tx.exec1(sql)[0].as<int64_t>();
+  }
+
+  /// Imports `users` as IMAP accounts on the harness's Dovecot (`port` 0: Dovecot's);
+  /// returns their ids in order.
+  std::vector<int64_t> import(const std::vector<test::seed_user>& users, uint16_t port = 0) {
+    std::string csv = "email,provider,host,port,tls,username,password_env,"
+                      "oauth_refresh_token_env\n";
+    std::vector<std::string> env;
+    for (size_t i = 0; i < users.size(); ++i) {
+      csv += fmt::format("{},imap,127.0.0.1,{},none,,SEED_PW_{},\n", users[i].email,
+                         port ? port : imap_.port(), i);
+      env.push_back(fmt::format("SEED_PW_{}={}", i, users[i].password));
+    }
+    std::ofstream{dir_ + "/accounts.csv"} << csv;
+    auto r = mailpipe({"account", "import", dir_ + "/accounts.csv"}, env);
+    EXPECT_EQ(r.status, 0) << r.err;
+    std::vector<int64_t> ids;
+    for (auto& u : users)
+      ids.push_back(
+        scalar(fmt::format("SELECT id FROM email_accounts WHERE email = '{}'", u.email)));
+    return ids;
+  }
+
+  /// Adds a test for every active account; returns its token.
+  std::string add_test() {
+    auto token = "mp-e2e" + test::random_hex(16);
+    auto r = mailpipe({"test", "add", "--token", token});
+    EXPECT_EQ(r.status, 0) << r.err;
+    return token;
+  }
+
+  /// Runs `process --json` with `args`; parses the report into `doc`.
+  simdjson::dom::element process(simdjson::dom::parser& parser,
+                                 std::vector<std::string> args = {}) {
+    args.insert(args.begin(), {"process", "--json"});
+    auto r = mailpipe(args);
+    EXPECT_EQ(r.status, 0) << r.err;
+    auto doc = parser.parse(r.out);
+    EXPECT_FALSE(doc.error()) << r.out << r.err;
+    return doc.value_unsafe();
+  }
+
+  int64_t count_in_log(const std::string& needle) {
+    int64_t n = 0;
+    for (auto& entry : std::filesystem::directory_iterator{dir_ + "/logs"}) {
+      if (entry.path().filename().string().rfind("email-processing", 0) != 0)
+        continue;
+      std::ifstream in{entry.path()};
+      for (std::string line; std::getline(in, line);)
+        n += line.find(needle) != std::string::npos ? 1 : 0;
+    }
+    return n;
+  }
+
+  test::scratch_database db_;
+  test::dovecot imap_;
+  std::unique_ptr<pqxx::connection> conn_;
+  std::string dir_;
+};
+
+int64_t num(simdjson::dom::element doc, const char* key) {
+  return doc[key].get_int64().value_unsafe();
+}
+
+double rate(simdjson::dom::element doc, const char* key) {
+  return doc["rates"][key].get_double().value_unsafe();
+}
+
+/// A TCP server on 127.0.0.1 that accepts connections and never says a word.
+class silent_server {
+public:
+  silent_server() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    ::listen(fd_, 16);
+    socklen_t len = sizeof addr;
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+  }
+  ~silent_server() { ::close(fd_); }
+  uint16_t port() const { return port_; }
+
+private:
+  int fd_ = -1;
+  uint16_t port_ = 0;
+};
+
+} // namespace
+
+// -- placement, reruns, expiry ---------------------------------------------------
+
+TEST_F(process_e2e, fifty_accounts_inbox_junk_missing_and_a_rerun_records_nothing_twice) {
+  auto users = imap_.add_users(50);
+  ASSERT_EQ(users.size(), 50u);
+  import(users);
+  auto token = add_test();
+  const char* samples[] = {"gmx_inbox.eml", "outlookcom_inbox.eml", "rspamd_add_header.eml",
+                           "spamassassin_spam.eml", "proofpoint_o365.eml"};
+  for (size_t i = 0; i < 40; ++i)
+    ASSERT_TRUE(imap_.deliver(users[i], i < 20 ? "INBOX" : "Junk",
+                              test::sample_message(token, samples[i % 5])));
+  simdjson::dom::parser p1;
+  auto first = process(p1, {"--parallel", "8"});
+  EXPECT_EQ(num(first, "done"), 50);
+  EXPECT_EQ(num(first, "failed"), 0);
+  EXPECT_EQ(num(first, "emails_found"), 40);
+  EXPECT_EQ(num(first, "recorded"), 40);
+  EXPECT_EQ(scalar("SELECT count(*) FROM test_results WHERE status = 'found' "
+                   "AND placement = 'inbox' AND folder = 'INBOX'"),
+            20);
+  EXPECT_EQ(scalar("SELECT count(*) FROM test_results WHERE status = 'found' "
+                   "AND placement = 'spam' AND folder = 'Junk'"),
+            20);
+  EXPECT_EQ(scalar("SELECT count(*) FROM test_results WHERE filters <> '[]'::jsonb"), 40);
+  EXPECT_EQ(scalar("SELECT count(*) FROM email_processing_metrics WHERE status = 'success' "
+                   "AND node = 'e2e'"),
+            50);
+  EXPECT_EQ(scalar("SELECT count(*) FROM email_accounts WHERE lease_owner IS NOT NULL"), 0);
+  EXPECT_EQ(count_in_log("outcome=success"), 50);
+
+  // The ten without a message stay pending and are visited again; nothing is recorded
+  // twice.
+  simdjson::dom::parser p2;
+  auto second = process(p2);
+  EXPECT_EQ(num(second, "done"), 10);
+  EXPECT_EQ(num(second, "recorded"), 0);
+  EXPECT_EQ(scalar("SELECT count(*) FROM test_results WHERE status = 'found'"), 40);
+  EXPECT_EQ(scalar("SELECT count(*) FROM email_processing_metrics"), 60);
+
+  // Expired: the ten become missing and the test is over.
+  scalar("WITH u AS (UPDATE tests SET expires_at = now() - interval '1 minute' "
+         "RETURNING 1) SELECT count(*) FROM u");
+  simdjson::dom::parser p3;
+  auto third = process(p3);
+  EXPECT_EQ(num(third, "tests_expired"), 1);
+  auto show = mailpipe({"test", "show", token, "--json"});
+  ASSERT_EQ(show.status, 0) << show.err;
+  simdjson::dom::parser p4;
+  auto report = p4.parse(show.out).value_unsafe();
+  EXPECT_EQ(std::string{report["status"].get_string().value_unsafe()}, "expired");
+  EXPECT_DOUBLE_EQ(rate(report, "inbox"), 0.4);
+  EXPECT_DOUBLE_EQ(rate(report, "spam"), 0.4);
+  EXPECT_DOUBLE_EQ(rate(report, "missing"), 0.2);
+  EXPECT_EQ(report["results"].get_array().value_unsafe().size(), 50u);
+}
+
+// -- failures ---------------------------------------------------------------------
+
+TEST_F(process_e2e, a_wrong_password_fails_once_per_run_waits_and_is_disabled_at_the_third) {
+  auto users = imap_.add_users(2);
+  users[1].password = "not-the-password";
+  auto ids = import(users);
+  add_test();
+  auto failures = [&] {
+    return scalar(fmt::format(
+      "SELECT COALESCE(max(failure_count), 0) FROM email_account_failures "
+      "WHERE email_account_id = {}",
+      ids[1]));
+  };
+  simdjson::dom::parser p;
+  auto first = process(p);
+  EXPECT_EQ(num(first, "failed"), 1);
+  EXPECT_EQ(failures(), 1);
+  // Inside its retry time it is skipped, not tried.
+  auto again = process(p);
+  EXPECT_EQ(num(again, "failed"), 0);
+  EXPECT_EQ(num(again, "skipped"), 1);
+  EXPECT_EQ(failures(), 1);
+  for (int expected = 2; expected <= 3; ++expected) {
+    std::this_thread::sleep_for(1100ms); // processing.retry_after = 1s
+    auto run = process(p);
+    EXPECT_EQ(num(run, "failed"), 1);
+    EXPECT_EQ(failures(), expected);
+  }
+  EXPECT_EQ(scalar(fmt::format("SELECT count(*) FROM email_accounts WHERE id = {} AND NOT "
+                               "active AND disabled_reason LIKE '3 consecutive failures%auth%'",
+                               ids[1])),
+            1);
+  EXPECT_EQ(scalar("SELECT count(*) FROM email_processing_metrics WHERE status = 'failure' "
+                   "AND error_class = 'auth'"),
+            3);
+  // Disabled: no longer claimed, however long one waits.
+  std::this_thread::sleep_for(1100ms);
+  auto after = process(p);
+  EXPECT_EQ(num(after, "failed"), 0);
+  EXPECT_EQ(count_in_log("disabled"), 1);
+  for (auto& run : {mailpipe({"account", "show", std::to_string(ids[1])})})
+    EXPECT_EQ(run.out.find("not-the-password"), std::string::npos);
+}
+
+TEST_F(process_e2e, a_server_that_never_answers_costs_one_timeout_not_a_stuck_run) {
+  silent_server silent;
+  auto users = imap_.add_users(2);
+  import({users[0]});
+  import({users[1]}, silent.port());
+  add_test();
+  simdjson::dom::parser p;
+  auto start = std::chrono::steady_clock::now();
+  auto run = process(p, {"--timeout", "2"});
+  auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(num(run, "done"), 1);
+  EXPECT_EQ(num(run, "failed"), 1);
+  EXPECT_LT(took, 30s);
+  EXPECT_EQ(scalar("SELECT count(*) FROM email_account_failures WHERE failure_class = "
+                   "'timeout'"),
+            1);
+}
+
+// -- concurrency and dry runs --------------------------------------------------------
+
+TEST_F(process_e2e, two_process_started_at_once_share_the_accounts_without_overlap) {
+  auto users = imap_.add_users(20);
+  import(users);
+  auto token = add_test();
+  for (auto& u : users)
+    ASSERT_TRUE(imap_.deliver(u, "INBOX", test::sample_message(token, "gmx_inbox.eml")));
+  test::run_result a, b;
+  std::thread ta{[&] { a = mailpipe({"process", "--json", "--parallel", "2"}); }};
+  std::thread tb{[&] { b = mailpipe({"process", "--json", "--parallel", "2"}); }};
+  ta.join();
+  tb.join();
+  ASSERT_EQ(a.status, 0) << a.err;
+  ASSERT_EQ(b.status, 0) << b.err;
+  simdjson::dom::parser pa, pb;
+  auto ra = pa.parse(a.out).value_unsafe();
+  auto rb = pb.parse(b.out).value_unsafe();
+  EXPECT_EQ(num(ra, "done") + num(rb, "done"), 20) << a.out << "\n" << b.out;
+  EXPECT_EQ(num(ra, "recorded") + num(rb, "recorded"), 20);
+  // Each account was visited by exactly one of the runs.
+  EXPECT_EQ(scalar("SELECT count(DISTINCT email_account_id) FROM email_processing_metrics"),
+            20);
+  EXPECT_EQ(scalar("SELECT count(*) FROM email_processing_metrics"), 20);
+  EXPECT_EQ(scalar("SELECT count(*) FROM test_results WHERE status = 'found'"), 20);
+}
+
+TEST_F(process_e2e, a_dry_run_searches_and_prints_but_writes_nothing) {
+  auto users = imap_.add_users(3);
+  users[2].password = "wrong";
+  import(users);
+  auto token = add_test();
+  ASSERT_TRUE(imap_.deliver(users[0], "Junk", test::sample_message(token, "icloud_junk.eml")));
+  auto r = mailpipe({"process", "--dry-run"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("would record " + token + " in spam (folder Junk)"), std::string::npos)
+    << r.out;
+  EXPECT_NE(r.out.find("dry run, nothing written"), std::string::npos);
+  EXPECT_EQ(scalar("SELECT count(*) FROM test_results WHERE status <> 'pending'"), 0);
+  EXPECT_EQ(scalar("SELECT count(*) FROM email_processing_metrics"), 0);
+  EXPECT_EQ(scalar("SELECT count(*) FROM email_account_failures"), 0);
+  EXPECT_EQ(scalar("SELECT count(*) FROM email_accounts WHERE lease_owner IS NOT NULL "
+                   "OR last_processed_at IS NOT NULL"),
+            0);
+}
+
+TEST_F(process_e2e, a_dead_database_is_exit_1_and_a_bad_option_exit_2) {
+  auto down = test::run_process({test::mailpipe_binary(), "--config", dir_ + "/mailpipe.toml",
+                                 "process"},
+                                {"MAILPIPE_DATABASE_URL=postgresql://nobody@127.0.0.1:1/none",
+                                 "MAILPIPE_SECRET_KEY=" + key_b64});
+  EXPECT_EQ(down.status, 1);
+  EXPECT_NE(down.err.find("process: database_unavailable"), std::string::npos) << down.err;
+  EXPECT_EQ(mailpipe({"process", "--parallel", "0"}).status, 2);
+  auto nokey = test::run_process({test::mailpipe_binary(), "--config", dir_ + "/mailpipe.toml",
+                                  "process"},
+                                 {"MAILPIPE_DATABASE_URL=" + db_.url()});
+  EXPECT_EQ(nokey.status, 2);
+  EXPECT_NE(nokey.err.find("crypto.key_file"), std::string::npos) << nokey.err;
+}
