@@ -8,6 +8,7 @@
 #include <caf/timestamp.hpp>
 #include <spdlog/spdlog.h>
 
+#include "actors/pipeline.hpp"
 #include "actors/registrar.hpp"
 #include "actors/terminator.hpp"
 
@@ -64,12 +65,15 @@ status_dict node_status(const node_state& st) {
 } // namespace
 
 std::vector<node_child_spec> standard_children(const config& cfg) {
-  return {
+  std::vector<node_child_spec> out{
     {registrar_state::name,
      [cfg](caf::actor_system& sys) {
        return caf::actor_cast<caf::actor>(sys.spawn<caf::detached>(registrar, cfg));
      }},
   };
+  for (auto& spec : pipeline_children(cfg))
+    out.push_back(std::move(spec));
+  return out;
 }
 
 node_actor::behavior_type node(node_ptr self, config cfg,

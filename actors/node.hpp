@@ -21,7 +21,8 @@ struct node_child_spec {
   std::function<caf::actor(caf::actor_system&)> start;
 };
 
-/// The children of a production node, in start order: the registrar first.
+/// The children of a production node, in start order: the registrar first, then the
+/// pipeline (`pipeline_children`): stores, metrics, scheduler.
 std::vector<node_child_spec> standard_children(const config& cfg);
 
 /// A child of the node, as the node tracks it.

@@ -1,8 +1,10 @@
 #include "actors/pipeline.hpp"
 
+#include <caf/event_based_actor.hpp>
 #include <spdlog/spdlog.h>
 
 #include "actors/metrics.hpp"
+#include "actors/node.hpp"
 #include "actors/scheduler.hpp"
 #include "actors/store.hpp"
 #include "adapters/sys/crypto.hpp"
@@ -60,6 +62,42 @@ caf::expected<pipeline_handles> start_pipeline(caf::actor_system& sys, const con
   out.context = ctx;
   out.scheduler = sys.spawn(scheduler, out.context, when.interval);
   out.actors.push_back({"scheduler", caf::actor_cast<caf::actor>(out.scheduler)});
+  return out;
+}
+
+namespace {
+
+// An actor that ends at once with `reason` (a child that could not start).
+caf::actor failed_child(caf::actor_system& sys, caf::error reason) {
+  return sys.spawn([reason](caf::event_based_actor* self) {
+    self->quit(reason);
+    return caf::behavior{};
+  });
+}
+
+// The number of actors `start_pipeline` starts for `cfg`.
+size_t pipeline_size(const config& cfg) {
+  auto stores = static_cast<size_t>(std::max<int64_t>(1, cfg.database.pool_size));
+  return stores + 2;
+}
+
+} // namespace
+
+std::vector<node_child_spec> pipeline_children(const config& cfg) {
+  auto started = std::make_shared<std::optional<caf::expected<pipeline_handles>>>();
+  std::vector<node_child_spec> out;
+  auto n = pipeline_size(cfg);
+  for (size_t i = 0; i < n; ++i)
+    out.push_back({i + 1 == n ? "scheduler" : i + 2 == n ? "metrics" : "store",
+                   [cfg, started, i](caf::actor_system& sys) {
+                     if (!*started)
+                       *started = start_pipeline(
+                         sys, cfg, schedule{cfg.processing.interval, metrics_retention_days});
+                     auto& handles = **started;
+                     if (!handles)
+                       return failed_child(sys, handles.error());
+                     return handles->actors.at(i).handle;
+                   }});
   return out;
 }
 

@@ -54,10 +54,22 @@ struct schedule {
   int64_t metrics_days = 0;
 };
 
+/// Days of `email_processing_metrics` a node keeps (its daily cleanup; `mailpipe metrics
+/// clean --days` has the same default).
+constexpr int64_t metrics_retention_days = 30;
+
 /// Compiles the analysis policy, loads the secrets key and spawns the stores, the metrics
 /// actor, the alerter and the scheduler. A bad policy file is an error; a missing key is
 /// not (claims then fail with the reason, so `process` can say it).
 caf::expected<pipeline_handles> start_pipeline(caf::actor_system& sys, const config& cfg,
                                                schedule when);
+
+struct node_child_spec;
+
+/// The pipeline as children of a node, in start order (stores, metrics, alerter,
+/// scheduler): runs every `processing.interval`, metrics cleaned daily. The first spec
+/// starts the whole pipeline; a pipeline that cannot start (a bad policy file) is a child
+/// that ends at once with the reason, which stops the node.
+std::vector<node_child_spec> pipeline_children(const config& cfg);
 
 } // namespace mailpipe

@@ -12,6 +12,7 @@
 #include <gtest/gtest.h>
 #include <pqxx/pqxx>
 
+#include "tests/support/child.hpp"
 #include "tests/support/env.hpp"
 
 using namespace mailpipe::test;
@@ -149,54 +150,23 @@ TEST(cli, migrate_twice_then_status) {
 
 namespace {
 
+// A `mailpipe run` node named `name` on `db_url`, heartbeat every 200 ms.
 struct node_process {
-  pid_t pid = -1;
-  std::string log_path;
+  std::unique_ptr<child_process> child;
 
   node_process(const std::string& db_url, const std::string& name) {
-    log_path = ::testing::TempDir() + name + ".stderr";
-    pid = fork();
-    if (pid == 0) {
-      auto fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      dup2(fd, 2);
-      dup2(fd, 1);
-      setenv("MAILPIPE_DATABASE_URL", db_url.c_str(), 1);
-      auto bin = mailpipe_binary();
-      auto cfg = write_temp(name + ".toml",
-                            "[node]\nname = \"" + name
-                              + "\"\nheartbeat_interval = \"200ms\"\n"
-                                "dead_after = \"2s\"\n");
-      execl(bin.c_str(), bin.c_str(), "--config", cfg.c_str(), "run",
-            static_cast<char*>(nullptr));
-      _exit(127);
-    }
+    auto cfg = write_temp(name + ".toml", "[node]\nname = \"" + name
+                                            + "\"\nheartbeat_interval = \"200ms\"\n"
+                                              "dead_after = \"2s\"\n");
+    child = std::make_unique<child_process>(
+      std::vector<std::string>{mailpipe_binary(), "--config", cfg, "run"},
+      std::vector<std::string>{"MAILPIPE_DATABASE_URL=" + db_url}, name);
   }
 
-  ~node_process() {
-    if (pid > 0 && waitpid(pid, nullptr, WNOHANG) == 0) {
-      kill(pid, SIGKILL);
-      waitpid(pid, nullptr, 0);
-    }
-  }
-
-  // Waits for the exit status; -1 if it did not exit within `timeout`.
-  int wait_exit(std::chrono::seconds timeout) {
-    auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < deadline) {
-      int status = 0;
-      if (waitpid(pid, &status, WNOHANG) == pid) {
-        pid = -1;
-        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds{20});
-    }
-    return -1;
-  }
-
-  std::string log() const {
-    std::ifstream in{log_path};
-    return {std::istreambuf_iterator<char>{in}, {}};
-  }
+  int wait_exit(std::chrono::seconds timeout) { return child->wait_exit(timeout); }
+  std::string log() const { return child->output(); }
+  bool running() { return child->running(); }
+  void signal(int sig) { child->signal(sig); }
 };
 
 // Polls `sql` until it returns true or the time is up.
@@ -226,7 +196,7 @@ void node_stops_on(int sig) {
                          "AND heartbeat_at > started_at",
                          std::chrono::seconds{10}))
     << node.log();
-  kill(node.pid, sig);
+  node.signal(sig);
   EXPECT_EQ(node.wait_exit(std::chrono::seconds{15}), 0) << node.log();
   EXPECT_TRUE(eventually(db.url(),
                          "SELECT count(*) = 1 FROM nodes WHERE stopped_at IS NOT NULL",
@@ -249,8 +219,8 @@ TEST(node, stops_on_sigint) {
 TEST(node, keeps_running_while_the_database_is_down_and_still_stops) {
   node_process node{"postgresql://mailpipe@127.0.0.1:1/none", "node-nodb"};
   std::this_thread::sleep_for(std::chrono::milliseconds{800});
-  EXPECT_EQ(waitpid(node.pid, nullptr, WNOHANG), 0) << "the node died: " << node.log();
-  kill(node.pid, SIGTERM);
+  EXPECT_TRUE(node.running()) << "the node died: " << node.log();
+  node.signal(SIGTERM);
   EXPECT_EQ(node.wait_exit(std::chrono::seconds{15}), 0) << node.log();
   EXPECT_NE(node.log().find("database_unavailable"), std::string::npos) << node.log();
 }

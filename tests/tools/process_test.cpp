@@ -3,6 +3,7 @@
 // import`, tests with `test add`, and the report read back with `test show --json`.
 
 #include <arpa/inet.h>
+#include <signal.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -20,6 +21,7 @@
 
 #include "adapters/db/connection.hpp"
 #include "adapters/db/migrate.hpp"
+#include "tests/support/child.hpp"
 #include "tests/support/dovecot.hpp"
 #include "tests/support/env.hpp"
 
@@ -341,4 +343,39 @@ TEST_F(process_e2e, a_dead_database_is_exit_1_and_a_bad_option_exit_2) {
                                  {"MAILPIPE_DATABASE_URL=" + db_.url()});
   EXPECT_EQ(nokey.status, 2);
   EXPECT_NE(nokey.err.find("crypto.key_file"), std::string::npos) << nokey.err;
+}
+
+// -- the node ----------------------------------------------------------------------
+
+TEST_F(process_e2e, a_node_runs_the_pipeline_on_its_interval_and_stops_in_order) {
+  std::ofstream{dir_ + "/mailpipe.toml"} << fmt::format(
+    "[node]\nname = \"e2e-node\"\nheartbeat_interval = \"200ms\"\n"
+    "[imap]\nallow_plaintext = true\n[processing]\ninterval = \"1s\"\n"
+    "[log]\ndir = \"{}/logs\"\n",
+    dir_);
+  auto users = imap_.add_users(4);
+  import(users);
+  auto token = add_test();
+  test::child_process node{{test::mailpipe_binary(), "--config", dir_ + "/mailpipe.toml",
+                            "run"},
+                           {"MAILPIPE_DATABASE_URL=" + db_.url(),
+                            "MAILPIPE_SECRET_KEY=" + key_b64},
+                           "e2e-node"};
+  // A message that arrives while the node runs is found at a following tick.
+  ASSERT_TRUE(imap_.deliver(users[0], "Junk", test::sample_message(token, "yahoo_bulk.eml")));
+  auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (scalar("SELECT count(*) FROM test_results WHERE status = 'found'") == 0
+         && std::chrono::steady_clock::now() < deadline && node.running())
+    std::this_thread::sleep_for(100ms);
+  EXPECT_EQ(scalar("SELECT count(*) FROM test_results WHERE status = 'found' "
+                   "AND placement = 'spam'"),
+            1)
+    << node.output();
+  EXPECT_GE(scalar("SELECT count(DISTINCT run_id) FROM email_processing_metrics "
+                   "WHERE node = 'e2e-node'"),
+            1);
+  node.signal(SIGTERM);
+  EXPECT_EQ(node.wait_exit(15s), 0) << node.output();
+  EXPECT_EQ(scalar("SELECT count(*) FROM email_accounts WHERE lease_owner IS NOT NULL"), 0);
+  EXPECT_NE(node.output().find("stopped cleanly"), std::string::npos) << node.output();
 }
