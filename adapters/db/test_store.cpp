@@ -48,16 +48,27 @@ caf::expected<int64_t> insert_test(pqxx::work& tx, const test_spec& spec) {
   return static_cast<int64_t>(n);
 }
 
+// A result's status as reports show it: a pending result of an account whose last pass
+// failed (it waits for its retry time, or was disabled) is 'error'. Needs `r` (results)
+// and `f` (the account's failure record, LEFT JOINed).
+constexpr const char* shown_status
+  = "(CASE WHEN r.status = 'pending' AND COALESCE(f.failure_count, 0) > 0 THEN 'error' "
+    "ELSE r.status END)";
+
+constexpr const char* failures_join
+  = "LEFT JOIN email_account_failures f ON f.email_account_id = r.email_account_id";
+
 std::string summary_query(const char* where) {
   return fmt::format(
-    "SELECT t.id, t.test_id, COALESCE(t.name, ''), t.status, {}, {}, "
-    "count(r.id) FILTER (WHERE r.status = 'pending'), "
-    "count(r.id) FILTER (WHERE r.status = 'found'), "
-    "count(r.id) FILTER (WHERE r.status = 'missing'), "
-    "count(r.id) FILTER (WHERE r.status = 'error'), count(r.id) "
-    "FROM tests t LEFT JOIN test_results r ON r.test_id = t.id {} "
+    "SELECT t.id, t.test_id, COALESCE(t.name, ''), t.status, {0}, {1}, "
+    "count(r.id) FILTER (WHERE {2} = 'pending'), "
+    "count(r.id) FILTER (WHERE {2} = 'found'), "
+    "count(r.id) FILTER (WHERE {2} = 'missing'), "
+    "count(r.id) FILTER (WHERE {2} = 'error'), count(r.id) "
+    "FROM tests t LEFT JOIN test_results r ON r.test_id = t.id {3} {4} "
     "GROUP BY t.id ORDER BY t.created_at DESC, t.id DESC",
-    iso_text("t.created_at"), iso_text("t.expires_at"), where);
+    iso_text("t.created_at"), iso_text("t.expires_at"), shown_status, failures_join,
+    where);
 }
 
 test_summary read_summary(const pqxx::row& r) {
@@ -80,13 +91,16 @@ CASE WHEN r.status <> 'found' THEN 'null'::jsonb ELSE COALESCE(r.analysis -> 'au
 
 std::string results_query() {
   return fmt::format(
-    "SELECT a.id, a.email, a.provider, r.status, COALESCE(r.placement, ''), "
+    "SELECT a.id, a.email, a.provider, {}, COALESCE(r.placement, ''), "
     "COALESCE(r.folder, ''), array_to_json(r.labels)::text, {}, r.filters::text, "
     "COALESCE(r.spf_result, ''), COALESCE(r.dkim_result, ''), "
-    "COALESCE(r.dmarc_result, ''), COALESCE(r.arc_result, ''), {} "
-    "FROM test_results r JOIN email_accounts a ON a.id = r.email_account_id "
+    "COALESCE(r.dmarc_result, ''), COALESCE(r.arc_result, ''), {}, "
+    "CASE WHEN {} = 'error' THEN COALESCE(f.failure_class, '') ELSE '' END, "
+    "COALESCE((SELECT string_agg((x ->> 'name') || ':' || COALESCE(x ->> 'verdict', '?'), "
+    "' ') FROM jsonb_array_elements(r.filters) x), '') "
+    "FROM test_results r JOIN email_accounts a ON a.id = r.email_account_id {} "
     "WHERE r.test_id = $1 ORDER BY a.id",
-    auth_sql, iso_text("r.found_at"));
+    shown_status, auth_sql, iso_text("r.found_at"), shown_status, failures_join);
 }
 
 test_result_row read_result(const pqxx::row& r) {
@@ -105,6 +119,8 @@ test_result_row read_result(const pqxx::row& r) {
   x.dmarc = r[11].as<std::string>();
   x.arc = r[12].as<std::string>();
   x.found_at = r[13].as<std::string>();
+  x.error_class = r[14].as<std::string>();
+  x.filters_text = r[15].as<std::string>();
   return x;
 }
 

@@ -82,6 +82,10 @@ struct test_result_row {
   std::string arc;
   /// When it was found (ISO 8601, "" when not).
   std::string found_at;
+  /// The failure class of an 'error' result (the account's last pass failed), else "".
+  std::string error_class;
+  /// The filters in brief, e.g. "SpamAssassin:spam Microsoft EOP:not_spam".
+  std::string filters_text;
 };
 
 /// A test's report.

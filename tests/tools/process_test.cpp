@@ -228,7 +228,7 @@ TEST_F(process_e2e, a_wrong_password_fails_once_per_run_waits_and_is_disabled_at
   auto users = imap_.add_users(2);
   users[1].password = "not-the-password";
   auto ids = import(users);
-  add_test();
+  auto token = add_test();
   auto failures = [&] {
     return scalar(fmt::format(
       "SELECT COALESCE(max(failure_count), 0) FROM email_account_failures "
@@ -239,6 +239,11 @@ TEST_F(process_e2e, a_wrong_password_fails_once_per_run_waits_and_is_disabled_at
   auto first = process(p);
   EXPECT_EQ(num(first, "failed"), 1);
   EXPECT_EQ(failures(), 1);
+  // The report shows the failing account as an error, with its class.
+  auto show = mailpipe({"test", "show", token, "--json"});
+  EXPECT_NE(show.out.find("\"status\":\"error\""), std::string::npos) << show.out;
+  EXPECT_NE(show.out.find("\"error\":\"auth\""), std::string::npos) << show.out;
+  EXPECT_NE(show.out.find("\"error\":1"), std::string::npos) << show.out;
   // Inside its retry time it is skipped, not tried.
   auto again = process(p);
   EXPECT_EQ(num(again, "failed"), 0);

@@ -24,13 +24,14 @@ std::string summary_json(const db::test_summary& t) {
 std::string result_json(const db::test_result_row& r) {
   return fmt::format("{{\"account_id\":{},\"email\":{},\"provider\":{},\"status\":{},"
                      "\"placement\":{},\"folder\":{},\"labels\":{},\"auth\":{},"
-                     "\"filters\":{},\"found_at\":{}}}",
+                     "\"filters\":{},\"found_at\":{},\"error\":{}}}",
                      r.account_id, json_str(r.email), json_str(r.provider),
                      json_str(r.status),
                      r.placement.empty() ? "null" : json_str(r.placement),
                      r.folder.empty() ? "null" : json_str(r.folder), r.labels_json,
                      r.auth_json, r.filters_json,
-                     r.found_at.empty() ? "null" : json_str(r.found_at));
+                     r.found_at.empty() ? "null" : json_str(r.found_at),
+                     r.error_class.empty() ? "null" : json_str(r.error_class));
 }
 
 // Rates are fractions (0 to 1) of the test's accounts.
@@ -50,8 +51,10 @@ std::string dash(const std::string& s) {
 
 void print_report(const db::test_report& rep) {
   auto& t = rep.test;
-  std::cout << fmt::format("test {} ({}), {} accounts: {} found, {} pending, {} missing\n",
-                           t.token, t.status, t.total, t.found, t.pending, t.missing);
+  std::cout << fmt::format("test {} ({}), {} accounts: {} found, {} pending, {} missing, "
+                           "{} error\n",
+                           t.token, t.status, t.total, t.found, t.pending, t.missing,
+                           t.error);
   std::cout << fmt::format("inbox {:.1f}%  spam {:.1f}%  tabs {:.1f}%  missing {:.1f}%\n\n",
                            100 * rep.rates.inbox, 100 * rep.rates.spam,
                            100 * rep.rates.tabs, 100 * rep.rates.missing);
@@ -62,8 +65,9 @@ void print_report(const db::test_report& rep) {
     std::cout << fmt::format("{:<6} {:<30} {:<8} {:<8} {:<11} {:<16} {:<6} {:<6} {:<6} "
                              "{:<6} {}\n",
                              r.account_id, r.email, r.provider, r.status,
-                             dash(r.placement), dash(r.folder), dash(r.spf), dash(r.dkim),
-                             dash(r.dmarc), dash(r.arc), r.filters_json);
+                             r.error_class.empty() ? dash(r.placement) : r.error_class,
+                             dash(r.folder), dash(r.spf), dash(r.dkim), dash(r.dmarc),
+                             dash(r.arc), dash(r.filters_text));
 }
 
 void add_add(CLI::App& parent, context& ctx) {
