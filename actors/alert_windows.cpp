@@ -31,8 +31,8 @@ namespace {
 
 std::string window_summary(const alert_event& ev, const alert_verdict& verdict,
                            const alert_limits& limits) {
-  auto text = fmt::format("{} `{}` events within {}.", verdict.in_window, ev.kind,
-                          format_duration(limits.window));
+  auto text = fmt::format("{} `{}` events within {}.", verdict.in_window,
+                          ev.kind, format_duration(limits.window));
   if (verdict.suppressed > 0)
     text += fmt::format(" {} more were suppressed since the previous alert.",
                         verdict.suppressed);
@@ -44,8 +44,9 @@ std::string window_summary(const alert_event& ev, const alert_verdict& verdict,
 std::string critical_summary(const alert_verdict& verdict) {
   if (verdict.suppressed == 0)
     return {};
-  return fmt::format("The same alert was collapsed {} times since it last fired.",
-                     verdict.suppressed);
+  return fmt::format(
+      "The same alert was collapsed {} times since it last fired.",
+      verdict.suppressed);
 }
 
 std::string joined(const std::string& body, const std::string& summary) {
@@ -82,10 +83,12 @@ int64_t alert_windows::threshold() const {
 alert_verdict alert_windows::add(const alert_event& ev, wall_time now) {
   latest_ = std::max(latest_, now);
   auto& k = kinds_[ev.kind];
-  return ev.critical ? add_critical(k, ev.title, latest_) : add_counted(k, latest_);
+  return ev.critical ? add_critical(k, ev.title, latest_)
+                     : add_counted(k, latest_);
 }
 
-alert_verdict alert_windows::add_critical(kind_state& k, const std::string& title,
+alert_verdict alert_windows::add_critical(kind_state& k,
+                                          const std::string& title,
                                           wall_time now) {
   auto [it, first] = k.criticals.try_emplace(title, now, 0);
   auto& [fired_at, collapsed] = it->second;
@@ -128,13 +131,15 @@ void alert_windows::slide(kind_state& k, wall_time now) const {
 // Forgets the critical titles past their dedup interval with nothing collapsed.
 void alert_windows::forget_criticals(kind_state& k, wall_time now) const {
   std::erase_if(k.criticals, [&](auto& c) {
-    return c.second.second == 0 && now - c.second.first >= limits_.critical_dedup;
+    return c.second.second == 0
+           && now - c.second.first >= limits_.critical_dedup;
   });
 }
 
 bool alert_windows::idle(const kind_state& k, wall_time now) const {
   auto recent = !k.recent.empty() && now - k.recent.back() < limits_.window;
-  return !recent && now >= k.quiet_until && k.suppressed == 0 && k.criticals.empty();
+  return !recent && now >= k.quiet_until && k.suppressed == 0
+         && k.criticals.empty();
 }
 
 void alert_windows::prune(wall_time now) {
@@ -149,8 +154,9 @@ std::vector<alert_kind_status> alert_windows::status(wall_time now) const {
   for (auto& [kind, k] : kinds_) {
     alert_kind_status s;
     s.kind = kind;
-    s.in_window = std::count_if(k.recent.begin(), k.recent.end(),
-                                [&](wall_time t) { return now - t < limits_.window; });
+    s.in_window =
+        std::count_if(k.recent.begin(), k.recent.end(),
+                      [&](wall_time t) { return now - t < limits_.window; });
     s.suppressed = k.suppressed;
     for (auto& c : k.criticals)
       s.suppressed += c.second.second;

@@ -1,18 +1,21 @@
 #pragma once
 
-// The alert rule of DESIGN.md ("Alerts"), pure: a sliding window per event kind, a
-// cool-down after each alert, and critical events at once. No actor, no I/O, no clock:
-// `now` is always an argument, so tests step through minutes without waiting.
+// The alert rule of DESIGN.md ("Alerts"), pure: a sliding window per event
+// kind, a cool-down after each alert, and critical events at once. No actor, no
+// I/O, no clock: `now` is always an argument, so tests step through minutes
+// without waiting.
 //
 // The rule, per kind:
 // - A non-critical event counts in its kind's window. When the window (the last
-//   `window` of time) holds `threshold` events, this one included, one alert fires and
-//   the kind is quiet for `cooldown`: events of the cool-down still count in the window
-//   and are reported as suppressed (in the status, and in the body of the kind's next
-//   alert). A storm that goes on past the cool-down fires again at its next event.
-// - A critical event fires at once, outside the window and the cool-down; identical
-//   critical events (same kind and title) within `critical_dedup` of the one that fired
-//   are collapsed into it: suppressed, and counted in the next such alert.
+//   `window` of time) holds `threshold` events, this one included, one alert
+//   fires and the kind is quiet for `cooldown`: events of the cool-down still
+//   count in the window and are reported as suppressed (in the status, and in
+//   the body of the kind's next alert). A storm that goes on past the cool-down
+//   fires again at its next event.
+// - A critical event fires at once, outside the window and the cool-down;
+//   identical critical events (same kind and title) within `critical_dedup` of
+//   the one that fired are collapsed into it: suppressed, and counted in the
+//   next such alert.
 
 #include <cstdint>
 #include <deque>
@@ -28,15 +31,18 @@
 
 namespace mailpipe {
 
-/// The numbers of the rule (`[alerts]` of the config, plus the critical dedup interval).
+/// The numbers of the rule (`[alerts]` of the config, plus the critical dedup
+/// interval).
 struct alert_limits {
-  /// Events of one kind within `window` that fire an alert (values below 1 count as 1).
+  /// Events of one kind within `window` that fire an alert (values below 1
+  /// count as 1).
   int64_t threshold = 10;
   /// The sliding window.
   duration window = std::chrono::minutes{5};
   /// Quiet time of a kind after its alert.
   duration cooldown = std::chrono::minutes{15};
-  /// Identical critical events within this time of the one that fired are collapsed.
+  /// Identical critical events within this time of the one that fired are
+  /// collapsed.
   duration critical_dedup = std::chrono::seconds{60};
 };
 
@@ -49,7 +55,8 @@ enum class alert_decision : uint8_t {
   count,
   /// Fires an alert now.
   fire,
-  /// Counted, but its kind is in its cool-down (or it repeats a critical alert that
+  /// Counted, but its kind is in its cool-down (or it repeats a critical alert
+  /// that
   /// just fired): no alert, reported as suppressed.
   suppressed,
 };
@@ -61,11 +68,11 @@ std::string to_string(alert_decision x);
 struct alert_verdict {
   /// Fire, count or suppressed.
   alert_decision decision = alert_decision::count;
-  /// Events of the kind in the window now, this one included (0 for critical events);
-  /// never more than the threshold, which is all the window keeps.
+  /// Events of the kind in the window now, this one included (0 for critical
+  /// events); never more than the threshold, which is all the window keeps.
   int64_t in_window = 0;
-  /// For `fire`: events suppressed since the kind's (or critical title's) previous
-  /// alert. Otherwise: events suppressed so far, this one included.
+  /// For `fire`: events suppressed since the kind's (or critical title's)
+  /// previous alert. Otherwise: events suppressed so far, this one included.
   int64_t suppressed = 0;
 };
 
@@ -82,9 +89,10 @@ struct alert_message {
   wall_time at;
 };
 
-/// Builds the alert of an event that fired: the event's own text for a critical one;
-/// for a window alert, the event's text followed by how many events came within the
-/// window and how many were suppressed since the kind's previous alert.
+/// Builds the alert of an event that fired: the event's own text for a critical
+/// one; for a window alert, the event's text followed by how many events came
+/// within the window and how many were suppressed since the kind's previous
+/// alert.
 alert_message compose_alert(const alert_event& ev, const alert_verdict& verdict,
                             const alert_limits& limits);
 
@@ -94,7 +102,8 @@ struct alert_kind_status {
   std::string kind;
   /// Non-critical events within the window (at most the threshold).
   int64_t in_window = 0;
-  /// Events suppressed since the kind's last alert (cool-down and collapsed criticals).
+  /// Events suppressed since the kind's last alert (cool-down and collapsed
+  /// criticals).
   int64_t suppressed = 0;
   /// Alerts this kind fired.
   int64_t fired = 0;
@@ -115,8 +124,8 @@ public:
   /// Every kind still remembered at `now`, ordered by kind.
   std::vector<alert_kind_status> status(wall_time now) const;
 
-  /// Forgets the kinds with nothing left to remember at `now` (no event in the window,
-  /// no cool-down, nothing suppressed, no critical to collapse).
+  /// Forgets the kinds with nothing left to remember at `now` (no event in the
+  /// window, no cool-down, nothing suppressed, no critical to collapse).
   void prune(wall_time now);
 
   /// The limits applied.
@@ -137,7 +146,8 @@ private:
     std::map<std::string, std::pair<wall_time, int64_t>> criticals;
   };
 
-  alert_verdict add_critical(kind_state& k, const std::string& title, wall_time now);
+  alert_verdict add_critical(kind_state& k, const std::string& title,
+                             wall_time now);
   alert_verdict add_counted(kind_state& k, wall_time now);
   void slide(kind_state& k, wall_time now) const;
   void forget_criticals(kind_state& k, wall_time now) const;

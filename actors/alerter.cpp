@@ -65,16 +65,18 @@ bool connected(sender_ptr self) {
   return st.conn != nullptr;
 }
 
-// Runs `f(conn)` (a statement of adapters/db/pipeline) within the call bound; on
-// failure drops the connection and records why.
+// Runs `f(conn)` (a statement of adapters/db/pipeline) within the call bound;
+// on failure drops the connection and records why.
 template <class F>
-auto on_db(sender_ptr self, const char* what, F f) -> decltype(f(*self->state.conn)) {
+auto on_db(sender_ptr self, const char* what, F f)
+    -> decltype(f(*self->state.conn)) {
   auto& st = self->state;
   if (!connected(self))
     return caf::make_error(ec::database_unavailable, "database unreachable",
                            st.last_db_error);
   auto timeout = db::call_timeout(st.cfg.database);
-  auto result = db::bounded(*st.conn, timeout, what, [&] { return f(*st.conn); });
+  auto result =
+      db::bounded(*st.conn, timeout, what, [&] { return f(*st.conn); });
   if (auto err = error_of(result))
     note_db_failure(self, err);
   return result;
@@ -96,7 +98,8 @@ void take_over_pending(sender_ptr self) {
   st.took_over_pending = true;
   auto timeout = db::call_timeout(st.cfg.database);
   auto rows = db::bounded(*st.conn, timeout, "list pending alerts", [&] {
-    return db::pending_alerts(*st.conn, static_cast<int64_t>(st.limits.max_queue));
+    return db::pending_alerts(*st.conn,
+                              static_cast<int64_t>(st.limits.max_queue));
   });
   if (!rows) {
     st.took_over_pending = false;
@@ -111,18 +114,20 @@ void take_over_pending(sender_ptr self) {
     }
   if (taken == 0)
     return;
-  spdlog::info("alert-sender: {} pending alerts of an earlier run to deliver", taken);
+  spdlog::info("alert-sender: {} pending alerts of an earlier run to deliver",
+               taken);
   update_counts(self);
   if (!st.waking)
     wake(self, caf::timespan{0});
 }
 
-// Writes the final state of a settled alert: an update of its row, or its insertion
-// when the database was down as it fired.
+// Writes the final state of a settled alert: an update of its row, or its
+// insertion when the database was down as it fired.
 caf::error write_settled(sender_ptr self, db::alert_row& row) {
   if (row.id == 0) {
-    auto id = on_db(self, "insert alert",
-                    [&](pqxx::connection& c) { return db::insert_alert(c, row); });
+    auto id = on_db(self, "insert alert", [&](pqxx::connection& c) {
+      return db::insert_alert(c, row);
+    });
     if (!id)
       return id.error();
     row.id = *id;
@@ -140,8 +145,8 @@ caf::error write_settled(sender_ptr self, db::alert_row& row) {
 
 void drop(sender_ptr self, const db::alert_row& row, const char* why) {
   ++self->state.counters->dropped;
-  spdlog::error("alert-sender: alert '{}' ({}, {}) dropped: {}", row.title, row.kind,
-                row.state, why);
+  spdlog::error("alert-sender: alert '{}' ({}, {}) dropped: {}", row.title,
+                row.kind, row.state, why);
 }
 
 void keep_unrecorded(sender_ptr self, db::alert_row row) {
@@ -165,6 +170,30 @@ void flush_unrecorded(sender_ptr self) {
   while (!st.unrecorded.empty() && !write_settled(self, st.unrecorded.front()))
     st.unrecorded.pop_front();
   update_counts(self);
+}
+
+// Inserts the rows of alerts still waiting for delivery that fired while the
+// database was down (as 'pending', so that a restart would deliver them), until
+// one fails.
+void record_outbox(sender_ptr self) {
+  for (auto& row : self->state.outbox)
+    if (row.id == 0 && write_settled(self, row))
+      return;
+}
+
+bool has_work_for_db(const alert_sender_state& st) {
+  return !st.took_over_pending || !st.unrecorded.empty()
+         || std::any_of(st.outbox.begin(), st.outbox.end(),
+                        [](const db::alert_row& row) { return row.id == 0; });
+}
+
+// The database chores: taking over the pending rows of an earlier process (on
+// the first connection), then writing what waited for the database.
+void catch_up_db(sender_ptr self) {
+  if (!has_work_for_db(self->state) || !connected(self))
+    return;
+  record_outbox(self);
+  flush_unrecorded(self);
 }
 
 // -- the sender: delivery -----------------------------------------------------
@@ -209,7 +238,8 @@ discord::delivery post(sender_ptr self, const db::alert_row& row) {
                        http::system_clock(), st.limits.post_timeout);
 }
 
-// Records a retry's attempt on the row (best effort: the final state is what counts).
+// Records a retry's attempt on the row (best effort: the final state is what
+// counts).
 void note_attempt(sender_ptr self, const db::alert_row& row) {
   if (row.id != 0 && self->state.conn)
     on_db(self, "mark alert", [&](pqxx::connection& c) {
@@ -217,7 +247,8 @@ void note_attempt(sender_ptr self, const db::alert_row& row) {
     });
 }
 
-// Applies one answer to the alert at the head of the outbox; true when it is settled.
+// Applies one answer to the alert at the head of the outbox; true when it is
+// settled.
 bool apply(sender_ptr self, db::alert_row& row, const discord::delivery& d) {
   auto& st = self->state;
   auto now = self->clock().now();
@@ -232,23 +263,25 @@ bool apply(sender_ptr self, db::alert_row& row, const discord::delivery& d) {
                  row.attempts);
     return true;
   }
-  if (d.status == discord::delivery_status::retry && row.attempts < st.limits.max_attempts) {
+  if (d.status == discord::delivery_status::retry
+      && row.attempts < st.limits.max_attempts) {
     if (d.wait == duration{0})
       st.next_send = now + backoff(st.limits, row.attempts);
-    spdlog::warn("alert-sender: alert '{}' not delivered yet (attempt {}): {}", row.title,
-                 row.attempts, d.reason);
+    spdlog::warn("alert-sender: alert '{}' not delivered yet (attempt {}): {}",
+                 row.title, row.attempts, d.reason);
     note_attempt(self, row);
     return false;
   }
   row.state = "failed";
   ++st.counters->failed;
-  spdlog::error("alert-sender: alert '{}' failed after {} attempts: {}", row.title,
-                row.attempts, d.reason);
+  spdlog::error("alert-sender: alert '{}' failed after {} attempts: {}",
+                row.title, row.attempts, d.reason);
   return true;
 }
 
-// One delivery attempt of the alert at the head of the outbox, or a wake-up when the
-// rate limit says to wait; schedules the next step while alerts remain.
+// One delivery attempt of the alert at the head of the outbox, or a wake-up
+// when the rate limit says to wait; schedules the next step while alerts
+// remain.
 void step(sender_ptr self) {
   auto& st = self->state;
   if (st.outbox.empty())
@@ -264,6 +297,8 @@ void step(sender_ptr self) {
     row.state = "failed";
     row.last_error = no_webhook;
     ++st.counters->unsent;
+    spdlog::info("alert-sender: alert '{}' recorded only: {}", row.title,
+                 no_webhook);
   } else {
     settled = apply(self, row, post(self, row));
   }
@@ -281,8 +316,9 @@ void enqueue(sender_ptr self, const alert_event& ev) {
   auto& st = self->state;
   auto row = row_of(ev, st.node);
   ++st.counters->queued;
-  auto id = on_db(self, "insert alert",
-                  [&](pqxx::connection& c) { return db::insert_alert(c, row); });
+  auto id = on_db(self, "insert alert", [&](pqxx::connection& c) {
+    return db::insert_alert(c, row);
+  });
   if (id)
     row.id = *id;
   st.outbox.push_back(std::move(row));
@@ -299,15 +335,17 @@ void enqueue(sender_ptr self, const alert_event& ev) {
     wake(self, caf::timespan{0});
 }
 
-// -- the sender: stopping ------------------------------------------------------
+// -- the sender: stopping
+// ------------------------------------------------------
 
-// Writes what it can before the sender stops: the rows that waited for the database,
-// and the alerts not yet delivered that have no row (as 'pending', so that the next
-// start delivers them). What cannot be written is dropped, loudly.
+// Writes what it can before the sender stops: the rows that waited for the
+// database, and the alerts not yet delivered that have no row (as 'pending', so
+// that the next start delivers them). What cannot be written is dropped,
+// loudly.
 void save_before_exit(sender_ptr self) {
   auto& st = self->state;
-  st.cfg.database.statement_timeout
-    = std::min(st.cfg.database.statement_timeout, st.cfg.node.shutdown_grace);
+  st.cfg.database.statement_timeout =
+      std::min(st.cfg.database.statement_timeout, st.cfg.node.shutdown_grace);
   st.next_db_try = {};
   flush_unrecorded(self);
   for (auto& row : st.unrecorded)
@@ -321,8 +359,9 @@ void save_before_exit(sender_ptr self) {
     ++left;
   }
   if (left > 0)
-    spdlog::warn("alert-sender: {} alerts left pending; the next start delivers them",
-                 left);
+    spdlog::warn(
+        "alert-sender: {} alerts left pending; the next start delivers them",
+        left);
 }
 
 status_dict sender_status(const alert_sender_state& st) {
@@ -330,7 +369,8 @@ status_dict sender_status(const alert_sender_state& st) {
   d["name"] = std::string{alert_sender_state::name};
   d["outbox"] = static_cast<int64_t>(st.outbox.size());
   d["unrecorded"] = static_cast<int64_t>(st.unrecorded.size());
-  d["database"] = st.conn ? std::string{"connected"} : std::string{"unreachable"};
+  d["database"] =
+      st.conn ? std::string{"connected"} : std::string{"unreachable"};
   if (!st.last_db_error.empty())
     d["last_db_error"] = st.last_db_error;
   if (!st.last_delivery_error.empty())
@@ -343,7 +383,8 @@ status_dict sender_status(const alert_sender_state& st) {
 wall_time wall_now(alerter_ptr self) {
   auto& st = self->state;
   auto elapsed = self->clock().now() - st.clock_start;
-  return st.wall_start + std::chrono::duration_cast<wall_time::duration>(elapsed);
+  return st.wall_start
+         + std::chrono::duration_cast<wall_time::duration>(elapsed);
 }
 
 alert_event event_of(const alert_message& msg) {
@@ -365,19 +406,20 @@ void on_event(alerter_ptr self, alert_event ev) {
     return;
   ++st.fired;
   auto msg = compose_alert(ev, verdict, st.windows.limits());
-  spdlog::info("alerter: {} alert '{}' ({})", msg.critical ? "critical" : "warning",
-               msg.title, msg.kind);
+  spdlog::info("alerter: {} alert '{}' ({})",
+               msg.critical ? "critical" : "warning", msg.title, msg.kind);
   self->send(st.sender, atom::store_v, event_of(msg));
 }
 
-caf::config_value::dictionary window_status(const alert_kind_status& k, wall_time now) {
+caf::config_value::dictionary window_status(const alert_kind_status& k,
+                                            wall_time now) {
   caf::config_value::dictionary d;
   d["in_window"] = k.in_window;
   d["suppressed"] = k.suppressed;
   d["fired"] = k.fired;
   if (k.quiet_until)
     d["quiet_for"] = format_duration(
-      std::chrono::duration_cast<duration>(*k.quiet_until - now));
+        std::chrono::duration_cast<duration>(*k.quiet_until - now));
   return d;
 }
 
@@ -413,10 +455,10 @@ status_dict alerter_status(alerter_ptr self) {
 
 // -- spawn functions ---------------------------------------------------------
 
-alert_sender_actor::behavior_type alert_sender(sender_ptr self, config cfg,
-                                               std::string node_name,
-                                               std::shared_ptr<alert_counters> counters,
-                                               alert_sender_limits limits) {
+alert_sender_actor::behavior_type
+alert_sender(sender_ptr self, config cfg, std::string node_name,
+             std::shared_ptr<alert_counters> counters,
+             alert_sender_limits limits) {
   auto& st = self->state;
   st.cfg = std::move(cfg);
   st.limits = limits;
@@ -427,25 +469,26 @@ alert_sender_actor::behavior_type alert_sender(sender_ptr self, config cfg,
     save_before_exit(self);
     self->quit(msg.reason);
   });
+  self->send(
+      self, atom::store_v); // takes over the pending rows of an earlier process
   return {
-    [self](atom::status) -> status_dict { return sender_status(self->state); },
-    [self](atom::store, const alert_event& ev) { enqueue(self, ev); },
-    [self](atom::store) {
-      if (!self->state.unrecorded.empty())
-        flush_unrecorded(self);
-    },
-    [self](atom::tick, uint64_t gen) {
-      if (gen != self->state.wake_generation)
-        return;
-      self->state.waking = false;
-      step(self);
-    },
+      [self](atom::status) -> status_dict {
+        return sender_status(self->state);
+      },
+      [self](atom::store, const alert_event& ev) { enqueue(self, ev); },
+      [self](atom::store) { catch_up_db(self); },
+      [self](atom::tick, uint64_t gen) {
+        if (gen != self->state.wake_generation)
+          return;
+        self->state.waking = false;
+        step(self);
+      },
   };
 }
 
-alerter_actor::behavior_type
-alerter_with_sender(alerter_ptr self, alert_limits limits, alert_sender_actor sender,
-                    std::shared_ptr<const alert_counters> counters, bool webhook) {
+alerter_actor::behavior_type alerter_with_sender(
+    alerter_ptr self, alert_limits limits, alert_sender_actor sender,
+    std::shared_ptr<const alert_counters> counters, bool webhook) {
   auto& st = self->state;
   st.windows = alert_windows{limits};
   st.sender = std::move(sender);
@@ -455,13 +498,13 @@ alerter_with_sender(alerter_ptr self, alert_limits limits, alert_sender_actor se
   st.clock_start = self->clock().now();
   self->delayed_send(self, alerter_tick_interval, atom::tick_v);
   return {
-    [self](atom::status) -> status_dict { return alerter_status(self); },
-    [self](atom::event, alert_event ev) { on_event(self, std::move(ev)); },
-    [self](atom::tick) {
-      self->state.windows.prune(wall_now(self));
-      self->send(self->state.sender, atom::store_v);
-      self->delayed_send(self, alerter_tick_interval, atom::tick_v);
-    },
+      [self](atom::status) -> status_dict { return alerter_status(self); },
+      [self](atom::event, alert_event ev) { on_event(self, std::move(ev)); },
+      [self](atom::tick) {
+        self->state.windows.prune(wall_now(self));
+        self->send(self->state.sender, atom::store_v);
+        self->delayed_send(self, alerter_tick_interval, atom::tick_v);
+      },
   };
 }
 
@@ -469,7 +512,8 @@ alerter_actor::behavior_type alerter(alerter_ptr self, config cfg,
                                      std::string node_name) {
   auto& url = cfg.alerts.discord_webhook_url;
   if (url.empty())
-    spdlog::warn("alerter: {}: alerts are only recorded in the database", no_webhook);
+    spdlog::warn("alerter: {}: alerts are only recorded in the database",
+                 no_webhook);
   else
     spdlog::info("alerter: alerts go to the Discord webhook {}",
                  discord::mask_webhook(url));
@@ -477,9 +521,10 @@ alerter_actor::behavior_type alerter(alerter_ptr self, config cfg,
   auto webhook = !url.empty();
   auto counters = std::make_shared<alert_counters>();
   auto sender = self->spawn<caf::detached + caf::linked>(
-    alert_sender, std::move(cfg), std::move(node_name), counters, alert_sender_limits{});
-  return alerter_with_sender(self, limits, std::move(sender), std::move(counters),
-                             webhook);
+      alert_sender, std::move(cfg), std::move(node_name), counters,
+      alert_sender_limits{});
+  return alerter_with_sender(self, limits, std::move(sender),
+                             std::move(counters), webhook);
 }
 
 } // namespace mailpipe

@@ -24,8 +24,8 @@ bool continuation(char c) {
 } // namespace
 
 size_t char_count(std::string_view utf8) {
-  return static_cast<size_t>(std::count_if(utf8.begin(), utf8.end(),
-                                           [](char c) { return !continuation(c); }));
+  return static_cast<size_t>(std::count_if(
+      utf8.begin(), utf8.end(), [](char c) { return !continuation(c); }));
 }
 
 std::string truncate(std::string_view text, size_t max_chars) {
@@ -35,8 +35,8 @@ std::string truncate(std::string_view text, size_t max_chars) {
     return valid;
   if (max_chars == 0)
     return {};
-  // Keep max_chars - 1 code points: the end of the last one kept is the start of the
-  // next one.
+  // Keep max_chars - 1 code points: the end of the last one kept is the start
+  // of the next one.
   size_t kept = 0;
   size_t end = 0;
   for (; end < valid.size(); ++end) {
@@ -56,16 +56,17 @@ std::string iso8601(wall_time t) {
   auto day = floor<days>(ms);
   year_month_day ymd{day};
   hh_mm_ss hms{ms - day};
-  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
-                     static_cast<int>(ymd.year()), static_cast<unsigned>(ymd.month()),
-                     static_cast<unsigned>(ymd.day()), hms.hours().count(),
-                     hms.minutes().count(), hms.seconds().count(),
-                     hms.subseconds().count());
+  return fmt::format(
+      "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+      static_cast<int>(ymd.year()), static_cast<unsigned>(ymd.month()),
+      static_cast<unsigned>(ymd.day()), hms.hours().count(),
+      hms.minutes().count(), hms.seconds().count(), hms.subseconds().count());
 }
 
 namespace {
 
-void add_field(std::string& out, std::string_view name, std::string_view value) {
+void add_field(std::string& out, std::string_view name,
+               std::string_view value) {
   out += fmt::format(",\"{}\":", name);
   append_json_string(out, value);
 }
@@ -138,7 +139,8 @@ duration bucket_wait(const http::response& resp) {
   return seconds_header(resp, "X-RateLimit-Reset-After").value_or(duration{0});
 }
 
-// The error body `{"message": "...", "code": 50035, "retry_after": 1.5, "global": false}`.
+// The error body `{"message": "...", "code": 50035, "retry_after": 1.5,
+// "global": false}`.
 struct error_body {
   std::string message;
   int64_t code = 0;
@@ -178,7 +180,8 @@ std::string reason_of(long status, const error_body& err) {
   return text;
 }
 
-// 429: `retry_after` of the body, else Retry-After, else the bucket's reset, else 1 s.
+// 429: `retry_after` of the body, else Retry-After, else the bucket's reset,
+// else 1 s.
 duration rate_limit_wait(const http::response& resp, const error_body& err,
                          wall_time now) {
   if (err.retry_after)
@@ -209,8 +212,9 @@ delivery classify(const http::response& resp, wall_time now) {
   } else if (resp.status >= 500) {
     out.status = delivery_status::retry;
     if (auto header = resp.header("Retry-After"))
-      out.wait = std::max(out.wait, http::parse_retry_after(*header, now)
-                                      .value_or(duration{0}));
+      out.wait =
+          std::max(out.wait,
+                   http::parse_retry_after(*header, now).value_or(duration{0}));
   } else {
     out.status = delivery_status::failed;
   }
@@ -237,8 +241,8 @@ std::string execute_url(std::string_view webhook_url) {
   return fmt::format("{}{}wait=true", webhook_url, sep);
 }
 
-delivery post(http::client& client, std::string_view webhook_url, const message& msg,
-              const clock_fn& now, duration timeout) {
+delivery post(http::client& client, std::string_view webhook_url,
+              const message& msg, const clock_fn& now, duration timeout) {
   http::request req;
   req.method = "POST";
   req.url = execute_url(webhook_url);

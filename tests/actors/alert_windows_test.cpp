@@ -1,5 +1,6 @@
-// The alert rule, pure: the threshold-th event within the window fires once, the
-// cool-down suppresses, events outside the window fall out, critical events fire at once.
+// The alert rule, pure: the threshold-th event within the window fires once,
+// the cool-down suppresses, events outside the window fall out, critical events
+// fire at once.
 
 #include <gtest/gtest.h>
 
@@ -13,7 +14,8 @@ namespace {
 const wall_time t0 = std::chrono::sys_days{std::chrono::year{2026} / 1 / 1};
 
 alert_event error(std::string kind = "account_error") {
-  return {std::move(kind), false, "IMAP login failed", "seed1@mailpipe.test: NO", t0};
+  return {std::move(kind), false, "IMAP login failed",
+          "seed1@mailpipe.test: NO", t0};
 }
 
 alert_event critical(std::string title = "database down") {
@@ -25,8 +27,8 @@ alert_limits limits() {
 }
 
 // Adds `n` events `every` apart from `start`; returns the decisions.
-std::vector<alert_decision> add_n(alert_windows& w, const alert_event& ev, int n,
-                                  wall_time start, duration every) {
+std::vector<alert_decision> add_n(alert_windows& w, const alert_event& ev,
+                                  int n, wall_time start, duration every) {
   std::vector<alert_decision> out;
   for (int i = 0; i < n; ++i)
     out.push_back(w.add(ev, start + i * every).decision);
@@ -34,7 +36,8 @@ std::vector<alert_decision> add_n(alert_windows& w, const alert_event& ev, int n
 }
 
 int fires(const std::vector<alert_decision>& ds) {
-  return static_cast<int>(std::count(ds.begin(), ds.end(), alert_decision::fire));
+  return static_cast<int>(
+      std::count(ds.begin(), ds.end(), alert_decision::fire));
 }
 
 } // namespace
@@ -52,7 +55,7 @@ TEST(alert_windows, the_tenth_error_within_five_minutes_fires_once) {
 
 TEST(alert_windows, the_cooldown_suppresses_and_is_reported_in_the_status) {
   alert_windows w{limits()};
-  ASSERT_EQ(fires(add_n(w, error(), 10, t0, 1s)), 1); // fires at t0 + 9 s
+  ASSERT_EQ(fires(add_n(w, error(), 10, t0, 1s)), 1);  // fires at t0 + 9 s
   auto during = add_n(w, error(), 5, t0 + 1min, 2min); // t0 + 1 .. 9 min
   EXPECT_EQ(during, std::vector<alert_decision>(5, alert_decision::suppressed));
   auto status = w.status(t0 + 10min);
@@ -62,7 +65,8 @@ TEST(alert_windows, the_cooldown_suppresses_and_is_reported_in_the_status) {
   ASSERT_TRUE(status[0].quiet_until);
   EXPECT_EQ(*status[0].quiet_until, t0 + 9s + 15min);
   // Still quiet one second before the cool-down ends.
-  EXPECT_EQ(w.add(error(), t0 + 15min + 8s).decision, alert_decision::suppressed);
+  EXPECT_EQ(w.add(error(), t0 + 15min + 8s).decision,
+            alert_decision::suppressed);
 }
 
 TEST(alert_windows, a_storm_fires_once_per_cooldown) {
@@ -73,10 +77,11 @@ TEST(alert_windows, a_storm_fires_once_per_cooldown) {
   for (size_t i = 0; i < ds.size(); ++i)
     if (ds[i] == alert_decision::fire)
       fired.push_back(i);
-  // The 10th event (t0 + 90 s), then the first event after each cool-down: the window
-  // is still full, so it fires at once (t0 + 990 s, t0 + 1890 s).
+  // The 10th event (t0 + 90 s), then the first event after each cool-down: the
+  // window is still full, so it fires at once (t0 + 990 s, t0 + 1890 s).
   EXPECT_EQ(fired, (std::vector<size_t>{9, 99, 189}));
-  EXPECT_EQ(std::count(ds.begin(), ds.end(), alert_decision::suppressed), 240 - 9 - 3);
+  EXPECT_EQ(std::count(ds.begin(), ds.end(), alert_decision::suppressed),
+            240 - 9 - 3);
 }
 
 TEST(alert_windows, after_the_cooldown_a_quiet_kind_needs_the_threshold_again) {
@@ -120,7 +125,8 @@ TEST(alert_windows, a_critical_event_fires_at_once_outside_the_window) {
   // A critical event ignores a non-critical cool-down of its kind.
   alert_event same_kind = error("database_down");
   add_n(w, same_kind, 10, t0, 1s);
-  EXPECT_EQ(w.add(critical("another title"), t0 + 20s).decision, alert_decision::fire);
+  EXPECT_EQ(w.add(critical("another title"), t0 + 20s).decision,
+            alert_decision::fire);
 }
 
 TEST(alert_windows, identical_criticals_within_a_minute_collapse) {
@@ -154,10 +160,13 @@ TEST(alert_windows, the_alert_body_says_how_many_came_and_were_suppressed) {
   auto msg = compose_alert(error(), v, limits());
   EXPECT_EQ(msg.title, "IMAP login failed");
   EXPECT_FALSE(msg.critical);
-  EXPECT_EQ(msg.body.rfind("seed1@mailpipe.test: NO\n\n10 `account_error` events within", 0),
-            0u)
-    << msg.body;
-  EXPECT_NE(msg.body.find("3 more were suppressed"), std::string::npos) << msg.body;
+  EXPECT_EQ(
+      msg.body.rfind(
+          "seed1@mailpipe.test: NO\n\n10 `account_error` events within", 0),
+      0u)
+      << msg.body;
+  EXPECT_NE(msg.body.find("3 more were suppressed"), std::string::npos)
+      << msg.body;
 }
 
 TEST(alert_windows, prune_forgets_idle_kinds_only) {

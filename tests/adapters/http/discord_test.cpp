@@ -1,6 +1,6 @@
-// The Discord webhook adapter: payload limits on UTF-8 text, and the answers of a
-// stand-in webhook on 127.0.0.1 that replies as Discord documents (204/200, 429 with
-// retry_after and X-RateLimit-* headers, 400/404, 5xx, timeouts).
+// The Discord webhook adapter: payload limits on UTF-8 text, and the answers of
+// a stand-in webhook on 127.0.0.1 that replies as Discord documents (204/200,
+// 429 with retry_after and X-RateLimit-* headers, 400/404, 5xx, timeouts).
 
 #include "adapters/http/discord.hpp"
 
@@ -73,21 +73,24 @@ struct webhook : ::testing::Test {
   std::string url = stub.url() + webhook_path;
 
   discord::delivery post_sample(duration timeout = 5s) {
-    return discord::post(client, url, sample(), [] { return t0; }, timeout);
+    return discord::post(
+        client, url, sample(), [] { return t0; }, timeout);
   }
 
-  void answer(stub_reply reply) { stub.script("POST", webhook_path, {std::move(reply)}); }
+  void answer(stub_reply reply) {
+    stub.script("POST", webhook_path, {std::move(reply)});
+  }
 };
 
 stub_reply rate_limited() {
   return stub_reply::json(429, R"({"message": "You are being rate limited.", )"
                                R"("retry_after": 1.5, "global": false})")
-    .with_header("Retry-After", "2")
-    .with_header("X-RateLimit-Limit", "5")
-    .with_header("X-RateLimit-Remaining", "0")
-    .with_header("X-RateLimit-Reset-After", "1.5")
-    .with_header("X-RateLimit-Bucket", "abcd1234")
-    .with_header("X-RateLimit-Scope", "user");
+      .with_header("Retry-After", "2")
+      .with_header("X-RateLimit-Limit", "5")
+      .with_header("X-RateLimit-Remaining", "0")
+      .with_header("X-RateLimit-Reset-After", "1.5")
+      .with_header("X-RateLimit-Bucket", "abcd1234")
+      .with_header("X-RateLimit-Scope", "user");
 }
 
 } // namespace
@@ -99,7 +102,8 @@ TEST(discord_limits, short_text_is_kept) {
   EXPECT_EQ(discord::char_count("héllo €😀"), 8u);
 }
 
-TEST(discord_limits, long_text_is_cut_on_a_code_point_and_ends_with_an_ellipsis) {
+TEST(discord_limits,
+     long_text_is_cut_on_a_code_point_and_ends_with_an_ellipsis) {
   for (std::string unit : {"a", "é", "€", "😀"}) {
     auto cut = discord::truncate(repeat(unit, 5000), 4096);
     EXPECT_EQ(discord::char_count(cut), 4096u) << unit;
@@ -129,7 +133,8 @@ TEST(discord_payload, is_json_with_one_embed) {
   ASSERT_EQ(doc.at_pointer("/embeds/0/color").get(color), simdjson::SUCCESS);
   EXPECT_EQ(color, discord::warning_color);
   simdjson::dom::array parse;
-  ASSERT_EQ(doc.at_pointer("/allowed_mentions/parse").get(parse), simdjson::SUCCESS);
+  ASSERT_EQ(doc.at_pointer("/allowed_mentions/parse").get(parse),
+            simdjson::SUCCESS);
   EXPECT_EQ(parse.size(), 0u);
   EXPECT_EQ(doc["content"].error(), simdjson::NO_SUCH_FIELD);
 }
@@ -169,7 +174,7 @@ TEST(discord_payload, every_text_is_within_the_limits) {
   EXPECT_EQ(discord::char_count(footer), discord::max_footer);
   // The description gives way so that the embed stays within 6000 characters.
   EXPECT_EQ(discord::char_count(title) + discord::char_count(description)
-              + discord::char_count(footer),
+                + discord::char_count(footer),
             discord::max_embed_total);
   EXPECT_TRUE(description.ends_with("😀…"));
   EXPECT_EQ(text_at(doc, "/embeds/0/timestamp"), "2026-01-01T00:00:01.234Z");
@@ -212,8 +217,8 @@ TEST_F(webhook, a_200_with_the_message_is_delivered) {
 
 TEST_F(webhook, an_empty_bucket_delays_the_next_send_after_a_success) {
   answer(plain(204)
-           .with_header("X-RateLimit-Remaining", "0")
-           .with_header("X-RateLimit-Reset-After", "0.75"));
+             .with_header("X-RateLimit-Remaining", "0")
+             .with_header("X-RateLimit-Reset-After", "0.75"));
   auto d = post_sample();
   EXPECT_EQ(d.status, discord::delivery_status::delivered);
   EXPECT_EQ(d.wait, 750ms);
@@ -221,8 +226,8 @@ TEST_F(webhook, an_empty_bucket_delays_the_next_send_after_a_success) {
 
 TEST_F(webhook, a_bucket_with_room_left_asks_no_wait) {
   answer(plain(204)
-           .with_header("X-RateLimit-Remaining", "4")
-           .with_header("X-RateLimit-Reset-After", "2"));
+             .with_header("X-RateLimit-Remaining", "4")
+             .with_header("X-RateLimit-Reset-After", "2"));
   EXPECT_EQ(post_sample().wait, 0ms);
 }
 
@@ -233,7 +238,8 @@ TEST_F(webhook, a_429_is_retried_after_the_bodys_retry_after) {
   EXPECT_EQ(d.http_status, 429);
   // The body's 1.5 s, not the header's rounded 2 s.
   EXPECT_EQ(d.wait, 1500ms);
-  EXPECT_NE(d.reason.find("You are being rate limited."), std::string::npos) << d.reason;
+  EXPECT_NE(d.reason.find("You are being rate limited."), std::string::npos)
+      << d.reason;
 }
 
 TEST_F(webhook, a_429_without_a_body_takes_the_retry_after_header) {
@@ -246,31 +252,35 @@ TEST_F(webhook, a_429_without_a_body_takes_the_retry_after_header) {
 TEST_F(webhook, a_global_429_says_so) {
   answer(stub_reply::json(429, R"({"message": "You are being rate limited.", )"
                                R"("retry_after": 0.25, "global": true})")
-           .with_header("X-RateLimit-Global", "true"));
+             .with_header("X-RateLimit-Global", "true"));
   auto d = post_sample();
   EXPECT_EQ(d.wait, 250ms);
   EXPECT_NE(d.reason.find("global"), std::string::npos) << d.reason;
 }
 
 TEST_F(webhook, a_400_fails_for_good_with_discords_words) {
-  answer(stub_reply::json(400, R"({"message": "Invalid Form Body", "code": 50035, )"
-                               R"("errors": {"embeds": {}}})"));
+  answer(stub_reply::json(400,
+                          R"({"message": "Invalid Form Body", "code": 50035, )"
+                          R"("errors": {"embeds": {}}})"));
   auto d = post_sample();
   EXPECT_EQ(d.status, discord::delivery_status::failed);
   EXPECT_EQ(d.http_status, 400);
-  EXPECT_NE(d.reason.find("HTTP 400: Invalid Form Body (code 50035)"), std::string::npos)
-    << d.reason;
+  EXPECT_NE(d.reason.find("HTTP 400: Invalid Form Body (code 50035)"),
+            std::string::npos)
+      << d.reason;
 }
 
 TEST_F(webhook, an_unknown_webhook_fails_for_good) {
-  answer(stub_reply::json(404, R"({"message": "Unknown Webhook", "code": 10015})"));
+  answer(stub_reply::json(404,
+                          R"({"message": "Unknown Webhook", "code": 10015})"));
   auto d = post_sample();
   EXPECT_EQ(d.status, discord::delivery_status::failed);
   EXPECT_EQ(d.reason.find("s3cret"), std::string::npos);
 }
 
 TEST_F(webhook, a_500_is_retryable) {
-  answer(stub_reply::json(500, R"({"message": "500: Internal Server Error", "code": 0})"));
+  answer(stub_reply::json(
+      500, R"({"message": "500: Internal Server Error", "code": 0})"));
   auto d = post_sample();
   EXPECT_EQ(d.status, discord::delivery_status::retry);
   EXPECT_EQ(d.http_status, 500);
@@ -278,8 +288,7 @@ TEST_F(webhook, a_500_is_retryable) {
 }
 
 TEST_F(webhook, a_503_with_retry_after_is_retried_after_it) {
-  answer(plain(503, "upstream connect error").with_header(
-    "Retry-After", "5"));
+  answer(plain(503, "upstream connect error").with_header("Retry-After", "5"));
   auto d = post_sample();
   EXPECT_EQ(d.status, discord::delivery_status::retry);
   EXPECT_EQ(d.wait, 5s);
@@ -300,13 +309,15 @@ TEST(discord_delivery, a_refused_connection_is_retryable) {
     url = closed.url() + webhook_path;
   }
   http::client client;
-  auto d = discord::post(client, url, sample(), [] { return t0; }, 2s);
+  auto d = discord::post(
+      client, url, sample(), [] { return t0; }, 2s);
   EXPECT_EQ(d.status, discord::delivery_status::retry);
   EXPECT_FALSE(d.reason.empty());
 }
 
 TEST(discord_delivery, a_url_that_is_not_http_fails_for_good) {
   http::client client;
-  auto d = discord::post(client, "ftp://127.0.0.1/x", sample(), [] { return t0; }, 2s);
+  auto d = discord::post(
+      client, "ftp://127.0.0.1/x", sample(), [] { return t0; }, 2s);
   EXPECT_EQ(d.status, discord::delivery_status::failed);
 }
