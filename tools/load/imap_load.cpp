@@ -3,21 +3,15 @@
 // junk folder, search INBOX and Junk for the test id, fetch the header block,
 // log out) with mailpipe's IMAP client and with a hand-pipelined raw client.
 
-#include <fcntl.h>
 #include <sys/resource.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
-#include <filesystem>
-#include <fstream>
 #include <map>
 #include <mutex>
-#include <random>
-#include <sstream>
 #include <thread>
 #include <vector>
 
@@ -35,25 +29,18 @@
 #include "adapters/imap/client.hpp"
 #include "adapters/imap/connection.hpp"
 #include "messages/error.hpp"
+#include "tools/load/seed_accounts.hpp"
 #ifdef MAILPIPE_HAVE_LIBETPAN
 #include "tools/load/libetpan_pass.hpp"
 #endif
 
-namespace fs = std::filesystem;
 using namespace mailpipe;
 using namespace mailpipe::imap;
+using mailpipe::load::load_account;
 
 namespace {
 
 // -- accounts -----------------------------------------------------------------
-
-/// One seed account of the load run.
-struct load_account {
-  std::string user;
-  std::string password;
-  std::string test_id;
-  std::string folder; // "INBOX" or "Junk"
-};
 
 struct options {
   std::size_t accounts = 1000;
@@ -80,130 +67,15 @@ std::string env_or(const char* name, std::string fallback = {}) {
   return v ? std::string{v} : fallback;
 }
 
-std::string message_text(const std::string& to, std::size_t n,
-                         const std::string& test_id,
-                         const std::string& header) {
-  std::string out = fmt::format(
-      "Return-Path: <news{0}@example.net>\r\n"
-      "Received: from mx{0}.example.net (mx{0}.example.net [192.0.2.{1}])\r\n"
-      "\tby mail.mailpipe.test with ESMTPS; Sun, 22 Nov 2026 03:00:{2:02} "
-      "+0000\r\n"
-      "Authentication-Results: mail.mailpipe.test; spf=pass "
-      "smtp.mailfrom=example.net; dkim=pass header.d=example.net\r\n"
-      "From: Newsletter {0} <news{0}@example.net>\r\n"
-      "To: {3}\r\n"
-      "Subject: Weekly letter number {0}\r\n"
-      "Date: Sun, 22 Nov 2026 03:00:{2:02} +0000\r\n"
-      "Message-ID: <{0}.{4}@example.net>\r\n"
-      "MIME-Version: 1.0\r\n"
-      "Content-Type: text/plain; charset=utf-8\r\n",
-      n, n % 250 + 1, n % 60, to, test_id.empty() ? "plain" : test_id);
-  if (!test_id.empty())
-    out += fmt::format("{}: {}\r\n", header, test_id);
-  out += "\r\n";
-  for (int i = 0; i < 20; ++i)
-    out += "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do "
-           "eiusmod tempor.\r\n";
-  return out;
-}
-
-/// Writes one maildir message straight into `dir/cur` (unseen: no S flag).
-void write_mail(const fs::path& dir, const std::string& name,
-                const std::string& text) {
-  std::ofstream out{dir / "cur" / (name + ":2,"), std::ios::binary};
-  out << text;
-}
-
-void make_maildir(const fs::path& dir) {
-  for (auto sub : {"cur", "new", "tmp"})
-    fs::create_directories(dir / sub);
-}
-
-void chown_tree(const fs::path& root, uid_t uid, gid_t gid) {
-  ::chown(root.c_str(), uid, gid);
-  for (auto& e : fs::recursive_directory_iterator(root))
-    ::chown(e.path().c_str(), uid, gid);
-}
-
-/// Creates the accounts (or reuses them when the manifest already lists N).
+/// The seed accounts of the run (created, or reused from the manifest).
 std::vector<load_account> setup(const options& opt) {
-  fs::path manifest =
-      fs::path{opt.mail_dir} / fmt::format("{}-manifest.tsv", opt.prefix);
-  std::vector<load_account> accts;
-  {
-    std::ifstream in{manifest};
-    std::string line;
-    while (std::getline(in, line)) {
-      std::istringstream fields{line};
-      load_account a;
-      std::getline(fields, a.user, '\t');
-      std::getline(fields, a.password, '\t');
-      std::getline(fields, a.test_id, '\t');
-      std::getline(fields, a.folder, '\t');
-      accts.push_back(std::move(a));
-    }
-  }
-  if (accts.size() >= opt.accounts) {
-    accts.resize(opt.accounts);
-    return accts;
-  }
-  // uid/gid and home layout from the passwd-file's first line.
-  std::ifstream users{opt.users_file};
-  std::string first;
-  std::getline(users, first);
-  std::vector<std::string> f;
-  std::stringstream ss{first};
-  for (std::string x; std::getline(ss, x, ':');)
-    f.push_back(x);
-  if (f.size() < 4)
-    throw std::runtime_error("cannot read the passwd-file " + opt.users_file);
-  auto uid = static_cast<uid_t>(std::stoul(f[2]));
-  auto gid = static_cast<gid_t>(std::stoul(f[3]));
-  std::mt19937_64 rng{42};
-  std::string lines;
-  auto start = accts.size();
-  for (auto i = start; i < opt.accounts; ++i) {
-    load_account a;
-    auto local = fmt::format("{}{}", opt.prefix, i);
-    a.user = local + "@mailpipe.test";
-    a.password = fmt::format("pw-{}-{:08x}", local, rng() & 0xffffffff);
-    a.test_id = fmt::format("mp-{}{:016x}", local, rng());
-    a.folder = (rng() % 2) ? "Junk" : "INBOX";
-    fs::path home = fs::path{opt.mail_dir} / local;
-    fs::path md = home / "Maildir";
-    fs::path junk = md / ".Junk";
-    make_maildir(md);
-    make_maildir(junk);
-    auto tag = fmt::format("{}.M{}P{}.load", 1795300000 + i, i, ::getpid());
-    for (std::size_t m = 0; m < opt.messages; ++m) {
-      // Ordinary mail: some with other test ids (earlier tests).
-      auto other =
-          m % 5 == 0 ? fmt::format("mp-old{:012x}", rng()) : std::string{};
-      write_mail(m % 6 == 5 ? junk : md, fmt::format("{}{}", tag, m),
-                 message_text(a.user, m, other, "X-Mailpipe-Test-Id"));
-    }
-    write_mail(a.folder == "Junk" ? junk : md, tag + "t",
-               message_text(a.user, 999, a.test_id,
-                            i % 3 == 0 ? "X-Test-ID" : "X-Mailpipe-Test-Id"));
-    chown_tree(home, uid, gid);
-    lines += fmt::format("{}:{{PLAIN}}{}:{}:{}::{}::\n", a.user, a.password,
-                         uid, gid, home.string());
-    accts.push_back(std::move(a));
-  }
-  // One append: Dovecot re-reads the passwd-file when it changes.
-  int fd = ::open(opt.users_file.c_str(), O_WRONLY | O_APPEND);
-  if (fd < 0
-      || ::write(fd, lines.data(), lines.size())
-             != static_cast<ssize_t>(lines.size()))
-    throw std::runtime_error("cannot append to " + opt.users_file);
-  ::close(fd);
-  // Dovecot checks the passwd-file for changes at most once a second.
-  std::this_thread::sleep_for(std::chrono::milliseconds{1200});
-  std::ofstream out{manifest, std::ios::trunc};
-  for (const auto& a : accts)
-    out << a.user << '\t' << a.password << '\t' << a.test_id << '\t' << a.folder
-        << '\n';
-  return accts;
+  load::seed_spec spec;
+  spec.accounts = opt.accounts;
+  spec.messages = opt.messages;
+  spec.users_file = opt.users_file;
+  spec.mail_dir = opt.mail_dir;
+  spec.prefix = opt.prefix;
+  return load::seed_accounts(spec);
 }
 
 // -- a latency-adding TCP proxy -----------------------------------------------
