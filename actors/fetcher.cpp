@@ -125,11 +125,12 @@ fetch_test_messages(const config& cfg, const pass_request& req,
 }
 
 fetcher_actor::behavior_type fetcher(fetcher_actor::pointer self, config cfg,
+                                     fetch_fn fetch,
                                      std::shared_ptr<connection_knowledge> know) {
   return {
-    [self, cfg{std::move(cfg)}, know](atom::fetch, const pass_request& req)
-      -> caf::result<std::vector<found_message>> {
-      auto found = fetch_test_messages(cfg, req, *know);
+    [self, cfg{std::move(cfg)}, fetch{std::move(fetch)}, know](
+      atom::fetch, const pass_request& req) -> caf::result<std::vector<found_message>> {
+      auto found = fetch(cfg, req, *know);
       self->quit();
       if (!found)
         return found.error();

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -28,10 +29,15 @@ caf::expected<std::vector<found_message>>
 fetch_test_messages(const config& cfg, const pass_request& req,
                     connection_knowledge& know);
 
-/// Spawn with `spawn<detached>`: answers one `fetch` with `fetch_test_messages` on its
-/// own copy of the knowledge (`know`, which the supervisor adopts after the answer) and
-/// quits.
+/// The signature of `fetch_test_messages`.
+using fetch_fn = std::function<caf::expected<std::vector<found_message>>(
+  const config&, const pass_request&, connection_knowledge&)>;
+
+/// Answers one `fetch` with `fetch(cfg, req, *know)` on its own copy of the knowledge
+/// (which the supervisor adopts after the answer) and quits. Spawn it detached when
+/// `fetch` blocks.
 fetcher_actor::behavior_type fetcher(fetcher_actor::pointer self, config cfg,
+                                     fetch_fn fetch,
                                      std::shared_ptr<connection_knowledge> know);
 
 } // namespace mailpipe

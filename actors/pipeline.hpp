@@ -11,8 +11,10 @@
 #include <caf/expected.hpp>
 
 #include "actors/actors.hpp"
+#include "actors/fetcher.hpp"
 #include "adapters/analysis/analysis.hpp"
 #include "config/config.hpp"
+#include "messages/clock.hpp"
 
 namespace mailpipe {
 
@@ -28,6 +30,12 @@ struct pipeline_context {
   metrics_actor metrics;
   /// Alerts (null when the node runs without one).
   alerter_actor alerter;
+  /// The wall clock the supervisors' retry gate reads (a fake one in actor tests).
+  clock_fn now = [] { return std::chrono::system_clock::now(); };
+  /// Finds an account's test messages (`fetch_test_messages`; a stand-in in actor tests).
+  fetch_fn fetch = fetch_test_messages;
+  /// True when `fetch` blocks (a real provider): fetchers are then detached actors.
+  bool blocking_fetch = true;
 
   /// The store of an account (claims and run-wide calls use `stores.front()`).
   const store_actor& store_for(int64_t account_id) const;

@@ -45,7 +45,7 @@ void raise(supervisor_ptr self, std::string kind, bool critical, std::string tit
   if (alerter)
     self->send(alerter, atom::event_v,
                alert_event{std::move(kind), critical, std::move(title), std::move(body),
-                           std::chrono::system_clock::now()});
+                           self->state.context->now()});
 }
 
 // Records the failure (count, retry time, disabling), then answers.
@@ -144,7 +144,10 @@ void analyze(supervisor_ptr self, const pass_ptr& p, std::vector<found_message> 
 void fetch(supervisor_ptr self, const pass_ptr& p) {
   auto& st = self->state;
   auto know = std::make_shared<connection_knowledge>(*st.knowledge);
-  auto worker = self->spawn<caf::detached>(fetcher, st.context->cfg, know);
+  auto& ctx = *st.context;
+  auto worker = ctx.blocking_fetch
+                  ? self->spawn<caf::detached>(fetcher, ctx.cfg, ctx.fetch, know)
+                  : self->spawn(fetcher, ctx.cfg, ctx.fetch, know);
   self->request(worker, p->req.timeout, atom::fetch_v, p->req)
     .then(
       [self, p, know](std::vector<found_message>& found) {
@@ -166,7 +169,7 @@ caf::result<pass_outcome> start_pass(supervisor_ptr self, pass_request& req) {
   auto p = std::make_shared<pass>();
   p->outcome.account_id = st.account_id;
   p->outcome.email = req.account.email;
-  p->outcome.started_at = std::chrono::system_clock::now();
+  p->outcome.started_at = st.context->now();
   p->outcome.failure_count = st.health.failures;
   p->started = std::chrono::steady_clock::now();
   if (st.busy || gate(st.health, p->outcome.started_at) != pass_gate::open) {
