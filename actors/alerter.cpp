@@ -508,8 +508,7 @@ alerter_actor::behavior_type alerter_with_sender(
   };
 }
 
-alerter_actor::behavior_type alerter(alerter_ptr self, config cfg,
-                                     std::string node_name) {
+alerter_actor::behavior_type alerter(alerter_ptr self, config cfg) {
   auto& url = cfg.alerts.discord_webhook_url;
   if (url.empty())
     spdlog::warn("alerter: {}: alerts are only recorded in the database",
@@ -520,6 +519,7 @@ alerter_actor::behavior_type alerter(alerter_ptr self, config cfg,
   auto limits = limits_of(cfg.alerts);
   auto webhook = !url.empty();
   auto counters = std::make_shared<alert_counters>();
+  auto node_name = cfg.node.name;
   auto sender = self->spawn<caf::detached + caf::linked>(
       alert_sender, std::move(cfg), std::move(node_name), counters,
       alert_sender_limits{});

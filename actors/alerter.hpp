@@ -172,13 +172,13 @@ struct alerter_state {
 /// records that waited for the database.
 constexpr auto alerter_tick_interval = std::chrono::seconds{5};
 
-/// The alerter of a node: spawns its sender (detached, linked) with `cfg` and
-/// `node_name`, then counts `(atom::event, alert_event)` messages with the
-/// windows of `cfg.alerts`. Send events with `anon_send(alerter, atom::event_v,
-/// ev)`; never blocks the sender of an event.
+/// The alerter of a node: spawns its sender (detached, linked, so that the
+/// alerter's exit stops it) with `cfg`, recording `cfg.node.name` in each row,
+/// then counts `(atom::event, alert_event)` messages with the windows of
+/// `cfg.alerts`. Send events with `anon_send(alerter, atom::event_v, ev)`;
+/// never blocks the sender of an event.
 alerter_actor::behavior_type
-alerter(alerter_actor::stateful_pointer<alerter_state> self, config cfg,
-        std::string node_name);
+alerter(alerter_actor::stateful_pointer<alerter_state> self, config cfg);
 
 /// The alerter on a given sender (any actor of the sender's interface, e.g. a
 /// fake in a deterministic test); `counters` may be null.

@@ -216,6 +216,7 @@ struct alerter_end_to_end : test::actor_system_fixture {
     config cfg;
     cfg.database.url = db_url;
     cfg.database.connect_timeout = 2s;
+    cfg.node.name = "node-1";
     cfg.node.shutdown_grace = 2s;
     cfg.alerts.discord_webhook_url =
         webhook ? discord.url() + webhook_path : "";
@@ -226,7 +227,7 @@ struct alerter_end_to_end : test::actor_system_fixture {
   }
 
   alerter_actor start(const config& cfg) {
-    auto a = sys.spawn(alerter, cfg, std::string{"node-1"});
+    auto a = sys.spawn(alerter, cfg);
     alerters.push_back(a);
     return a;
   }
@@ -472,5 +473,31 @@ TEST_F(alerter_end_to_end,
   EXPECT_EQ(scalar(db.url(),
                    "SELECT count(*) FROM alerts WHERE state = 'pending' AND "
                    "node = 'node-2'"),
+            1);
+}
+
+TEST_F(alerter_end_to_end, the_alerters_exit_stops_its_sender) {
+  MAILPIPE_SCRATCH_DATABASE(db);
+  ASSERT_TRUE(migrate(db.url()));
+  // A long 429 wait: the sender's scheduled retry keeps it alive unless the
+  // alerter's exit stops it.
+  discord.script("POST", webhook_path,
+                 {stub_reply::json(429, R"({"message": "You are being rate )"
+                                        R"(limited.", "retry_after": 30, )"
+                                        R"("global": false})")});
+  auto before = sys.registry().running();
+  auto a = sys.spawn(alerter, alert_config(db.url()));
+  // The alerter and its detached sender.
+  ASSERT_TRUE(
+      eventually([&] { return sys.registry().running() == before + 2; }));
+  self->send(a, atom::event_v, critical_event());
+  ASSERT_TRUE(eventually([&] { return discord.count(webhook_path) == 1; }));
+  self->send_exit(a, caf::exit_reason::user_shutdown);
+  self->wait_for(a);
+  EXPECT_TRUE(
+      eventually([&] { return sys.registry().running() == before; }, 5s));
+  // The undelivered alert stays pending for the next start.
+  EXPECT_EQ(scalar(db.url(), "SELECT count(*) FROM alerts WHERE state = "
+                             "'pending' AND delivery_attempts = 1"),
             1);
 }
