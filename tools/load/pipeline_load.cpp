@@ -318,6 +318,8 @@ struct pass_result {
   /// PostgreSQL's and Dovecot's CPU during the pass.
   server_cpu servers;
   long max_rss_kib = 0; // 0: not a process of its own
+  /// Seconds over the same round's `client` pass.
+  double to_client = 0;
   std::size_t ok = 0;
   /// Each account's time (the process's: its report's per-account duration).
   std::vector<double> latencies;
@@ -486,8 +488,8 @@ double median(std::vector<double> xs) {
   return xs[xs.size() / 2];
 }
 
-/// One line of the table; `reference` is the `client` pass's seconds.
-void print_row(const pass_result& r, std::size_t n, double reference) {
+/// One line of the table.
+void print_row(const pass_result& r, std::size_t n) {
   auto rss = r.max_rss_kib ? fmt::format("{:.1f} MiB", r.max_rss_kib / 1024.0)
                            : std::string{"-"};
   // Accounts in flight on average: the accounts' summed time over the wall clock.
@@ -495,7 +497,7 @@ void print_row(const pass_result& r, std::size_t n, double reference) {
   fmt::print("{:<12} {:>8} {:>8.2f} {:>10.0f} {:>8.3f} {:>8.2f} {:>8.2f} {:>8.2f} {:>8.2f} "
              "{:>11} {:>8.2f} {:>9.1f}\n",
              r.mode, n, r.seconds, static_cast<double>(n) / r.seconds,
-             r.seconds / reference, r.cpu_seconds, r.servers.postgres, r.servers.dovecot,
+             r.to_client, r.cpu_seconds, r.servers.postgres, r.servers.dovecot,
              r.machine_cpu_seconds, rss, median(r.latencies) * 1e3, busy);
   if (!r.problem.empty())
     fmt::print("  problem: {} ({} of {} right)\n", r.problem, r.ok, n);
@@ -510,8 +512,10 @@ void print_header() {
 }
 
 /// One round on a fresh scratch database: the bare passes, a dry run and the process
-/// pass (reversed on odd rounds). Returns false when something came out wrong.
-bool run_round(const options& opt, const std::vector<load_account>& accts, int round) {
+/// pass (reversed on odd rounds), printed; its passes are appended to `all`. Returns
+/// false when something came out wrong.
+bool run_round(const options& opt, const std::vector<load_account>& accts, int round,
+               std::vector<pass_result>& all) {
   auto token = shared_token(opt);
   scratch_pipeline db{opt, round};
   db.prepare(accts, token);
@@ -535,11 +539,43 @@ bool run_round(const options& opt, const std::vector<load_account>& accts, int r
   print_header();
   bool good = true;
   for (auto& r : results) {
-    print_row(r, accts.size(), reference);
+    r.to_client = r.seconds / reference;
+    print_row(r, accts.size());
     good = good && r.problem.empty() && r.ok == accts.size();
+    all.push_back(std::move(r));
   }
   std::fflush(stdout);
   return good;
+}
+
+// -- the summary over rounds ---------------------------------------------------------
+
+/// "median [min-max]" of `xs` with `digits` decimals.
+std::string median_range(std::vector<double> xs, int digits) {
+  std::sort(xs.begin(), xs.end());
+  return fmt::format("{:.{}f} [{:.{}f}-{:.{}f}]", median(xs), digits, xs.front(), digits,
+                     xs.back(), digits);
+}
+
+/// Per mode, over the rounds: seconds, accounts/s and the ratio to the same round's
+/// `client` pass (median and range), and the peak RSS of the process passes.
+void print_summary(const std::vector<pass_result>& all, std::size_t n, int rounds) {
+  fmt::print("\nover {} rounds (median [min-max]):\n{:<12} {:>20} {:>11} {:>20} {:>24}\n",
+             rounds, "mode", "seconds", "accounts/s", "/client", "peak RSS MiB");
+  for (const char* mode : {"client", "client-warm", "process-dry", "process"}) {
+    std::vector<double> seconds, ratios, rss;
+    for (auto& r : all)
+      if (r.mode == mode) {
+        seconds.push_back(r.seconds);
+        ratios.push_back(r.to_client);
+        rss.push_back(r.max_rss_kib / 1024.0);
+      }
+    if (seconds.empty())
+      continue;
+    fmt::print("{:<12} {:>20} {:>11.0f} {:>20} {:>24}\n", mode, median_range(seconds, 2),
+               static_cast<double>(n) / median(seconds), median_range(ratios, 2),
+               rss.front() > 0 ? median_range(rss, 1) : std::string{"-"});
+  }
 }
 
 } // namespace
@@ -587,11 +623,14 @@ int main(int argc, char** argv) {
     auto warm = bare_pass(opt, accts, shared_token(opt), "client");
     fmt::print("index warm-up: {:.1f} s, {} ok\n", warm.seconds, warm.ok);
     int status = 0;
+    std::vector<pass_result> all;
     for (int round = 0; round < opt.rounds; ++round) {
       fmt::print("\nround {}\n", round + 1);
-      if (!run_round(opt, accts, round))
+      if (!run_round(opt, accts, round, all))
         status = 1;
     }
+    if (opt.rounds > 1)
+      print_summary(all, accts.size(), opt.rounds);
     std::error_code ec;
     if (!opt.keep)
       fs::remove(opt.work_dir, ec);
