@@ -10,7 +10,7 @@
 namespace mailpipe {
 
 /// Sets up the process-wide spdlog logger "mailpipe": asynchronous, to stderr and, when
-/// `cfg.dir` is set, to daily files `DIR/mailpipe.log` kept `cfg.retention_days` days.
+/// `cfg.dir` is set, to daily files `DIR/mailpipe_YYYY-MM-DD.log` kept `cfg.retention_days` days.
 /// `level` overrides `cfg.level` when not empty. Returns an error for a bad level or folder.
 caf::error setup_logging(const log_config& cfg, const std::string& level = "");
 
