@@ -1,10 +1,11 @@
 #pragma once
 
-// The account supervisor's rules, as pure functions of its state and `now` (so its tests
-// need no clock): may a pass start, what an error counts as, and what a stored outcome
-// does to the cached state. Counting and disabling are decided in PostgreSQL
-// (`db::record_failure`, one transaction, shared by every node); the supervisor caches
-// the answer.
+// The account supervisor's rules, as pure functions of its state and `now` (so
+// its tests need no clock): may a pass start, what an error counts as, and what
+// a stored outcome does to the cached state. Counting and disabling are decided
+// in PostgreSQL
+// (`db::record_failure`, one transaction, shared by every node); the supervisor
+// caches the answer.
 
 #include <cstdint>
 #include <optional>
@@ -47,11 +48,12 @@ account_health after_failure(const failure_outcome& stored);
 /// The cached state after a stored success.
 account_health after_success();
 
-/// The failure class of a pass error: the project's codes by `classify`, CAF's request
-/// timeout as `timeout`, a fetcher or analyzer that died as `other`.
+/// The failure class of a pass error: the project's codes by `classify`, CAF's
+/// request timeout as `timeout`, a fetcher or analyzer that died as `other`.
 failure_class class_of(const caf::error& err);
 
-/// The failure's text for the tables and logs (the adapters already masked secrets).
+/// The failure's text for the tables and logs (the adapters already masked
+/// secrets).
 std::string message_of(const caf::error& err);
 
 } // namespace mailpipe

@@ -5,14 +5,16 @@
 
 namespace mailpipe {
 
-std::vector<found_result> analyze_found(const analyzer& an, provider kind,
-                                        const std::vector<found_message>& messages) {
+std::vector<found_result>
+analyze_found(const analyzer& an, provider kind,
+              const std::vector<found_message>& messages) {
   std::vector<found_result> out;
   out.reserve(messages.size());
   for (auto& msg : messages) {
     placement_input where{to_string(kind), msg.folder, msg.labels};
     auto analysis = an.analyze(msg.header_block, where);
-    auto result = db::to_found_result(analysis, to_json(analysis, 0), msg.header_block);
+    auto result =
+        db::to_found_result(analysis, to_json(analysis, 0), msg.header_block);
     result.token = msg.test_id;
     out.push_back(std::move(result));
   }
@@ -22,11 +24,12 @@ std::vector<found_result> analyze_found(const analyzer& an, provider kind,
 analyzer_actor::behavior_type analyze_pass(analyzer_actor::pointer self,
                                            std::shared_ptr<const analyzer> an) {
   return {
-    [self, an](atom::analyze, provider kind, const std::vector<found_message>& messages) {
-      auto results = analyze_found(*an, kind, messages);
-      self->quit();
-      return results;
-    },
+      [self, an](atom::analyze, provider kind,
+                 const std::vector<found_message>& messages) {
+        auto results = analyze_found(*an, kind, messages);
+        self->quit();
+        return results;
+      },
   };
 }
 

@@ -33,9 +33,10 @@ std::vector<std::string> tokens_of(const claimed_account& acc) {
   return out;
 }
 
-// The token endpoint of an OAuth2 account: Gmail's for Gmail (and Gmail's IMAP),
-// Microsoft's otherwise.
-oauth2::endpoint token_endpoint_of(const config& cfg, const claimed_account& acc) {
+// The token endpoint of an OAuth2 account: Gmail's for Gmail (and Gmail's
+// IMAP), Microsoft's otherwise.
+oauth2::endpoint token_endpoint_of(const config& cfg,
+                                   const claimed_account& acc) {
   bool google = acc.kind == provider::gmail
                 || acc.imap_host.find("gmail") != std::string::npos;
   return google ? token_endpoint(cfg.gmail) : token_endpoint(cfg.outlook);
@@ -44,8 +45,8 @@ oauth2::endpoint token_endpoint_of(const config& cfg, const claimed_account& acc
 oauth2::token_cache& tokens(const config& cfg, const claimed_account& acc,
                             connection_knowledge& know) {
   if (!know.tokens)
-    know.tokens = std::make_shared<oauth2::token_cache>(token_endpoint_of(cfg, acc),
-                                                         acc.secret);
+    know.tokens = std::make_shared<oauth2::token_cache>(
+        token_endpoint_of(cfg, acc), acc.secret);
   return *know.tokens;
 }
 
@@ -59,7 +60,8 @@ caf::expected<imap::credentials> credentials_of(const config& cfg,
     return cred;
   }
   http::client client;
-  auto token = tokens(cfg, acc, know).access_token(client, std::chrono::system_clock::now());
+  auto token = tokens(cfg, acc, know)
+                   .access_token(client, std::chrono::system_clock::now());
   if (!token)
     return token.error();
   cred.secret = std::move(*token);
@@ -68,7 +70,8 @@ caf::expected<imap::credentials> credentials_of(const config& cfg,
 }
 
 caf::expected<std::vector<found_message>>
-fetch_imap(const config& cfg, const pass_request& req, connection_knowledge& know) {
+fetch_imap(const config& cfg, const pass_request& req,
+           connection_knowledge& know) {
   auto cred = credentials_of(cfg, req.account, know);
   if (!cred)
     return cred.error();
@@ -78,21 +81,23 @@ fetch_imap(const config& cfg, const pass_request& req, connection_knowledge& kno
   auto settings = imap::make_settings(cfg.imap);
   settings.command_timeout = std::min(settings.command_timeout, req.timeout);
   settings.connect_timeout = std::min(settings.connect_timeout, req.timeout);
-  return imap::find_test_messages(endpoint_of(req.account), *cred, tokens_of(req.account),
-                                  opts, settings);
+  return imap::find_test_messages(endpoint_of(req.account), *cred,
+                                  tokens_of(req.account), opts, settings);
 }
 
 // -- the REST providers -------------------------------------------------------
 
 template <class ProviderConfig>
-api_session_options rest_options(const ProviderConfig& section, const pass_request& req) {
+api_session_options rest_options(const ProviderConfig& section,
+                                 const pass_request& req) {
   auto opts = session_options(section, req.account.email);
   opts.timeout = std::min(opts.timeout, req.timeout);
   return opts;
 }
 
 caf::expected<std::vector<found_message>>
-fetch_gmail(const config& cfg, const pass_request& req, connection_knowledge& know) {
+fetch_gmail(const config& cfg, const pass_request& req,
+            connection_knowledge& know) {
   http::client client;
   api_session session{rest_options(cfg.gmail, req), client,
                       tokens(cfg, req.account, know), nullptr};
@@ -102,7 +107,8 @@ fetch_gmail(const config& cfg, const pass_request& req, connection_knowledge& kn
 }
 
 caf::expected<std::vector<found_message>>
-fetch_graph(const config& cfg, const pass_request& req, connection_knowledge& know) {
+fetch_graph(const config& cfg, const pass_request& req,
+            connection_knowledge& know) {
   http::client client;
   api_session session{rest_options(cfg.outlook, req), client,
                       tokens(cfg, req.account, know), nullptr};
@@ -124,18 +130,19 @@ fetch_test_messages(const config& cfg, const pass_request& req,
   return fetch_imap(cfg, req, know);
 }
 
-fetcher_actor::behavior_type fetcher(fetcher_actor::pointer self, config cfg,
-                                     fetch_fn fetch,
-                                     std::shared_ptr<connection_knowledge> know) {
+fetcher_actor::behavior_type
+fetcher(fetcher_actor::pointer self, config cfg, fetch_fn fetch,
+        std::shared_ptr<connection_knowledge> know) {
   return {
-    [self, cfg{std::move(cfg)}, fetch{std::move(fetch)}, know](
-      atom::fetch, const pass_request& req) -> caf::result<std::vector<found_message>> {
-      auto found = fetch(cfg, req, *know);
-      self->quit();
-      if (!found)
-        return found.error();
-      return std::move(*found);
-    },
+      [self, cfg{std::move(cfg)}, fetch{std::move(fetch)}, know](
+          atom::fetch,
+          const pass_request& req) -> caf::result<std::vector<found_message>> {
+        auto found = fetch(cfg, req, *know);
+        self->quit();
+        if (!found)
+          return found.error();
+        return std::move(*found);
+      },
   };
 }
 

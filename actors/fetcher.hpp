@@ -13,8 +13,9 @@
 
 namespace mailpipe {
 
-/// What an account's supervisor knows of its server between passes: the IMAP session
-/// hints (a repeated pass is one round trip) and the OAuth2 token cache.
+/// What an account's supervisor knows of its server between passes: the IMAP
+/// session hints (a repeated pass is one round trip) and the OAuth2 token
+/// cache.
 struct connection_knowledge {
   /// Capabilities and junk folder learned by the last IMAP pass.
   imap::session_hints hints;
@@ -22,22 +23,22 @@ struct connection_knowledge {
   std::shared_ptr<oauth2::token_cache> tokens;
 };
 
-/// Finds the messages carrying the pending tests of `req.account` with the adapter of its
-/// provider: IMAP (`find_test_messages`), Gmail or Microsoft Graph. Blocking; updates
-/// `know` (hints, tokens) as it learns.
+/// Finds the messages carrying the pending tests of `req.account` with the
+/// adapter of its provider: IMAP (`find_test_messages`), Gmail or Microsoft
+/// Graph. Blocking; updates `know` (hints, tokens) as it learns.
 caf::expected<std::vector<found_message>>
 fetch_test_messages(const config& cfg, const pass_request& req,
                     connection_knowledge& know);
 
 /// The signature of `fetch_test_messages`.
 using fetch_fn = std::function<caf::expected<std::vector<found_message>>(
-  const config&, const pass_request&, connection_knowledge&)>;
+    const config&, const pass_request&, connection_knowledge&)>;
 
-/// Answers one `fetch` with `fetch(cfg, req, *know)` on its own copy of the knowledge
-/// (which the supervisor adopts after the answer) and quits. Spawn it detached when
-/// `fetch` blocks.
-fetcher_actor::behavior_type fetcher(fetcher_actor::pointer self, config cfg,
-                                     fetch_fn fetch,
-                                     std::shared_ptr<connection_knowledge> know);
+/// Answers one `fetch` with `fetch(cfg, req, *know)` on its own copy of the
+/// knowledge (which the supervisor adopts after the answer) and quits. Spawn it
+/// detached when `fetch` blocks.
+fetcher_actor::behavior_type
+fetcher(fetcher_actor::pointer self, config cfg, fetch_fn fetch,
+        std::shared_ptr<connection_knowledge> know);
 
 } // namespace mailpipe

@@ -36,10 +36,10 @@ void start_shutdown(node_ptr self) {
   auto stopper = self->spawn(terminator, stop_order::sequential,
                              caf::timespan{st.cfg.node.shutdown_grace});
   self->request(stopper, caf::infinite, atom::shutdown_v, stop_targets(st))
-    .then([self](atom::done) {
-      spdlog::info("node {}: all actors stopped", self->state.cfg.node.name);
-      self->quit(self->state.failure);
-    });
+      .then([self](atom::done) {
+        spdlog::info("node {}: all actors stopped", self->state.cfg.node.name);
+        self->quit(self->state.failure);
+      });
 }
 
 status_dict node_status(const node_state& st) {
@@ -47,10 +47,10 @@ status_dict node_status(const node_state& st) {
   d["name"] = std::string{node_state::name};
   d["node"] = st.cfg.node.name;
   d["state"] = std::string{st.stopping ? "stopping" : "running"};
-  d["uptime_seconds"] = static_cast<int64_t>(
-    std::chrono::duration_cast<std::chrono::seconds>(caf::make_timestamp()
-                                                     - st.started_at)
-      .count());
+  d["uptime_seconds"] =
+      static_cast<int64_t>(std::chrono::duration_cast<std::chrono::seconds>(
+                               caf::make_timestamp() - st.started_at)
+                               .count());
   std::vector<caf::config_value> children;
   for (auto& c : st.children) {
     caf::config_value::dictionary cd;
@@ -66,10 +66,11 @@ status_dict node_status(const node_state& st) {
 
 std::vector<node_child_spec> standard_children(const config& cfg) {
   std::vector<node_child_spec> out{
-    {registrar_state::name,
-     [cfg](caf::actor_system& sys) {
-       return caf::actor_cast<caf::actor>(sys.spawn<caf::detached>(registrar, cfg));
-     }},
+      {registrar_state::name,
+       [cfg](caf::actor_system& sys) {
+         return caf::actor_cast<caf::actor>(
+             sys.spawn<caf::detached>(registrar, cfg));
+       }},
   };
   for (auto& spec : pipeline_children(cfg))
     out.push_back(std::move(spec));
@@ -87,8 +88,9 @@ node_actor::behavior_type node(node_ptr self, config cfg,
     st.children.push_back({spec.name, handle});
     st.handles->push_back(handle);
   }
-  // However the node ends (ordered shutdown, kill, crash), no child outlives it. The
-  // functor runs after the state is gone: it holds its own copy of the handles.
+  // However the node ends (ordered shutdown, kill, crash), no child outlives
+  // it. The functor runs after the state is gone: it holds its own copy of the
+  // handles.
   self->attach_functor([handles = st.handles](const caf::error& reason) {
     for (auto& child : *handles)
       caf::anon_send_exit(child, reason ? caf::exit_reason::kill
@@ -104,16 +106,18 @@ node_actor::behavior_type node(node_ptr self, config cfg,
         continue;
       spdlog::error("node: {} stopped unexpectedly: {}", child.name,
                     render(msg.reason));
-      st.failure = msg.reason ? msg.reason : caf::make_error(ec::unspecified, child.name
-                                                             + " stopped unexpectedly");
+      st.failure = msg.reason
+                       ? msg.reason
+                       : caf::make_error(ec::unspecified,
+                                         child.name + " stopped unexpectedly");
     }
     if (st.failure && !st.stopping)
       start_shutdown(self);
   });
   spdlog::info("node {} started", st.cfg.node.name);
   return {
-    [self](atom::status) -> status_dict { return node_status(self->state); },
-    [self](atom::shutdown) { start_shutdown(self); },
+      [self](atom::status) -> status_dict { return node_status(self->state); },
+      [self](atom::shutdown) { start_shutdown(self); },
   };
 }
 

@@ -11,18 +11,22 @@ namespace mailpipe {
 
 namespace {
 
-using orchestrator_ptr = orchestrator_actor::stateful_pointer<orchestrator_state>;
+using orchestrator_ptr =
+    orchestrator_actor::stateful_pointer<orchestrator_state>;
 
-// Time a pass may take beyond its account timeout before the run gives up on it (the
-// supervisor cuts the fetch at the timeout; this bounds the analysis and the store).
+// Time a pass may take beyond its account timeout before the run gives up on it
+// (the supervisor cuts the fetch at the timeout; this bounds the analysis and
+// the store).
 constexpr auto pass_margin = std::chrono::seconds{150};
 
 // Time a run-wide store call may take (claim, metrics, end of run).
 constexpr auto store_bound = std::chrono::seconds{120};
 
-// -- the outcomes ---------------------------------------------------------------
+// -- the outcomes
+// ---------------------------------------------------------------
 
-metrics_row to_metrics_row(const orchestrator_state& st, const pass_outcome& out) {
+metrics_row to_metrics_row(const orchestrator_state& st,
+                           const pass_outcome& out) {
   metrics_row row;
   row.run_id = st.holder.run_id;
   row.account_id = out.account_id;
@@ -30,7 +34,8 @@ metrics_row to_metrics_row(const orchestrator_state& st, const pass_outcome& out
   row.started_at = out.started_at;
   row.duration_seconds = out.duration_seconds;
   row.emails_found = out.emails_found;
-  bool failed = out.status == pass_status::failure || out.status == pass_status::timeout;
+  bool failed =
+      out.status == pass_status::failure || out.status == pass_status::timeout;
   row.errors_count = failed ? 1 : 0;
   row.status = to_string(out.status);
   if (failed) {
@@ -41,13 +46,15 @@ metrics_row to_metrics_row(const orchestrator_state& st, const pass_outcome& out
 }
 
 void log_outcome(const orchestrator_state& st, const pass_outcome& out) {
-  auto line = fmt::format("run={} account={} email={} outcome={} found={} recorded={} "
-                          "duration={:.3f}s",
-                          st.holder.run_id, out.account_id, out.email, to_string(out.status),
-                          out.emails_found, out.recorded, out.duration_seconds);
+  auto line = fmt::format(
+      "run={} account={} email={} outcome={} found={} recorded={} "
+      "duration={:.3f}s",
+      st.holder.run_id, out.account_id, out.email, to_string(out.status),
+      out.emails_found, out.recorded, out.duration_seconds);
   if (out.status == pass_status::failure || out.status == pass_status::timeout)
-    line += fmt::format(" error={} failures={}{} message=\"{}\"", to_string(out.kind),
-                        out.failure_count, out.disabled ? " disabled" : "", out.message);
+    line += fmt::format(" error={} failures={}{} message=\"{}\"",
+                        to_string(out.kind), out.failure_count,
+                        out.disabled ? " disabled" : "", out.message);
   job_log("email-processing", line);
 }
 
@@ -92,13 +99,15 @@ pass_outcome lost_pass(const claimed_account& acc, const caf::error& err) {
   return out;
 }
 
-// -- the run --------------------------------------------------------------------
+// -- the run
+// --------------------------------------------------------------------
 
 void answer(orchestrator_ptr self) {
   auto& st = self->state;
-  st.report.duration_seconds
-    = std::chrono::duration<double>(std::chrono::system_clock::now() - st.report.started_at)
-        .count();
+  st.report.duration_seconds =
+      std::chrono::duration<double>(std::chrono::system_clock::now()
+                                    - st.report.started_at)
+          .count();
   st.promise.deliver(std::move(st.report));
   self->quit();
 }
@@ -106,18 +115,20 @@ void answer(orchestrator_ptr self) {
 // Releases the leases and expires and completes tests.
 void end_run(orchestrator_ptr self) {
   auto& st = self->state;
-  self->request(st.context->stores.front(), store_bound, atom::done_v, st.holder)
-    .then(
-      [self](int64_t expired, int64_t completed) {
-        self->state.report.tests_expired = expired;
-        self->state.report.tests_completed = completed;
-        answer(self);
-      },
-      [self](const caf::error& err) {
-        spdlog::error("run {}: could not end the run (leases expire by themselves): {}",
-                      self->state.holder.run_id, render(err));
-        answer(self);
-      });
+  self->request(st.context->stores.front(), store_bound, atom::done_v,
+                st.holder)
+      .then(
+          [self](int64_t expired, int64_t completed) {
+            self->state.report.tests_expired = expired;
+            self->state.report.tests_completed = completed;
+            answer(self);
+          },
+          [self](const caf::error& err) {
+            spdlog::error("run {}: could not end the run (leases expire by "
+                          "themselves): {}",
+                          self->state.holder.run_id, render(err));
+            answer(self);
+          });
 }
 
 void finish(orchestrator_ptr self) {
@@ -129,27 +140,32 @@ void finish(orchestrator_ptr self) {
     answer(self);
     return;
   }
-  self->request(st.context->metrics, store_bound, atom::store_v, std::move(st.rows))
-    .then([self](int64_t) { end_run(self); },
-          [self](const caf::error& err) {
-            spdlog::error("run {}: metrics rows not written: {}", self->state.holder.run_id,
-                          render(err));
-            end_run(self);
-          });
+  self->request(st.context->metrics, store_bound, atom::store_v,
+                std::move(st.rows))
+      .then([self](int64_t) { end_run(self); },
+            [self](const caf::error& err) {
+              spdlog::error("run {}: metrics rows not written: {}",
+                            self->state.holder.run_id, render(err));
+              end_run(self);
+            });
 }
 
 void dispatch(orchestrator_ptr self) {
   auto& st = self->state;
-  while (!st.stopping && st.in_flight < st.request.parallel && !st.waiting.empty()) {
+  while (!st.stopping && st.in_flight < st.request.parallel
+         && !st.waiting.empty()) {
     auto acc = std::move(st.waiting.front());
     st.waiting.pop_front();
     ++st.in_flight;
-    pass_request req{st.holder.run_id, acc, st.request.account_timeout, st.request.dry_run};
+    pass_request req{st.holder.run_id, acc, st.request.account_timeout,
+                     st.request.dry_run};
     acc.secret.clear();
-    self->request(st.router, st.request.account_timeout + pass_margin, atom::run_v,
-                  std::move(req))
-      .then([self](pass_outcome& out) { on_outcome(self, std::move(out)); },
-            [self, acc](const caf::error& err) { on_outcome(self, lost_pass(acc, err)); });
+    self->request(st.router, st.request.account_timeout + pass_margin,
+                  atom::run_v, std::move(req))
+        .then([self](pass_outcome& out) { on_outcome(self, std::move(out)); },
+              [self, acc](const caf::error& err) {
+                on_outcome(self, lost_pass(acc, err));
+              });
   }
   if (st.in_flight == 0 && (st.waiting.empty() || st.stopping))
     finish(self);
@@ -159,13 +175,16 @@ void start(orchestrator_ptr self, claim_result claim) {
   auto& st = self->state;
   st.started = true;
   st.claimed = static_cast<int64_t>(claim.accounts.size());
-  st.report.skipped = static_cast<int32_t>(claim.skipped_retry + claim.skipped_leased);
+  st.report.skipped =
+      static_cast<int32_t>(claim.skipped_retry + claim.skipped_leased);
   for (auto& acc : claim.accounts)
     st.waiting.push_back(std::move(acc));
-  spdlog::info("run {}: {} accounts claimed, {} skipped (retry time or leased elsewhere)",
+  spdlog::info("run {}: {} accounts claimed, {} skipped (retry time or leased "
+               "elsewhere)",
                st.holder.run_id, st.claimed, st.report.skipped);
   if (!st.request.dry_run)
-    self->delayed_send(self, st.context->cfg.processing.lease / 3, atom::lease_v);
+    self->delayed_send(self, st.context->cfg.processing.lease / 3,
+                       atom::lease_v);
   dispatch(self);
 }
 
@@ -177,26 +196,28 @@ caf::result<run_report> run(orchestrator_ptr self, run_request req) {
   st.report.run_id = st.holder.run_id;
   st.report.started_at = std::chrono::system_clock::now();
   st.promise = self->make_response_promise<run_report>();
-  claim_request claim{st.holder, st.context->cfg.processing.lease, 0, st.request.accounts,
-                      st.request.dry_run};
-  self->request(st.context->stores.front(), store_bound, atom::run_v, std::move(claim))
-    .then([self](claim_result& res) { start(self, std::move(res)); },
-          [self](const caf::error& err) {
-            self->state.promise.deliver(err);
-            self->quit();
-          });
+  claim_request claim{st.holder, st.context->cfg.processing.lease, 0,
+                      st.request.accounts, st.request.dry_run};
+  self->request(st.context->stores.front(), store_bound, atom::run_v,
+                std::move(claim))
+      .then([self](claim_result& res) { start(self, std::move(res)); },
+            [self](const caf::error& err) {
+              self->state.promise.deliver(err);
+              self->quit();
+            });
   return st.promise;
 }
 
 void renew_leases(orchestrator_ptr self) {
   auto& st = self->state;
   auto lease = st.context->cfg.processing.lease;
-  self->request(st.context->stores.front(), store_bound, atom::lease_v, st.holder, lease)
-    .then([](int64_t) {},
-          [self](const caf::error& err) {
-            spdlog::warn("run {}: leases not renewed: {}", self->state.holder.run_id,
-                         render(err));
-          });
+  self->request(st.context->stores.front(), store_bound, atom::lease_v,
+                st.holder, lease)
+      .then([](int64_t) {},
+            [self](const caf::error& err) {
+              spdlog::warn("run {}: leases not renewed: {}",
+                           self->state.holder.run_id, render(err));
+            });
   self->delayed_send(self, lease / 3, atom::lease_v);
 }
 
@@ -221,8 +242,9 @@ std::string new_run_id() {
   uint64_t lo = gen();
   hi = (hi & 0xffffffffffff0fffULL) | 0x0000000000004000ULL; // version 4
   lo = (lo & 0x3fffffffffffffffULL) | 0x8000000000000000ULL; // variant 1
-  return fmt::format("{:08x}-{:04x}-{:04x}-{:04x}-{:012x}", hi >> 32, (hi >> 16) & 0xffff,
-                     hi & 0xffff, lo >> 48, lo & 0xffffffffffffULL);
+  return fmt::format("{:08x}-{:04x}-{:04x}-{:04x}-{:012x}", hi >> 32,
+                     (hi >> 16) & 0xffff, hi & 0xffff, lo >> 48,
+                     lo & 0xffffffffffffULL);
 }
 
 orchestrator_actor::behavior_type
@@ -231,17 +253,17 @@ orchestrator(orchestrator_actor::stateful_pointer<orchestrator_state> self,
   self->state.context = std::move(context);
   self->state.router = std::move(router);
   return {
-    [self](atom::status) { return orchestrator_status(self->state); },
-    [self](atom::run, run_request& req) { return run(self, std::move(req)); },
-    [self](atom::shutdown) {
-      self->state.stopping = true;
-      if (self->state.started && self->state.in_flight == 0)
-        finish(self);
-    },
-    [self](atom::lease) {
-      if (!self->state.stopping || self->state.in_flight > 0)
-        renew_leases(self);
-    },
+      [self](atom::status) { return orchestrator_status(self->state); },
+      [self](atom::run, run_request& req) { return run(self, std::move(req)); },
+      [self](atom::shutdown) {
+        self->state.stopping = true;
+        if (self->state.started && self->state.in_flight == 0)
+          finish(self);
+      },
+      [self](atom::lease) {
+        if (!self->state.stopping || self->state.in_flight > 0)
+          renew_leases(self);
+      },
   };
 }
 

@@ -35,11 +35,12 @@ struct orchestrator_state {
   caf::typed_response_promise<run_report> promise;
 };
 
-/// One run: a new UUID; claims the eligible accounts with a lease (`processing.lease`,
-/// renewed every third of it); keeps at most `parallel` passes in flight (a new one
-/// starts as one ends); logs one line per account to `email-processing.log`; then writes
-/// the metrics rows, releases the leases, expires and completes tests, and answers with
-/// the report. A claim that fails (database down) is the run's error.
+/// One run: a new UUID; claims the eligible accounts with a lease
+/// (`processing.lease`, renewed every third of it); keeps at most `parallel`
+/// passes in flight (a new one starts as one ends); logs one line per account
+/// to `email-processing.log`; then writes the metrics rows, releases the
+/// leases, expires and completes tests, and answers with the report. A claim
+/// that fails (database down) is the run's error.
 orchestrator_actor::behavior_type
 orchestrator(orchestrator_actor::stateful_pointer<orchestrator_state> self,
              pipeline_ptr context, scheduler_actor router);

@@ -19,7 +19,8 @@ const store_actor& pipeline_context::store_for(int64_t account_id) const {
 
 namespace {
 
-caf::expected<std::shared_ptr<const analyzer>> compile_analysis(const config& cfg) {
+caf::expected<std::shared_ptr<const analyzer>>
+compile_analysis(const config& cfg) {
   auto policy = load_policy(cfg.analysis);
   if (!policy)
     return policy.error();
@@ -29,8 +30,8 @@ caf::expected<std::shared_ptr<const analyzer>> compile_analysis(const config& cf
   return std::make_shared<const analyzer>(std::move(*an));
 }
 
-// The key that opens the accounts' secrets; none is not an error here (a claim then says
-// which keys to set).
+// The key that opens the accounts' secrets; none is not an error here (a claim
+// then says which keys to set).
 std::optional<crypto::secret_box> secrets_key(const config& cfg) {
   auto box = crypto::secret_box::load(cfg.crypto);
   if (!box) {
@@ -42,8 +43,8 @@ std::optional<crypto::secret_box> secrets_key(const config& cfg) {
 
 } // namespace
 
-caf::expected<pipeline_handles> start_pipeline(caf::actor_system& sys, const config& cfg,
-                                               schedule when) {
+caf::expected<pipeline_handles>
+start_pipeline(caf::actor_system& sys, const config& cfg, schedule when) {
   auto analysis = compile_analysis(cfg);
   if (!analysis)
     return analysis.error();
@@ -55,13 +56,15 @@ caf::expected<pipeline_handles> start_pipeline(caf::actor_system& sys, const con
   auto stores = std::max<int64_t>(1, cfg.database.pool_size);
   for (int64_t i = 0; i < stores; ++i) {
     ctx->stores.push_back(sys.spawn<caf::detached>(store, cfg, box));
-    out.actors.push_back({"store", caf::actor_cast<caf::actor>(ctx->stores.back())});
+    out.actors.push_back(
+        {"store", caf::actor_cast<caf::actor>(ctx->stores.back())});
   }
   ctx->metrics = sys.spawn(metrics, ctx->stores.front(), when.metrics_days);
   out.actors.push_back({"metrics", caf::actor_cast<caf::actor>(ctx->metrics)});
   out.context = ctx;
   out.scheduler = sys.spawn(scheduler, out.context, when.interval);
-  out.actors.push_back({"scheduler", caf::actor_cast<caf::actor>(out.scheduler)});
+  out.actors.push_back(
+      {"scheduler", caf::actor_cast<caf::actor>(out.scheduler)});
   return out;
 }
 
@@ -77,22 +80,28 @@ caf::actor failed_child(caf::actor_system& sys, caf::error reason) {
 
 // The number of actors `start_pipeline` starts for `cfg`.
 size_t pipeline_size(const config& cfg) {
-  auto stores = static_cast<size_t>(std::max<int64_t>(1, cfg.database.pool_size));
+  auto stores =
+      static_cast<size_t>(std::max<int64_t>(1, cfg.database.pool_size));
   return stores + 2;
 }
 
 } // namespace
 
 std::vector<node_child_spec> pipeline_children(const config& cfg) {
-  auto started = std::make_shared<std::optional<caf::expected<pipeline_handles>>>();
+  auto started =
+      std::make_shared<std::optional<caf::expected<pipeline_handles>>>();
   std::vector<node_child_spec> out;
   auto n = pipeline_size(cfg);
   for (size_t i = 0; i < n; ++i)
-    out.push_back({i + 1 == n ? "scheduler" : i + 2 == n ? "metrics" : "store",
+    out.push_back({i + 1 == n   ? "scheduler"
+                   : i + 2 == n ? "metrics"
+                                : "store",
                    [cfg, started, i](caf::actor_system& sys) {
                      if (!*started)
-                       *started = start_pipeline(
-                         sys, cfg, schedule{cfg.processing.interval, metrics_retention_days});
+                       *started =
+                           start_pipeline(sys, cfg,
+                                          schedule{cfg.processing.interval,
+                                                   metrics_retention_days});
                      auto& handles = **started;
                      if (!handles)
                        return failed_child(sys, handles.error());

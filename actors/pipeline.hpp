@@ -1,7 +1,8 @@
 #pragma once
 
-// What the pipeline's actors share: the configuration, the compiled analyzer and the
-// handles of the node-wide actors. Built once (`start_pipeline`), read-only afterwards.
+// What the pipeline's actors share: the configuration, the compiled analyzer
+// and the handles of the node-wide actors. Built once (`start_pipeline`),
+// read-only afterwards.
 
 #include <memory>
 #include <string>
@@ -30,11 +31,14 @@ struct pipeline_context {
   metrics_actor metrics;
   /// Alerts (null when the node runs without one).
   alerter_actor alerter;
-  /// The wall clock the supervisors' retry gate reads (a fake one in actor tests).
+  /// The wall clock the supervisors' retry gate reads (a fake one in actor
+  /// tests).
   clock_fn now = [] { return std::chrono::system_clock::now(); };
-  /// Finds an account's test messages (`fetch_test_messages`; a stand-in in actor tests).
+  /// Finds an account's test messages (`fetch_test_messages`; a stand-in in
+  /// actor tests).
   fetch_fn fetch = fetch_test_messages;
-  /// True when `fetch` blocks (a real provider): fetchers are then detached actors.
+  /// True when `fetch` blocks (a real provider): fetchers are then detached
+  /// actors.
   bool blocking_fetch = true;
 
   /// The store of an account (claims and run-wide calls use `stores.front()`).
@@ -50,7 +54,8 @@ struct pipeline_handles {
   pipeline_ptr context;
   /// Starts runs and owns the supervisors.
   scheduler_actor scheduler;
-  /// Every actor started, in start order (stop them in reverse: the scheduler first).
+  /// Every actor started, in start order (stop them in reverse: the scheduler
+  /// first).
   std::vector<terminator_target> actors;
 };
 
@@ -62,22 +67,24 @@ struct schedule {
   int64_t metrics_days = 0;
 };
 
-/// Days of `email_processing_metrics` a node keeps (its daily cleanup; `mailpipe metrics
-/// clean --days` has the same default).
+/// Days of `email_processing_metrics` a node keeps (its daily cleanup;
+/// `mailpipe metrics clean --days` has the same default).
 constexpr int64_t metrics_retention_days = 30;
 
-/// Compiles the analysis policy, loads the secrets key and spawns the stores, the metrics
-/// actor, the alerter and the scheduler. A bad policy file is an error; a missing key is
-/// not (claims then fail with the reason, so `process` can say it).
-caf::expected<pipeline_handles> start_pipeline(caf::actor_system& sys, const config& cfg,
-                                               schedule when);
+/// Compiles the analysis policy, loads the secrets key and spawns the stores,
+/// the metrics actor, the alerter and the scheduler. A bad policy file is an
+/// error; a missing key is not (claims then fail with the reason, so `process`
+/// can say it).
+caf::expected<pipeline_handles>
+start_pipeline(caf::actor_system& sys, const config& cfg, schedule when);
 
 struct node_child_spec;
 
-/// The pipeline as children of a node, in start order (stores, metrics, alerter,
-/// scheduler): runs every `processing.interval`, metrics cleaned daily. The first spec
-/// starts the whole pipeline; a pipeline that cannot start (a bad policy file) is a child
-/// that ends at once with the reason, which stops the node.
+/// The pipeline as children of a node, in start order (stores, metrics,
+/// alerter, scheduler): runs every `processing.interval`, metrics cleaned
+/// daily. The first spec starts the whole pipeline; a pipeline that cannot
+/// start (a bad policy file) is a child that ends at once with the reason,
+/// which stops the node.
 std::vector<node_child_spec> pipeline_children(const config& cfg);
 
 } // namespace mailpipe

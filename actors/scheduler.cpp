@@ -32,23 +32,24 @@ caf::result<run_report> start_run(scheduler_ptr self, run_request req) {
   if (st.stopping)
     return caf::make_error(ec::shutting_down, "the node is stopping");
   auto rp = self->make_response_promise<run_report>();
-  st.current = self->spawn(orchestrator, st.context, caf::actor_cast<scheduler_actor>(self));
+  st.current = self->spawn(orchestrator, st.context,
+                           caf::actor_cast<scheduler_actor>(self));
   ++st.runs;
   self->request(st.current, caf::infinite, atom::run_v, std::move(req))
-    .then(
-      [self, rp](run_report& report) mutable {
-        self->state.current = nullptr;
-        rp.deliver(std::move(report));
-        if (self->state.stopping)
-          quit_with_supervisors(self);
-      },
-      [self, rp](const caf::error& err) mutable {
-        self->state.current = nullptr;
-        ++self->state.failed_runs;
-        rp.deliver(err);
-        if (self->state.stopping)
-          quit_with_supervisors(self);
-      });
+      .then(
+          [self, rp](run_report& report) mutable {
+            self->state.current = nullptr;
+            rp.deliver(std::move(report));
+            if (self->state.stopping)
+              quit_with_supervisors(self);
+          },
+          [self, rp](const caf::error& err) mutable {
+            self->state.current = nullptr;
+            ++self->state.failed_runs;
+            rp.deliver(err);
+            if (self->state.stopping)
+              quit_with_supervisors(self);
+          });
   return rp;
 }
 
@@ -57,8 +58,9 @@ const supervisor_actor& supervisor_of(scheduler_ptr self, int64_t account_id) {
   auto i = sups.find(account_id);
   if (i == sups.end())
     i = sups.emplace(account_id,
-                     self->spawn<caf::linked>(supervisor, account_id, self->state.context))
-          .first;
+                     self->spawn<caf::linked>(supervisor, account_id,
+                                              self->state.context))
+            .first;
   return i->second;
 }
 
@@ -68,29 +70,34 @@ void tick(scheduler_ptr self) {
     return;
   self->delayed_send(self, st.interval, atom::tick_v);
   if (st.current) {
-    spdlog::info("scheduler: the previous run is still going; this tick is skipped");
+    spdlog::info(
+        "scheduler: the previous run is still going; this tick is skipped");
     return;
   }
   auto req = scheduled_run(st.context->cfg);
-  self->request(caf::actor_cast<scheduler_actor>(self), caf::infinite, atom::run_v,
-                std::move(req))
-    .then(
-      [](const run_report& r) {
-        spdlog::info("run {}: {} done, {} failed, {} skipped, {} messages found in {:.1f} s",
-                     r.run_id, r.done, r.failed, r.skipped, r.emails_found,
-                     r.duration_seconds);
-      },
-      [](const caf::error& err) { spdlog::error("run failed: {}", render(err)); });
+  self->request(caf::actor_cast<scheduler_actor>(self), caf::infinite,
+                atom::run_v, std::move(req))
+      .then(
+          [](const run_report& r) {
+            spdlog::info("run {}: {} done, {} failed, {} skipped, {} messages "
+                         "found in {:.1f} s",
+                         r.run_id, r.done, r.failed, r.skipped, r.emails_found,
+                         r.duration_seconds);
+          },
+          [](const caf::error& err) {
+            spdlog::error("run failed: {}", render(err));
+          });
 }
 
-// True when `source` was one of the supervisors (linked to the scheduler): it is
-// forgotten, and the account's next pass starts a new one.
+// True when `source` was one of the supervisors (linked to the scheduler): it
+// is forgotten, and the account's next pass starts a new one.
 bool forget_supervisor(scheduler_ptr self, const caf::actor_addr& source) {
   auto& sups = self->state.supervisors;
   for (auto i = sups.begin(); i != sups.end(); ++i)
     if (i->second.address() == source) {
-      spdlog::warn("scheduler: the supervisor of account {} ended; a new one takes over",
-                   i->first);
+      spdlog::warn(
+          "scheduler: the supervisor of account {} ended; a new one takes over",
+          i->first);
       sups.erase(i);
       return true;
     }
@@ -128,21 +135,25 @@ status_dict scheduler_status(const scheduler_state& st) {
 } // namespace
 
 scheduler_actor::behavior_type
-scheduler(scheduler_actor::stateful_pointer<scheduler_state> self, pipeline_ptr context,
-          duration interval) {
+scheduler(scheduler_actor::stateful_pointer<scheduler_state> self,
+          pipeline_ptr context, duration interval) {
   self->state.context = std::move(context);
   self->state.interval = interval;
-  self->set_exit_handler([self](caf::exit_msg& msg) { on_exit_request(self, msg); });
+  self->set_exit_handler(
+      [self](caf::exit_msg& msg) { on_exit_request(self, msg); });
   if (interval.count() > 0)
     self->send(self, atom::tick_v);
   return {
-    [self](atom::status) { return scheduler_status(self->state); },
-    [self](atom::run, run_request& req) { return start_run(self, std::move(req)); },
-    [self](atom::run, pass_request& req) {
-      auto id = req.account.id;
-      return self->delegate(supervisor_of(self, id), atom::run_v, std::move(req));
-    },
-    [self](atom::tick) { tick(self); },
+      [self](atom::status) { return scheduler_status(self->state); },
+      [self](atom::run, run_request& req) {
+        return start_run(self, std::move(req));
+      },
+      [self](atom::run, pass_request& req) {
+        auto id = req.account.id;
+        return self->delegate(supervisor_of(self, id), atom::run_v,
+                              std::move(req));
+      },
+      [self](atom::tick) { tick(self); },
   };
 }
 

@@ -21,17 +21,18 @@ struct scheduler_state {
   /// Runs started and runs that failed.
   int64_t runs = 0;
   int64_t failed_runs = 0;
-  /// True once the node asked it to stop: the run in flight finishes, none starts.
+  /// True once the node asked it to stop: the run in flight finishes, none
+  /// starts.
   bool stopping = false;
 };
 
-/// Starts a run when asked, and every `interval` when it is not zero, never two at once
-/// (a tick during a run is skipped). On an exit request it lets the run in progress
-/// finish its passes in flight (the node's terminator bounds that by
-/// `node.shutdown_grace`), ends the run (releasing its leases), then quits, taking the
-/// supervisors with it.
+/// Starts a run when asked, and every `interval` when it is not zero, never two
+/// at once (a tick during a run is skipped). On an exit request it lets the run
+/// in progress finish its passes in flight (the node's terminator bounds that
+/// by `node.shutdown_grace`), ends the run (releasing its leases), then quits,
+/// taking the supervisors with it.
 scheduler_actor::behavior_type
-scheduler(scheduler_actor::stateful_pointer<scheduler_state> self, pipeline_ptr context,
-          duration interval);
+scheduler(scheduler_actor::stateful_pointer<scheduler_state> self,
+          pipeline_ptr context, duration interval);
 
 } // namespace mailpipe

@@ -15,10 +15,11 @@ using store_ptr = store_actor::stateful_pointer<store_state>;
 
 // -- the connection -----------------------------------------------------------
 
-// Connects if needed and runs `f(conn)` within the call bound; on failure drops the
-// connection, counts and logs the failure, and returns the error.
+// Connects if needed and runs `f(conn)` within the call bound; on failure drops
+// the connection, counts and logs the failure, and returns the error.
 template <class F>
-auto with_db(store_ptr self, const char* what, F f) -> decltype(f(*self->state.conn)) {
+auto with_db(store_ptr self, const char* what, F f)
+    -> decltype(f(*self->state.conn)) {
   auto& st = self->state;
   ++st.calls;
   if (!st.conn) {
@@ -43,8 +44,9 @@ auto with_db(store_ptr self, const char* what, F f) -> decltype(f(*self->state.c
 
 // -- what the handlers do -----------------------------------------------------
 
-// Opens the secret of every claimed account; an account whose secret cannot be opened
-// keeps an empty secret (its pass then fails with an auth error that says why).
+// Opens the secret of every claimed account; an account whose secret cannot be
+// opened keeps an empty secret (its pass then fails with an auth error that
+// says why).
 void open_secrets(store_ptr self, pqxx::connection& conn, claim_result& claim) {
   auto& box = *self->state.box;
   for (auto& acc : claim.accounts) {
@@ -58,9 +60,10 @@ void open_secrets(store_ptr self, pqxx::connection& conn, claim_result& claim) {
 
 caf::expected<claim_result> claim(store_ptr self, const claim_request& req) {
   if (!self->state.box)
-    return caf::make_error(ec::invalid_config,
-                           "no key to open the accounts' secrets: set crypto.key_file "
-                           "or the variable named by crypto.key_env");
+    return caf::make_error(
+        ec::invalid_config,
+        "no key to open the accounts' secrets: set crypto.key_file "
+        "or the variable named by crypto.key_env");
   return with_db(self, "claim accounts",
                  [&](pqxx::connection& conn) -> caf::expected<claim_result> {
                    auto res = req.dry_run ? db::eligible_accounts(conn, req)
@@ -72,41 +75,44 @@ caf::expected<claim_result> claim(store_ptr self, const claim_request& req) {
 }
 
 caf::expected<pass_ack> write_pass(store_ptr self, const pass_record& rec) {
-  return with_db(self, "record pass",
-                 [&](pqxx::connection& conn) -> caf::expected<pass_ack> {
-                   pass_ack ack;
-                   if (!rec.failed) {
-                     auto n = db::record_pass(conn, rec.run_id, rec.account_id, rec.found);
-                     if (!n)
-                       return n.error();
-                     ack.recorded = *n;
-                     return ack;
-                   }
-                   auto& p = self->state.cfg.processing;
-                   auto out = db::record_failure(
-                     conn, {rec.account_id, rec.kind, rec.message, p.retry_after,
-                            p.max_failures});
-                   if (!out)
-                     return out.error();
-                   ack.failure = *out;
-                   return ack;
-                 });
+  return with_db(
+      self, "record pass",
+      [&](pqxx::connection& conn) -> caf::expected<pass_ack> {
+        pass_ack ack;
+        if (!rec.failed) {
+          auto n = db::record_pass(conn, rec.run_id, rec.account_id, rec.found);
+          if (!n)
+            return n.error();
+          ack.recorded = *n;
+          return ack;
+        }
+        auto& p = self->state.cfg.processing;
+        auto out =
+            db::record_failure(conn, {rec.account_id, rec.kind, rec.message,
+                                      p.retry_after, p.max_failures});
+        if (!out)
+          return out.error();
+        ack.failure = *out;
+        return ack;
+      });
 }
 
 using end_counts = std::tuple<int64_t, int64_t>;
 
 caf::expected<end_counts> end_run(store_ptr self, const lease_holder& holder) {
-  return with_db(self, "end run", [&](pqxx::connection& conn) -> caf::expected<end_counts> {
-    if (auto released = db::release_run_leases(conn, holder); !released)
-      return released.error();
-    auto expired = db::expire_tests(conn);
-    if (!expired)
-      return expired.error();
-    auto completed = db::complete_tests(conn);
-    if (!completed)
-      return completed.error();
-    return end_counts{expired->tests_expired, *completed};
-  });
+  return with_db(self, "end run",
+                 [&](pqxx::connection& conn) -> caf::expected<end_counts> {
+                   if (auto released = db::release_run_leases(conn, holder);
+                       !released)
+                     return released.error();
+                   auto expired = db::expire_tests(conn);
+                   if (!expired)
+                     return expired.error();
+                   auto completed = db::complete_tests(conn);
+                   if (!completed)
+                     return completed.error();
+                   return end_counts{expired->tests_expired, *completed};
+                 });
 }
 
 status_dict store_status(const store_state& st) {
@@ -121,33 +127,40 @@ status_dict store_status(const store_state& st) {
 
 } // namespace
 
-store_actor::behavior_type store(store_actor::stateful_pointer<store_state> self,
-                                 config cfg, std::optional<crypto::secret_box> box) {
+store_actor::behavior_type
+store(store_actor::stateful_pointer<store_state> self, config cfg,
+      std::optional<crypto::secret_box> box) {
   self->state.cfg = std::move(cfg);
   self->state.box = std::move(box);
   return {
-    [self](atom::status) { return store_status(self->state); },
-    [self](atom::run, const claim_request& req) { return claim(self, req); },
-    [self](atom::store, const pass_record& rec) { return write_pass(self, rec); },
-    [self](atom::store, const std::vector<metrics_row>& rows) {
-      return with_db(self, "insert metrics",
-                     [&](pqxx::connection& conn) { return db::insert_metrics(conn, rows); });
-    },
-    [self](atom::lease, const lease_holder& holder, pipeline_duration lease_for) {
-      return with_db(self, "renew leases", [&](pqxx::connection& conn) {
-        return db::renew_run_leases(conn, holder, lease_for);
-      });
-    },
-    [self](atom::done, const lease_holder& holder) -> caf::result<int64_t, int64_t> {
-      auto counts = end_run(self, holder);
-      if (!counts)
-        return counts.error();
-      return {std::get<0>(*counts), std::get<1>(*counts)};
-    },
-    [self](atom::clean, int64_t days) {
-      return with_db(self, "clean metrics",
-                     [&](pqxx::connection& conn) { return db::clean_metrics(conn, days); });
-    },
+      [self](atom::status) { return store_status(self->state); },
+      [self](atom::run, const claim_request& req) { return claim(self, req); },
+      [self](atom::store, const pass_record& rec) {
+        return write_pass(self, rec);
+      },
+      [self](atom::store, const std::vector<metrics_row>& rows) {
+        return with_db(self, "insert metrics", [&](pqxx::connection& conn) {
+          return db::insert_metrics(conn, rows);
+        });
+      },
+      [self](atom::lease, const lease_holder& holder,
+             pipeline_duration lease_for) {
+        return with_db(self, "renew leases", [&](pqxx::connection& conn) {
+          return db::renew_run_leases(conn, holder, lease_for);
+        });
+      },
+      [self](atom::done,
+             const lease_holder& holder) -> caf::result<int64_t, int64_t> {
+        auto counts = end_run(self, holder);
+        if (!counts)
+          return counts.error();
+        return {std::get<0>(*counts), std::get<1>(*counts)};
+      },
+      [self](atom::clean, int64_t days) {
+        return with_db(self, "clean metrics", [&](pqxx::connection& conn) {
+          return db::clean_metrics(conn, days);
+        });
+      },
   };
 }
 

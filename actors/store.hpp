@@ -17,7 +17,8 @@ struct store_state {
   static inline const char* name = "store";
   /// The configuration (database, processing).
   config cfg;
-  /// Opens the accounts' secrets (none configured: claims fail with the reason).
+  /// Opens the accounts' secrets (none configured: claims fail with the
+  /// reason).
   std::optional<crypto::secret_box> box;
   /// The open connection, or null while the database is unreachable.
   std::unique_ptr<pqxx::connection> conn;
@@ -27,10 +28,11 @@ struct store_state {
   std::string last_error;
 };
 
-/// Spawn with `spawn<detached>`: every handler blocks on PostgreSQL, each call bounded by
-/// `db::call_timeout`. A failed call drops the connection (the next call reconnects) and
-/// answers with the error.
-store_actor::behavior_type store(store_actor::stateful_pointer<store_state> self,
-                                 config cfg, std::optional<crypto::secret_box> box);
+/// Spawn with `spawn<detached>`: every handler blocks on PostgreSQL, each call
+/// bounded by `db::call_timeout`. A failed call drops the connection (the next
+/// call reconnects) and answers with the error.
+store_actor::behavior_type
+store(store_actor::stateful_pointer<store_state> self, config cfg,
+      std::optional<crypto::secret_box> box);
 
 } // namespace mailpipe

@@ -12,11 +12,13 @@ namespace {
 using supervisor_ptr = supervisor_actor::stateful_pointer<supervisor_state>;
 using outcome_promise = caf::typed_response_promise<pass_outcome>;
 
-// Time the analyzer and the store may take after the fetch (they do not block on a mail
-// server; the store's own calls are bounded by the database timeouts).
+// Time the analyzer and the store may take after the fetch (they do not block
+// on a mail server; the store's own calls are bounded by the database
+// timeouts).
 constexpr auto after_fetch = std::chrono::seconds{120};
 
-// -- one pass, step by step -----------------------------------------------------
+// -- one pass, step by step
+// -----------------------------------------------------
 
 /// What a pass carries from step to step.
 struct pass {
@@ -31,26 +33,28 @@ using pass_ptr = std::shared_ptr<pass>;
 void finish(supervisor_ptr self, const pass_ptr& p, pass_status status) {
   auto& st = self->state;
   p->outcome.status = status;
-  p->outcome.duration_seconds
-    = std::chrono::duration<double>(std::chrono::steady_clock::now() - p->started).count();
+  p->outcome.duration_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now()
+                                    - p->started)
+          .count();
   st.busy = false;
   st.last = status;
   ++st.passes;
   p->promise.deliver(std::move(p->outcome));
 }
 
-void raise(supervisor_ptr self, std::string kind, bool critical, std::string title,
-           std::string body) {
+void raise(supervisor_ptr self, std::string kind, bool critical,
+           std::string title, std::string body) {
   auto& alerter = self->state.context->alerter;
   if (alerter)
     self->send(alerter, atom::event_v,
-               alert_event{std::move(kind), critical, std::move(title), std::move(body),
-                           self->state.context->now()});
+               alert_event{std::move(kind), critical, std::move(title),
+                           std::move(body), self->state.context->now()});
 }
 
 // Records the failure (count, retry time, disabling), then answers.
-void fail(supervisor_ptr self, const pass_ptr& p, pass_status status, failure_class kind,
-          std::string message) {
+void fail(supervisor_ptr self, const pass_ptr& p, pass_status status,
+          failure_class kind, std::string message) {
   auto& out = p->outcome;
   out.kind = kind;
   out.message = std::move(message);
@@ -59,32 +63,34 @@ void fail(supervisor_ptr self, const pass_ptr& p, pass_status status, failure_cl
     return;
   }
   pass_record rec{p->req.run_id, out.account_id, {}, true, kind, out.message};
-  self->request(self->state.context->store_for(out.account_id), after_fetch, atom::store_v,
-                std::move(rec))
-    .then(
-      [self, p, status](const pass_ack& ack) {
-        auto& out = p->outcome;
-        self->state.health = after_failure(ack.failure);
-        out.failure_count = ack.failure.failure_count;
-        out.disabled = ack.failure.disabled;
-        auto what = fmt::format("{}: {}: {}", out.email, to_string(out.kind), out.message);
-        if (out.disabled)
-          raise(self, "account_disabled", true, "Seed account disabled",
-                fmt::format("{} (after {} consecutive failures)", what, out.failure_count));
-        else
-          raise(self, "account_error", false, "Seed account errors", what);
-        finish(self, p, status);
-      },
-      [self, p, status](const caf::error& err) {
-        // The failure could not be written (database down): the next run sees the
-        // account as it was and tries again.
-        p->outcome.message += "; not recorded: " + message_of(err);
-        finish(self, p, status);
-      });
+  self->request(self->state.context->store_for(out.account_id), after_fetch,
+                atom::store_v, std::move(rec))
+      .then(
+          [self, p, status](const pass_ack& ack) {
+            auto& out = p->outcome;
+            self->state.health = after_failure(ack.failure);
+            out.failure_count = ack.failure.failure_count;
+            out.disabled = ack.failure.disabled;
+            auto what = fmt::format("{}: {}: {}", out.email,
+                                    to_string(out.kind), out.message);
+            if (out.disabled)
+              raise(self, "account_disabled", true, "Seed account disabled",
+                    fmt::format("{} (after {} consecutive failures)", what,
+                                out.failure_count));
+            else
+              raise(self, "account_error", false, "Seed account errors", what);
+            finish(self, p, status);
+          },
+          [self, p, status](const caf::error& err) {
+            // The failure could not be written (database down): the next run
+            // sees the account as it was and tries again.
+            p->outcome.message += "; not recorded: " + message_of(err);
+            finish(self, p, status);
+          });
 }
 
-// Matches each result to its pending test by token (a message whose token no test is
-// waiting for is dropped) and keeps the first message of each test.
+// Matches each result to its pending test by token (a message whose token no
+// test is waiting for is dropped) and keeps the first message of each test.
 std::vector<found_result> match_tests(const claimed_account& acc,
                                       std::vector<found_result> results) {
   std::vector<found_result> out;
@@ -110,58 +116,64 @@ void store_results(supervisor_ptr self, const pass_ptr& p) {
     return;
   }
   pass_record rec{p->req.run_id, out.account_id, out.found, false, {}, {}};
-  self->request(self->state.context->store_for(out.account_id), after_fetch, atom::store_v,
-                std::move(rec))
-    .then(
-      [self, p](const pass_ack& ack) {
-        self->state.health = after_success();
-        p->outcome.recorded = ack.recorded;
-        finish(self, p, pass_status::success);
-      },
-      [self, p](const caf::error& err) {
-        // Nothing was recorded and the account is not counted as failing: the results
-        // stay pending and the next run finds them again.
-        p->outcome.kind = failure_class::other;
-        p->outcome.message = "results not recorded: " + message_of(err);
-        finish(self, p, pass_status::failure);
-      });
+  self->request(self->state.context->store_for(out.account_id), after_fetch,
+                atom::store_v, std::move(rec))
+      .then(
+          [self, p](const pass_ack& ack) {
+            self->state.health = after_success();
+            p->outcome.recorded = ack.recorded;
+            finish(self, p, pass_status::success);
+          },
+          [self, p](const caf::error& err) {
+            // Nothing was recorded and the account is not counted as failing:
+            // the results stay pending and the next run finds them again.
+            p->outcome.kind = failure_class::other;
+            p->outcome.message = "results not recorded: " + message_of(err);
+            finish(self, p, pass_status::failure);
+          });
 }
 
-void analyze(supervisor_ptr self, const pass_ptr& p, std::vector<found_message> found) {
+void analyze(supervisor_ptr self, const pass_ptr& p,
+             std::vector<found_message> found) {
   auto worker = self->spawn(analyze_pass, self->state.context->analysis);
-  self->request(worker, after_fetch, atom::analyze_v, p->req.account.kind, std::move(found))
-    .then(
-      [self, p](std::vector<found_result>& results) {
-        p->outcome.found = match_tests(p->req.account, std::move(results));
-        p->outcome.emails_found = static_cast<int32_t>(p->outcome.found.size());
-        store_results(self, p);
-      },
-      [self, p](const caf::error& err) {
-        fail(self, p, pass_status::failure, failure_class::parse, message_of(err));
-      });
+  self->request(worker, after_fetch, atom::analyze_v, p->req.account.kind,
+                std::move(found))
+      .then(
+          [self, p](std::vector<found_result>& results) {
+            p->outcome.found = match_tests(p->req.account, std::move(results));
+            p->outcome.emails_found =
+                static_cast<int32_t>(p->outcome.found.size());
+            store_results(self, p);
+          },
+          [self, p](const caf::error& err) {
+            fail(self, p, pass_status::failure, failure_class::parse,
+                 message_of(err));
+          });
 }
 
 void fetch(supervisor_ptr self, const pass_ptr& p) {
   auto& st = self->state;
   auto know = std::make_shared<connection_knowledge>(*st.knowledge);
   auto& ctx = *st.context;
-  auto worker = ctx.blocking_fetch
-                  ? self->spawn<caf::detached>(fetcher, ctx.cfg, ctx.fetch, know)
-                  : self->spawn(fetcher, ctx.cfg, ctx.fetch, know);
+  auto worker =
+      ctx.blocking_fetch
+          ? self->spawn<caf::detached>(fetcher, ctx.cfg, ctx.fetch, know)
+          : self->spawn(fetcher, ctx.cfg, ctx.fetch, know);
   self->request(worker, p->req.timeout, atom::fetch_v, p->req)
-    .then(
-      [self, p, know](std::vector<found_message>& found) {
-        self->state.knowledge = know;
-        analyze(self, p, std::move(found));
-      },
-      [self, p, worker](const caf::error& err) {
-        auto kind = class_of(err);
-        if (kind == failure_class::timeout)
-          self->send_exit(worker, caf::exit_reason::kill);
-        fail(self, p, kind == failure_class::timeout ? pass_status::timeout
-                                                     : pass_status::failure,
-             kind, message_of(err));
-      });
+      .then(
+          [self, p, know](std::vector<found_message>& found) {
+            self->state.knowledge = know;
+            analyze(self, p, std::move(found));
+          },
+          [self, p, worker](const caf::error& err) {
+            auto kind = class_of(err);
+            if (kind == failure_class::timeout)
+              self->send_exit(worker, caf::exit_reason::kill);
+            fail(self, p,
+                 kind == failure_class::timeout ? pass_status::timeout
+                                                : pass_status::failure,
+                 kind, message_of(err));
+          });
 }
 
 caf::result<pass_outcome> start_pass(supervisor_ptr self, pass_request& req) {
@@ -175,7 +187,8 @@ caf::result<pass_outcome> start_pass(supervisor_ptr self, pass_request& req) {
   if (st.busy || gate(st.health, p->outcome.started_at) != pass_gate::open) {
     p->outcome.status = pass_status::skipped;
     p->outcome.disabled = st.health.disabled;
-    p->outcome.message = st.busy ? "a pass is in progress" : "inside its retry time";
+    p->outcome.message =
+        st.busy ? "a pass is in progress" : "inside its retry time";
     return p->outcome;
   }
   st.busy = true;
@@ -201,15 +214,15 @@ status_dict supervisor_status(const supervisor_state& st) {
 } // namespace
 
 supervisor_actor::behavior_type
-supervisor(supervisor_actor::stateful_pointer<supervisor_state> self, int64_t account_id,
-           pipeline_ptr context) {
+supervisor(supervisor_actor::stateful_pointer<supervisor_state> self,
+           int64_t account_id, pipeline_ptr context) {
   auto& st = self->state;
   st.account_id = account_id;
   st.context = std::move(context);
   st.knowledge = std::make_shared<connection_knowledge>();
   return {
-    [self](atom::status) { return supervisor_status(self->state); },
-    [self](atom::run, pass_request& req) { return start_pass(self, req); },
+      [self](atom::status) { return supervisor_status(self->state); },
+      [self](atom::run, pass_request& req) { return start_pass(self, req); },
   };
 }
 

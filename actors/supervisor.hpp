@@ -17,7 +17,8 @@ struct supervisor_state {
   int64_t account_id = 0;
   /// The pipeline's shared context.
   pipeline_ptr context;
-  /// Hints and tokens from the last pass (shared with no one once a pass ended).
+  /// Hints and tokens from the last pass (shared with no one once a pass
+  /// ended).
   std::shared_ptr<connection_knowledge> knowledge;
   /// Cached failure state.
   account_health health;
@@ -28,10 +29,11 @@ struct supervisor_state {
   pass_status last = pass_status::skipped;
 };
 
-/// The supervisor of account `account_id`. A pass spawns a detached fetcher (cut at the
-/// request's timeout), an analyzer, writes through the account's store, updates the
-/// cached state from the store's answer, raises alerts (every failure counts toward the
-/// `account_error` window; a disabling is critical) and answers with the outcome.
+/// The supervisor of account `account_id`. A pass spawns a detached fetcher
+/// (cut at the request's timeout), an analyzer, writes through the account's
+/// store, updates the cached state from the store's answer, raises alerts
+/// (every failure counts toward the `account_error` window; a disabling is
+/// critical) and answers with the outcome.
 supervisor_actor::behavior_type
 supervisor(supervisor_actor::stateful_pointer<supervisor_state> self,
            int64_t account_id, pipeline_ptr context);

@@ -3,7 +3,8 @@
 #include <caf/atom.hpp>
 #include <caf/type_id.hpp>
 
-// Every atom of the protocol, one line each (atom text is at most 10 characters in CAF 0.17).
+// Every atom of the protocol, one line each (atom text is at most 10 characters
+// in CAF 0.17).
 
 /// Asks any actor for its status dictionary (the console is built on it).
 CAF_ADD_ATOM(mailpipe, mailpipe::atom, status, "status")

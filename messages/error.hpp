@@ -10,7 +10,8 @@
 
 namespace mailpipe {
 
-/// The project's error codes; every adapter turns its exceptions into one of these.
+/// The project's error codes; every adapter turns its exceptions into one of
+/// these.
 enum class ec : uint8_t {
   /// Not an error.
   none = 0,
@@ -26,7 +27,8 @@ enum class ec : uint8_t {
   database_error,
   /// A migration failed; it was rolled back.
   migration_failed,
-  /// The server refused the credentials (IMAP NO on LOGIN, OAuth2 invalid_grant, HTTP 401).
+  /// The server refused the credentials (IMAP NO on LOGIN, OAuth2
+  /// invalid_grant, HTTP 401).
   auth_failed,
   /// A command or a connection did not complete in time.
   timeout,
@@ -54,7 +56,8 @@ enum class ec : uint8_t {
   busy,
 };
 
-/// The failure classes of an account (DESIGN.md), as stored in `email_account_failures`.
+/// The failure classes of an account (DESIGN.md), as stored in
+/// `email_account_failures`.
 enum class failure_class : uint8_t {
   auth,
   timeout,

@@ -1,9 +1,9 @@
 #pragma once
 
-// The data of a processing run that travels between actors (DESIGN.md, "Flow of one
-// processing run"): what a run claims, what a pass of one account finds and records,
-// and what the run reports. Plain structs; the SQL that reads and writes them is in
-// adapters/db/pipeline.hpp.
+// The data of a processing run that travels between actors (DESIGN.md, "Flow of
+// one processing run"): what a run claims, what a pass of one account finds and
+// records, and what the run reports. Plain structs; the SQL that reads and
+// writes them is in adapters/db/pipeline.hpp.
 
 #include <chrono>
 #include <cstdint>
@@ -24,8 +24,8 @@ using pipeline_duration = std::chrono::milliseconds;
 
 // -- claiming -----------------------------------------------------------------
 
-/// Who holds a lease: the node's name and the run's UUID (two runs on one node name,
-/// e.g. cron's `process` beside `run`, never share an account).
+/// Who holds a lease: the node's name and the run's UUID (two runs on one node
+/// name, e.g. cron's `process` beside `run`, never share an account).
 struct lease_holder {
   /// `node.name`.
   std::string node;
@@ -63,7 +63,8 @@ struct claimed_account {
   std::string email;
   /// Which adapter reads it.
   provider kind = provider::imap;
-  /// IMAP only ("" / 0 for API providers): host, port, "tls" | "starttls" | "plain".
+  /// IMAP only ("" / 0 for API providers): host, port, "tls" | "starttls" |
+  /// "plain".
   std::string imap_host;
   int imap_port = 0;
   std::string imap_security;
@@ -75,8 +76,8 @@ struct claimed_account {
   std::string sync_state = "{}";
   /// Pending tests, oldest first; never empty for a claimed account.
   std::vector<pending_test> tests;
-  /// The opened password or refresh token ("" until the store loads it). Left out of
-  /// `inspect`, so no rendering of a message ever shows it.
+  /// The opened password or refresh token ("" until the store loads it). Left
+  /// out of `inspect`, so no rendering of a message ever shows it.
   std::string secret;
 };
 
@@ -84,10 +85,11 @@ struct claimed_account {
 struct claim_result {
   /// The accounts now leased to the holder.
   std::vector<claimed_account> accounts;
-  /// Active accounts with a pending test left out because their `retry_at` is ahead.
+  /// Active accounts with a pending test left out because their `retry_at` is
+  /// ahead.
   int64_t skipped_retry = 0;
-  /// Active accounts with a pending test left out because another holder's lease is live
-  /// (or its row was locked by a concurrent claim).
+  /// Active accounts with a pending test left out because another holder's
+  /// lease is live (or its row was locked by a concurrent claim).
   int64_t skipped_leased = 0;
 };
 
@@ -105,8 +107,8 @@ struct found_result {
   std::string folder;
   /// Gmail labels or the folder's special-use flags.
   std::vector<std::string> labels;
-  /// Trusted SPF result and the domain it was checked for ("" for none: NULL in the
-  /// table, as for every text below).
+  /// Trusted SPF result and the domain it was checked for ("" for none: NULL in
+  /// the table, as for every text below).
   std::string spf_result;
   std::string spf_domain;
   /// DKIM: "pass" when any signature passed, else the first signature's result.
@@ -118,9 +120,11 @@ struct found_result {
   std::string dmarc_policy;
   /// ARC chain result.
   std::string arc_result;
-  /// The filters as a JSON array; "" takes the `filters` member of `analysis_json`.
+  /// The filters as a JSON array; "" takes the `filters` member of
+  /// `analysis_json`.
   std::string filters_json;
-  /// The whole `mailpipe analyze` document (`to_json` of analysis_json.hpp); "" for none.
+  /// The whole `mailpipe analyze` document (`to_json` of analysis_json.hpp); ""
+  /// for none.
   std::string analysis_json;
   /// The raw header block.
   std::string header_block;
@@ -136,8 +140,8 @@ struct failure_outcome {
   wall_time retry_at;
 };
 
-/// What a supervisor asks the store to write after a pass: the results found, or the
-/// failure. Written in one transaction before the pass is acknowledged.
+/// What a supervisor asks the store to write after a pass: the results found,
+/// or the failure. Written in one transaction before the pass is acknowledged.
 struct pass_record {
   /// The run (UUID text).
   std::string run_id;
@@ -188,7 +192,8 @@ struct pass_outcome {
   /// Failure class and masked message (failure, timeout).
   failure_class kind = failure_class::other;
   std::string message;
-  /// Consecutive failures after this pass; true when this pass disabled the account.
+  /// Consecutive failures after this pass; true when this pass disabled the
+  /// account.
   int32_t failure_count = 0;
   bool disabled = false;
   /// When the pass started and how long it took.
@@ -230,8 +235,8 @@ struct run_request {
 struct run_report {
   /// The run's UUID text.
   std::string run_id;
-  /// Accounts passed successfully, failed (timeouts included) and skipped (retry time,
-  /// another holder's lease, or disabled).
+  /// Accounts passed successfully, failed (timeouts included) and skipped
+  /// (retry time, another holder's lease, or disabled).
   int32_t done = 0;
   int32_t failed = 0;
   int32_t skipped = 0;
@@ -273,8 +278,8 @@ struct metrics_row {
 
 /// Something that may deserve an alert.
 struct alert_event {
-  /// The kind of event: "account_error", "account_disabled", "database_down", ...
-  /// (one alert window per kind).
+  /// The kind of event: "account_error", "account_disabled", "database_down",
+  /// ... (one alert window per kind).
   std::string kind;
   /// Critical events are sent at once; others count toward their window.
   bool critical = false;
@@ -294,8 +299,8 @@ typename Inspector::result_type inspect(Inspector& f, lease_holder& x) {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, claim_request& x) {
-  return f(caf::meta::type_name("claim_request"), x.holder, x.lease_for, x.limit,
-           x.accounts, x.dry_run);
+  return f(caf::meta::type_name("claim_request"), x.holder, x.lease_for,
+           x.limit, x.accounts, x.dry_run);
 }
 
 template <class Inspector>
@@ -318,10 +323,10 @@ typename Inspector::result_type inspect(Inspector& f, claim_result& x) {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, found_result& x) {
-  return f(caf::meta::type_name("found_result"), x.test_db_id, x.token, x.placement,
-           x.folder, x.labels, x.spf_result, x.spf_domain, x.dkim_result,
-           x.dkim_domains, x.dmarc_result, x.dmarc_policy, x.arc_result,
-           x.filters_json, x.analysis_json, x.header_block);
+  return f(caf::meta::type_name("found_result"), x.test_db_id, x.token,
+           x.placement, x.folder, x.labels, x.spf_result, x.spf_domain,
+           x.dkim_result, x.dkim_domains, x.dmarc_result, x.dmarc_policy,
+           x.arc_result, x.filters_json, x.analysis_json, x.header_block);
 }
 
 template <class Inspector>
@@ -343,9 +348,10 @@ typename Inspector::result_type inspect(Inspector& f, pass_ack& x) {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, pass_outcome& x) {
-  return f(caf::meta::type_name("pass_outcome"), x.account_id, x.email, x.status,
-           x.emails_found, x.recorded, x.kind, x.message, x.failure_count,
-           x.disabled, x.started_at, x.duration_seconds, x.found);
+  return f(caf::meta::type_name("pass_outcome"), x.account_id, x.email,
+           x.status, x.emails_found, x.recorded, x.kind, x.message,
+           x.failure_count, x.disabled, x.started_at, x.duration_seconds,
+           x.found);
 }
 
 template <class Inspector>
@@ -362,22 +368,22 @@ typename Inspector::result_type inspect(Inspector& f, run_request& x) {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, run_report& x) {
-  return f(caf::meta::type_name("run_report"), x.run_id, x.done, x.failed, x.skipped,
-           x.emails_found, x.recorded, x.tests_expired, x.tests_completed,
-           x.started_at, x.duration_seconds, x.outcomes);
+  return f(caf::meta::type_name("run_report"), x.run_id, x.done, x.failed,
+           x.skipped, x.emails_found, x.recorded, x.tests_expired,
+           x.tests_completed, x.started_at, x.duration_seconds, x.outcomes);
 }
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, metrics_row& x) {
   return f(caf::meta::type_name("metrics_row"), x.run_id, x.account_id, x.node,
-           x.started_at, x.duration_seconds, x.emails_found, x.errors_count, x.status,
-           x.error_class, x.error_message);
+           x.started_at, x.duration_seconds, x.emails_found, x.errors_count,
+           x.status, x.error_class, x.error_message);
 }
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, alert_event& x) {
-  return f(caf::meta::type_name("alert_event"), x.kind, x.critical, x.title, x.body,
-           x.at);
+  return f(caf::meta::type_name("alert_event"), x.kind, x.critical, x.title,
+           x.body, x.at);
 }
 
 } // namespace mailpipe

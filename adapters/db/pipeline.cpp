@@ -17,9 +17,10 @@ namespace {
 
 // -- claiming -----------------------------------------------------------------
 
-// $1 node, $2 run id, $3 account filter (bigint[] text), rows of `a` (email_accounts).
-// The one definition of "eligible" (DESIGN.md): active, a pending result of a pending
-// test, retry time passed, and no live lease of another holder.
+// $1 node, $2 run id, $3 account filter (bigint[] text), rows of `a`
+// (email_accounts). The one definition of "eligible" (DESIGN.md): active, a
+// pending result of a pending test, retry time passed, and no live lease of
+// another holder.
 constexpr const char* eligible_where = R"(
   a.active
   AND EXISTS (SELECT 1 FROM test_results r JOIN tests t ON t.id = r.test_id
@@ -36,8 +37,9 @@ constexpr const char* lease_free = R"(
    OR (a.lease_owner = $1 AND a.lease_run_id = $2::uuid)))";
 
 constexpr const char* account_columns =
-  "a.id, a.email, a.provider, a.imap_host, a.imap_port, a.imap_security, a.username, "
-  "a.auth_method, a.sync_state::text";
+    "a.id, a.email, a.provider, a.imap_host, a.imap_port, a.imap_security, "
+    "a.username, "
+    "a.auth_method, a.sync_state::text";
 
 std::optional<int64_t> sql_limit(int64_t limit) {
   return limit > 0 ? std::optional<int64_t>{limit} : std::nullopt;
@@ -64,59 +66,64 @@ void load_pending_tests(pqxx::transaction_base& tx,
   for (auto& acc : accounts)
     ids.push_back(acc.id);
   auto rows = tx.exec_params(
-    "SELECT r.email_account_id, t.id, t.test_id FROM test_results r "
-    "JOIN tests t ON t.id = r.test_id WHERE r.email_account_id = ANY($1::bigint[]) "
-    "AND r.status = 'pending' AND t.status = 'pending' ORDER BY t.created_at, t.id",
-    bigint_array(ids));
+      "SELECT r.email_account_id, t.id, t.test_id FROM test_results r "
+      "JOIN tests t ON t.id = r.test_id WHERE r.email_account_id = "
+      "ANY($1::bigint[]) "
+      "AND r.status = 'pending' AND t.status = 'pending' ORDER BY "
+      "t.created_at, t.id",
+      bigint_array(ids));
   std::unordered_map<int64_t, claimed_account*> by_id;
   for (auto& acc : accounts)
     by_id[acc.id] = &acc;
   for (const auto& row : rows)
     by_id[row[0].as<int64_t>()]->tests.push_back(
-      {row[1].as<int64_t>(), row[2].as<std::string>()});
+        {row[1].as<int64_t>(), row[2].as<std::string>()});
 }
 
-// Counts the accounts left out for their retry time or another holder's live lease.
+// Counts the accounts left out for their retry time or another holder's live
+// lease.
 void count_skipped(pqxx::transaction_base& tx, const claim_request& req,
                    claim_result& out) {
   auto row = tx.exec_params1(
-    fmt::format("SELECT count(*) FILTER (WHERE NOT {1}), "
-                "count(*) FILTER (WHERE {1} AND NOT {2}) "
-                "FROM email_accounts a WHERE {0}",
-                eligible_where, retry_passed, lease_free),
-    req.holder.node, req.holder.run_id, bigint_array(req.accounts));
+      fmt::format("SELECT count(*) FILTER (WHERE NOT {1}), "
+                  "count(*) FILTER (WHERE {1} AND NOT {2}) "
+                  "FROM email_accounts a WHERE {0}",
+                  eligible_where, retry_passed, lease_free),
+      req.holder.node, req.holder.run_id, bigint_array(req.accounts));
   out.skipped_retry = row[0].as<int64_t>();
   out.skipped_leased = row[1].as<int64_t>();
 }
 
 std::string candidates_query(bool lock) {
-  return fmt::format("SELECT a.id FROM email_accounts a WHERE {} AND {} AND {} "
-                     "ORDER BY a.last_processed_at NULLS FIRST, a.id LIMIT $4{}",
-                     eligible_where, retry_passed, lease_free,
-                     lock ? " FOR UPDATE OF a SKIP LOCKED" : "");
+  return fmt::format(
+      "SELECT a.id FROM email_accounts a WHERE {} AND {} AND {} "
+      "ORDER BY a.last_processed_at NULLS FIRST, a.id LIMIT $4{}",
+      eligible_where, retry_passed, lease_free,
+      lock ? " FOR UPDATE OF a SKIP LOCKED" : "");
 }
 
-caf::expected<claim_result> select_accounts(pqxx::connection& conn,
-                                            const claim_request& req, bool take) {
+caf::expected<claim_result>
+select_accounts(pqxx::connection& conn, const claim_request& req, bool take) {
   return guarded(take ? "claim accounts" : "list eligible accounts", [&] {
     pqxx::work tx{conn};
     claim_result out;
     pqxx::result rows;
     if (take)
       rows = tx.exec_params(
-        fmt::format("WITH c AS ({}) UPDATE email_accounts a SET lease_owner = $1, "
-                    "lease_run_id = $2::uuid, "
-                    "lease_until = now() + $5 * interval '1 millisecond', "
-                    "updated_at = now() FROM c WHERE a.id = c.id RETURNING {}",
-                    candidates_query(true), account_columns),
-        req.holder.node, req.holder.run_id, bigint_array(req.accounts),
-        sql_limit(req.limit), static_cast<int64_t>(req.lease_for.count()));
+          fmt::format(
+              "WITH c AS ({}) UPDATE email_accounts a SET lease_owner = $1, "
+              "lease_run_id = $2::uuid, "
+              "lease_until = now() + $5 * interval '1 millisecond', "
+              "updated_at = now() FROM c WHERE a.id = c.id RETURNING {}",
+              candidates_query(true), account_columns),
+          req.holder.node, req.holder.run_id, bigint_array(req.accounts),
+          sql_limit(req.limit), static_cast<int64_t>(req.lease_for.count()));
     else
       rows = tx.exec_params(
-        fmt::format("SELECT {} FROM email_accounts a WHERE a.id IN ({})",
-                    account_columns, candidates_query(false)),
-        req.holder.node, req.holder.run_id, bigint_array(req.accounts),
-        sql_limit(req.limit));
+          fmt::format("SELECT {} FROM email_accounts a WHERE a.id IN ({})",
+                      account_columns, candidates_query(false)),
+          req.holder.node, req.holder.run_id, bigint_array(req.accounts),
+          sql_limit(req.limit));
     for (const auto& row : rows)
       out.accounts.push_back(read_account(row));
     std::sort(out.accounts.begin(), out.accounts.end(),
@@ -152,27 +159,31 @@ UPDATE test_results SET status = 'found', placement = $3, folder = NULLIF($4, ''
 WHERE test_id = $1 AND email_account_id = $2 AND status = 'pending')";
 
 // Writes one found message if its result is still pending; true when it did.
-bool write_found(pqxx::transaction_base& tx, std::string_view run_id, int64_t test_db_id,
-                 int64_t account_id, const found_result& f) {
-  return tx.exec_params(record_found_sql, test_db_id, account_id, f.placement, f.folder,
-                        json_string_array(f.labels), f.spf_result, f.spf_domain,
-                        f.dkim_result, json_string_array(f.dkim_domains),
-                        f.dmarc_result, f.dmarc_policy, f.arc_result, f.filters_json,
+bool write_found(pqxx::transaction_base& tx, std::string_view run_id,
+                 int64_t test_db_id, int64_t account_id,
+                 const found_result& f) {
+  return tx.exec_params(record_found_sql, test_db_id, account_id, f.placement,
+                        f.folder, json_string_array(f.labels), f.spf_result,
+                        f.spf_domain, f.dkim_result,
+                        json_string_array(f.dkim_domains), f.dmarc_result,
+                        f.dmarc_policy, f.arc_result, f.filters_json,
                         f.analysis_json, f.header_block, std::string{run_id})
-           .affected_rows()
+             .affected_rows()
          == 1;
 }
 
-// A success: the failure count is reset, the retry time cleared, `last_processed_at`
-// set. False when there is no such account.
+// A success: the failure count is reset, the retry time cleared,
+// `last_processed_at` set. False when there is no such account.
 bool write_success(pqxx::transaction_base& tx, int64_t account_id) {
-  auto rows = tx.exec_params("UPDATE email_accounts SET last_processed_at = now(), "
-                             "updated_at = now() WHERE id = $1",
-                             account_id)
-                .affected_rows();
-  tx.exec_params("UPDATE email_account_failures SET failure_count = 0, retry_at = NULL "
-                 "WHERE email_account_id = $1",
-                 account_id);
+  auto rows =
+      tx.exec_params("UPDATE email_accounts SET last_processed_at = now(), "
+                     "updated_at = now() WHERE id = $1",
+                     account_id)
+          .affected_rows();
+  tx.exec_params(
+      "UPDATE email_account_failures SET failure_count = 0, retry_at = NULL "
+      "WHERE email_account_id = $1",
+      account_id);
   return rows == 1;
 }
 
@@ -246,41 +257,45 @@ caf::expected<bool> release_lease(pqxx::connection& conn, int64_t account_id,
                                   const lease_holder& holder) {
   return guarded("release lease", [&] {
     pqxx::nontransaction tx{conn};
-    return tx
-             .exec_params("UPDATE email_accounts SET lease_owner = NULL, "
-                          "lease_run_id = NULL, lease_until = NULL, updated_at = now() "
-                          "WHERE id = $1 AND lease_owner = $2 AND lease_run_id = $3::uuid",
-                          account_id, holder.node, holder.run_id)
-             .affected_rows()
+    return tx.exec_params(
+                 "UPDATE email_accounts SET lease_owner = NULL, "
+                 "lease_run_id = NULL, lease_until = NULL, updated_at = now() "
+                 "WHERE id = $1 AND lease_owner = $2 AND lease_run_id = "
+                 "$3::uuid",
+                 account_id, holder.node, holder.run_id)
+               .affected_rows()
            == 1;
   });
 }
 
 caf::expected<bool> renew_lease(pqxx::connection& conn, int64_t account_id,
-                                const lease_holder& holder, duration lease_for) {
+                                const lease_holder& holder,
+                                duration lease_for) {
   return guarded("renew lease", [&] {
     pqxx::nontransaction tx{conn};
-    return tx
-             .exec_params("UPDATE email_accounts SET lease_until = now() + $4 * "
-                          "interval '1 millisecond' WHERE id = $1 AND lease_owner = $2 "
-                          "AND lease_run_id = $3::uuid",
-                          account_id, holder.node, holder.run_id,
-                          static_cast<int64_t>(lease_for.count()))
-             .affected_rows()
+    return tx.exec_params(
+                 "UPDATE email_accounts SET lease_until = now() + $4 * "
+                 "interval '1 millisecond' WHERE id = $1 AND lease_owner = $2 "
+                 "AND lease_run_id = $3::uuid",
+                 account_id, holder.node, holder.run_id,
+                 static_cast<int64_t>(lease_for.count()))
+               .affected_rows()
            == 1;
   });
 }
 
 caf::expected<int64_t> renew_run_leases(pqxx::connection& conn,
-                                        const lease_holder& holder, duration lease_for) {
+                                        const lease_holder& holder,
+                                        duration lease_for) {
   return guarded("renew the run's leases", [&] {
     pqxx::nontransaction tx{conn};
     return static_cast<int64_t>(
-      tx.exec_params("UPDATE email_accounts SET lease_until = now() + $3 * "
-                     "interval '1 millisecond' WHERE lease_owner = $1 "
-                     "AND lease_run_id = $2::uuid",
-                     holder.node, holder.run_id, static_cast<int64_t>(lease_for.count()))
-        .affected_rows());
+        tx.exec_params("UPDATE email_accounts SET lease_until = now() + $3 * "
+                       "interval '1 millisecond' WHERE lease_owner = $1 "
+                       "AND lease_run_id = $2::uuid",
+                       holder.node, holder.run_id,
+                       static_cast<int64_t>(lease_for.count()))
+            .affected_rows());
   });
 }
 
@@ -289,11 +304,13 @@ caf::expected<int64_t> release_run_leases(pqxx::connection& conn,
   return guarded("release the run's leases", [&] {
     pqxx::nontransaction tx{conn};
     return static_cast<int64_t>(
-      tx.exec_params("UPDATE email_accounts SET lease_owner = NULL, lease_run_id = NULL, "
-                     "lease_until = NULL, updated_at = now() WHERE lease_owner = $1 "
-                     "AND lease_run_id = $2::uuid",
-                     holder.node, holder.run_id)
-        .affected_rows());
+        tx.exec_params(
+              "UPDATE email_accounts SET lease_owner = NULL, lease_run_id = "
+              "NULL, "
+              "lease_until = NULL, updated_at = now() WHERE lease_owner = $1 "
+              "AND lease_run_id = $2::uuid",
+              holder.node, holder.run_id)
+            .affected_rows());
   });
 }
 
@@ -302,10 +319,10 @@ caf::error save_sync_state(pqxx::connection& conn, int64_t account_id,
   auto n = guarded("save sync state", [&] {
     pqxx::nontransaction tx{conn};
     return tx
-      .exec_params("UPDATE email_accounts SET sync_state = $2::jsonb, "
-                   "updated_at = now() WHERE id = $1",
-                   account_id, std::string{json})
-      .affected_rows();
+        .exec_params("UPDATE email_accounts SET sync_state = $2::jsonb, "
+                     "updated_at = now() WHERE id = $1",
+                     account_id, std::string{json})
+        .affected_rows();
   });
   if (!n)
     return n.error();
@@ -314,7 +331,8 @@ caf::error save_sync_state(pqxx::connection& conn, int64_t account_id,
 
 // -- results ------------------------------------------------------------------
 
-found_result to_found_result(const message_analysis& a, std::string analysis_json,
+found_result to_found_result(const message_analysis& a,
+                             std::string analysis_json,
                              std::string header_block) {
   found_result out;
   if (a.placement)
@@ -336,9 +354,9 @@ found_result to_found_result(const message_analysis& a, std::string analysis_jso
   return out;
 }
 
-caf::expected<bool> record_found(pqxx::connection& conn, std::string_view run_id,
-                                 int64_t test_db_id, int64_t account_id,
-                                 const found_result& f) {
+caf::expected<bool> record_found(pqxx::connection& conn,
+                                 std::string_view run_id, int64_t test_db_id,
+                                 int64_t account_id, const found_result& f) {
   return guarded("record found message", [&] {
     pqxx::work tx{conn};
     auto written = write_found(tx, run_id, test_db_id, account_id, f);
@@ -347,8 +365,8 @@ caf::expected<bool> record_found(pqxx::connection& conn, std::string_view run_id
   });
 }
 
-caf::expected<int32_t> record_pass(pqxx::connection& conn, std::string_view run_id,
-                                   int64_t account_id,
+caf::expected<int32_t> record_pass(pqxx::connection& conn,
+                                   std::string_view run_id, int64_t account_id,
                                    const std::vector<found_result>& found) {
   auto out = guarded("record pass", [&]() -> std::optional<int32_t> {
     pqxx::work tx{conn};
@@ -371,12 +389,14 @@ caf::expected<expiry_summary> expire_tests(pqxx::connection& conn) {
   return guarded("expire tests", [&] {
     pqxx::work tx{conn};
     auto row = tx.exec1(
-      "WITH e AS (UPDATE tests SET status = 'expired', updated_at = now() "
-      "  WHERE status = 'pending' AND expires_at <= now() RETURNING id), "
-      "m AS (UPDATE test_results r SET status = 'missing', placement = 'missing', "
-      "  updated_at = now() FROM e WHERE r.test_id = e.id AND r.status = 'pending' "
-      "  RETURNING r.id) "
-      "SELECT (SELECT count(*) FROM e), (SELECT count(*) FROM m)");
+        "WITH e AS (UPDATE tests SET status = 'expired', updated_at = now() "
+        "  WHERE status = 'pending' AND expires_at <= now() RETURNING id), "
+        "m AS (UPDATE test_results r SET status = 'missing', placement = "
+        "'missing', "
+        "  updated_at = now() FROM e WHERE r.test_id = e.id AND r.status = "
+        "'pending' "
+        "  RETURNING r.id) "
+        "SELECT (SELECT count(*) FROM e), (SELECT count(*) FROM m)");
     tx.commit();
     return expiry_summary{row[0].as<int64_t>(), row[1].as<int64_t>()};
   });
@@ -386,10 +406,11 @@ caf::expected<int64_t> complete_tests(pqxx::connection& conn) {
   return guarded("complete tests", [&] {
     pqxx::nontransaction tx{conn};
     return static_cast<int64_t>(
-      tx.exec("UPDATE tests t SET status = 'complete', updated_at = now() "
-              "WHERE t.status = 'pending' AND NOT EXISTS (SELECT 1 FROM test_results r "
-              "WHERE r.test_id = t.id AND r.status = 'pending')")
-        .affected_rows());
+        tx.exec("UPDATE tests t SET status = 'complete', updated_at = now() "
+                "WHERE t.status = 'pending' AND NOT EXISTS (SELECT 1 FROM "
+                "test_results r "
+                "WHERE r.test_id = t.id AND r.status = 'pending')")
+            .affected_rows());
   });
 }
 
@@ -397,29 +418,36 @@ caf::expected<int64_t> complete_tests(pqxx::connection& conn) {
 
 caf::expected<failure_outcome> record_failure(pqxx::connection& conn,
                                               const failure_report& rep) {
-  auto out = guarded("record account failure", [&]() -> std::optional<failure_outcome> {
-    pqxx::work tx{conn};
-    if (tx.exec_params("SELECT 1 FROM email_accounts WHERE id = $1 FOR UPDATE",
-                       rep.account_id)
-          .empty())
-      return std::nullopt;
-    auto row = tx.exec_params1(count_failure_sql, rep.account_id, to_string(rep.kind),
-                               rep.message, static_cast<int64_t>(rep.retry_after.count()));
-    failure_outcome res;
-    res.failure_count = row[0].as<int32_t>();
-    res.retry_at = from_epoch_seconds(row[1].as<double>());
-    if (res.failure_count >= rep.max_failures)
-      res.disabled = tx.exec_params(
-                           "UPDATE email_accounts SET active = false, disabled_reason = $2, "
-                           "disabled_at = now(), updated_at = now() WHERE id = $1 AND active",
-                           rep.account_id,
-                           fmt::format("{} consecutive failures, the last: {}: {}",
-                                       res.failure_count, to_string(rep.kind), rep.message))
-                       .affected_rows()
-                     == 1;
-    tx.commit();
-    return res;
-  });
+  auto out = guarded(
+      "record account failure", [&]() -> std::optional<failure_outcome> {
+        pqxx::work tx{conn};
+        if (tx.exec_params(
+                  "SELECT 1 FROM email_accounts WHERE id = $1 FOR UPDATE",
+                  rep.account_id)
+                .empty())
+          return std::nullopt;
+        auto row = tx.exec_params1(
+            count_failure_sql, rep.account_id, to_string(rep.kind), rep.message,
+            static_cast<int64_t>(rep.retry_after.count()));
+        failure_outcome res;
+        res.failure_count = row[0].as<int32_t>();
+        res.retry_at = from_epoch_seconds(row[1].as<double>());
+        if (res.failure_count >= rep.max_failures)
+          res.disabled =
+              tx.exec_params(
+                    "UPDATE email_accounts SET active = false, disabled_reason "
+                    "= $2, "
+                    "disabled_at = now(), updated_at = now() WHERE id = $1 AND "
+                    "active",
+                    rep.account_id,
+                    fmt::format("{} consecutive failures, the last: {}: {}",
+                                res.failure_count, to_string(rep.kind),
+                                rep.message))
+                  .affected_rows()
+              == 1;
+        tx.commit();
+        return res;
+      });
   if (!out)
     return out.error();
   if (!*out)
@@ -446,9 +474,10 @@ caf::error reactivate_account(pqxx::connection& conn, int64_t account_id) {
                                "disabled_reason = NULL, disabled_at = NULL, "
                                "updated_at = now() WHERE id = $1",
                                account_id)
-                  .affected_rows();
-    tx.exec_params("DELETE FROM email_account_failures WHERE email_account_id = $1",
-                   account_id);
+                    .affected_rows();
+    tx.exec_params(
+        "DELETE FROM email_account_failures WHERE email_account_id = $1",
+        account_id);
     tx.commit();
     return rows;
   });
@@ -466,7 +495,7 @@ caf::expected<int64_t> insert_metrics(pqxx::connection& conn,
   return guarded("insert metrics", [&] {
     pqxx::nontransaction tx{conn};
     return static_cast<int64_t>(
-      tx.exec_params(insert_metrics_sql, metrics_json(rows)).affected_rows());
+        tx.exec_params(insert_metrics_sql, metrics_json(rows)).affected_rows());
   });
 }
 
@@ -474,48 +503,53 @@ caf::expected<int64_t> clean_metrics(pqxx::connection& conn, int64_t days) {
   return guarded("clean metrics", [&] {
     pqxx::nontransaction tx{conn};
     return static_cast<int64_t>(
-      tx.exec_params("DELETE FROM email_processing_metrics "
-                     "WHERE created_at < now() - $1 * interval '1 day'",
-                     days)
-        .affected_rows());
+        tx.exec_params("DELETE FROM email_processing_metrics "
+                       "WHERE created_at < now() - $1 * interval '1 day'",
+                       days)
+            .affected_rows());
   });
 }
 
 // -- alerts -------------------------------------------------------------------
 
-caf::expected<int64_t> insert_alert(pqxx::connection& conn, const alert_row& a) {
+caf::expected<int64_t> insert_alert(pqxx::connection& conn,
+                                    const alert_row& a) {
   std::optional<double> created;
   if (a.created_at)
     created = epoch_seconds(*a.created_at);
   return guarded("insert alert", [&] {
     pqxx::nontransaction tx{conn};
     return tx
-      .exec_params1("INSERT INTO alerts (kind, severity, title, body, node, state, "
-                    "delivery_attempts, last_error, created_at, delivered_at) "
-                    "VALUES ($1, $2, $3, $4, NULLIF($5, ''), $6, $7, NULLIF($8, ''), "
-                    "COALESCE(to_timestamp($9), now()), "
-                    "CASE WHEN $6 = 'delivered' THEN now() END) RETURNING id",
-                    a.kind, a.severity, a.title, a.body, a.node, a.state, a.attempts,
-                    a.last_error, created)[0]
-      .as<int64_t>();
+        .exec_params1(
+            "INSERT INTO alerts (kind, severity, title, body, node, state, "
+            "delivery_attempts, last_error, created_at, delivered_at) "
+            "VALUES ($1, $2, $3, $4, NULLIF($5, ''), $6, $7, NULLIF($8, ''), "
+            "COALESCE(to_timestamp($9), now()), "
+            "CASE WHEN $6 = 'delivered' THEN now() END) RETURNING id",
+            a.kind, a.severity, a.title, a.body, a.node, a.state, a.attempts,
+            a.last_error, created)[0]
+        .as<int64_t>();
   });
 }
 
-caf::error mark_alert(pqxx::connection& conn, int64_t id, std::string_view state,
-                      int32_t attempts, std::string_view last_error) {
+caf::error mark_alert(pqxx::connection& conn, int64_t id,
+                      std::string_view state, int32_t attempts,
+                      std::string_view last_error) {
   auto n = guarded("mark alert", [&] {
     pqxx::nontransaction tx{conn};
     return tx
-      .exec_params("UPDATE alerts SET state = $2, delivery_attempts = $3, "
-                   "last_error = NULLIF($4, ''), delivered_at = CASE WHEN $2 = "
-                   "'delivered' THEN now() ELSE delivered_at END WHERE id = $1",
-                   id, std::string{state}, attempts, std::string{last_error})
-      .affected_rows();
+        .exec_params(
+            "UPDATE alerts SET state = $2, delivery_attempts = $3, "
+            "last_error = NULLIF($4, ''), delivered_at = CASE WHEN $2 = "
+            "'delivered' THEN now() ELSE delivered_at END WHERE id = $1",
+            id, std::string{state}, attempts, std::string{last_error})
+        .affected_rows();
   });
   if (!n)
     return n.error();
-  return *n == 0 ? caf::make_error(ec::not_found, fmt::format("no alert {}", id))
-                 : caf::none;
+  return *n == 0
+             ? caf::make_error(ec::not_found, fmt::format("no alert {}", id))
+             : caf::none;
 }
 
 caf::expected<std::vector<alert_row>> pending_alerts(pqxx::connection& conn,
@@ -524,11 +558,12 @@ caf::expected<std::vector<alert_row>> pending_alerts(pqxx::connection& conn,
     pqxx::nontransaction tx{conn};
     std::vector<alert_row> out;
     for (const auto& row : tx.exec_params(
-           "SELECT id, kind, severity, title, body, COALESCE(node, ''), state, "
-           "delivery_attempts, COALESCE(last_error, ''), "
-           "extract(epoch FROM created_at)::float8 FROM alerts "
-           "WHERE state = 'pending' ORDER BY created_at, id LIMIT $1",
-           limit)) {
+             "SELECT id, kind, severity, title, body, COALESCE(node, ''), "
+             "state, "
+             "delivery_attempts, COALESCE(last_error, ''), "
+             "extract(epoch FROM created_at)::float8 FROM alerts "
+             "WHERE state = 'pending' ORDER BY created_at, id LIMIT $1",
+             limit)) {
       alert_row a;
       a.id = row[0].as<int64_t>();
       a.kind = row[1].as<std::string>();

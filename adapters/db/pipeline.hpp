@@ -1,10 +1,11 @@
 #pragma once
 
-// Every SQL statement of a processing run (DESIGN.md, "Flow of one processing run"):
-// claiming accounts with a lease, recording results once per test and account, failures,
-// test expiry, metrics rows and alerts. Each function runs on its own connection in one
-// transaction and turns libpqxx's exceptions into errors (`db::guarded`). Times come from
-// SQL `now()` unless a caller must decide them.
+// Every SQL statement of a processing run (DESIGN.md, "Flow of one processing
+// run"): claiming accounts with a lease, recording results once per test and
+// account, failures, test expiry, metrics rows and alerts. Each function runs
+// on its own connection in one transaction and turns libpqxx's exceptions into
+// errors (`db::guarded`). Times come from SQL `now()` unless a caller must
+// decide them.
 
 #include <cstdint>
 #include <optional>
@@ -30,22 +31,24 @@ namespace mailpipe::db {
 
 // -- claiming -----------------------------------------------------------------
 
-// The claim's types (lease_holder, claim_request, pending_test, claimed_account,
-// claim_result) are in messages/pipeline.hpp: they travel between actors.
+// The claim's types (lease_holder, claim_request, pending_test,
+// claimed_account, claim_result) are in messages/pipeline.hpp: they travel
+// between actors.
 using mailpipe::claim_request;
 using mailpipe::claim_result;
 using mailpipe::claimed_account;
 using mailpipe::lease_holder;
 using mailpipe::pending_test;
 
-/// Claims the eligible accounts: active, at least one pending result of a pending test, no
-/// `retry_at` in the future, and no live lease of another holder (an expired lease, or one
-/// of this same holder, is taken). `FOR UPDATE SKIP LOCKED`, so two runs or two nodes never
-/// take the same account.
+/// Claims the eligible accounts: active, at least one pending result of a
+/// pending test, no `retry_at` in the future, and no live lease of another
+/// holder (an expired lease, or one of this same holder, is taken). `FOR UPDATE
+/// SKIP LOCKED`, so two runs or two nodes never take the same account.
 caf::expected<claim_result> claim_accounts(pqxx::connection& conn,
                                            const claim_request& req);
 
-/// The accounts `claim_accounts` would take, without taking them (`process --dry-run`).
+/// The accounts `claim_accounts` would take, without taking them (`process
+/// --dry-run`).
 caf::expected<claim_result> eligible_accounts(pqxx::connection& conn,
                                               const claim_request& req);
 
@@ -53,20 +56,23 @@ caf::expected<claim_result> eligible_accounts(pqxx::connection& conn,
 caf::expected<bool> release_lease(pqxx::connection& conn, int64_t account_id,
                                   const lease_holder& holder);
 
-/// Extends a lease by `lease_for` from now; false when the holder lost it (it expired and
-/// another holder took the account).
+/// Extends a lease by `lease_for` from now; false when the holder lost it (it
+/// expired and another holder took the account).
 caf::expected<bool> renew_lease(pqxx::connection& conn, int64_t account_id,
                                 const lease_holder& holder, duration lease_for);
 
-/// Extends every lease of the holder's run by `lease_for` from now; returns how many.
+/// Extends every lease of the holder's run by `lease_for` from now; returns how
+/// many.
 caf::expected<int64_t> renew_run_leases(pqxx::connection& conn,
-                                        const lease_holder& holder, duration lease_for);
+                                        const lease_holder& holder,
+                                        duration lease_for);
 
 /// Gives back every lease of the holder's run; returns how many.
 caf::expected<int64_t> release_run_leases(pqxx::connection& conn,
                                           const lease_holder& holder);
 
-/// Stores the provider's sync state (Gmail historyId, Graph delta links) as JSON text.
+/// Stores the provider's sync state (Gmail historyId, Graph delta links) as
+/// JSON text.
 caf::error save_sync_state(pqxx::connection& conn, int64_t account_id,
                            std::string_view json);
 
@@ -74,22 +80,25 @@ caf::error save_sync_state(pqxx::connection& conn, int64_t account_id,
 
 using mailpipe::found_result;
 
-/// Fills a `found_result` from an analysis, its JSON and the header block: one rule for
-/// the columns, shared by the pipeline and tests.
-found_result to_found_result(const message_analysis& a, std::string analysis_json,
+/// Fills a `found_result` from an analysis, its JSON and the header block: one
+/// rule for the columns, shared by the pipeline and tests.
+found_result to_found_result(const message_analysis& a,
+                             std::string analysis_json,
                              std::string header_block);
 
-/// Records a found message once per test and account: only a result still 'pending' is
-/// written. True when this call wrote it, false when it was already recorded (a rerun).
-caf::expected<bool> record_found(pqxx::connection& conn, std::string_view run_id,
-                                 int64_t test_db_id, int64_t account_id,
-                                 const found_result& found);
+/// Records a found message once per test and account: only a result still
+/// 'pending' is written. True when this call wrote it, false when it was
+/// already recorded (a rerun).
+caf::expected<bool> record_found(pqxx::connection& conn,
+                                 std::string_view run_id, int64_t test_db_id,
+                                 int64_t account_id, const found_result& found);
 
-/// Records a successful pass in one transaction: each found message once per test and
-/// account (`found_result::test_db_id`), then the success (`record_success`). Returns how
-/// many results this call wrote; `ec::not_found` if no such account.
-caf::expected<int32_t> record_pass(pqxx::connection& conn, std::string_view run_id,
-                                   int64_t account_id,
+/// Records a successful pass in one transaction: each found message once per
+/// test and account (`found_result::test_db_id`), then the success
+/// (`record_success`). Returns how many results this call wrote;
+/// `ec::not_found` if no such account.
+caf::expected<int32_t> record_pass(pqxx::connection& conn,
+                                   std::string_view run_id, int64_t account_id,
                                    const std::vector<found_result>& found);
 
 /// What `expire_tests` changed.
@@ -100,11 +109,12 @@ struct expiry_summary {
   int64_t results_missing = 0;
 };
 
-/// Expires the pending tests whose `expires_at` passed: their pending results become
-/// 'missing' (placement 'missing') and the test 'expired'.
+/// Expires the pending tests whose `expires_at` passed: their pending results
+/// become 'missing' (placement 'missing') and the test 'expired'.
 caf::expected<expiry_summary> expire_tests(pqxx::connection& conn);
 
-/// Marks 'complete' every pending test with no pending result left; returns how many.
+/// Marks 'complete' every pending test with no pending result left; returns how
+/// many.
 caf::expected<int64_t> complete_tests(pqxx::connection& conn);
 
 // -- failures -----------------------------------------------------------------
@@ -125,15 +135,18 @@ struct failure_report {
 
 using mailpipe::failure_outcome;
 
-/// Counts a failure (count + 1, class, message, `retry_at`); at `max_failures` disables the
-/// account (`active = false`, `disabled_reason`, `disabled_at`). One transaction.
+/// Counts a failure (count + 1, class, message, `retry_at`); at `max_failures`
+/// disables the account (`active = false`, `disabled_reason`, `disabled_at`).
+/// One transaction.
 caf::expected<failure_outcome> record_failure(pqxx::connection& conn,
                                               const failure_report& report);
 
-/// A success: resets the failure count and clears `retry_at`; sets `last_processed_at`.
+/// A success: resets the failure count and clears `retry_at`; sets
+/// `last_processed_at`.
 caf::error record_success(pqxx::connection& conn, int64_t account_id);
 
-/// Re-enables an account and deletes its failure record; `ec::not_found` if no such id.
+/// Re-enables an account and deletes its failure record; `ec::not_found` if no
+/// such id.
 caf::error reactivate_account(pqxx::connection& conn, int64_t account_id);
 
 // -- metrics ------------------------------------------------------------------
@@ -167,16 +180,19 @@ struct alert_row {
   /// Delivery attempts so far and the last delivery error.
   int32_t attempts = 0;
   std::string last_error;
-  /// When it fired (an alert recorded late, after the database came back, keeps it).
+  /// When it fired (an alert recorded late, after the database came back, keeps
+  /// it).
   std::optional<wall_time> created_at;
 };
 
 /// Inserts an alert; returns its id.
-caf::expected<int64_t> insert_alert(pqxx::connection& conn, const alert_row& alert);
+caf::expected<int64_t> insert_alert(pqxx::connection& conn,
+                                    const alert_row& alert);
 
 /// Sets an alert's delivery state; 'delivered' also sets `delivered_at`.
-caf::error mark_alert(pqxx::connection& conn, int64_t id, std::string_view state,
-                      int32_t attempts, std::string_view last_error);
+caf::error mark_alert(pqxx::connection& conn, int64_t id,
+                      std::string_view state, int32_t attempts,
+                      std::string_view last_error);
 
 /// The alerts still 'pending', oldest first (redelivery after a restart).
 caf::expected<std::vector<alert_row>> pending_alerts(pqxx::connection& conn,

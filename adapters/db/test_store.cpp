@@ -12,73 +12,83 @@ namespace mailpipe::db {
 namespace {
 
 // Ids of `wanted` that are not active accounts.
-std::vector<int64_t> unknown_accounts(pqxx::work& tx, const std::vector<int64_t>& wanted) {
+std::vector<int64_t> unknown_accounts(pqxx::work& tx,
+                                      const std::vector<int64_t>& wanted) {
   std::vector<int64_t> out;
   for (const auto& row : tx.exec_params(
-         "SELECT w FROM unnest($1::bigint[]) w WHERE NOT EXISTS (SELECT 1 FROM "
-         "email_accounts a WHERE a.id = w AND a.active) ORDER BY w",
-         bigint_array(wanted)))
+           "SELECT w FROM unnest($1::bigint[]) w WHERE NOT EXISTS (SELECT 1 "
+           "FROM "
+           "email_accounts a WHERE a.id = w AND a.active) ORDER BY w",
+           bigint_array(wanted)))
     out.push_back(row[0].as<int64_t>());
   return out;
 }
 
 caf::expected<int64_t> insert_test(pqxx::work& tx, const test_spec& spec) {
-  if (!tx.exec_params("SELECT 1 FROM tests WHERE test_id = $1", spec.token).empty())
-    return caf::make_error(ec::invalid_argument,
-                           fmt::format("a test with token {} already exists", spec.token));
+  if (!tx.exec_params("SELECT 1 FROM tests WHERE test_id = $1", spec.token)
+           .empty())
+    return caf::make_error(
+        ec::invalid_argument,
+        fmt::format("a test with token {} already exists", spec.token));
   if (auto bad = unknown_accounts(tx, spec.accounts); !bad.empty())
     return caf::make_error(ec::not_found, fmt::format("no active account {}",
                                                       fmt::join(bad, ", ")));
   std::optional<int64_t> ms;
   if (spec.expires_in)
     ms = spec.expires_in->count();
-  auto id = tx.exec_params1("INSERT INTO tests (test_id, name, expires_at) VALUES ($1, "
-                            "NULLIF($2, ''), now() + $3 * interval '1 millisecond') "
-                            "RETURNING id",
-                            spec.token, spec.name, ms)[0]
-              .as<int64_t>();
-  auto n = tx.exec_params("INSERT INTO test_results (test_id, email_account_id) "
-                          "SELECT $1, id FROM email_accounts WHERE active AND "
-                          "(cardinality($2::bigint[]) = 0 OR id = ANY($2::bigint[]))",
-                          id, bigint_array(spec.accounts))
-             .affected_rows();
+  auto id = tx.exec_params1(
+                  "INSERT INTO tests (test_id, name, expires_at) VALUES ($1, "
+                  "NULLIF($2, ''), now() + $3 * interval '1 millisecond') "
+                  "RETURNING id",
+                  spec.token, spec.name, ms)[0]
+                .as<int64_t>();
+  auto n = tx.exec_params(
+                 "INSERT INTO test_results (test_id, email_account_id) "
+                 "SELECT $1, id FROM email_accounts WHERE active AND "
+                 "(cardinality($2::bigint[]) = 0 OR id = ANY($2::bigint[]))",
+                 id, bigint_array(spec.accounts))
+               .affected_rows();
   if (n == 0)
-    return caf::make_error(ec::invalid_argument,
-                           "no active account to test: add one with `mailpipe account add`");
+    return caf::make_error(
+        ec::invalid_argument,
+        "no active account to test: add one with `mailpipe account add`");
   return static_cast<int64_t>(n);
 }
 
-// A result's status as reports show it: a pending result of an account whose last pass
-// failed (it waits for its retry time, or was disabled) is 'error'. Needs `r` (results)
-// and `f` (the account's failure record, LEFT JOINed).
-constexpr const char* shown_status
-  = "(CASE WHEN r.status = 'pending' AND COALESCE(f.failure_count, 0) > 0 THEN 'error' "
+// A result's status as reports show it: a pending result of an account whose
+// last pass failed (it waits for its retry time, or was disabled) is 'error'.
+// Needs `r` (results) and `f` (the account's failure record, LEFT JOINed).
+constexpr const char* shown_status =
+    "(CASE WHEN r.status = 'pending' AND COALESCE(f.failure_count, 0) > 0 THEN "
+    "'error' "
     "ELSE r.status END)";
 
-constexpr const char* failures_join
-  = "LEFT JOIN email_account_failures f ON f.email_account_id = r.email_account_id";
+constexpr const char* failures_join = "LEFT JOIN email_account_failures f ON "
+                                      "f.email_account_id = r.email_account_id";
 
 std::string summary_query(const char* where) {
   return fmt::format(
-    "SELECT t.id, t.test_id, COALESCE(t.name, ''), t.status, {0}, {1}, "
-    "count(r.id) FILTER (WHERE {2} = 'pending'), "
-    "count(r.id) FILTER (WHERE {2} = 'found'), "
-    "count(r.id) FILTER (WHERE {2} = 'missing'), "
-    "count(r.id) FILTER (WHERE {2} = 'error'), count(r.id) "
-    "FROM tests t LEFT JOIN test_results r ON r.test_id = t.id {3} {4} "
-    "GROUP BY t.id ORDER BY t.created_at DESC, t.id DESC",
-    iso_text("t.created_at"), iso_text("t.expires_at"), shown_status, failures_join,
-    where);
+      "SELECT t.id, t.test_id, COALESCE(t.name, ''), t.status, {0}, {1}, "
+      "count(r.id) FILTER (WHERE {2} = 'pending'), "
+      "count(r.id) FILTER (WHERE {2} = 'found'), "
+      "count(r.id) FILTER (WHERE {2} = 'missing'), "
+      "count(r.id) FILTER (WHERE {2} = 'error'), count(r.id) "
+      "FROM tests t LEFT JOIN test_results r ON r.test_id = t.id {3} {4} "
+      "GROUP BY t.id ORDER BY t.created_at DESC, t.id DESC",
+      iso_text("t.created_at"), iso_text("t.expires_at"), shown_status,
+      failures_join, where);
 }
 
 test_summary read_summary(const pqxx::row& r) {
-  return {r[0].as<int64_t>(), r[1].as<std::string>(), r[2].as<std::string>(),
-          r[3].as<std::string>(), r[4].as<std::string>(), r[5].as<std::string>(),
-          r[6].as<int64_t>(), r[7].as<int64_t>(), r[8].as<int64_t>(),
-          r[9].as<int64_t>(), r[10].as<int64_t>()};
+  return {
+      r[0].as<int64_t>(),     r[1].as<std::string>(), r[2].as<std::string>(),
+      r[3].as<std::string>(), r[4].as<std::string>(), r[5].as<std::string>(),
+      r[6].as<int64_t>(),     r[7].as<int64_t>(),     r[8].as<int64_t>(),
+      r[9].as<int64_t>(),     r[10].as<int64_t>()};
 }
 
-// `auth` as `mailpipe analyze` writes it: the stored analysis's, else built from columns.
+// `auth` as `mailpipe analyze` writes it: the stored analysis's, else built
+// from columns.
 constexpr const char* auth_sql = R"(
 CASE WHEN r.status <> 'found' THEN 'null'::jsonb ELSE COALESCE(r.analysis -> 'auth',
   jsonb_build_object(
@@ -91,16 +101,20 @@ CASE WHEN r.status <> 'found' THEN 'null'::jsonb ELSE COALESCE(r.analysis -> 'au
 
 std::string results_query() {
   return fmt::format(
-    "SELECT a.id, a.email, a.provider, {}, COALESCE(r.placement, ''), "
-    "COALESCE(r.folder, ''), array_to_json(r.labels)::text, {}, r.filters::text, "
-    "COALESCE(r.spf_result, ''), COALESCE(r.dkim_result, ''), "
-    "COALESCE(r.dmarc_result, ''), COALESCE(r.arc_result, ''), {}, "
-    "CASE WHEN {} = 'error' THEN COALESCE(f.failure_class, '') ELSE '' END, "
-    "COALESCE((SELECT string_agg((x ->> 'name') || ':' || COALESCE(x ->> 'verdict', '?'), "
-    "' ') FROM jsonb_array_elements(r.filters) x), '') "
-    "FROM test_results r JOIN email_accounts a ON a.id = r.email_account_id {} "
-    "WHERE r.test_id = $1 ORDER BY a.id",
-    shown_status, auth_sql, iso_text("r.found_at"), shown_status, failures_join);
+      "SELECT a.id, a.email, a.provider, {}, COALESCE(r.placement, ''), "
+      "COALESCE(r.folder, ''), array_to_json(r.labels)::text, {}, "
+      "r.filters::text, "
+      "COALESCE(r.spf_result, ''), COALESCE(r.dkim_result, ''), "
+      "COALESCE(r.dmarc_result, ''), COALESCE(r.arc_result, ''), {}, "
+      "CASE WHEN {} = 'error' THEN COALESCE(f.failure_class, '') ELSE '' END, "
+      "COALESCE((SELECT string_agg((x ->> 'name') || ':' || COALESCE(x ->> "
+      "'verdict', '?'), "
+      "' ') FROM jsonb_array_elements(r.filters) x), '') "
+      "FROM test_results r JOIN email_accounts a ON a.id = r.email_account_id "
+      "{} "
+      "WHERE r.test_id = $1 ORDER BY a.id",
+      shown_status, auth_sql, iso_text("r.found_at"), shown_status,
+      failures_join);
 }
 
 test_result_row read_result(const pqxx::row& r) {
@@ -148,7 +162,8 @@ caf::expected<std::vector<test_summary>> list_tests(pqxx::connection& conn) {
   });
 }
 
-caf::expected<test_report> show_test(pqxx::connection& conn, const std::string& token) {
+caf::expected<test_report> show_test(pqxx::connection& conn,
+                                     const std::string& token) {
   auto found = guarded("show test", [&]() -> std::optional<test_report> {
     pqxx::work tx{conn}; // one snapshot for the counts and the rows
     auto rows = tx.exec_params(summary_query("WHERE t.test_id = $1"), token);
@@ -164,7 +179,8 @@ caf::expected<test_report> show_test(pqxx::connection& conn, const std::string& 
   if (!found)
     return found.error();
   if (!*found)
-    return caf::make_error(ec::not_found, fmt::format("no test with token {}", token));
+    return caf::make_error(ec::not_found,
+                           fmt::format("no test with token {}", token));
   return std::move(**found);
 }
 

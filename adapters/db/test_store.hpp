@@ -1,7 +1,8 @@
 #pragma once
 
-// Placement tests as `mailpipe test add | list | show` sees them: a `tests` row with one
-// `test_results` row per seed account, and the report of where the messages landed.
+// Placement tests as `mailpipe test add | list | show` sees them: a `tests` row
+// with one `test_results` row per seed account, and the report of where the
+// messages landed.
 
 #include <cstdint>
 #include <optional>
@@ -23,13 +24,14 @@ struct test_spec {
   std::string name;
   /// The seed accounts; empty for every active account.
   std::vector<int64_t> accounts;
-  /// How long the test waits before pending accounts count as missing; nullopt: forever.
+  /// How long the test waits before pending accounts count as missing; nullopt:
+  /// forever.
   std::optional<duration> expires_in;
 };
 
-/// Creates the test and one pending result per account, in one transaction; returns the
-/// number of accounts. `ec::invalid_argument` for a duplicate token or no account at all,
-/// `ec::not_found` for an unknown or inactive account id.
+/// Creates the test and one pending result per account, in one transaction;
+/// returns the number of accounts. `ec::invalid_argument` for a duplicate token
+/// or no account at all, `ec::not_found` for an unknown or inactive account id.
 caf::expected<int64_t> add_test(pqxx::connection& conn, const test_spec& spec);
 
 /// A test and how many of its results are in each state.
@@ -70,8 +72,9 @@ struct test_result_row {
   std::string status;
   std::string placement;
   std::string folder;
-  /// JSON: the labels array, and `auth` / `filters` as `mailpipe analyze` writes them
-  /// (from the stored analysis; built from the columns when there is none).
+  /// JSON: the labels array, and `auth` / `filters` as `mailpipe analyze`
+  /// writes them (from the stored analysis; built from the columns when there
+  /// is none).
   std::string labels_json = "[]";
   std::string auth_json = "{}";
   std::string filters_json = "[]";
@@ -82,7 +85,8 @@ struct test_result_row {
   std::string arc;
   /// When it was found (ISO 8601, "" when not).
   std::string found_at;
-  /// The failure class of an 'error' result (the account's last pass failed), else "".
+  /// The failure class of an 'error' result (the account's last pass failed),
+  /// else "".
   std::string error_class;
   /// The filters in brief, e.g. "SpamAssassin:spam Microsoft EOP:not_spam".
   std::string filters_text;
@@ -102,9 +106,11 @@ struct test_report {
 caf::expected<std::vector<test_summary>> list_tests(pqxx::connection& conn);
 
 /// The report of the test with `token`; `ec::not_found` when there is none.
-caf::expected<test_report> show_test(pqxx::connection& conn, const std::string& token);
+caf::expected<test_report> show_test(pqxx::connection& conn,
+                                     const std::string& token);
 
-/// The rates of a set of results (the one rule; a test with no account has all zero).
+/// The rates of a set of results (the one rule; a test with no account has all
+/// zero).
 placement_rates rates_of(const std::vector<test_result_row>& results);
 
 } // namespace mailpipe::db

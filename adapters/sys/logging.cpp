@@ -14,22 +14,23 @@ namespace mailpipe {
 
 namespace {
 
-// The job logs: one file per day, `DIR/NAME_YYYY-MM-DD.log`, kept `retention_days`.
+// The job logs: one file per day, `DIR/NAME_YYYY-MM-DD.log`, kept
+// `retention_days`.
 caf::error open_job_logs(const log_config& cfg) {
   for (auto name : {"email-processing", "metrics-cleanup"}) {
     spdlog::drop(name);
     try {
       auto sink = std::make_shared<spdlog::sinks::daily_file_sink_mt>(
-        fmt::format("{}/{}.log", cfg.dir, name), 0, 0, false,
-        static_cast<uint16_t>(cfg.retention_days));
+          fmt::format("{}/{}.log", cfg.dir, name), 0, 0, false,
+          static_cast<uint16_t>(cfg.retention_days));
       auto logger = std::make_shared<spdlog::logger>(name, sink);
       logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %v");
       logger->flush_on(spdlog::level::info);
       spdlog::register_logger(logger);
     } catch (const std::exception& e) {
-      return caf::make_error(ec::invalid_config,
-                             fmt::format("cannot open log file in {}: {}", cfg.dir,
-                                         e.what()));
+      return caf::make_error(
+          ec::invalid_config,
+          fmt::format("cannot open log file in {}: {}", cfg.dir, e.what()));
     }
   }
   return caf::none;
@@ -59,12 +60,12 @@ caf::error setup_logging(const log_config& cfg, const std::string& level) {
                                          cfg.dir, err.message()));
     try {
       sinks.push_back(std::make_shared<spdlog::sinks::daily_file_sink_mt>(
-        cfg.dir + "/mailpipe.log", 0, 0, false,
-        static_cast<uint16_t>(cfg.retention_days)));
+          cfg.dir + "/mailpipe.log", 0, 0, false,
+          static_cast<uint16_t>(cfg.retention_days)));
     } catch (const std::exception& e) {
-      return caf::make_error(ec::invalid_config,
-                             fmt::format("cannot open log file in {}: {}",
-                                         cfg.dir, e.what()));
+      return caf::make_error(
+          ec::invalid_config,
+          fmt::format("cannot open log file in {}: {}", cfg.dir, e.what()));
     }
     if (auto err = open_job_logs(cfg))
       return err;
@@ -73,8 +74,8 @@ caf::error setup_logging(const log_config& cfg, const std::string& level) {
   if (!spdlog::thread_pool())
     spdlog::init_thread_pool(8192, 1);
   auto logger = std::make_shared<spdlog::async_logger>(
-    "mailpipe", sinks.begin(), sinks.end(), spdlog::thread_pool(),
-    spdlog::async_overflow_policy::block);
+      "mailpipe", sinks.begin(), sinks.end(), spdlog::thread_pool(),
+      spdlog::async_overflow_policy::block);
   logger->set_level(lvl);
   logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %^%l%$ [%t] %v");
   logger->flush_on(spdlog::level::warn);

@@ -1,4 +1,5 @@
-// The node actor on a real threaded actor system, against the harness's PostgreSQL.
+// The node actor on a real threaded actor system, against the harness's
+// PostgreSQL.
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
@@ -30,8 +31,8 @@ struct node_fixture : test::actor_system_fixture {
   status_dict status_of(const node_actor& n) {
     status_dict result;
     self->request(n, 5s, atom::status_v)
-      .receive([&](status_dict& d) { result = std::move(d); },
-               [&](caf::error& err) { ADD_FAILURE() << sys.render(err); });
+        .receive([&](status_dict& d) { result = std::move(d); },
+                 [&](caf::error& err) { ADD_FAILURE() << sys.render(err); });
     return result;
   }
 };
@@ -45,14 +46,16 @@ TEST_F(node_fixture, answers_status_and_shuts_down_in_order) {
     ASSERT_TRUE(conn);
     ASSERT_TRUE(db::migrate(**conn));
   }
-  auto n = sys.spawn(node, node_config(db.url()), standard_children(node_config(db.url())));
+  auto n = sys.spawn(node, node_config(db.url()),
+                     standard_children(node_config(db.url())));
   auto d = status_of(n);
   EXPECT_EQ(caf::get_or(d, "name", std::string{}), "node");
   EXPECT_EQ(caf::get_or(d, "node", std::string{}), "test-node");
   EXPECT_EQ(caf::get_or(d, "state", std::string{}), "running");
   auto children = caf::get_if<std::vector<caf::config_value>>(&d, "children");
   ASSERT_TRUE(children);
-  // The registrar, then the pipeline: a store per pooled connection, metrics, scheduler.
+  // The registrar, then the pipeline: a store per pooled connection, metrics,
+  // scheduler.
   auto pool = static_cast<size_t>(node_config(db.url()).database.pool_size);
   ASSERT_EQ(children->size(), 1u + pool + 2u);
   // The registrar writes the node row and heartbeats.
@@ -62,7 +65,7 @@ TEST_F(node_fixture, answers_status_and_shuts_down_in_order) {
     pqxx::nontransaction tx{c};
     registered = tx.exec1("SELECT count(*) FROM nodes WHERE name = 'test-node' "
                           "AND stopped_at IS NULL")[0]
-                   .as<int>()
+                     .as<int>()
                  == 1;
     if (!registered)
       std::this_thread::sleep_for(50ms);
@@ -76,13 +79,16 @@ TEST_F(node_fixture, answers_status_and_shuts_down_in_order) {
   EXPECT_TRUE(down);
   pqxx::connection c{db.url()};
   pqxx::nontransaction tx{c};
-  EXPECT_EQ(tx.exec1("SELECT count(*) FROM nodes WHERE stopped_at IS NOT NULL")[0]
-              .as<int>(),
-            1);
+  EXPECT_EQ(
+      tx.exec1("SELECT count(*) FROM nodes WHERE stopped_at IS NOT NULL")[0]
+          .as<int>(),
+      1);
 }
 
 TEST_F(node_fixture, status_reports_an_unreachable_database) {
-  auto n = sys.spawn(node, node_config("postgresql://mailpipe@127.0.0.1:1/x"), standard_children(node_config("postgresql://mailpipe@127.0.0.1:1/x")));
+  auto n = sys.spawn(
+      node, node_config("postgresql://mailpipe@127.0.0.1:1/x"),
+      standard_children(node_config("postgresql://mailpipe@127.0.0.1:1/x")));
   std::this_thread::sleep_for(300ms);
   auto d = status_of(n);
   EXPECT_EQ(caf::get_or(d, "state", std::string{}), "running");

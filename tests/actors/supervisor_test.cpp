@@ -1,6 +1,7 @@
-// The account supervisor's state machine on the test coordinator: a stand-in store (an
-// actor answering as the store does, counting failures as db::record_failure does) and a
-// stand-in fetch; the wall clock is a fake that the test moves.
+// The account supervisor's state machine on the test coordinator: a stand-in
+// store (an actor answering as the store does, counting failures as
+// db::record_failure does) and a stand-in fetch; the wall clock is a fake that
+// the test moves.
 
 #include <memory>
 #include <string>
@@ -40,37 +41,39 @@ constexpr auto retry_after = std::chrono::minutes{10};
 // Answers like actors/store.cpp over db::record_failure with max_failures = 3.
 store_actor::behavior_type fake_store(journal_ptr j) {
   return {
-    [](atom::status) { return status_dict{}; },
-    [](atom::run, const claim_request&) { return claim_result{}; },
-    [j](atom::store, const pass_record& rec) {
-      j->records.push_back(rec);
-      pass_ack ack;
-      if (!rec.failed) {
-        j->failures = 0;
-        ack.recorded = static_cast<int32_t>(rec.found.size());
+      [](atom::status) { return status_dict{}; },
+      [](atom::run, const claim_request&) { return claim_result{}; },
+      [j](atom::store, const pass_record& rec) {
+        j->records.push_back(rec);
+        pass_ack ack;
+        if (!rec.failed) {
+          j->failures = 0;
+          ack.recorded = static_cast<int32_t>(rec.found.size());
+          return ack;
+        }
+        ack.failure.failure_count = ++j->failures;
+        ack.failure.disabled = j->failures == 3;
+        ack.failure.retry_at = j->now + retry_after;
         return ack;
-      }
-      ack.failure.failure_count = ++j->failures;
-      ack.failure.disabled = j->failures == 3;
-      ack.failure.retry_at = j->now + retry_after;
-      return ack;
-    },
-    [](atom::store, const std::vector<metrics_row>& rows) {
-      return static_cast<int64_t>(rows.size());
-    },
-    [](atom::lease, const lease_holder&, pipeline_duration) { return int64_t{0}; },
-    [](atom::done, const lease_holder&) -> caf::result<int64_t, int64_t> {
-      return {int64_t{0}, int64_t{0}};
-    },
-    [](atom::clean, int64_t) { return int64_t{0}; },
+      },
+      [](atom::store, const std::vector<metrics_row>& rows) {
+        return static_cast<int64_t>(rows.size());
+      },
+      [](atom::lease, const lease_holder&, pipeline_duration) {
+        return int64_t{0};
+      },
+      [](atom::done, const lease_holder&) -> caf::result<int64_t, int64_t> {
+        return {int64_t{0}, int64_t{0}};
+      },
+      [](atom::clean, int64_t) { return int64_t{0}; },
   };
 }
 
 alerter_actor::behavior_type fake_alerter(journal_ptr j) {
   return {
-    [](atom::status) { return status_dict{}; },
-    [j](atom::event, const alert_event& ev) { j->alerts.push_back(ev); },
-    [](atom::tick) {},
+      [](atom::status) { return status_dict{}; },
+      [j](atom::event, const alert_event& ev) { j->alerts.push_back(ev); },
+      [](atom::tick) {},
   };
 }
 
@@ -80,13 +83,15 @@ struct supervisor_fixture : test::deterministic_fixture {
 
   supervisor_fixture() {
     auto ctx = std::make_shared<pipeline_context>();
-    ctx->analysis = std::make_shared<const analyzer>(std::move(*analyzer::builtin()));
+    ctx->analysis =
+        std::make_shared<const analyzer>(std::move(*analyzer::builtin()));
     ctx->stores.push_back(sys.spawn(fake_store, j));
     ctx->alerter = sys.spawn(fake_alerter, j);
     ctx->now = [j = j] { return j->now; };
     ctx->blocking_fetch = false;
-    ctx->fetch = [j = j](const config&, const pass_request&, connection_knowledge& know)
-      -> caf::expected<std::vector<found_message>> {
+    ctx->fetch = [j = j](const config&, const pass_request&,
+                         connection_knowledge& know)
+        -> caf::expected<std::vector<found_message>> {
       ++j->fetches;
       know.hints.junk_folder = "Junk";
       if (j->fetch_error)
@@ -94,7 +99,8 @@ struct supervisor_fixture : test::deterministic_fixture {
       return j->fetch_found;
     };
     sup = sys.spawn(supervisor, int64_t{7}, pipeline_ptr{ctx});
-    actors = {caf::actor_cast<caf::actor>(sup), caf::actor_cast<caf::actor>(ctx->stores[0]),
+    actors = {caf::actor_cast<caf::actor>(sup),
+              caf::actor_cast<caf::actor>(ctx->stores[0]),
               caf::actor_cast<caf::actor>(ctx->alerter)};
   }
 
@@ -131,23 +137,27 @@ struct supervisor_fixture : test::deterministic_fixture {
   }
 };
 
-found_message message_with(const std::string& token, const std::string& folder) {
+found_message message_with(const std::string& token,
+                           const std::string& folder) {
   found_message m;
   m.test_id = token;
   m.folder = folder;
   m.labels = {"\\Junk"};
-  m.header_block = "From: a@example.com\r\nX-Mailpipe-Test-Id: " + token + "\r\n\r\n";
+  m.header_block =
+      "From: a@example.com\r\nX-Mailpipe-Test-Id: " + token + "\r\n\r\n";
   return m;
 }
 
 } // namespace
 
-TEST_F(supervisor_fixture, a_found_message_is_analysed_stored_and_the_hints_kept) {
+TEST_F(supervisor_fixture,
+       a_found_message_is_analysed_stored_and_the_hints_kept) {
   j->fetch_found = {message_with("mp-token0001", "Junk"),
                     message_with("mp-nobodywaits", "INBOX")};
   auto out = pass();
   EXPECT_EQ(out.status, pass_status::success);
-  EXPECT_EQ(out.emails_found, 1); // the message no pending test waits for is dropped
+  EXPECT_EQ(out.emails_found,
+            1); // the message no pending test waits for is dropped
   EXPECT_EQ(out.recorded, 1);
   ASSERT_EQ(j->records.size(), 1u);
   ASSERT_EQ(j->records[0].found.size(), 1u);
@@ -159,7 +169,8 @@ TEST_F(supervisor_fixture, a_found_message_is_analysed_stored_and_the_hints_kept
   EXPECT_EQ(caf::get_or(st, "last", std::string{}), "success");
 }
 
-TEST_F(supervisor_fixture, failures_wait_their_retry_time_and_the_third_disables) {
+TEST_F(supervisor_fixture,
+       failures_wait_their_retry_time_and_the_third_disables) {
   j->fetch_error = caf::make_error(ec::auth_failed, "LOGIN refused");
   auto first = pass();
   EXPECT_EQ(first.status, pass_status::failure);
@@ -209,7 +220,10 @@ TEST(account_policy, the_gate_and_the_error_classes) {
   h = after_failure({3, true, now});
   EXPECT_EQ(gate(h, now + 1000h), pass_gate::disabled);
   EXPECT_EQ(gate(after_success(), now), pass_gate::open);
-  EXPECT_EQ(class_of(caf::make_error(caf::sec::request_timeout)), failure_class::timeout);
-  EXPECT_EQ(class_of(caf::make_error(ec::quota_exceeded)), failure_class::quota);
-  EXPECT_EQ(class_of(caf::make_error(ec::mailbox_not_found)), failure_class::mailbox);
+  EXPECT_EQ(class_of(caf::make_error(caf::sec::request_timeout)),
+            failure_class::timeout);
+  EXPECT_EQ(class_of(caf::make_error(ec::quota_exceeded)),
+            failure_class::quota);
+  EXPECT_EQ(class_of(caf::make_error(ec::mailbox_not_found)),
+            failure_class::mailbox);
 }

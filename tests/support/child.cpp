@@ -15,8 +15,10 @@
 namespace mailpipe::test {
 
 child_process::child_process(const std::vector<std::string>& argv,
-                             const std::vector<std::string>& env, const std::string& name) {
-  log_path_ = ::testing::TempDir() + name + "-" + std::to_string(getpid()) + ".out";
+                             const std::vector<std::string>& env,
+                             const std::string& name) {
+  log_path_ =
+      ::testing::TempDir() + name + "-" + std::to_string(getpid()) + ".out";
   pid_ = fork();
   if (pid_ != 0)
     return;

@@ -42,8 +42,10 @@ std::string random_hex(std::size_t n) {
   return out;
 }
 
-std::string sample_message(const std::string& test_id, const std::string& sample) {
-  std::ifstream in{source_path("tests/data/messages/" + sample), std::ios::binary};
+std::string sample_message(const std::string& test_id,
+                           const std::string& sample) {
+  std::ifstream in{source_path("tests/data/messages/" + sample),
+                   std::ios::binary};
   std::stringstream body;
   body << in.rdbuf();
   EXPECT_FALSE(body.str().empty()) << "no sample message " << sample;
@@ -56,7 +58,8 @@ dovecot::dovecot() {
   conf_ = env("MAILPIPE_TEST_DOVECOT_CONF");
   ok_ = !port.empty() && !users_file_.empty() && !conf_.empty();
   if (!ok_) {
-    ADD_FAILURE() << "MAILPIPE_TEST_IMAP_* is not set: run the tests with tools/test";
+    ADD_FAILURE()
+        << "MAILPIPE_TEST_IMAP_* is not set: run the tests with tools/test";
     return;
   }
   port_ = static_cast<uint16_t>(std::stoi(port));
@@ -82,11 +85,14 @@ std::vector<seed_user> dovecot::add_users(std::size_t n) {
   }
   int fd = ::open(users_file_.c_str(), O_WRONLY | O_APPEND);
   EXPECT_GE(fd, 0) << users_file_;
-  EXPECT_EQ(::write(fd, lines.data(), lines.size()), static_cast<ssize_t>(lines.size()));
+  EXPECT_EQ(::write(fd, lines.data(), lines.size()),
+            static_cast<ssize_t>(lines.size()));
   ::close(fd);
   // Dovecot re-reads the passwd-file at most once a second.
   for (int i = 0; i < 50 && !users.empty(); ++i) {
-    if (run_process({"/usr/bin/doveadm", "-c", conf_, "user", users.back().email}).status
+    if (run_process(
+            {"/usr/bin/doveadm", "-c", conf_, "user", users.back().email})
+            .status
         == 0)
       break;
     std::this_thread::sleep_for(std::chrono::milliseconds{100});
@@ -96,9 +102,9 @@ std::vector<seed_user> dovecot::add_users(std::size_t n) {
 
 bool dovecot::deliver(const seed_user& user, const std::string& folder,
                       const std::string& message) {
-  auto r = run_process({"/usr/bin/doveadm", "-c", conf_, "save", "-u", user.email, "-m",
-                        folder},
-                       {}, message);
+  auto r = run_process(
+      {"/usr/bin/doveadm", "-c", conf_, "save", "-u", user.email, "-m", folder},
+      {}, message);
   EXPECT_EQ(r.status, 0) << r.err;
   return r.status == 0;
 }

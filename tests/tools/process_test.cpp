@@ -1,10 +1,11 @@
-// `mailpipe process` end to end through the built binary: the real PostgreSQL (a scratch
-// database) and the real Dovecot of the harness, seed accounts added with `account
-// import`, tests with `test add`, and the report read back with `test show --json`.
+// `mailpipe process` end to end through the built binary: the real PostgreSQL
+// (a scratch database) and the real Dovecot of the harness, seed accounts added
+// with `account import`, tests with `test add`, and the report read back with
+// `test show --json`.
 
 #include <arpa/inet.h>
-#include <signal.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -39,11 +40,13 @@ const std::string key_b64 = "a2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2s=";
 class process_e2e : public ::testing::Test {
 protected:
   void SetUp() override {
-    ASSERT_FALSE(db_.url().empty()) << "no PostgreSQL: run the tests with tools/test";
+    ASSERT_FALSE(db_.url().empty())
+        << "no PostgreSQL: run the tests with tools/test";
     ASSERT_TRUE(imap_.ok());
     conn_ = std::move(*db::connect(db_.url()));
     ASSERT_TRUE(db::migrate(*conn_));
-    dir_ = fmt::format("{}/process-{}-{}", testing::TempDir(), getpid(), test::random_hex(6));
+    dir_ = fmt::format("{}/process-{}-{}", testing::TempDir(), getpid(),
+                       test::random_hex(6));
     std::filesystem::create_directories(dir_);
     write_config("");
   }
@@ -53,18 +56,20 @@ protected:
     std::filesystem::remove_all(dir_, ec);
   }
 
-  /// Writes the config: plain IMAP on loopback, a one-second retry time, logs in dir_.
+  /// Writes the config: plain IMAP on loopback, a one-second retry time, logs
+  /// in dir_.
   void write_config(const std::string& extra) {
     std::ofstream{dir_ + "/mailpipe.toml"} << fmt::format(
-      "[node]\nname = \"e2e\"\n[imap]\nallow_plaintext = true\n"
-      "[processing]\nretry_after = \"1s\"\nmax_failures = 3\n"
-      "[log]\ndir = \"{}/logs\"\n{}",
-      dir_, extra);
+        "[node]\nname = \"e2e\"\n[imap]\nallow_plaintext = true\n"
+        "[processing]\nretry_after = \"1s\"\nmax_failures = 3\n"
+        "[log]\ndir = \"{}/logs\"\n{}",
+        dir_, extra);
   }
 
   test::run_result mailpipe(std::vector<std::string> args,
                             std::vector<std::string> env = {}) {
-    args.insert(args.begin(), {test::mailpipe_binary(), "--config", dir_ + "/mailpipe.toml"});
+    args.insert(args.begin(),
+                {test::mailpipe_binary(), "--config", dir_ + "/mailpipe.toml"});
     env.push_back("MAILPIPE_DATABASE_URL=" + db_.url());
     env.push_back("MAILPIPE_SECRET_KEY=" + key_b64);
     return test::run_process(args, env);
@@ -75,15 +80,16 @@ protected:
     return tx.exec1(sql)[0].as<int64_t>();
   }
 
-  /// Imports `users` as IMAP accounts on the harness's Dovecot (`port` 0: Dovecot's);
-  /// returns their ids in order.
-  std::vector<int64_t> import(const std::vector<test::seed_user>& users, uint16_t port = 0) {
+  /// Imports `users` as IMAP accounts on the harness's Dovecot (`port` 0:
+  /// Dovecot's); returns their ids in order.
+  std::vector<int64_t> import(const std::vector<test::seed_user>& users,
+                              uint16_t port = 0) {
     std::string csv = "email,provider,host,port,tls,username,password_env,"
                       "oauth_refresh_token_env\n";
     std::vector<std::string> env;
     for (size_t i = 0; i < users.size(); ++i) {
-      csv += fmt::format("{},imap,127.0.0.1,{},none,,SEED_PW_{},\n", users[i].email,
-                         port ? port : imap_.port(), i);
+      csv += fmt::format("{},imap,127.0.0.1,{},none,,SEED_PW_{},\n",
+                         users[i].email, port ? port : imap_.port(), i);
       env.push_back(fmt::format("SEED_PW_{}={}", i, users[i].password));
     }
     std::ofstream{dir_ + "/accounts.csv"} << csv;
@@ -91,8 +97,8 @@ protected:
     EXPECT_EQ(r.status, 0) << r.err;
     std::vector<int64_t> ids;
     for (auto& u : users)
-      ids.push_back(
-        scalar(fmt::format("SELECT id FROM email_accounts WHERE email = '{}'", u.email)));
+      ids.push_back(scalar(fmt::format(
+          "SELECT id FROM email_accounts WHERE email = '{}'", u.email)));
     return ids;
   }
 
@@ -165,15 +171,18 @@ private:
 
 } // namespace
 
-// -- placement, reruns, expiry ---------------------------------------------------
+// -- placement, reruns, expiry
+// ---------------------------------------------------
 
-TEST_F(process_e2e, fifty_accounts_inbox_junk_missing_and_a_rerun_records_nothing_twice) {
+TEST_F(process_e2e,
+       fifty_accounts_inbox_junk_missing_and_a_rerun_records_nothing_twice) {
   auto users = imap_.add_users(50);
   ASSERT_EQ(users.size(), 50u);
   import(users);
   auto token = add_test();
-  const char* samples[] = {"gmx_inbox.eml", "outlookcom_inbox.eml", "rspamd_add_header.eml",
-                           "spamassassin_spam.eml", "proofpoint_o365.eml"};
+  const char* samples[] = {"gmx_inbox.eml", "outlookcom_inbox.eml",
+                           "rspamd_add_header.eml", "spamassassin_spam.eml",
+                           "proofpoint_o365.eml"};
   for (size_t i = 0; i < 40; ++i)
     ASSERT_TRUE(imap_.deliver(users[i], i < 20 ? "INBOX" : "Junk",
                               test::sample_message(token, samples[i % 5])));
@@ -189,20 +198,27 @@ TEST_F(process_e2e, fifty_accounts_inbox_junk_missing_and_a_rerun_records_nothin
   EXPECT_EQ(scalar("SELECT count(*) FROM test_results WHERE status = 'found' "
                    "AND placement = 'spam' AND folder = 'Junk'"),
             20);
-  EXPECT_EQ(scalar("SELECT count(*) FROM test_results WHERE filters <> '[]'::jsonb"), 40);
-  EXPECT_EQ(scalar("SELECT count(*) FROM email_processing_metrics WHERE status = 'success' "
+  EXPECT_EQ(
+      scalar("SELECT count(*) FROM test_results WHERE filters <> '[]'::jsonb"),
+      40);
+  EXPECT_EQ(scalar("SELECT count(*) FROM email_processing_metrics WHERE status "
+                   "= 'success' "
                    "AND node = 'e2e'"),
             50);
-  EXPECT_EQ(scalar("SELECT count(*) FROM email_accounts WHERE lease_owner IS NOT NULL"), 0);
+  EXPECT_EQ(
+      scalar(
+          "SELECT count(*) FROM email_accounts WHERE lease_owner IS NOT NULL"),
+      0);
   EXPECT_EQ(count_in_log("outcome=success"), 50);
 
-  // The ten without a message stay pending and are visited again; nothing is recorded
-  // twice.
+  // The ten without a message stay pending and are visited again; nothing is
+  // recorded twice.
   simdjson::dom::parser p2;
   auto second = process(p2);
   EXPECT_EQ(num(second, "done"), 10);
   EXPECT_EQ(num(second, "recorded"), 0);
-  EXPECT_EQ(scalar("SELECT count(*) FROM test_results WHERE status = 'found'"), 40);
+  EXPECT_EQ(scalar("SELECT count(*) FROM test_results WHERE status = 'found'"),
+            40);
   EXPECT_EQ(scalar("SELECT count(*) FROM email_processing_metrics"), 60);
 
   // Expired: the ten become missing and the test is over.
@@ -215,25 +231,28 @@ TEST_F(process_e2e, fifty_accounts_inbox_junk_missing_and_a_rerun_records_nothin
   ASSERT_EQ(show.status, 0) << show.err;
   simdjson::dom::parser p4;
   auto report = p4.parse(show.out).value_unsafe();
-  EXPECT_EQ(std::string{report["status"].get_string().value_unsafe()}, "expired");
+  EXPECT_EQ(std::string{report["status"].get_string().value_unsafe()},
+            "expired");
   EXPECT_DOUBLE_EQ(rate(report, "inbox"), 0.4);
   EXPECT_DOUBLE_EQ(rate(report, "spam"), 0.4);
   EXPECT_DOUBLE_EQ(rate(report, "missing"), 0.2);
   EXPECT_EQ(report["results"].get_array().value_unsafe().size(), 50u);
 }
 
-// -- failures ---------------------------------------------------------------------
+// -- failures
+// ---------------------------------------------------------------------
 
-TEST_F(process_e2e, a_wrong_password_fails_once_per_run_waits_and_is_disabled_at_the_third) {
+TEST_F(process_e2e,
+       a_wrong_password_fails_once_per_run_waits_and_is_disabled_at_the_third) {
   auto users = imap_.add_users(2);
   users[1].password = "not-the-password";
   auto ids = import(users);
   auto token = add_test();
   auto failures = [&] {
     return scalar(fmt::format(
-      "SELECT COALESCE(max(failure_count), 0) FROM email_account_failures "
-      "WHERE email_account_id = {}",
-      ids[1]));
+        "SELECT COALESCE(max(failure_count), 0) FROM email_account_failures "
+        "WHERE email_account_id = {}",
+        ids[1]));
   };
   simdjson::dom::parser p;
   auto first = process(p);
@@ -241,7 +260,8 @@ TEST_F(process_e2e, a_wrong_password_fails_once_per_run_waits_and_is_disabled_at
   EXPECT_EQ(failures(), 1);
   // The report shows the failing account as an error, with its class.
   auto show = mailpipe({"test", "show", token, "--json"});
-  EXPECT_NE(show.out.find("\"status\":\"error\""), std::string::npos) << show.out;
+  EXPECT_NE(show.out.find("\"status\":\"error\""), std::string::npos)
+      << show.out;
   EXPECT_NE(show.out.find("\"error\":\"auth\""), std::string::npos) << show.out;
   EXPECT_NE(show.out.find("\"error\":1"), std::string::npos) << show.out;
   // Inside its retry time it is skipped, not tried.
@@ -255,11 +275,14 @@ TEST_F(process_e2e, a_wrong_password_fails_once_per_run_waits_and_is_disabled_at
     EXPECT_EQ(num(run, "failed"), 1);
     EXPECT_EQ(failures(), expected);
   }
-  EXPECT_EQ(scalar(fmt::format("SELECT count(*) FROM email_accounts WHERE id = {} AND NOT "
-                               "active AND disabled_reason LIKE '3 consecutive failures%auth%'",
-                               ids[1])),
-            1);
-  EXPECT_EQ(scalar("SELECT count(*) FROM email_processing_metrics WHERE status = 'failure' "
+  EXPECT_EQ(
+      scalar(fmt::format(
+          "SELECT count(*) FROM email_accounts WHERE id = {} AND NOT "
+          "active AND disabled_reason LIKE '3 consecutive failures%auth%'",
+          ids[1])),
+      1);
+  EXPECT_EQ(scalar("SELECT count(*) FROM email_processing_metrics WHERE status "
+                   "= 'failure' "
                    "AND error_class = 'auth'"),
             3);
   // Disabled: no longer claimed, however long one waits.
@@ -271,7 +294,8 @@ TEST_F(process_e2e, a_wrong_password_fails_once_per_run_waits_and_is_disabled_at
     EXPECT_EQ(run.out.find("not-the-password"), std::string::npos);
 }
 
-TEST_F(process_e2e, a_server_that_never_answers_costs_one_timeout_not_a_stuck_run) {
+TEST_F(process_e2e,
+       a_server_that_never_answers_costs_one_timeout_not_a_stuck_run) {
   silent_server silent;
   auto users = imap_.add_users(2);
   import({users[0]});
@@ -279,29 +303,38 @@ TEST_F(process_e2e, a_server_that_never_answers_costs_one_timeout_not_a_stuck_ru
   add_test();
   simdjson::dom::parser p;
   auto start = std::chrono::steady_clock::now();
-  // Long enough for the healthy account on a busy CI machine; the silent one still waits
-  // the whole of it.
+  // Long enough for the healthy account on a busy CI machine; the silent one
+  // still waits the whole of it.
   auto run = process(p, {"--timeout", "8"});
   auto took = std::chrono::steady_clock::now() - start;
   EXPECT_EQ(num(run, "done"), 1);
   EXPECT_EQ(num(run, "failed"), 1);
   EXPECT_LT(took, 30s);
-  EXPECT_EQ(scalar("SELECT count(*) FROM email_account_failures WHERE failure_class = "
-                   "'timeout'"),
-            1);
+  EXPECT_EQ(
+      scalar(
+          "SELECT count(*) FROM email_account_failures WHERE failure_class = "
+          "'timeout'"),
+      1);
 }
 
-// -- concurrency and dry runs --------------------------------------------------------
+// -- concurrency and dry runs
+// --------------------------------------------------------
 
-TEST_F(process_e2e, two_process_started_at_once_share_the_accounts_without_overlap) {
+TEST_F(process_e2e,
+       two_process_started_at_once_share_the_accounts_without_overlap) {
   auto users = imap_.add_users(20);
   import(users);
   auto token = add_test();
   for (auto& u : users)
-    ASSERT_TRUE(imap_.deliver(u, "INBOX", test::sample_message(token, "gmx_inbox.eml")));
+    ASSERT_TRUE(imap_.deliver(u, "INBOX",
+                              test::sample_message(token, "gmx_inbox.eml")));
   test::run_result a, b;
-  std::thread ta{[&] { a = mailpipe({"process", "--json", "--parallel", "2"}); }};
-  std::thread tb{[&] { b = mailpipe({"process", "--json", "--parallel", "2"}); }};
+  std::thread ta{[&] {
+    a = mailpipe({"process", "--json", "--parallel", "2"});
+  }};
+  std::thread tb{[&] {
+    b = mailpipe({"process", "--json", "--parallel", "2"});
+  }};
   ta.join();
   tb.join();
   ASSERT_EQ(a.status, 0) << a.err;
@@ -312,10 +345,12 @@ TEST_F(process_e2e, two_process_started_at_once_share_the_accounts_without_overl
   EXPECT_EQ(num(ra, "done") + num(rb, "done"), 20) << a.out << "\n" << b.out;
   EXPECT_EQ(num(ra, "recorded") + num(rb, "recorded"), 20);
   // Each account was visited by exactly one of the runs.
-  EXPECT_EQ(scalar("SELECT count(DISTINCT email_account_id) FROM email_processing_metrics"),
+  EXPECT_EQ(scalar("SELECT count(DISTINCT email_account_id) FROM "
+                   "email_processing_metrics"),
             20);
   EXPECT_EQ(scalar("SELECT count(*) FROM email_processing_metrics"), 20);
-  EXPECT_EQ(scalar("SELECT count(*) FROM test_results WHERE status = 'found'"), 20);
+  EXPECT_EQ(scalar("SELECT count(*) FROM test_results WHERE status = 'found'"),
+            20);
 }
 
 TEST_F(process_e2e, a_dry_run_searches_and_prints_but_writes_nothing) {
@@ -323,53 +358,61 @@ TEST_F(process_e2e, a_dry_run_searches_and_prints_but_writes_nothing) {
   users[2].password = "wrong";
   import(users);
   auto token = add_test();
-  ASSERT_TRUE(imap_.deliver(users[0], "Junk", test::sample_message(token, "icloud_junk.eml")));
+  ASSERT_TRUE(imap_.deliver(users[0], "Junk",
+                            test::sample_message(token, "icloud_junk.eml")));
   auto r = mailpipe({"process", "--dry-run"});
   ASSERT_EQ(r.status, 0) << r.err;
-  EXPECT_NE(r.out.find("would record " + token + " in spam (folder Junk)"), std::string::npos)
-    << r.out;
+  EXPECT_NE(r.out.find("would record " + token + " in spam (folder Junk)"),
+            std::string::npos)
+      << r.out;
   EXPECT_NE(r.out.find("dry run, nothing written"), std::string::npos);
-  EXPECT_EQ(scalar("SELECT count(*) FROM test_results WHERE status <> 'pending'"), 0);
+  EXPECT_EQ(
+      scalar("SELECT count(*) FROM test_results WHERE status <> 'pending'"), 0);
   EXPECT_EQ(scalar("SELECT count(*) FROM email_processing_metrics"), 0);
   EXPECT_EQ(scalar("SELECT count(*) FROM email_account_failures"), 0);
-  EXPECT_EQ(scalar("SELECT count(*) FROM email_accounts WHERE lease_owner IS NOT NULL "
-                   "OR last_processed_at IS NOT NULL"),
-            0);
+  EXPECT_EQ(
+      scalar(
+          "SELECT count(*) FROM email_accounts WHERE lease_owner IS NOT NULL "
+          "OR last_processed_at IS NOT NULL"),
+      0);
 }
 
 TEST_F(process_e2e, a_dead_database_is_exit_1_and_a_bad_option_exit_2) {
-  auto down = test::run_process({test::mailpipe_binary(), "--config", dir_ + "/mailpipe.toml",
-                                 "process"},
-                                {"MAILPIPE_DATABASE_URL=postgresql://nobody@127.0.0.1:1/none",
-                                 "MAILPIPE_SECRET_KEY=" + key_b64});
+  auto down = test::run_process(
+      {test::mailpipe_binary(), "--config", dir_ + "/mailpipe.toml", "process"},
+      {"MAILPIPE_DATABASE_URL=postgresql://nobody@127.0.0.1:1/none",
+       "MAILPIPE_SECRET_KEY=" + key_b64});
   EXPECT_EQ(down.status, 1);
-  EXPECT_NE(down.err.find("process: database_unavailable"), std::string::npos) << down.err;
+  EXPECT_NE(down.err.find("process: database_unavailable"), std::string::npos)
+      << down.err;
   EXPECT_EQ(mailpipe({"process", "--parallel", "0"}).status, 2);
-  auto nokey = test::run_process({test::mailpipe_binary(), "--config", dir_ + "/mailpipe.toml",
-                                  "process"},
-                                 {"MAILPIPE_DATABASE_URL=" + db_.url()});
+  auto nokey = test::run_process(
+      {test::mailpipe_binary(), "--config", dir_ + "/mailpipe.toml", "process"},
+      {"MAILPIPE_DATABASE_URL=" + db_.url()});
   EXPECT_EQ(nokey.status, 2);
   EXPECT_NE(nokey.err.find("crypto.key_file"), std::string::npos) << nokey.err;
 }
 
-// -- the node ----------------------------------------------------------------------
+// -- the node
+// ----------------------------------------------------------------------
 
-TEST_F(process_e2e, a_node_runs_the_pipeline_on_its_interval_and_stops_in_order) {
+TEST_F(process_e2e,
+       a_node_runs_the_pipeline_on_its_interval_and_stops_in_order) {
   std::ofstream{dir_ + "/mailpipe.toml"} << fmt::format(
-    "[node]\nname = \"e2e-node\"\nheartbeat_interval = \"200ms\"\n"
-    "[imap]\nallow_plaintext = true\n[processing]\ninterval = \"1s\"\n"
-    "[log]\ndir = \"{}/logs\"\n",
-    dir_);
+      "[node]\nname = \"e2e-node\"\nheartbeat_interval = \"200ms\"\n"
+      "[imap]\nallow_plaintext = true\n[processing]\ninterval = \"1s\"\n"
+      "[log]\ndir = \"{}/logs\"\n",
+      dir_);
   auto users = imap_.add_users(4);
   import(users);
   auto token = add_test();
-  test::child_process node{{test::mailpipe_binary(), "--config", dir_ + "/mailpipe.toml",
-                            "run"},
-                           {"MAILPIPE_DATABASE_URL=" + db_.url(),
-                            "MAILPIPE_SECRET_KEY=" + key_b64},
-                           "e2e-node"};
+  test::child_process node{
+      {test::mailpipe_binary(), "--config", dir_ + "/mailpipe.toml", "run"},
+      {"MAILPIPE_DATABASE_URL=" + db_.url(), "MAILPIPE_SECRET_KEY=" + key_b64},
+      "e2e-node"};
   // A message that arrives while the node runs is found at a following tick.
-  ASSERT_TRUE(imap_.deliver(users[0], "Junk", test::sample_message(token, "yahoo_bulk.eml")));
+  ASSERT_TRUE(imap_.deliver(users[0], "Junk",
+                            test::sample_message(token, "yahoo_bulk.eml")));
   auto deadline = std::chrono::steady_clock::now() + 30s;
   while (scalar("SELECT count(*) FROM test_results WHERE status = 'found'") == 0
          && std::chrono::steady_clock::now() < deadline && node.running())
@@ -377,12 +420,17 @@ TEST_F(process_e2e, a_node_runs_the_pipeline_on_its_interval_and_stops_in_order)
   EXPECT_EQ(scalar("SELECT count(*) FROM test_results WHERE status = 'found' "
                    "AND placement = 'spam'"),
             1)
-    << node.output();
-  EXPECT_GE(scalar("SELECT count(DISTINCT run_id) FROM email_processing_metrics "
-                   "WHERE node = 'e2e-node'"),
-            1);
+      << node.output();
+  EXPECT_GE(
+      scalar("SELECT count(DISTINCT run_id) FROM email_processing_metrics "
+             "WHERE node = 'e2e-node'"),
+      1);
   node.signal(SIGTERM);
   EXPECT_EQ(node.wait_exit(15s), 0) << node.output();
-  EXPECT_EQ(scalar("SELECT count(*) FROM email_accounts WHERE lease_owner IS NOT NULL"), 0);
-  EXPECT_NE(node.output().find("stopped cleanly"), std::string::npos) << node.output();
+  EXPECT_EQ(
+      scalar(
+          "SELECT count(*) FROM email_accounts WHERE lease_owner IS NOT NULL"),
+      0);
+  EXPECT_NE(node.output().find("stopped cleanly"), std::string::npos)
+      << node.output();
 }

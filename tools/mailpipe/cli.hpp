@@ -11,11 +11,13 @@ namespace mailpipe::cli {
 /// Exit codes of every command.
 enum exit_code : int {
   exit_ok = 0,
-  exit_failure = 1, // runtime failure (database down, server error, bad input data)
-  exit_usage = 2,   // usage or config error
+  exit_failure =
+      1, // runtime failure (database down, server error, bad input data)
+  exit_usage = 2, // usage or config error
 };
 
-/// What the global options say; filled by CLI11 before a command's callback runs.
+/// What the global options say; filled by CLI11 before a command's callback
+/// runs.
 struct context {
   /// `--config FILE` ("" for the built-in defaults).
   std::string config_path;
@@ -24,8 +26,8 @@ struct context {
   /// The exit code the command chose.
   int exit = exit_ok;
 
-  /// Loads the config (file or defaults); prints every mistake to stderr and returns
-  /// nullopt on error.
+  /// Loads the config (file or defaults); prints every mistake to stderr and
+  /// returns nullopt on error.
   std::optional<config> load() const;
 
   /// Loads the config and sets up logging; nullopt (and `exit` set) on error.
@@ -46,13 +48,15 @@ void add_run_command(CLI::App& app, context& ctx);
 /// `analyze FILE|-`: one message's analysis as JSON.
 void add_analyze_command(CLI::App& app, context& ctx);
 
-/// `account add | list | show | reactivate | remove | import`: the seed accounts.
+/// `account add | list | show | reactivate | remove | import`: the seed
+/// accounts.
 void add_account_commands(CLI::App& app, context& ctx);
 
 /// `test add | list | show`: placement tests and their reports.
 void add_test_commands(CLI::App& app, context& ctx);
 
-/// `process [--parallel N] [--timeout S] [--account ID ...] [--dry-run] [--json]`.
+/// `process [--parallel N] [--timeout S] [--account ID ...] [--dry-run]
+/// [--json]`.
 void add_process_command(CLI::App& app, context& ctx);
 
 /// `metrics clean [--days N]`.

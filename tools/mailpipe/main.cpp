@@ -1,4 +1,5 @@
-// mailpipe: the node and its command line. `mailpipe [--config FILE] <command> [options]`.
+// mailpipe: the node and its command line. `mailpipe [--config FILE] <command>
+// [options]`.
 
 #include <cerrno>
 #include <cstdio>
@@ -18,8 +19,8 @@
 namespace mailpipe::cli {
 
 std::optional<config> context::load() const {
-  auto result = config_path.empty() ? default_config()
-                                    : load_config_file(config_path);
+  auto result =
+      config_path.empty() ? default_config() : load_config_file(config_path);
   if (!result.ok()) {
     for (auto& err : result.errors)
       std::cerr << to_string(err) << "\n";
@@ -55,8 +56,9 @@ std::string command_names(const CLI::App& app) {
   return out;
 }
 
-// After a failed parse: the first word that is not a command where one is expected,
-// e.g. "unknown command 'bogus' (commands: config, migrate, run, analyze)"; "" if none.
+// After a failed parse: the first word that is not a command where one is
+// expected, e.g. "unknown command 'bogus' (commands: config, migrate, run,
+// analyze)"; "" if none.
 std::string unknown_command(const CLI::App& app, int argc, char** argv) {
   const CLI::App* level = &app;
   for (int i = 1; i < argc; ++i) {
@@ -65,7 +67,8 @@ std::string unknown_command(const CLI::App& app, int argc, char** argv) {
       return "";
     if (!arg.empty() && arg[0] == '-') {
       // Options of the top level that take a value in the next word.
-      if (level == &app && (arg == "-c" || arg == "--config" || arg == "--log-level"))
+      if (level == &app
+          && (arg == "-c" || arg == "--config" || arg == "--log-level"))
         ++i;
       continue;
     }
@@ -104,19 +107,21 @@ bool flush_stdout() {
 
 int main(int argc, char** argv) {
   using namespace mailpipe::cli;
-  CLI::App app{"mailpipe: where test emails land (inbox, spam, tabs), with their "
-               "SPF/DKIM/DMARC/ARC results and spam-filter verdicts"};
-  app.set_version_flag("--version", std::string{"mailpipe "} + MAILPIPE_VERSION);
+  CLI::App app{
+      "mailpipe: where test emails land (inbox, spam, tabs), with their "
+      "SPF/DKIM/DMARC/ARC results and spam-filter verdicts"};
+  app.set_version_flag("--version",
+                       std::string{"mailpipe "} + MAILPIPE_VERSION);
   app.require_subcommand(1);
   context ctx;
   app.add_option("-c,--config", ctx.config_path,
                  "config file (TOML); default: built-in defaults")
-    ->envname("MAILPIPE_CONFIG");
+      ->envname("MAILPIPE_CONFIG");
   app.add_option("--log-level", ctx.log_level,
                  "trace, debug, info, warn, error, critical or off")
-    ->check([](const std::string& level) {
-      return mailpipe::checks::log_level(level);
-    });
+      ->check([](const std::string& level) {
+        return mailpipe::checks::log_level(level);
+      });
   add_config_commands(app, ctx);
   add_migrate_command(app, ctx);
   add_run_command(app, ctx);
@@ -129,7 +134,8 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     if (auto unknown = unknown_command(app, argc, argv); !unknown.empty()) {
-      std::cerr << "mailpipe: " << unknown << "\nRun with --help for more information.\n";
+      std::cerr << "mailpipe: " << unknown
+                << "\nRun with --help for more information.\n";
       return exit_usage;
     }
     auto code = app.exit(e);

@@ -31,17 +31,15 @@ struct process_options {
 
 class process_system_config : public caf::actor_system_config {
 public:
-  process_system_config() {
-    register_message_types(*this);
-  }
+  process_system_config() { register_message_types(*this); }
 };
 
 run_request to_request(const config& cfg, const process_options& opts) {
   run_request req;
   req.parallel = opts.parallel > 0 ? opts.parallel : cfg.processing.parallel;
   req.account_timeout = opts.timeout_seconds > 0
-                          ? std::chrono::seconds{opts.timeout_seconds}
-                          : cfg.processing.account_timeout;
+                            ? std::chrono::seconds{opts.timeout_seconds}
+                            : cfg.processing.account_timeout;
   req.accounts = opts.accounts;
   req.dry_run = opts.dry_run;
   return req;
@@ -50,43 +48,49 @@ run_request to_request(const config& cfg, const process_options& opts) {
 // Prints `accounts N/M` over itself on a terminal.
 caf::behavior progress_line(caf::event_based_actor*) {
   return {
-    [](atom::progress, int64_t done, int64_t total) {
-      std::fprintf(stderr, "\rprocess: %lld/%lld accounts", static_cast<long long>(done),
-                   static_cast<long long>(total));
-      if (done == total)
-        std::fputc('\n', stderr);
-      std::fflush(stderr);
-    },
+      [](atom::progress, int64_t done, int64_t total) {
+        std::fprintf(stderr, "\rprocess: %lld/%lld accounts",
+                     static_cast<long long>(done),
+                     static_cast<long long>(total));
+        if (done == total)
+          std::fputc('\n', stderr);
+        std::fflush(stderr);
+      },
   };
 }
 
-// -- the report -----------------------------------------------------------------
+// -- the report
+// -----------------------------------------------------------------
 
 std::string found_text(const found_result& f) {
-  return fmt::format("{} in {}{}{}", f.token, f.placement,
-                     f.folder.empty() ? "" : " (folder " + f.folder + ")",
-                     f.spf_result.empty() && f.dkim_result.empty() && f.dmarc_result.empty()
-                       ? ""
-                       : fmt::format(", spf={} dkim={} dmarc={}", f.spf_result,
-                                     f.dkim_result, f.dmarc_result));
+  return fmt::format(
+      "{} in {}{}{}", f.token, f.placement,
+      f.folder.empty() ? "" : " (folder " + f.folder + ")",
+      f.spf_result.empty() && f.dkim_result.empty() && f.dmarc_result.empty()
+          ? ""
+          : fmt::format(", spf={} dkim={} dmarc={}", f.spf_result,
+                        f.dkim_result, f.dmarc_result));
 }
 
 void print_text(const run_report& r, bool dry_run) {
   for (auto& out : r.outcomes) {
-    if (out.status == pass_status::failure || out.status == pass_status::timeout)
-      std::cout << fmt::format("{} {}: {} ({}): {}{}\n", out.account_id, out.email,
-                               to_string(out.status), to_string(out.kind), out.message,
+    if (out.status == pass_status::failure
+        || out.status == pass_status::timeout)
+      std::cout << fmt::format("{} {}: {} ({}): {}{}\n", out.account_id,
+                               out.email, to_string(out.status),
+                               to_string(out.kind), out.message,
                                out.disabled ? " -- account disabled" : "");
     if (dry_run)
       for (auto& f : out.found)
-        std::cout << fmt::format("{} {}: would record {}\n", out.account_id, out.email,
-                                 found_text(f));
+        std::cout << fmt::format("{} {}: would record {}\n", out.account_id,
+                                 out.email, found_text(f));
   }
-  std::cout << fmt::format("run {}{}: {} accounts done, {} failed, {} skipped; {} messages "
-                           "found, {} recorded; {} tests completed, {} expired; {:.2f} s\n",
-                           r.run_id, dry_run ? " (dry run, nothing written)" : "", r.done,
-                           r.failed, r.skipped, r.emails_found, r.recorded,
-                           r.tests_completed, r.tests_expired, r.duration_seconds);
+  std::cout << fmt::format(
+      "run {}{}: {} accounts done, {} failed, {} skipped; {} messages "
+      "found, {} recorded; {} tests completed, {} expired; {:.2f} s\n",
+      r.run_id, dry_run ? " (dry run, nothing written)" : "", r.done, r.failed,
+      r.skipped, r.emails_found, r.recorded, r.tests_completed, r.tests_expired,
+      r.duration_seconds);
 }
 
 std::string json_strings(const std::vector<std::string>& xs) {
@@ -97,12 +101,12 @@ std::string json_strings(const std::vector<std::string>& xs) {
 }
 
 std::string found_json(const found_result& f) {
-  return fmt::format("{{\"token\":{},\"placement\":{},\"folder\":{},\"labels\":{},"
-                     "\"spf\":{},\"dkim\":{},\"dmarc\":{},\"arc\":{}}}",
-                     json_str(f.token), json_str(f.placement), json_str(f.folder),
-                     json_strings(f.labels), json_str(f.spf_result),
-                     json_str(f.dkim_result), json_str(f.dmarc_result),
-                     json_str(f.arc_result));
+  return fmt::format(
+      "{{\"token\":{},\"placement\":{},\"folder\":{},\"labels\":{},"
+      "\"spf\":{},\"dkim\":{},\"dmarc\":{},\"arc\":{}}}",
+      json_str(f.token), json_str(f.placement), json_str(f.folder),
+      json_strings(f.labels), json_str(f.spf_result), json_str(f.dkim_result),
+      json_str(f.dmarc_result), json_str(f.arc_result));
 }
 
 std::string outcome_json(const pass_outcome& o) {
@@ -110,16 +114,17 @@ std::string outcome_json(const pass_outcome& o) {
   for (auto& f : o.found)
     found += (found.size() > 1 ? "," : "") + found_json(f);
   found += "]";
-  bool failed = o.status == pass_status::failure || o.status == pass_status::timeout;
-  return fmt::format("{{\"account_id\":{},\"email\":{},\"status\":{},\"emails_found\":{},"
-                     "\"recorded\":{},\"error_class\":{},\"message\":{},"
-                     "\"failure_count\":{},\"disabled\":{},\"duration_seconds\":{:.3f},"
-                     "\"found\":{}}}",
-                     o.account_id, json_str(o.email), json_str(to_string(o.status)),
-                     o.emails_found, o.recorded,
-                     failed ? json_str(to_string(o.kind)) : "null", json_str(o.message),
-                     o.failure_count, o.disabled ? "true" : "false", o.duration_seconds,
-                     found);
+  bool failed =
+      o.status == pass_status::failure || o.status == pass_status::timeout;
+  return fmt::format(
+      "{{\"account_id\":{},\"email\":{},\"status\":{},\"emails_found\":{},"
+      "\"recorded\":{},\"error_class\":{},\"message\":{},"
+      "\"failure_count\":{},\"disabled\":{},\"duration_seconds\":{:.3f},"
+      "\"found\":{}}}",
+      o.account_id, json_str(o.email), json_str(to_string(o.status)),
+      o.emails_found, o.recorded, failed ? json_str(to_string(o.kind)) : "null",
+      json_str(o.message), o.failure_count, o.disabled ? "true" : "false",
+      o.duration_seconds, found);
 }
 
 void print_json(const run_report& r, bool dry_run) {
@@ -127,16 +132,18 @@ void print_json(const run_report& r, bool dry_run) {
   for (auto& o : r.outcomes)
     accounts += (accounts.size() > 1 ? "," : "") + outcome_json(o);
   accounts += "]";
-  std::cout << fmt::format("{{\"run_id\":{},\"dry_run\":{},\"done\":{},\"failed\":{},"
-                           "\"skipped\":{},\"emails_found\":{},\"recorded\":{},"
-                           "\"tests_completed\":{},\"tests_expired\":{},"
-                           "\"duration_seconds\":{:.3f},\"accounts\":{}}}\n",
-                           json_str(r.run_id), dry_run ? "true" : "false", r.done, r.failed,
-                           r.skipped, r.emails_found, r.recorded, r.tests_completed,
-                           r.tests_expired, r.duration_seconds, accounts);
+  std::cout << fmt::format(
+      "{{\"run_id\":{},\"dry_run\":{},\"done\":{},\"failed\":{},"
+      "\"skipped\":{},\"emails_found\":{},\"recorded\":{},"
+      "\"tests_completed\":{},\"tests_expired\":{},"
+      "\"duration_seconds\":{:.3f},\"accounts\":{}}}\n",
+      json_str(r.run_id), dry_run ? "true" : "false", r.done, r.failed,
+      r.skipped, r.emails_found, r.recorded, r.tests_completed, r.tests_expired,
+      r.duration_seconds, accounts);
 }
 
-// -- the run --------------------------------------------------------------------
+// -- the run
+// --------------------------------------------------------------------
 
 void stop_all(caf::scoped_actor& self, const pipeline_handles& handles) {
   for (auto i = handles.actors.rbegin(); i != handles.actors.rend(); ++i)
@@ -157,14 +164,14 @@ void process(context& ctx, const process_options& opts) {
     req.listener = sys.spawn(progress_line);
   caf::scoped_actor self{sys};
   self->request(handles->scheduler, caf::infinite, atom::run_v, std::move(req))
-    .receive(
-      [&](const run_report& r) {
-        if (opts.json)
-          print_json(r, opts.dry_run);
-        else
-          print_text(r, opts.dry_run);
-      },
-      [&](const caf::error& err) { report(ctx, "process", err); });
+      .receive(
+          [&](const run_report& r) {
+            if (opts.json)
+              print_json(r, opts.dry_run);
+            else
+              print_text(r, opts.dry_run);
+          },
+          [&](const caf::error& err) { report(ctx, "process", err); });
   stop_all(self, *handles);
   if (req.listener)
     self->send_exit(req.listener, caf::exit_reason::user_shutdown);
@@ -175,19 +182,23 @@ void process(context& ctx, const process_options& opts) {
 void add_process_command(CLI::App& app, context& ctx) {
   auto opts = std::make_shared<process_options>();
   auto cmd = app.add_subcommand(
-    "process", "one processing run: visit every active account with a pending test, "
-               "record where each test message landed, then exit");
+      "process",
+      "one processing run: visit every active account with a pending test, "
+      "record where each test message landed, then exit");
   cmd->add_option("--parallel", opts->parallel,
                   "accounts at once (default processing.parallel, 4)")
-    ->check(CLI::Range(int64_t{1}, int64_t{10000}));
-  cmd->add_option("--timeout", opts->timeout_seconds,
-                  "seconds one account may take (default processing.account_timeout, "
-                  "300)")
-    ->check(CLI::Range(int64_t{1}, int64_t{86400}));
-  cmd->add_option("--account", opts->accounts, "only this account id (repeatable)")
-    ->check(CLI::PositiveNumber);
-  cmd->add_flag("--dry-run", opts->dry_run,
-                "connect and search, write nothing, print what would be recorded");
+      ->check(CLI::Range(int64_t{1}, int64_t{10000}));
+  cmd->add_option(
+         "--timeout", opts->timeout_seconds,
+         "seconds one account may take (default processing.account_timeout, "
+         "300)")
+      ->check(CLI::Range(int64_t{1}, int64_t{86400}));
+  cmd->add_option("--account", opts->accounts,
+                  "only this account id (repeatable)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_flag(
+      "--dry-run", opts->dry_run,
+      "connect and search, write nothing, print what would be recorded");
   cmd->add_flag("--json", opts->json, "the report as one JSON object");
   cmd->callback([&ctx, opts] { process(ctx, *opts); });
 }

@@ -1,4 +1,5 @@
-// `mailpipe test add | list | show`: placement tests and where their messages landed.
+// `mailpipe test add | list | show`: placement tests and where their messages
+// landed.
 
 #include <iostream>
 
@@ -13,33 +14,34 @@ namespace mailpipe::cli {
 namespace {
 
 std::string summary_json(const db::test_summary& t) {
-  return fmt::format("\"token\":{},\"name\":{},\"status\":{},\"created_at\":{},"
-                     "\"expires_at\":{},\"counts\":{{\"pending\":{},\"found\":{},"
-                     "\"missing\":{},\"error\":{},\"total\":{}}}",
-                     json_str(t.token), json_str(t.name), json_str(t.status),
-                     json_str(t.created_at), json_str(t.expires_at), t.pending, t.found,
-                     t.missing, t.error, t.total);
+  return fmt::format(
+      "\"token\":{},\"name\":{},\"status\":{},\"created_at\":{},"
+      "\"expires_at\":{},\"counts\":{{\"pending\":{},\"found\":{},"
+      "\"missing\":{},\"error\":{},\"total\":{}}}",
+      json_str(t.token), json_str(t.name), json_str(t.status),
+      json_str(t.created_at), json_str(t.expires_at), t.pending, t.found,
+      t.missing, t.error, t.total);
 }
 
 std::string result_json(const db::test_result_row& r) {
-  return fmt::format("{{\"account_id\":{},\"email\":{},\"provider\":{},\"status\":{},"
-                     "\"placement\":{},\"folder\":{},\"labels\":{},\"auth\":{},"
-                     "\"filters\":{},\"found_at\":{},\"error\":{}}}",
-                     r.account_id, json_str(r.email), json_str(r.provider),
-                     json_str(r.status),
-                     r.placement.empty() ? "null" : json_str(r.placement),
-                     r.folder.empty() ? "null" : json_str(r.folder), r.labels_json,
-                     r.auth_json, r.filters_json,
-                     r.found_at.empty() ? "null" : json_str(r.found_at),
-                     r.error_class.empty() ? "null" : json_str(r.error_class));
+  return fmt::format(
+      "{{\"account_id\":{},\"email\":{},\"provider\":{},\"status\":{},"
+      "\"placement\":{},\"folder\":{},\"labels\":{},\"auth\":{},"
+      "\"filters\":{},\"found_at\":{},\"error\":{}}}",
+      r.account_id, json_str(r.email), json_str(r.provider), json_str(r.status),
+      r.placement.empty() ? "null" : json_str(r.placement),
+      r.folder.empty() ? "null" : json_str(r.folder), r.labels_json,
+      r.auth_json, r.filters_json,
+      r.found_at.empty() ? "null" : json_str(r.found_at),
+      r.error_class.empty() ? "null" : json_str(r.error_class));
 }
 
 // Rates are fractions (0 to 1) of the test's accounts.
 std::string report_json(const db::test_report& rep) {
   auto out = fmt::format("{{{},\"rates\":{{\"inbox\":{:.4f},\"spam\":{:.4f},"
                          "\"tabs\":{:.4f},\"missing\":{:.4f}}},\"results\":[",
-                         summary_json(rep.test), rep.rates.inbox, rep.rates.spam,
-                         rep.rates.tabs, rep.rates.missing);
+                         summary_json(rep.test), rep.rates.inbox,
+                         rep.rates.spam, rep.rates.tabs, rep.rates.missing);
   for (size_t i = 0; i < rep.results.size(); ++i)
     out += (i ? ",\n  " : "\n  ") + result_json(rep.results[i]);
   return out + "]}\n";
@@ -51,36 +53,43 @@ std::string dash(const std::string& s) {
 
 void print_report(const db::test_report& rep) {
   auto& t = rep.test;
-  std::cout << fmt::format("test {} ({}), {} accounts: {} found, {} pending, {} missing, "
-                           "{} error\n",
-                           t.token, t.status, t.total, t.found, t.pending, t.missing,
-                           t.error);
-  std::cout << fmt::format("inbox {:.1f}%  spam {:.1f}%  tabs {:.1f}%  missing {:.1f}%\n\n",
-                           100 * rep.rates.inbox, 100 * rep.rates.spam,
-                           100 * rep.rates.tabs, 100 * rep.rates.missing);
-  std::cout << fmt::format("{:<6} {:<30} {:<8} {:<8} {:<11} {:<16} {:<6} {:<6} {:<6} {:<6} {}\n",
-                           "ID", "EMAIL", "PROVIDER", "STATUS", "PLACEMENT", "FOLDER",
-                           "SPF", "DKIM", "DMARC", "ARC", "FILTERS");
+  std::cout << fmt::format(
+      "test {} ({}), {} accounts: {} found, {} pending, {} missing, "
+      "{} error\n",
+      t.token, t.status, t.total, t.found, t.pending, t.missing, t.error);
+  std::cout << fmt::format(
+      "inbox {:.1f}%  spam {:.1f}%  tabs {:.1f}%  missing {:.1f}%\n\n",
+      100 * rep.rates.inbox, 100 * rep.rates.spam, 100 * rep.rates.tabs,
+      100 * rep.rates.missing);
+  std::cout << fmt::format(
+      "{:<6} {:<30} {:<8} {:<8} {:<11} {:<16} {:<6} {:<6} {:<6} {:<6} {}\n",
+      "ID", "EMAIL", "PROVIDER", "STATUS", "PLACEMENT", "FOLDER", "SPF", "DKIM",
+      "DMARC", "ARC", "FILTERS");
   for (auto& r : rep.results)
-    std::cout << fmt::format("{:<6} {:<30} {:<8} {:<8} {:<11} {:<16} {:<6} {:<6} {:<6} "
-                             "{:<6} {}\n",
-                             r.account_id, r.email, r.provider, r.status,
-                             r.error_class.empty() ? dash(r.placement) : r.error_class,
-                             dash(r.folder), dash(r.spf), dash(r.dkim), dash(r.dmarc),
-                             dash(r.arc), dash(r.filters_text));
+    std::cout << fmt::format(
+        "{:<6} {:<30} {:<8} {:<8} {:<11} {:<16} {:<6} {:<6} {:<6} "
+        "{:<6} {}\n",
+        r.account_id, r.email, r.provider, r.status,
+        r.error_class.empty() ? dash(r.placement) : r.error_class,
+        dash(r.folder), dash(r.spf), dash(r.dkim), dash(r.dmarc), dash(r.arc),
+        dash(r.filters_text));
 }
 
 void add_add(CLI::App& parent, context& ctx) {
-  auto cmd = parent.add_subcommand("add", "start a placement test: one pending result "
-                                          "per seed account");
+  auto cmd =
+      parent.add_subcommand("add", "start a placement test: one pending result "
+                                   "per seed account");
   auto spec = std::make_shared<db::test_spec>();
   auto expires = std::make_shared<std::string>("24h");
-  cmd->add_option("--token", spec->token, "the unique test id the messages carry")
-    ->required();
-  cmd->add_option("--account", spec->accounts, "an account id (repeat; default: every "
-                                               "active account)");
-  cmd->add_option("--expires-in", *expires, "after this, pending accounts count as "
-                                            "missing (default 24h; 0 for never)");
+  cmd->add_option("--token", spec->token,
+                  "the unique test id the messages carry")
+      ->required();
+  cmd->add_option("--account", spec->accounts,
+                  "an account id (repeat; default: every "
+                  "active account)");
+  cmd->add_option("--expires-in", *expires,
+                  "after this, pending accounts count as "
+                  "missing (default 24h; 0 for never)");
   cmd->add_option("--name", spec->name, "a name for people");
   cmd->callback([&ctx, spec, expires] {
     auto d = parse_duration(*expires);
@@ -97,8 +106,8 @@ void add_add(CLI::App& parent, context& ctx) {
     auto n = db::add_test(*conn, *spec);
     if (!n)
       return report(ctx, "test add", n.error());
-    std::cout << fmt::format("test {} added for {} account{}\n", spec->token, *n,
-                             *n == 1 ? "" : "s");
+    std::cout << fmt::format("test {} added for {} account{}\n", spec->token,
+                             *n, *n == 1 ? "" : "s");
   });
 }
 
@@ -120,18 +129,20 @@ void add_list(CLI::App& parent, context& ctx) {
       std::cout << "]\n";
       return;
     }
-    std::cout << fmt::format("{:<28} {:<9} {:<7} {:<7} {:<7} {:<7} {}\n", "TOKEN", "STATUS",
-                             "TOTAL", "FOUND", "PENDING", "MISSING", "EXPIRES");
+    std::cout << fmt::format("{:<28} {:<9} {:<7} {:<7} {:<7} {:<7} {}\n",
+                             "TOKEN", "STATUS", "TOTAL", "FOUND", "PENDING",
+                             "MISSING", "EXPIRES");
     for (auto& t : *all)
-      std::cout << fmt::format("{:<28} {:<9} {:<7} {:<7} {:<7} {:<7} {}\n", t.token,
-                               t.status, t.total, t.found, t.pending, t.missing,
-                               dash(t.expires_at));
+      std::cout << fmt::format("{:<28} {:<9} {:<7} {:<7} {:<7} {:<7} {}\n",
+                               t.token, t.status, t.total, t.found, t.pending,
+                               t.missing, dash(t.expires_at));
   });
 }
 
 void add_show(CLI::App& parent, context& ctx) {
-  auto cmd = parent.add_subcommand("show", "where a test's messages landed, per account, "
-                                           "with the inbox/spam/tabs/missing rates");
+  auto cmd = parent.add_subcommand(
+      "show", "where a test's messages landed, per account, "
+              "with the inbox/spam/tabs/missing rates");
   auto token = std::make_shared<std::string>();
   auto json = std::make_shared<bool>(false);
   cmd->add_option("TOKEN", *token, "the test id")->required();
