@@ -92,6 +92,10 @@ api_session_options rest_options(const ProviderConfig& section,
                                  const pass_request& req) {
   auto opts = session_options(section, req.account.email);
   opts.timeout = std::min(opts.timeout, req.timeout);
+  // A wait past the account's time limit outlives the pass: the pass is cut,
+  // but the blocked fetcher (and the run that must join it) sleeps on. Such a
+  // Retry-After is a rate-limited failure, retried at the next run.
+  opts.retry.max_wait = std::min(opts.retry.max_wait, req.timeout);
   return opts;
 }
 

@@ -1,0 +1,740 @@
+// `mailpipe process` end to end for the REST providers: Gmail and Microsoft
+// Graph seed accounts, added with `account add`, fetched through local
+// stand-ins of the two APIs and of their OAuth2 token endpoints (answering in
+// the documented JSON), the report read back with `test show --json` and SQL.
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <iterator>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <regex>
+#include <tuple>
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <pqxx/pqxx>
+#include <simdjson.h>
+
+#include "adapters/db/connection.hpp"
+#include "adapters/db/migrate.hpp"
+#include "tests/support/dovecot.hpp"
+#include "tests/support/env.hpp"
+#include "tests/support/http_stub.hpp"
+
+using namespace mailpipe;
+using namespace std::chrono_literals;
+using test::http_stub;
+using test::stub_reply;
+using test::stub_request;
+
+namespace {
+
+// A base64 256-bit key (32 bytes of 'k').
+const std::string key_b64 = "a2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2s=";
+
+// -- the OAuth2 side of a stand-in -------------------------------------------
+
+/// A token endpoint at `/token` (RFC 6749 section 6): a refresh token it knows
+/// gets a fresh access token for its mailbox (section 5.1); any other one
+/// `invalid_grant` (section 5.2), as Google and Microsoft answer a revoked
+/// grant.
+class fake_oauth {
+public:
+  void serve(http_stub& stub) {
+    stub.on("POST", "/token",
+            [this](const stub_request& r) { return token(r); });
+  }
+
+  /// Makes `refresh_token` a grant of `mailbox`.
+  void grant(const std::string& refresh_token, const std::string& mailbox) {
+    std::lock_guard<std::mutex> guard{mtx_};
+    grants_[refresh_token] = mailbox;
+  }
+
+  /// The mailbox whose issued access token `req` carries, "" when none.
+  std::string mailbox_of(const stub_request& req) const {
+    std::lock_guard<std::mutex> guard{mtx_};
+    auto auth = req.header("Authorization");
+    if (!auth.starts_with("Bearer "))
+      return "";
+    auto i = issued_.find(auth.substr(7));
+    return i == issued_.end() ? "" : i->second;
+  }
+
+private:
+  stub_reply token(const stub_request& r) {
+    if (r.param("grant_type") != "refresh_token")
+      return stub_reply::json(400, R"({"error": "unsupported_grant_type"})");
+    std::lock_guard<std::mutex> guard{mtx_};
+    auto grant = grants_.find(r.param("refresh_token"));
+    if (grant == grants_.end())
+      return stub_reply::json(
+          400,
+          R"({"error": "invalid_grant",)"
+          R"( "error_description": "Token has been expired or revoked."})");
+    auto access = fmt::format("at-{}", issued_.size() + 1);
+    issued_[access] = grant->second;
+    return stub_reply::json(
+        200, fmt::format(R"({{"access_token": "{}", "expires_in": 3599,)"
+                         R"( "token_type": "Bearer"}})",
+                         access));
+  }
+
+  mutable std::mutex mtx_;
+  std::map<std::string, std::string> grants_; // refresh token -> mailbox
+  std::map<std::string, std::string> issued_; // access token -> mailbox
+};
+
+/// Decides, per API call (counted from 1, with the mailbox of its token),
+/// whether the service is in trouble: a reply to send instead of the real
+/// answer, or nullopt.
+using trouble_fn = std::function<std::optional<stub_reply>(
+    int call, const std::string& mailbox)>;
+
+/// What the API stand-ins share: the token endpoint, the bearer check and the
+/// trouble a test injects.
+struct fake_api {
+  http_stub stub;
+  fake_oauth oauth;
+  std::mutex mtx;
+  trouble_fn trouble;
+  int calls = 0;
+  stub_reply (*unauthorized)();
+
+  explicit fake_api(stub_reply (*unauthorized_reply)())
+      : unauthorized(unauthorized_reply) {
+    oauth.serve(stub);
+  }
+
+  /// Answers `method path_regex` with `answer(request, mailbox)` for requests
+  /// with a valid bearer token, after the injected trouble.
+  template <class F>
+  void route(std::string path_regex, F answer) {
+    stub.on("GET", std::move(path_regex),
+            [this, answer](const stub_request& r) {
+              auto mailbox = oauth.mailbox_of(r);
+              if (mailbox.empty())
+                return unauthorized();
+              std::lock_guard<std::mutex> guard{mtx};
+              if (trouble)
+                if (auto reply = trouble(++calls, mailbox))
+                  return std::move(*reply);
+              return answer(r, mailbox);
+            });
+  }
+
+  /// The API requests (everything but the token endpoint).
+  std::vector<stub_request> api_requests() const {
+    std::vector<stub_request> out;
+    for (auto& r : stub.requests())
+      if (r.path != "/token")
+        out.push_back(r);
+    return out;
+  }
+};
+
+// -- a stand-in for the Gmail API ---------------------------------------------
+
+// Google's error body (https://cloud.google.com/apis/design/errors, the v1
+// shape Gmail sends).
+stub_reply google_error(int code, std::string reason, std::string status,
+                        std::string message) {
+  return stub_reply::json(
+      code,
+      fmt::format(
+          R"({{"error": {{"code": {}, "message": {}, "errors": [{{"message": {},)"
+          R"( "domain": "global", "reason": "{}"}}], "status": "{}"}}}})",
+          code, test::json_quote(message), test::json_quote(message), reason,
+          status));
+}
+
+stub_reply google_unauthenticated() {
+  return google_error(401, "authError", "UNAUTHENTICATED",
+                      "Request had invalid authentication credentials.");
+}
+
+stub_reply google_rate_limited(std::string retry_after) {
+  return google_error(429, "rateLimitExceeded", "RESOURCE_EXHAUSTED",
+                      "Too many concurrent requests for user.")
+      .with_header("Retry-After", std::move(retry_after));
+}
+
+struct gmail_message {
+  std::string id, mailbox, subject, test_id;
+  std::vector<std::string> labels;
+};
+
+const std::string gmail_prefix = "/gmail/v1/users/me/";
+
+/// messages.list (`q` with quoted terms matched in the subject; SPAM and TRASH
+/// only with includeSpamTrash) and messages.get (format=metadata), per mailbox
+/// of the bearer token.
+struct fake_gmail : fake_api {
+  std::vector<gmail_message> messages;
+
+  fake_gmail() : fake_api(google_unauthenticated) {
+    route(gmail_prefix + "messages",
+          [this](auto& r, auto& mailbox) { return list(r, mailbox); });
+    route(gmail_prefix + "messages/[^/]+", [this](auto& r, auto& mailbox) {
+      return get(r.path.substr(r.path.rfind('/') + 1), mailbox);
+    });
+  }
+
+  void add(std::string mailbox, std::string test_id,
+           std::vector<std::string> labels) {
+    auto id = fmt::format("18c{}", messages.size() + 1);
+    messages.push_back({id, std::move(mailbox), "Weekly news " + test_id,
+                        test_id, std::move(labels)});
+  }
+
+  static bool hidden(const gmail_message& m) {
+    for (auto& l : m.labels)
+      if (l == "SPAM" || l == "TRASH")
+        return true;
+    return false;
+  }
+
+  bool matches(const gmail_message& m, const std::string& q) const {
+    std::regex quoted{"\"([^\"]+)\""};
+    for (std::sregex_iterator i{q.begin(), q.end(), quoted}, e; i != e; ++i)
+      if (m.subject.find((*i)[1]) != std::string::npos)
+        return true;
+    return false;
+  }
+
+  stub_reply list(const stub_request& r, const std::string& mailbox) {
+    bool spam_trash = r.param("includeSpamTrash") == "true";
+    std::string items;
+    size_t n = 0;
+    for (auto& m : messages) {
+      if (m.mailbox != mailbox || (hidden(m) && !spam_trash)
+          || !matches(m, r.param("q")))
+        continue;
+      items += fmt::format(R"({}{{"id": "{}", "threadId": "{}"}})",
+                           n++ ? ", " : "", m.id, m.id);
+    }
+    if (n == 0)
+      return stub_reply::json(200, R"({"resultSizeEstimate": 0})");
+    return stub_reply::json(
+        200, fmt::format(R"({{"messages": [{}], "resultSizeEstimate": {}}})",
+                         items, n));
+  }
+
+  stub_reply get(const std::string& id, const std::string& mailbox) {
+    for (auto& m : messages)
+      if (m.id == id && m.mailbox == mailbox)
+        return stub_reply::json(200, metadata_json(m));
+    return google_error(404, "notFound", "NOT_FOUND",
+                        "Requested entity was not found.");
+  }
+
+  static std::string metadata_json(const gmail_message& m) {
+    std::string labels;
+    for (auto& l : m.labels)
+      labels += (labels.empty() ? "" : ", ") + test::json_quote(l);
+    return fmt::format(
+        R"({{"id": "{0}", "threadId": "{0}", "labelIds": [{1}], "snippet": "",)"
+        R"( "historyId": "4242", "internalDate": "1763790000000",)"
+        R"( "payload": {{"partId": "", "mimeType": "text/plain", "filename": "",)"
+        R"( "headers": [{{"name": "Delivered-To", "value": {2}}},)"
+        R"( {{"name": "Authentication-Results", "value": "mx.google.com;)"
+        R"( spf=pass smtp.mailfrom=sender.example"}},)"
+        R"( {{"name": "From", "value": "News <news@sender.example>"}},)"
+        R"( {{"name": "Subject", "value": {3}}},)"
+        R"( {{"name": "X-Mailpipe-Test-Id", "value": {4}}}]}},)"
+        R"( "sizeEstimate": 2048}})",
+        m.id, labels, test::json_quote(m.mailbox), test::json_quote(m.subject),
+        test::json_quote(m.test_id));
+  }
+};
+
+// -- a stand-in for Microsoft Graph -------------------------------------------
+
+// Graph's error body: {"error": {"code", "message", "innerError"}}.
+stub_reply graph_error(int status, std::string code, std::string message) {
+  return stub_reply::json(
+      status,
+      fmt::format(
+          R"({{"error": {{"code": {}, "message": {}, "innerError": {{)"
+          R"("date": "2026-11-22T03:00:00",)"
+          R"( "request-id": "5c1c7a2e-0000-0000-0000-000000000000"}}}}}})",
+          test::json_quote(code), test::json_quote(message)));
+}
+
+stub_reply graph_unauthenticated() {
+  return graph_error(401, "InvalidAuthenticationToken",
+                     "Access token has expired or is not yet valid.");
+}
+
+stub_reply graph_unavailable() {
+  return graph_error(503, "ServiceNotAvailable",
+                     "The service is temporarily unavailable.");
+}
+
+struct graph_message {
+  std::string id, mailbox, folder_id, subject, test_id;
+};
+
+const std::string graph_me = "/v1.0/me";
+
+/// Well-known folder name -> (id, display name); this mailbox has no archive.
+const std::map<std::string, std::pair<std::string, std::string>> well_known = {
+    {"inbox", {"AAMkInbox==", "Inbox"}},
+    {"junkemail", {"AAMkJunk==", "Junk Email"}},
+    {"deleteditems", {"AAMkDeleted==", "Deleted Items"}},
+};
+
+/// messages with `$search` (a quoted phrase matched in the subject) and
+/// mailFolders by well-known name or id, per mailbox of the bearer token.
+struct fake_graph : fake_api {
+  std::vector<graph_message> messages;
+
+  fake_graph() : fake_api(graph_unauthenticated) {
+    route(graph_me + "/messages",
+          [this](auto& r, auto& mailbox) { return search(r, mailbox); });
+    route(graph_me + "/mailFolders/[^/]+", [](auto& r, auto&) {
+      return folder(r.path.substr(r.path.rfind('/') + 1));
+    });
+  }
+
+  void add(std::string mailbox, std::string test_id, std::string folder) {
+    messages.push_back({fmt::format("AAMkMsg{}==", messages.size() + 1),
+                        std::move(mailbox), well_known.at(folder).first,
+                        "Weekly news " + test_id, test_id});
+  }
+
+  stub_reply search(const stub_request& r, const std::string& mailbox) {
+    auto term = r.param("$search");
+    if (term.size() < 2 || term.front() != '"' || term.back() != '"')
+      return graph_error(400, "BadRequest", "Syntax error in $search");
+    term = term.substr(1, term.size() - 2);
+    std::string value;
+    for (auto& m : messages)
+      if (m.mailbox == mailbox && m.subject.find(term) != std::string::npos)
+        value += (value.empty() ? "" : ", ") + message_json(m);
+    return stub_reply::json(
+        200, fmt::format(R"({{"@odata.context": "https://graph.microsoft.com/)"
+                         R"(v1.0/$metadata#users('me')/messages",)"
+                         R"( "value": [{}]}})",
+                         value));
+  }
+
+  static std::string message_json(const graph_message& m) {
+    return fmt::format(
+        R"({{"@odata.etag": "W/\"CQAAABYAAAA\"", "id": {}, "subject": {},)"
+        R"( "parentFolderId": {}, "inferenceClassification": "focused",)"
+        R"( "internetMessageHeaders": [)"
+        R"({{"name": "Authentication-Results", "value": "spf=pass)"
+        R"( (sender IP is 192.0.2.1) smtp.mailfrom=sender.example"}},)"
+        R"( {{"name": "From", "value": "News <news@sender.example>"}},)"
+        R"( {{"name": "X-Mailpipe-Test-Id", "value": {}}}]}})",
+        test::json_quote(m.id), test::json_quote(m.subject),
+        test::json_quote(m.folder_id), test::json_quote(m.test_id));
+  }
+
+  static stub_reply folder(const std::string& key) {
+    for (auto& [name, f] : well_known)
+      if (key == name || key == f.first)
+        return stub_reply::json(
+            200,
+            fmt::format(R"({{"id": {}, "displayName": {},)"
+                        R"( "parentFolderId": "AAMkRoot==",)"
+                        R"( "childFolderCount": 0, "isHidden": false}})",
+                        test::json_quote(f.first), test::json_quote(f.second)));
+    return graph_error(404, "ErrorItemNotFound",
+                       "The specified object was not found in the store.");
+  }
+};
+
+// -- fixture ------------------------------------------------------------------
+
+/// A scratch database, the two stand-ins and a config pointing at them.
+class process_providers : public ::testing::Test {
+protected:
+  void SetUp() override {
+    ASSERT_FALSE(db_.url().empty())
+        << "no PostgreSQL: run the tests with tools/test";
+    conn_ = std::move(*db::connect(db_.url()));
+    ASSERT_TRUE(db::migrate(*conn_));
+    dir_ = fmt::format("{}/process-providers-{}-{}", testing::TempDir(),
+                       getpid(), test::random_hex(6));
+    std::filesystem::create_directories(dir_);
+    write_config("");
+  }
+
+  void TearDown() override {
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+
+  /// The two provider sections on the stand-ins (`provider_extra` added to
+  /// each), a one-second retry time, logs in dir_.
+  void write_config(const std::string& provider_extra) {
+    std::ofstream{dir_ + "/mailpipe.toml"} << fmt::format(
+        "[node]\nname = \"e2e-rest\"\n"
+        "[processing]\nretry_after = \"1s\"\nmax_failures = 3\n"
+        "[gmail]\napi_url = \"{0}\"\ntoken_url = \"{0}/token\"\n"
+        "client_id = \"gmail-client\"\nclient_secret = \"gmail-cs\"\n"
+        "request_timeout = \"5s\"\n{2}\n"
+        "[outlook]\napi_url = \"{1}/v1.0\"\ntoken_url = \"{1}/token\"\n"
+        "client_id = \"graph-client\"\nclient_secret = \"graph-cs\"\n"
+        "request_timeout = \"5s\"\n{2}\n"
+        "[log]\ndir = \"{3}/logs\"\n",
+        gmail_.stub.url(), graph_.stub.url(), provider_extra, dir_);
+  }
+
+  test::run_result mailpipe(std::vector<std::string> args,
+                            std::vector<std::string> env = {}) {
+    args.insert(args.begin(),
+                {test::mailpipe_binary(), "--config", dir_ + "/mailpipe.toml"});
+    env.push_back("MAILPIPE_DATABASE_URL=" + db_.url());
+    env.push_back("MAILPIPE_SECRET_KEY=" + key_b64);
+    return test::run_process(args, env);
+  }
+
+  int64_t scalar(const std::string& sql) {
+    pqxx::nontransaction tx{*conn_};
+    return tx.exec1(sql)[0].as<int64_t>();
+  }
+
+  /// `account add --provider <provider> --oauth-refresh-token-env`; returns
+  /// the new account's id.
+  int64_t add_account(const std::string& email, const std::string& provider,
+                      const std::string& refresh_token) {
+    auto r = mailpipe({"account", "add", "--email", email, "--provider",
+                       provider, "--oauth-refresh-token-env", "SEED_RT"},
+                      {"SEED_RT=" + refresh_token});
+    EXPECT_EQ(r.status, 0) << r.err;
+    return scalar(
+        fmt::format("SELECT id FROM email_accounts WHERE email = '{}'", email));
+  }
+
+  /// Adds a test for every active account; returns its token.
+  std::string add_test() {
+    auto token = "mp-rest" + test::random_hex(16);
+    auto r = mailpipe({"test", "add", "--token", token});
+    EXPECT_EQ(r.status, 0) << r.err;
+    return token;
+  }
+
+  /// Runs `process --json` with `args`; keeps its output in `last_run_`.
+  simdjson::dom::element process(simdjson::dom::parser& parser,
+                                 std::vector<std::string> args = {}) {
+    args.insert(args.begin(), {"process", "--json"});
+    last_run_ = mailpipe(args);
+    EXPECT_EQ(last_run_.status, 0) << last_run_.err;
+    auto doc = parser.parse(last_run_.out);
+    EXPECT_FALSE(doc.error()) << last_run_.out << last_run_.err;
+    return doc.value_unsafe();
+  }
+
+  /// `test show <token> --json`.
+  simdjson::dom::element show(simdjson::dom::parser& parser,
+                              const std::string& token) {
+    auto r = mailpipe({"test", "show", token, "--json"});
+    EXPECT_EQ(r.status, 0) << r.err;
+    auto doc = parser.parse(r.out);
+    EXPECT_FALSE(doc.error()) << r.out << r.err;
+    return doc.value_unsafe();
+  }
+
+  /// Every file the program wrote under its log folder, concatenated.
+  std::string all_logs() {
+    std::string out;
+    for (auto& entry :
+         std::filesystem::recursive_directory_iterator{dir_ + "/logs"})
+      if (entry.is_regular_file()) {
+        std::ifstream in{entry.path()};
+        out.append(std::istreambuf_iterator<char>{in}, {});
+      }
+    return out;
+  }
+
+  fake_gmail gmail_;
+  fake_graph graph_;
+  test::scratch_database db_;
+  std::unique_ptr<pqxx::connection> conn_;
+  std::string dir_;
+  test::run_result last_run_;
+};
+
+int64_t num(simdjson::dom::element doc, const char* key) {
+  return doc[key].get_int64().value_unsafe();
+}
+
+std::string str(simdjson::dom::element doc, const char* key) {
+  if (doc[key].is_null())
+    return "null";
+  return std::string{doc[key].get_string().value_unsafe()};
+}
+
+/// The element of the array `doc[list]` whose "email" is `email`.
+simdjson::dom::element by_email(simdjson::dom::element doc, const char* list,
+                                const std::string& email) {
+  simdjson::dom::array items; // a named value: the loop outlives temporaries
+  if (doc[list].get(items) != simdjson::SUCCESS) {
+    ADD_FAILURE() << "no array " << list;
+    return doc;
+  }
+  for (auto item : items)
+    if (str(item, "email") == email)
+      return item;
+  ADD_FAILURE() << "no " << email << " in " << list;
+  return doc;
+}
+
+std::vector<std::string> strings(simdjson::dom::element array) {
+  std::vector<std::string> out;
+  simdjson::dom::array items;
+  if (array.get(items) != simdjson::SUCCESS)
+    return out;
+  for (auto item : items)
+    out.emplace_back(std::string_view{item});
+  return out;
+}
+
+bool contains(const std::vector<std::string>& xs, const std::string& x) {
+  return std::find(xs.begin(), xs.end(), x) != xs.end();
+}
+
+} // namespace
+
+// -- found where it landed
+// -----------------------------------------------------
+
+TEST_F(process_providers,
+       gmail_labels_and_graph_folders_give_the_placement_with_bearer_tokens) {
+  gmail_.oauth.grant("rt-gmail-inbox", "inbox@gmail.test");
+  gmail_.oauth.grant("rt-gmail-spam", "spam@gmail.test");
+  graph_.oauth.grant("rt-graph-inbox", "inbox@outlook.test");
+  graph_.oauth.grant("rt-graph-junk", "junk@outlook.test");
+  add_account("inbox@gmail.test", "gmail", "rt-gmail-inbox");
+  add_account("spam@gmail.test", "gmail", "rt-gmail-spam");
+  add_account("inbox@outlook.test", "outlook", "rt-graph-inbox");
+  add_account("junk@outlook.test", "outlook", "rt-graph-junk");
+  auto token = add_test();
+  gmail_.add("inbox@gmail.test", token, {"INBOX", "UNREAD"});
+  gmail_.add("spam@gmail.test", token, {"SPAM", "UNREAD"});
+  graph_.add("inbox@outlook.test", token, "inbox");
+  graph_.add("junk@outlook.test", token, "junkemail");
+
+  simdjson::dom::parser p;
+  auto run = process(p);
+  EXPECT_EQ(num(run, "done"), 4) << last_run_.out;
+  EXPECT_EQ(num(run, "failed"), 0) << last_run_.out;
+  EXPECT_EQ(num(run, "recorded"), 4) << last_run_.out;
+
+  simdjson::dom::parser ps;
+  auto report = show(ps, token);
+  struct expected {
+    std::string email, placement, folder, label;
+  };
+  for (auto& want : {
+           expected{"inbox@gmail.test", "inbox", "null", "INBOX"},
+           expected{"spam@gmail.test", "spam", "null", "SPAM"},
+           expected{"inbox@outlook.test", "inbox", "inbox",
+                    "inferenceClassification:focused"},
+           expected{"junk@outlook.test", "spam", "junkemail",
+                    "inferenceClassification:focused"},
+       }) {
+    auto result = by_email(report, "results", want.email);
+    EXPECT_EQ(str(result, "status"), "found") << want.email;
+    EXPECT_EQ(str(result, "placement"), want.placement) << want.email;
+    EXPECT_EQ(str(result, "folder"), want.folder) << want.email;
+    EXPECT_TRUE(contains(strings(result["labels"]), want.label))
+        << want.email << ": " << simdjson::to_string(result["labels"]);
+  }
+
+  // Each account refreshed its own grant once, with the configured client.
+  for (auto [api, client, rts] :
+       {std::tuple{&gmail_.stub, "gmail-client",
+                   std::vector<std::string>{"rt-gmail-inbox", "rt-gmail-spam"}},
+        std::tuple{
+            &graph_.stub, "graph-client",
+            std::vector<std::string>{"rt-graph-inbox", "rt-graph-junk"}}}) {
+    auto grants = api->requests("/token");
+    ASSERT_EQ(grants.size(), 2u);
+    std::vector<std::string> sent;
+    for (auto& g : grants) {
+      EXPECT_EQ(g.param("grant_type"), "refresh_token");
+      EXPECT_EQ(g.param("client_id"), client);
+      sent.push_back(g.param("refresh_token"));
+    }
+    std::sort(sent.begin(), sent.end());
+    EXPECT_EQ(sent, rts);
+  }
+  // Microsoft wants the scopes on every refresh.
+  EXPECT_NE(graph_.stub.requests("/token")[0].param("scope").find("Mail.Read"),
+            std::string::npos);
+  // Every API call carried an access token the endpoint issued.
+  for (auto* api :
+       {static_cast<fake_api*>(&gmail_), static_cast<fake_api*>(&graph_)}) {
+    auto calls = api->api_requests();
+    EXPECT_FALSE(calls.empty());
+    for (auto& c : calls)
+      EXPECT_FALSE(api->oauth.mailbox_of(c).empty())
+          << c.path
+          << " without a valid bearer token: " << c.header("Authorization");
+  }
+}
+
+// -- a revoked grant
+// -----------------------------------------------------------
+
+TEST_F(process_providers,
+       a_revoked_refresh_token_is_an_auth_failure_and_never_shown) {
+  const std::string revoked = "1//0revoked-refresh-token-SECRET";
+  gmail_.oauth.grant("rt-gmail-ok", "ok@gmail.test");
+  auto ok = add_account("ok@gmail.test", "gmail", "rt-gmail-ok");
+  auto bad = add_account("revoked@gmail.test", "gmail", revoked);
+  auto bad_graph = add_account("revoked@outlook.test", "outlook", revoked);
+  auto token = add_test();
+  gmail_.add("ok@gmail.test", token, {"INBOX"});
+
+  simdjson::dom::parser p;
+  auto run = process(p);
+  EXPECT_EQ(num(run, "done"), 1) << last_run_.out;
+  EXPECT_EQ(num(run, "failed"), 2) << last_run_.out;
+  for (auto email : {"revoked@gmail.test", "revoked@outlook.test"}) {
+    auto outcome = by_email(run, "accounts", email);
+    EXPECT_EQ(str(outcome, "error_class"), "auth") << email;
+    EXPECT_NE(str(outcome, "message").find("invalid_grant"), std::string::npos)
+        << str(outcome, "message");
+  }
+  // The refusal is the token endpoint's: no API call was made for them.
+  EXPECT_EQ(graph_.api_requests().size(), 0u);
+  EXPECT_EQ(gmail_.stub.count("/token"), 2u);
+
+  EXPECT_EQ(scalar(fmt::format("SELECT count(*) FROM email_account_failures "
+                               "WHERE email_account_id IN ({}, {}) AND "
+                               "failure_class = 'auth' AND failure_count = 1",
+                               bad, bad_graph)),
+            2);
+  EXPECT_EQ(scalar(fmt::format("SELECT count(*) FROM email_account_failures "
+                               "WHERE email_account_id = {}",
+                               ok)),
+            0);
+  auto shown = mailpipe({"account", "show", std::to_string(bad), "--json"});
+  ASSERT_EQ(shown.status, 0) << shown.err;
+  simdjson::dom::parser pa;
+  auto account = pa.parse(shown.out).value_unsafe();
+  EXPECT_EQ(str(account["failure"], "class"), "auth") << shown.out;
+  EXPECT_EQ(num(account["failure"], "count"), 1) << shown.out;
+
+  simdjson::dom::parser ps;
+  auto report = show(ps, token);
+  EXPECT_EQ(str(by_email(report, "results", "ok@gmail.test"), "status"),
+            "found");
+  auto failed = by_email(report, "results", "revoked@gmail.test");
+  EXPECT_EQ(str(failed, "status"), "error");
+  EXPECT_EQ(str(failed, "error"), "auth");
+
+  // The token went to the endpoint and nowhere else.
+  size_t sent = 0;
+  for (auto& grant : gmail_.stub.requests("/token"))
+    sent += grant.param("refresh_token") == revoked ? 1 : 0;
+  EXPECT_EQ(sent, 1u);
+  for (auto& text : {last_run_.out, last_run_.err, shown.out, all_logs()})
+    EXPECT_EQ(text.find(revoked), std::string::npos) << text;
+  EXPECT_FALSE(all_logs().empty());
+}
+
+// -- rate limits and outages
+// ---------------------------------------------------
+
+TEST_F(process_providers,
+       a_429_with_retry_after_and_a_503_are_retried_and_the_message_found) {
+  gmail_.oauth.grant("rt-gmail", "seed@gmail.test");
+  graph_.oauth.grant("rt-graph", "seed@outlook.test");
+  add_account("seed@gmail.test", "gmail", "rt-gmail");
+  add_account("seed@outlook.test", "outlook", "rt-graph");
+  auto token = add_test();
+  gmail_.add("seed@gmail.test", token, {"SPAM"});
+  graph_.add("seed@outlook.test", token, "junkemail");
+  gmail_.trouble = [](int call, auto&) -> std::optional<stub_reply> {
+    if (call == 1)
+      return google_rate_limited("1");
+    return std::nullopt;
+  };
+  graph_.trouble = [](int call, auto&) -> std::optional<stub_reply> {
+    if (call == 1)
+      return graph_unavailable(); // no Retry-After: the client's backoff
+    return std::nullopt;
+  };
+
+  simdjson::dom::parser p;
+  auto run = process(p);
+  EXPECT_EQ(num(run, "done"), 2) << last_run_.out;
+  EXPECT_EQ(num(run, "failed"), 0) << last_run_.out;
+  EXPECT_EQ(num(run, "recorded"), 2) << last_run_.out;
+  // The refused call was sent again, once.
+  EXPECT_EQ(gmail_.stub.count(gmail_prefix + "messages"), 2u);
+  EXPECT_EQ(graph_.stub.count(graph_me + "/messages"), 2u);
+  EXPECT_EQ(scalar("SELECT count(*) FROM test_results WHERE status = 'found' "
+                   "AND placement = 'spam'"),
+            2);
+  EXPECT_EQ(scalar("SELECT count(*) FROM email_account_failures"), 0);
+}
+
+TEST_F(
+    process_providers,
+    a_service_that_stays_down_fails_after_its_attempts_and_is_retried_later) {
+  write_config("max_attempts = 2");
+  graph_.oauth.grant("rt-graph", "seed@outlook.test");
+  auto id = add_account("seed@outlook.test", "outlook", "rt-graph");
+  add_test();
+  graph_.trouble = [](int, auto&) -> std::optional<stub_reply> {
+    return graph_unavailable();
+  };
+
+  simdjson::dom::parser p;
+  auto run = process(p);
+  EXPECT_EQ(num(run, "failed"), 1) << last_run_.out;
+  EXPECT_EQ(graph_.stub.count(graph_me + "/.*"), 2u); // max_attempts
+  auto outcome = by_email(run, "accounts", "seed@outlook.test");
+  EXPECT_EQ(str(outcome, "error_class"), "network") << last_run_.out;
+  EXPECT_NE(str(outcome, "message").find("HTTP 503"), std::string::npos)
+      << last_run_.out;
+  EXPECT_EQ(scalar(fmt::format("SELECT count(*) FROM email_account_failures "
+                               "WHERE email_account_id = {} AND failure_class "
+                               "= 'network' AND retry_at IS NOT NULL",
+                               id)),
+            1);
+}
+
+TEST_F(process_providers,
+       a_retry_after_beyond_the_limits_is_not_waited_for_but_rate_limited) {
+  gmail_.oauth.grant("rt-far", "far@gmail.test");
+  gmail_.oauth.grant("rt-near", "near@gmail.test");
+  add_account("far@gmail.test", "gmail", "rt-far");
+  add_account("near@gmail.test", "gmail", "rt-near");
+  add_test();
+  // An hour is past gmail.max_retry_wait (1m); 40 s is inside it but past the
+  // account's time limit of this run (--timeout 3).
+  gmail_.trouble = [](int,
+                      const std::string& mailbox) -> std::optional<stub_reply> {
+    return google_rate_limited(mailbox == "far@gmail.test" ? "3600" : "40");
+  };
+
+  simdjson::dom::parser p;
+  auto start = std::chrono::steady_clock::now();
+  auto run = process(p, {"--timeout", "3"});
+  auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_LT(took, 15s) << "the run waited for a Retry-After";
+  EXPECT_EQ(num(run, "failed"), 2) << last_run_.out;
+  for (auto email : {"far@gmail.test", "near@gmail.test"})
+    EXPECT_EQ(str(by_email(run, "accounts", email), "error_class"),
+              "rate_limited")
+        << last_run_.out;
+  EXPECT_EQ(gmail_.stub.count(gmail_prefix + ".*"), 2u); // one call each
+  EXPECT_EQ(scalar("SELECT count(*) FROM email_account_failures WHERE "
+                   "failure_class = 'rate_limited'"),
+            2);
+}
