@@ -3,6 +3,7 @@
 #include <caf/event_based_actor.hpp>
 #include <spdlog/spdlog.h>
 
+#include "actors/alerter.hpp"
 #include "actors/metrics.hpp"
 #include "actors/node.hpp"
 #include "actors/scheduler.hpp"
@@ -61,6 +62,8 @@ start_pipeline(caf::actor_system& sys, const config& cfg, schedule when) {
   }
   ctx->metrics = sys.spawn(metrics, ctx->stores.front(), when.metrics_days);
   out.actors.push_back({"metrics", caf::actor_cast<caf::actor>(ctx->metrics)});
+  ctx->alerter = sys.spawn(alerter, cfg);
+  out.actors.push_back({"alerter", caf::actor_cast<caf::actor>(ctx->alerter)});
   out.context = ctx;
   out.scheduler = sys.spawn(scheduler, out.context, when.interval);
   out.actors.push_back(
@@ -82,7 +85,7 @@ caf::actor failed_child(caf::actor_system& sys, caf::error reason) {
 size_t pipeline_size(const config& cfg) {
   auto stores =
       static_cast<size_t>(std::max<int64_t>(1, cfg.database.pool_size));
-  return stores + 2;
+  return stores + 3;
 }
 
 } // namespace
@@ -94,7 +97,8 @@ std::vector<node_child_spec> pipeline_children(const config& cfg) {
   auto n = pipeline_size(cfg);
   for (size_t i = 0; i < n; ++i)
     out.push_back({i + 1 == n   ? "scheduler"
-                   : i + 2 == n ? "metrics"
+                   : i + 2 == n ? "alerter"
+                   : i + 3 == n ? "metrics"
                                 : "store",
                    [cfg, started, i](caf::actor_system& sys) {
                      if (!*started)

@@ -55,9 +55,9 @@ TEST_F(node_fixture, answers_status_and_shuts_down_in_order) {
   auto children = caf::get_if<std::vector<caf::config_value>>(&d, "children");
   ASSERT_TRUE(children);
   // The registrar, then the pipeline: a store per pooled connection, metrics,
-  // scheduler.
+  // alerter, scheduler.
   auto pool = static_cast<size_t>(node_config(db.url()).database.pool_size);
-  ASSERT_EQ(children->size(), 1u + pool + 2u);
+  ASSERT_EQ(children->size(), 1u + pool + 3u);
   // The registrar writes the node row and heartbeats.
   bool registered = false;
   for (int i = 0; i < 100 && !registered; ++i) {

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <iostream>
 #include <memory>
+#include <thread>
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
@@ -145,6 +146,37 @@ void print_json(const run_report& r, bool dry_run) {
 // -- the run
 // --------------------------------------------------------------------
 
+// How long a run waits, after its last account, for its alerts to be
+// delivered and recorded. What is still pending then stays a 'pending' row of
+// `alerts`, delivered by the next process or node that starts.
+constexpr auto alert_settle_time = std::chrono::seconds{10};
+
+// True when every alert the alerter fired is delivered (or failed, or
+// recorded only) and its row written.
+bool alerts_settled(const status_dict& d) {
+  auto n = [&](const char* key) { return caf::get_or(d, key, int64_t{0}); };
+  return n("queued") >= n("fired") && n("pending") == 0 && n("unrecorded") == 0;
+}
+
+void settle_alerts(caf::scoped_actor& self, const alerter_actor& alerter) {
+  auto deadline = std::chrono::steady_clock::now() + alert_settle_time;
+  for (;;) {
+    bool settled = true;
+    self->request(alerter, std::chrono::seconds{1}, atom::status_v)
+        .receive([&](const status_dict& d) { settled = alerts_settled(d); },
+                 [&](const caf::error&) { settled = true; });
+    if (settled)
+      return;
+    if (std::chrono::steady_clock::now() >= deadline) {
+      spdlog::warn("process: alerts still pending after {} s; the next start "
+                   "delivers them",
+                   alert_settle_time.count());
+      return;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds{50});
+  }
+}
+
 void stop_all(caf::scoped_actor& self, const pipeline_handles& handles) {
   for (auto i = handles.actors.rbegin(); i != handles.actors.rend(); ++i)
     self->send_exit(i->handle, caf::exit_reason::user_shutdown);
@@ -172,6 +204,7 @@ void process(context& ctx, const process_options& opts) {
               print_text(r, opts.dry_run);
           },
           [&](const caf::error& err) { report(ctx, "process", err); });
+  settle_alerts(self, handles->context->alerter);
   stop_all(self, *handles);
   if (req.listener)
     self->send_exit(req.listener, caf::exit_reason::user_shutdown);
