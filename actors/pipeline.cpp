@@ -90,6 +90,10 @@ size_t pipeline_size(const config& cfg) {
 
 } // namespace
 
+void configure_scheduler(caf::actor_system_config& cfg) {
+  cfg.set("scheduler.policy", caf::atom("sharing"));
+}
+
 std::vector<node_child_spec> pipeline_children(const config& cfg) {
   auto started =
       std::make_shared<std::optional<caf::expected<pipeline_handles>>>();

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
 #include <caf/expected.hpp>
 
 #include "actors/actors.hpp"
@@ -79,6 +80,14 @@ caf::expected<pipeline_handles>
 start_pipeline(caf::actor_system& sys, const config& cfg, schedule when);
 
 struct node_child_spec;
+
+/// Sets the scheduler a process running the pipeline needs: CAF's work-sharing
+/// scheduler. The pipeline's event-based actors do little between messages
+/// (the work is in the detached fetchers and stores), and the default
+/// work-stealing workers poll for it: on a machine whose cores the mail
+/// servers keep busy, that polling costs more CPU than the actors themselves.
+/// Sharing workers sleep on a condition variable instead.
+void configure_scheduler(caf::actor_system_config& cfg);
 
 /// The pipeline as children of a node, in start order (stores, metrics,
 /// alerter, scheduler): runs every `processing.interval`, metrics cleaned

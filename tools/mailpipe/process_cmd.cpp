@@ -32,7 +32,10 @@ struct process_options {
 
 class process_system_config : public caf::actor_system_config {
 public:
-  process_system_config() { register_message_types(*this); }
+  process_system_config() {
+    register_message_types(*this);
+    configure_scheduler(*this);
+  }
 };
 
 run_request to_request(const config& cfg, const process_options& opts) {

@@ -15,6 +15,7 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/node.hpp"
+#include "actors/pipeline.hpp"
 #include "adapters/sys/logging.hpp"
 #include "messages/fwd.hpp"
 #include "tools/mailpipe/cli.hpp"
@@ -28,6 +29,7 @@ class node_system_config : public caf::actor_system_config {
 public:
   node_system_config() {
     register_message_types(*this);
+    configure_scheduler(*this);
     load<caf::io::middleman>();
   }
 };
