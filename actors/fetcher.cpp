@@ -1,5 +1,8 @@
 #include "actors/fetcher.hpp"
 
+#include <simdjson.h>
+
+#include "adapters/analysis/analysis_json.hpp"
 #include "adapters/http/api_session.hpp"
 #include "adapters/providers/gmail.hpp"
 #include "adapters/providers/graph.hpp"
@@ -75,6 +78,8 @@ fetch_imap(const config& cfg, const pass_request& req,
   auto cred = credentials_of(cfg, req.account, know);
   if (!cred)
     return cred.error();
+  if (!know.hints.known)
+    know.hints = hints_of(req.account.sync_state);
   imap::find_options opts;
   opts.headers = cfg.analysis.test_id_headers;
   opts.hints = &know.hints;
@@ -148,6 +153,47 @@ fetcher(fetcher_actor::pointer self, config cfg, fetch_fn fetch,
         return std::move(*found);
       },
   };
+}
+
+// -- session hints kept in sync_state
+// ------------------------------------------
+
+std::string hints_json(const imap::session_hints& hints) {
+  if (!hints.complete())
+    return "";
+  std::string out = "{\"greeting\":";
+  append_json_string(out, hints.greeting_capabilities->text());
+  out += ",\"capabilities\":";
+  append_json_string(out, hints.capabilities->text());
+  out += ",\"junk\":";
+  append_json_string(out, hints.junk_folder);
+  return out + "}";
+}
+
+imap::session_hints hints_of(std::string_view sync_state) {
+  imap::session_hints out;
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  if (parser.parse(sync_state.data(), sync_state.size()).get(doc))
+    return out;
+  std::string_view greeting, caps, junk;
+  auto kept = doc["imap_hints"];
+  if (kept["greeting"].get(greeting) || kept["capabilities"].get(caps)
+      || kept["junk"].get(junk) || caps.empty())
+    return out;
+  out.greeting_capabilities =
+      std::make_shared<const imap::capability_list>(std::string{greeting});
+  out.capabilities =
+      std::make_shared<const imap::capability_list>(std::string{caps});
+  out.junk_folder = std::string{junk};
+  out.known = true;
+  return out;
+}
+
+std::string hints_to_keep(std::string_view sync_state,
+                          const imap::session_hints& hints) {
+  auto now = hints_json(hints);
+  return now == hints_json(hints_of(sync_state)) ? "" : now;
 }
 
 } // namespace mailpipe

@@ -30,6 +30,20 @@ caf::expected<std::vector<found_message>>
 fetch_test_messages(const config& cfg, const pass_request& req,
                     connection_knowledge& know);
 
+/// The IMAP session hints as an account's `sync_state.imap_hints` keeps them
+/// (`{"greeting": ..., "capabilities": ..., "junk": ...}`), so that a process
+/// started by cron also makes one-round-trip passes; "" when incomplete.
+std::string hints_json(const imap::session_hints& hints);
+
+/// The hints kept in `sync_state` (an account's JSON); empty hints when it
+/// holds none or they do not parse (the pass then learns them again).
+imap::session_hints hints_of(std::string_view sync_state);
+
+/// What to keep after a pass: `hints_json(hints)` when it differs from what
+/// `sync_state` holds, else "".
+std::string hints_to_keep(std::string_view sync_state,
+                          const imap::session_hints& hints);
+
 /// The signature of `fetch_test_messages`.
 using fetch_fn = std::function<caf::expected<std::vector<found_message>>(
     const config&, const pass_request&, connection_knowledge&)>;

@@ -75,26 +75,26 @@ caf::expected<claim_result> claim(store_ptr self, const claim_request& req) {
 }
 
 caf::expected<pass_ack> write_pass(store_ptr self, const pass_record& rec) {
-  return with_db(
-      self, "record pass",
-      [&](pqxx::connection& conn) -> caf::expected<pass_ack> {
-        pass_ack ack;
-        if (!rec.failed) {
-          auto n = db::record_pass(conn, rec.run_id, rec.account_id, rec.found);
-          if (!n)
-            return n.error();
-          ack.recorded = *n;
-          return ack;
-        }
-        auto& p = self->state.cfg.processing;
-        auto out =
-            db::record_failure(conn, {rec.account_id, rec.kind, rec.message,
-                                      p.retry_after, p.max_failures});
-        if (!out)
-          return out.error();
-        ack.failure = *out;
-        return ack;
-      });
+  return with_db(self, "record pass",
+                 [&](pqxx::connection& conn) -> caf::expected<pass_ack> {
+                   pass_ack ack;
+                   if (!rec.failed) {
+                     auto n = db::record_pass(conn, rec.run_id, rec.account_id,
+                                              rec.found, rec.imap_hints);
+                     if (!n)
+                       return n.error();
+                     ack.recorded = *n;
+                     return ack;
+                   }
+                   auto& p = self->state.cfg.processing;
+                   auto out = db::record_failure(
+                       conn, {rec.account_id, rec.kind, rec.message,
+                              p.retry_after, p.max_failures});
+                   if (!out)
+                     return out.error();
+                   ack.failure = *out;
+                   return ack;
+                 });
 }
 
 using end_counts = std::tuple<int64_t, int64_t>;

@@ -116,6 +116,9 @@ void store_results(supervisor_ptr self, const pass_ptr& p) {
     return;
   }
   pass_record rec{p->req.run_id, out.account_id, out.found, false, {}, {}};
+  if (p->req.account.kind == provider::imap)
+    rec.imap_hints =
+        hints_to_keep(p->req.account.sync_state, self->state.knowledge->hints);
   self->request(self->state.context->store_for(out.account_id), after_fetch,
                 atom::store_v, std::move(rec))
       .then(

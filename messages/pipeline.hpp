@@ -154,6 +154,9 @@ struct pass_record {
   /// Its class and the server's words, secrets masked (failures only).
   failure_class kind = failure_class::other;
   std::string message;
+  /// The IMAP session hints to keep in `sync_state.imap_hints` as JSON, ""
+  /// when they did not change (successes only).
+  std::string imap_hints;
 };
 
 /// What the store answers to a `pass_record`.
@@ -338,7 +341,7 @@ typename Inspector::result_type inspect(Inspector& f, failure_outcome& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, pass_record& x) {
   return f(caf::meta::type_name("pass_record"), x.run_id, x.account_id, x.found,
-           x.failed, x.kind, x.message);
+           x.failed, x.kind, x.message, x.imap_hints);
 }
 
 template <class Inspector>

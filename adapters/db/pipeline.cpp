@@ -173,12 +173,17 @@ bool write_found(pqxx::transaction_base& tx, std::string_view run_id,
 }
 
 // A success: the failure count is reset, the retry time cleared,
-// `last_processed_at` set. False when there is no such account.
-bool write_success(pqxx::transaction_base& tx, int64_t account_id) {
+// `last_processed_at` set, the IMAP session hints kept when `imap_hints` is
+// not "". False when there is no such account.
+bool write_success(pqxx::transaction_base& tx, int64_t account_id,
+                   const std::string& imap_hints = "") {
   auto rows =
-      tx.exec_params("UPDATE email_accounts SET last_processed_at = now(), "
-                     "updated_at = now() WHERE id = $1",
-                     account_id)
+      tx.exec_params(
+            "UPDATE email_accounts SET last_processed_at = now(), "
+            "updated_at = now(), sync_state = CASE WHEN $2 = '' THEN "
+            "sync_state ELSE jsonb_set(COALESCE(sync_state, '{}'::jsonb), "
+            "'{imap_hints}', NULLIF($2, '')::jsonb) END WHERE id = $1",
+            account_id, imap_hints)
           .affected_rows();
   tx.exec_params(
       "UPDATE email_account_failures SET failure_count = 0, retry_at = NULL "
@@ -367,13 +372,14 @@ caf::expected<bool> record_found(pqxx::connection& conn,
 
 caf::expected<int32_t> record_pass(pqxx::connection& conn,
                                    std::string_view run_id, int64_t account_id,
-                                   const std::vector<found_result>& found) {
+                                   const std::vector<found_result>& found,
+                                   const std::string& imap_hints) {
   auto out = guarded("record pass", [&]() -> std::optional<int32_t> {
     pqxx::work tx{conn};
     int32_t written = 0;
     for (auto& f : found)
       written += write_found(tx, run_id, f.test_db_id, account_id, f) ? 1 : 0;
-    if (!write_success(tx, account_id))
+    if (!write_success(tx, account_id, imap_hints))
       return std::nullopt;
     tx.commit();
     return written;

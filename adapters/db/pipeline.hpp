@@ -95,11 +95,13 @@ caf::expected<bool> record_found(pqxx::connection& conn,
 
 /// Records a successful pass in one transaction: each found message once per
 /// test and account (`found_result::test_db_id`), then the success
-/// (`record_success`). Returns how many results this call wrote;
+/// (`record_success`), and `imap_hints` (JSON, "" to leave them) as
+/// `sync_state.imap_hints`. Returns how many results this call wrote;
 /// `ec::not_found` if no such account.
 caf::expected<int32_t> record_pass(pqxx::connection& conn,
                                    std::string_view run_id, int64_t account_id,
-                                   const std::vector<found_result>& found);
+                                   const std::vector<found_result>& found,
+                                   const std::string& imap_hints = "");
 
 /// What `expire_tests` changed.
 struct expiry_summary {

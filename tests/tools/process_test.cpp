@@ -212,6 +212,12 @@ TEST_F(process_e2e,
           "SELECT count(*) FROM email_accounts WHERE lease_owner IS NOT NULL"),
       0);
   EXPECT_EQ(count_in_log("outcome=success"), 50);
+  // Each account keeps what its session learned of the server, for the next
+  // process to make a one-round-trip pass.
+  EXPECT_EQ(scalar("SELECT count(*) FROM email_accounts WHERE "
+                   "sync_state->'imap_hints'->>'junk' = 'Junk' AND "
+                   "sync_state->'imap_hints'->>'capabilities' LIKE '%IMAP4%'"),
+            50);
 
   // The ten without a message stay pending and are visited again; nothing is
   // recorded twice.
