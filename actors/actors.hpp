@@ -3,6 +3,7 @@
 // Every typed actor interface of mailpipe, one comment per handler. Reading
 // this file tells the whole message protocol.
 
+#include <caf/atom.hpp>
 #include <caf/config_value.hpp>
 #include <caf/dictionary.hpp>
 #include <caf/replies_to.hpp>
@@ -148,5 +149,9 @@ using alerter_actor = caf::typed_actor<
     caf::reacts_to<atom::event, alert_event>,
     // Internal: retries deliveries and records that waited for the database.
     caf::reacts_to<atom::tick>>;
+
+/// The key under which a running alerter is in its actor system's registry, for
+/// the actors that alert without holding it (the registrar).
+constexpr caf::atom_value alerter_registry_key = caf::atom("alerter");
 
 } // namespace mailpipe

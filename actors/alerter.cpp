@@ -486,6 +486,17 @@ alert_sender(sender_ptr self, config cfg, std::string node_name,
   };
 }
 
+namespace {
+
+// Puts the alerter in the registry under alerter_registry_key while it runs.
+void register_alerter(alerter_ptr self) {
+  auto& registry = self->home_system().registry();
+  registry.put(alerter_registry_key, self);
+  self->attach_functor([&registry] { registry.erase(alerter_registry_key); });
+}
+
+} // namespace
+
 alerter_actor::behavior_type alerter_with_sender(
     alerter_ptr self, alert_limits limits, alert_sender_actor sender,
     std::shared_ptr<const alert_counters> counters, bool webhook) {
@@ -496,6 +507,7 @@ alerter_actor::behavior_type alerter_with_sender(
   st.webhook = webhook;
   st.wall_start = std::chrono::system_clock::now();
   st.clock_start = self->clock().now();
+  register_alerter(self);
   self->delayed_send(self, alerter_tick_interval, atom::tick_v);
   return {
       [self](atom::status) -> status_dict { return alerter_status(self); },

@@ -5,6 +5,7 @@
 #include <caf/event_based_actor.hpp>
 #include <caf/exit_reason.hpp>
 #include <caf/stateful_actor.hpp>
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include "adapters/db/connection.hpp"
@@ -31,9 +32,30 @@ bool fatal(const caf::error& err) {
   if (err == ec::migration_failed || err == ec::invalid_config)
     return true;
   auto text = render(err);
-  return text.find("password authentication failed") != std::string::npos
+  // libpq's connection errors carry no SQLSTATE, only the server's text.
+  bool no_such_role = text.find("role \"") != std::string::npos
+                      && text.find("does not exist") != std::string::npos;
+  return no_such_role
+         || text.find("password authentication failed") != std::string::npos
          || text.find("SQLSTATE 28P01") != std::string::npos
          || text.find("SQLSTATE 28000") != std::string::npos;
+}
+
+// A critical alert through the node's alerter, when one runs: the alerter
+// delivers to Discord even while the database (where it records alerts) is down.
+void alert_outage(registrar_ptr self) {
+  auto& st = self->state;
+  auto alerter =
+    self->home_system().registry().get<alerter_actor>(alerter_registry_key);
+  if (!alerter)
+    return;
+  self->send(alerter, atom::event_v,
+             alert_event{"database_down", true,
+                         fmt::format("node {}: database unreachable", st.cfg.node.name),
+                         fmt::format("The database has not answered for {}: {}",
+                                     format_duration(st.cfg.node.dead_after),
+                                     st.last_error),
+                         std::chrono::system_clock::now()});
 }
 
 void note_failure(registrar_ptr self, const caf::error& err) {
@@ -46,6 +68,7 @@ void note_failure(registrar_ptr self, const caf::error& err) {
   if (!st.outage_reported && down_for >= st.cfg.node.dead_after) {
     spdlog::critical("registrar: the database has not answered for {}: {}",
                      format_duration(st.cfg.node.dead_after), st.last_error);
+    alert_outage(self);
     st.outage_reported = true;
   }
 }

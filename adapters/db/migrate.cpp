@@ -1,7 +1,9 @@
 #include "adapters/db/migrate.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <map>
+#include <thread>
 
 #include <fmt/format.h>
 #include <openssl/evp.h>
@@ -66,7 +68,87 @@ std::map<int64_t, applied_row> read_applied(pqxx::connection& conn) {
   return out;
 }
 
+// The applied migrations that no built-in migration has.
+std::vector<migration_state> unknown_of(const std::map<int64_t, applied_row>& applied) {
+  std::vector<migration_state> out;
+  auto& known = builtin_migrations();
+  for (auto& [version, row] : applied) {
+    auto same = [v = version](const migration& m) { return m.version == v; };
+    if (std::any_of(known.begin(), known.end(), same))
+      continue;
+    migration_state s;
+    s.version = version;
+    s.name = row.name;
+    s.applied_at = row.applied_at;
+    s.unknown_to_binary = true;
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+bool try_lock(pqxx::connection& conn) {
+  pqxx::nontransaction tx{conn};
+  return tx.exec_params1("SELECT pg_try_advisory_lock($1)", migration_lock_key)[0].as<bool>();
+}
+
+// "another migration holds the lock (PostgreSQL backend pid N, application 'x', client
+// 10.0.0.5, connected at T)": the session that holds the lock in this database, as far as
+// pg_locks and pg_stat_activity show it to this role.
+std::string lock_holder(pqxx::connection& conn) {
+  std::string who;
+  try {
+    pqxx::nontransaction tx{conn};
+    auto rows = tx.exec_params(
+      "SELECT l.pid, coalesce(a.application_name, ''), coalesce(host(a.client_addr), ''), "
+      "coalesce(to_char(a.backend_start AT TIME ZONE 'UTC', "
+      "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), '') "
+      "FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid "
+      "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 "
+      "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+      "AND l.classid::bigint = $1 AND l.objid::bigint = $2 LIMIT 1",
+      migration_lock_key >> 32, migration_lock_key & 0xffffffff);
+    if (!rows.empty()) {
+      auto row = rows[0];
+      who = fmt::format("PostgreSQL backend pid {}", row[0].as<int>());
+      if (auto app = row[1].as<std::string>(); !app.empty())
+        who += fmt::format(", application '{}'", app);
+      if (auto addr = row[2].as<std::string>(); !addr.empty())
+        who += fmt::format(", client {}", addr);
+      if (auto since = row[3].as<std::string>(); !since.empty())
+        who += fmt::format(", connected at {}", since);
+    }
+  } catch (const std::exception&) {
+    // The holder stays unnamed.
+  }
+  return who.empty() ? "another migration holds the lock"
+                     : fmt::format("another migration holds the lock ({})", who);
+}
+
+// Takes the migration lock within `wait`; ec::busy naming the holder when it cannot.
+caf::error take_lock(pqxx::connection& conn, duration wait) {
+  using clock = std::chrono::steady_clock;
+  auto deadline = clock::now() + wait;
+  while (!try_lock(conn)) {
+    auto now = clock::now();
+    if (now >= deadline)
+      return caf::make_error(ec::busy,
+                             fmt::format("{}; waited {} for it: try again when it ends "
+                                         "(or give `migrate --lock-wait` more time)",
+                                         lock_holder(conn), format_duration(wait)));
+    std::this_thread::sleep_for(
+      std::min<clock::duration>(std::chrono::milliseconds{100}, deadline - now));
+  }
+  return {};
+}
+
 } // namespace
+
+std::string describe(const std::vector<migration_state>& states) {
+  std::string out;
+  for (auto& s : states)
+    out += fmt::format("{}{:04} {}", out.empty() ? "" : ", ", s.version, s.name);
+  return out;
+}
 
 const std::vector<migration>& builtin_migrations() {
   static const std::vector<migration> all = [] {
@@ -93,8 +175,8 @@ const std::vector<migration>& builtin_migrations() {
   return all;
 }
 
-caf::expected<int> migrate(pqxx::connection& conn,
-                           const std::function<void(const migration&)>& on_applied) {
+caf::expected<migrate_outcome> apply_migrations(pqxx::connection& conn,
+                                                const migrate_options& opts) {
   bool locked = false;
   auto unlock = [&] {
     if (!locked)
@@ -107,10 +189,11 @@ caf::expected<int> migrate(pqxx::connection& conn,
     }
   };
   try {
+    if (auto err = take_lock(conn, opts.lock_wait))
+      return err;
+    locked = true;
     {
       pqxx::nontransaction tx{conn};
-      tx.exec_params("SELECT pg_advisory_lock($1)", migration_lock_key);
-      locked = true;
       tx.exec(create_table_sql);
     }
     auto applied = read_applied(conn);
@@ -126,7 +209,27 @@ caf::expected<int> migrate(pqxx::connection& conn,
                       m.checksum.substr(0, 12)));
       }
     }
-    int count = 0;
+    migrate_outcome outcome;
+    outcome.unknown = unknown_of(applied);
+    std::vector<migration_state> pending;
+    for (auto& m : builtin_migrations()) {
+      if (applied.count(m.version))
+        continue;
+      migration_state p;
+      p.version = m.version;
+      p.name = m.name;
+      pending.push_back(std::move(p));
+    }
+    if (!outcome.unknown.empty() && !pending.empty()) {
+      // A newer binary of the same line would have applied these too.
+      unlock();
+      return caf::make_error(
+        ec::migration_failed,
+        fmt::format("the database has migrations this binary does not know ({}) and lacks "
+                    "ones it knows ({}): it was migrated by a binary of another line; "
+                    "nothing applied",
+                    describe(outcome.unknown), describe(pending)));
+    }
     for (auto& m : builtin_migrations()) {
       if (applied.count(m.version))
         continue;
@@ -142,16 +245,30 @@ caf::expected<int> migrate(pqxx::connection& conn,
         auto err = to_error(e, fmt::format("migration {} ({})", m.version, m.name));
         return caf::make_error(ec::migration_failed, render(err));
       }
-      ++count;
-      if (on_applied)
-        on_applied(m);
+      ++outcome.applied;
+      if (opts.on_applied)
+        opts.on_applied(m);
     }
     unlock();
-    return count;
+    return outcome;
   } catch (const std::exception& e) {
     unlock();
     return to_error(e, "migrate");
   }
+}
+
+caf::expected<int> migrate(pqxx::connection& conn,
+                           const std::function<void(const migration&)>& on_applied) {
+  migrate_options opts;
+  opts.on_applied = on_applied;
+  auto outcome = apply_migrations(conn, opts);
+  if (!outcome)
+    return outcome.error();
+  return outcome->applied;
+}
+
+caf::expected<std::vector<migration_state>> unknown_migrations(pqxx::connection& conn) {
+  return guarded("migration status", [&] { return unknown_of(read_applied(conn)); });
 }
 
 caf::expected<std::vector<migration_state>>
@@ -170,14 +287,8 @@ migration_status(pqxx::connection& conn) {
       }
       out.push_back(std::move(s));
     }
-    for (auto& [version, row] : applied) {
-      migration_state s;
-      s.version = version;
-      s.name = row.name;
-      s.applied_at = row.applied_at;
-      s.unknown_to_binary = true;
-      out.push_back(std::move(s));
-    }
+    auto unknown = unknown_of(applied);
+    out.insert(out.end(), unknown.begin(), unknown.end());
     std::sort(out.begin(), out.end(),
               [](auto& x, auto& y) { return x.version < y.version; });
     return out;

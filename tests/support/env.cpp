@@ -7,6 +7,7 @@
 
 #include <cstdlib>
 #include <random>
+#include <thread>
 
 #include <fmt/format.h>
 #include <pqxx/pqxx>
@@ -137,6 +138,22 @@ std::string mailpipe_binary() {
 
 std::string source_path(const std::string& relative) {
   return std::string{MAILPIPE_SOURCE_DIR} + "/" + relative;
+}
+
+bool eventually(const std::string& url, const std::string& sql,
+                std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    try {
+      pqxx::connection c{url};
+      pqxx::nontransaction tx{c};
+      if (tx.exec1(sql)[0].as<bool>())
+        return true;
+    } catch (...) {
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds{50});
+  }
+  return false;
 }
 
 } // namespace mailpipe::test

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -44,6 +45,11 @@ struct run_result {
 run_result run_process(const std::vector<std::string>& argv,
                        const std::vector<std::string>& extra_env = {},
                        const std::string& input = {});
+
+/// Polls `sql` (one boolean) on `url` every 50 ms until it answers true, or
+/// `timeout`; a failed connection or query counts as false.
+bool eventually(const std::string& url, const std::string& sql,
+                std::chrono::milliseconds timeout);
 
 /// Path of the built `mailpipe` binary.
 std::string mailpipe_binary();

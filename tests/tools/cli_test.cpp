@@ -177,23 +177,6 @@ struct node_process {
   void signal(int sig) { child->signal(sig); }
 };
 
-// Polls `sql` until it returns true or the time is up.
-bool eventually(const std::string& url, const std::string& sql,
-                std::chrono::seconds timeout) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    try {
-      pqxx::connection c{url};
-      pqxx::nontransaction tx{c};
-      if (tx.exec1(sql)[0].as<bool>())
-        return true;
-    } catch (...) {
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds{50});
-  }
-  return false;
-}
-
 void node_stops_on(int sig) {
   MAILPIPE_SCRATCH_DATABASE(db);
   ASSERT_EQ(
@@ -225,6 +208,11 @@ TEST(node, starts_registers_and_stops_on_sigterm) {
 
 TEST(node, stops_on_sigint) {
   node_stops_on(SIGINT);
+}
+
+// A hang-up (a closed terminal, a service manager's reload) is an ordered stop too.
+TEST(node, stops_on_sighup) {
+  node_stops_on(SIGHUP);
 }
 
 TEST(node, keeps_running_while_the_database_is_down_and_still_stops) {

@@ -1,4 +1,4 @@
-// `mailpipe migrate [--status]`.
+// `mailpipe migrate [--status] [--lock-wait DURATION]`.
 
 #include <iostream>
 
@@ -17,7 +17,17 @@ void add_migrate_command(CLI::App& app, context& ctx) {
                "several nodes at once)");
   auto status = std::make_shared<bool>(false);
   cmd->add_flag("--status", *status, "list the migrations and whether each is applied");
-  cmd->callback([&ctx, status] {
+  auto lock_wait = std::make_shared<std::string>("1m");
+  cmd->add_option("--lock-wait", *lock_wait,
+                  "how long to wait while another migration holds the lock (default 1m)");
+  cmd->callback([&ctx, status, lock_wait] {
+    auto wait = parse_duration(*lock_wait);
+    if (!wait || wait->count() < 0) {
+      std::cerr << "migrate: --lock-wait '" << *lock_wait
+                << "' is not a duration like 30s, 5m or 1h\n";
+      ctx.exit = exit_usage;
+      return;
+    }
     auto cfg = ctx.load_and_log(false);
     if (!cfg)
       return;
@@ -50,17 +60,34 @@ void add_migrate_command(CLI::App& app, context& ctx) {
                                pending);
       return;
     }
-    auto applied = db::migrate(**conn, [](const db::migration& m) {
+    db::migrate_options opts;
+    opts.lock_wait = *wait;
+    opts.on_applied = [](const db::migration& m) {
       std::cout << fmt::format("applied {:04} {}\n", m.version, m.name);
-    });
-    if (!applied) {
-      std::cerr << "migrate: " << render(applied.error()) << "\n";
+    };
+    auto outcome = db::apply_migrations(**conn, opts);
+    if (!outcome) {
+      std::cerr << "migrate: " << render(outcome.error()) << "\n";
       ctx.exit = exit_failure;
       return;
     }
-    std::cout << (*applied == 0 ? "schema is up to date\n"
-                                : fmt::format("{} migration{} applied\n", *applied,
-                                              *applied == 1 ? "" : "s"));
+    auto n = outcome->applied;
+    if (n > 0)
+      std::cout << fmt::format("{} migration{} applied\n", n, n == 1 ? "" : "s");
+    if (!outcome->unknown.empty()) {
+      // Every migration this binary needs is there: not a failure (a newer node of a
+      // rolling upgrade migrated first), but not "up to date" either.
+      auto k = outcome->unknown.size();
+      std::cerr << fmt::format(
+        "migrate: warning: the database has {} migration{} this binary does not know: {}; "
+        "a newer mailpipe migrated it. Nothing was undone; upgrade this node.\n",
+        k, k == 1 ? "" : "s", db::describe(outcome->unknown));
+      std::cout << fmt::format("schema is ahead of this binary: every migration it knows "
+                               "is applied, {} newer one{} it does not know\n",
+                               k, k == 1 ? "" : "s");
+    } else if (n == 0) {
+      std::cout << "schema is up to date\n";
+    }
   });
 }
 

@@ -10,11 +10,15 @@
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
+#include <caf/event_based_actor.hpp>
 #include <caf/io/middleman.hpp>
 #include <caf/scoped_actor.hpp>
 #include <spdlog/spdlog.h>
 
 #include "actors/node.hpp"
+#include "adapters/db/connection.hpp"
+#include "adapters/db/deadline.hpp"
+#include "adapters/db/migrate.hpp"
 #include "actors/pipeline.hpp"
 #include "adapters/sys/logging.hpp"
 #include "messages/fwd.hpp"
@@ -99,6 +103,26 @@ bool await_actors(caf::actor_system& sys, caf::timestamp deadline) {
   return true;
 }
 
+// Warns when the database was migrated by a newer binary (its schema_migrations has rows
+// this binary does not know). A one-shot detached actor, since it blocks on libpq within
+// the connect timeout and db::call_timeout; a database that cannot be reached or was never
+// migrated is the registrar's to report.
+void check_schema(caf::actor_system& sys, const config& cfg) {
+  sys.spawn<caf::detached>([db_cfg = cfg.database](caf::event_based_actor*) {
+    auto conn = db::connect(db_cfg);
+    if (!conn)
+      return;
+    auto unknown = db::bounded(**conn, db::call_timeout(db_cfg), "schema check",
+                               [&] { return db::unknown_migrations(**conn); });
+    if (!unknown || unknown->empty())
+      return;
+    auto n = unknown->size();
+    spdlog::warn("the database has {} migration{} this binary does not know: {}; a newer "
+                 "mailpipe migrated it: upgrade this node",
+                 n, n == 1 ? "" : "s", db::describe(*unknown));
+  });
+}
+
 int run_node(const config& cfg) {
   // Block the stop signals in every thread (CAF's included), then wait for them here.
   auto set = stop_signals();
@@ -108,6 +132,7 @@ int run_node(const config& cfg) {
   caf::scoped_actor self{sys};
   auto root = sys.spawn(node, cfg, standard_children(cfg));
   self->monitor(root);
+  check_schema(sys, cfg);
   spdlog::info("node {} running (pid {}); SIGTERM, SIGINT or SIGHUP stops it",
                cfg.node.name, getpid());
   std::optional<caf::error> reason;

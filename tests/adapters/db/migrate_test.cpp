@@ -1,7 +1,11 @@
 // Migrations against the real PostgreSQL of the test harness.
 
+#include <chrono>
+#include <random>
 #include <set>
 #include <thread>
+
+#include <fmt/format.h>
 
 #include <gtest/gtest.h>
 #include <pqxx/pqxx>
@@ -176,6 +180,165 @@ TEST(migrate, two_processes_at_once_do_not_collide) {
     << results[0].out << "---\n" << results[1].out;
   EXPECT_EQ(count(db.url(), "SELECT count(*) FROM schema_migrations"),
             static_cast<int64_t>(db::builtin_migrations().size()));
+}
+
+// -- the lock, newer binaries, privileges (issue 12, part 5) ------------------------------
+
+namespace {
+
+// "mailpipe" as a 64-bit integer: the advisory lock of adapters/db/migrate.cpp.
+constexpr int64_t lock_key = 0x6d61696c70697065;
+
+// A session of its own holding the migration lock.
+struct lock_holder {
+  pqxx::connection conn;
+  int pid = 0;
+
+  explicit lock_holder(const std::string& url) : conn{url} {
+    pqxx::nontransaction tx{conn};
+    tx.exec("SET application_name = 'migrate-test-holder'");
+    tx.exec_params("SELECT pg_advisory_lock($1)", lock_key);
+    pid = tx.exec1("SELECT pg_backend_pid()")[0].as<int>();
+  }
+
+  void release() {
+    pqxx::nontransaction{conn}.exec_params("SELECT pg_advisory_unlock($1)", lock_key);
+  }
+};
+
+void exec(const std::string& url, const std::string& sql) {
+  pqxx::connection c{url};
+  pqxx::nontransaction{c}.exec(sql);
+}
+
+} // namespace
+
+TEST(migrate, a_lock_held_past_the_wait_is_busy_and_names_the_holder) {
+  MAILPIPE_SCRATCH_DATABASE(db);
+  lock_holder holder{db.url()};
+  auto conn = db::connect(db.url());
+  ASSERT_TRUE(conn) << render(conn.error());
+  db::migrate_options opts;
+  opts.lock_wait = std::chrono::milliseconds{300};
+  auto start = std::chrono::steady_clock::now();
+  auto res = db::apply_migrations(**conn, opts);
+  auto took = std::chrono::steady_clock::now() - start;
+  ASSERT_FALSE(res);
+  EXPECT_TRUE(is(res.error(), ec::busy)) << render(res.error());
+  auto text = render(res.error());
+  EXPECT_NE(text.find("another migration holds the lock"), std::string::npos) << text;
+  EXPECT_NE(text.find(fmt::format("backend pid {}", holder.pid)), std::string::npos) << text;
+  EXPECT_NE(text.find("application 'migrate-test-holder'"), std::string::npos) << text;
+  EXPECT_EQ(text.find("statement timeout"), std::string::npos) << text;
+  EXPECT_GE(took, std::chrono::milliseconds{300});
+  EXPECT_LT(took, std::chrono::seconds{5});
+  EXPECT_EQ(count(db.url(), "SELECT count(*) FROM pg_tables WHERE tablename = 'nodes'"), 0);
+  // The connection is still usable, and holds no lock of its own.
+  holder.release();
+  auto again = db::apply_migrations(**conn, opts);
+  ASSERT_TRUE(again) << render(again.error());
+  EXPECT_EQ(again->applied, static_cast<int>(db::builtin_migrations().size()));
+}
+
+TEST(migrate, waits_for_a_lock_released_within_the_wait) {
+  MAILPIPE_SCRATCH_DATABASE(db);
+  lock_holder holder{db.url()};
+  std::thread release{[&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds{400});
+    holder.release();
+  }};
+  auto conn = db::connect(db.url());
+  ASSERT_TRUE(conn) << render(conn.error());
+  db::migrate_options opts;
+  opts.lock_wait = std::chrono::seconds{10};
+  auto res = db::apply_migrations(**conn, opts);
+  release.join();
+  ASSERT_TRUE(res) << render(res.error());
+  EXPECT_EQ(res->applied, static_cast<int>(db::builtin_migrations().size()));
+}
+
+TEST(migrate, migrations_of_a_newer_binary_are_reported_not_up_to_date) {
+  MAILPIPE_SCRATCH_DATABASE(db);
+  auto conn = db::connect(db.url());
+  ASSERT_TRUE(conn) << render(conn.error());
+  auto none = db::unknown_migrations(**conn); // never migrated: nothing unknown
+  ASSERT_TRUE(none) << render(none.error());
+  EXPECT_TRUE(none->empty());
+  ASSERT_TRUE(db::migrate(**conn));
+  exec(db.url(), "INSERT INTO schema_migrations (version, name, checksum) "
+                 "VALUES (9999, 'from_a_newer_binary', 'abc')");
+  auto res = db::apply_migrations(**conn, {});
+  ASSERT_TRUE(res) << render(res.error());
+  EXPECT_EQ(res->applied, 0);
+  ASSERT_EQ(res->unknown.size(), 1u);
+  EXPECT_EQ(res->unknown[0].version, 9999);
+  EXPECT_EQ(res->unknown[0].name, "from_a_newer_binary");
+  EXPECT_TRUE(res->unknown[0].unknown_to_binary);
+  EXPECT_EQ(db::describe(res->unknown), "9999 from_a_newer_binary");
+  auto unknown = db::unknown_migrations(**conn);
+  ASSERT_TRUE(unknown) << render(unknown.error());
+  ASSERT_EQ(unknown->size(), 1u);
+  EXPECT_EQ((*unknown)[0].version, 9999);
+}
+
+TEST(migrate, unknown_and_missing_migrations_together_are_refused) {
+  // A binary of another line migrated this database: applying ours on top of its would
+  // run history out of order.
+  MAILPIPE_SCRATCH_DATABASE(db);
+  auto conn = db::connect(db.url());
+  ASSERT_TRUE(conn) << render(conn.error());
+  ASSERT_TRUE(db::migrate(**conn));
+  auto last = db::builtin_migrations().back();
+  exec(db.url(), fmt::format("DELETE FROM schema_migrations WHERE version = {}; "
+                             "INSERT INTO schema_migrations (version, name, checksum) "
+                             "VALUES (9999, 'other_line', 'abc')",
+                             last.version));
+  auto res = db::apply_migrations(**conn, {});
+  ASSERT_FALSE(res);
+  EXPECT_TRUE(is(res.error(), ec::migration_failed));
+  auto text = render(res.error());
+  EXPECT_NE(text.find("9999 other_line"), std::string::npos) << text;
+  EXPECT_NE(text.find(fmt::format("{:04} {}", last.version, last.name)), std::string::npos)
+    << text;
+  EXPECT_EQ(count(db.url(), fmt::format("SELECT count(*) FROM schema_migrations WHERE "
+                                        "version = {}",
+                                        last.version)),
+            0);
+}
+
+TEST(migrate, without_the_create_privilege_names_sqlstate_42501) {
+  MAILPIPE_SCRATCH_DATABASE(db);
+  std::random_device rd;
+  auto role = fmt::format("mailpipe_t_role_{:08x}", rd());
+  exec(db.url(), fmt::format("CREATE ROLE {} LOGIN", role));
+  {
+    auto start = db.url().find("://") + 3;
+    auto url = db.url().substr(0, start) + role + db.url().substr(db.url().find('@', start));
+    auto conn = db::connect(url);
+    ASSERT_TRUE(conn) << render(conn.error());
+    auto res = db::migrate(**conn);
+    ASSERT_FALSE(res);
+    auto text = render(res.error());
+    EXPECT_NE(text.find("permission denied"), std::string::npos) << text;
+    // libpqxx 6.4 gives insufficient_privilege an empty SQLSTATE: to_error fills it in.
+    EXPECT_NE(text.find("(SQLSTATE 42501)"), std::string::npos) << text;
+  }
+  exec(db.url(), fmt::format("DROP ROLE {}", role));
+}
+
+TEST(migrate, to_error_names_the_sqlstates_libpqxx_leaves_out) {
+  MAILPIPE_SCRATCH_DATABASE(db);
+  pqxx::connection c{db.url()};
+  for (auto code : {"42501", "40000", "40001", "40003", "40P01", "23505"}) {
+    try {
+      pqxx::nontransaction{c}.exec(fmt::format(
+        "DO $$ BEGIN RAISE EXCEPTION 'raised' USING ERRCODE = '{}'; END $$", code));
+      ADD_FAILURE() << code << " raised nothing";
+    } catch (const std::exception& e) {
+      auto text = render(db::to_error(e, "raise"));
+      EXPECT_NE(text.find(fmt::format("(SQLSTATE {})", code)), std::string::npos) << text;
+    }
+  }
 }
 
 TEST(database, unreachable_server_is_a_clear_error_without_password) {
