@@ -82,6 +82,7 @@ fetch_imap(const config& cfg, const pass_request& req,
     know.hints = hints_of(req.account.sync_state);
   imap::find_options opts;
   opts.headers = cfg.analysis.test_id_headers;
+  opts.test_id_pattern = cfg.analysis.test_id_pattern;
   opts.hints = &know.hints;
   auto settings = imap::make_settings(cfg.imap);
   settings.command_timeout = std::min(settings.command_timeout, req.timeout);
@@ -112,6 +113,7 @@ fetch_gmail(const config& cfg, const pass_request& req,
                       tokens(cfg, req.account, know), nullptr};
   gmail::options opts;
   opts.test_id_headers = cfg.analysis.test_id_headers;
+  opts.test_id_pattern = cfg.analysis.test_id_pattern;
   return gmail::mailbox{opts, session}.find(tokens_of(req.account));
 }
 
@@ -123,6 +125,7 @@ fetch_graph(const config& cfg, const pass_request& req,
                       tokens(cfg, req.account, know), nullptr};
   graph::options opts;
   opts.test_id_headers = cfg.analysis.test_id_headers;
+  opts.test_id_pattern = cfg.analysis.test_id_pattern;
   return graph::mailbox{opts, session}.find(tokens_of(req.account));
 }
 

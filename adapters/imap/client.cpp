@@ -5,8 +5,10 @@
 #include <caf/error.hpp>
 #include <fmt/format.h>
 
-#include "adapters/sys/crypto.hpp"
+#include "adapters/mail/headers.hpp"
+#include "adapters/mail/test_id.hpp"
 #include "adapters/mail/text.hpp"
+#include "adapters/sys/crypto.hpp"
 #include "messages/error.hpp"
 
 namespace mailpipe::imap {
@@ -22,14 +24,8 @@ void append_astring(std::vector<std::string>& parts, std::string_view x,
                     bool literal_plus) {
   bool printable = std::all_of(x.begin(), x.end(),
                                [](char c) { return c >= 0x20 && c < 0x7f; });
-  if (printable) {
-    parts.back() += '"';
-    for (auto c : x) {
-      if (c == '"' || c == '\\')
-        parts.back() += '\\';
-      parts.back() += c;
-    }
-    parts.back() += '"';
+  if (printable) { // no CR, LF or NUL: `quote` cannot refuse it
+    parts.back() += *quote(x);
     return;
   }
   if (literal_plus) {
@@ -334,43 +330,25 @@ std::optional<mailbox_info> find_junk(const std::vector<mailbox_info>& boxes) {
 std::vector<std::string> header_values(std::string_view block,
                                        std::string_view name) {
   std::vector<std::string> out;
-  std::string* current = nullptr;
-  while (!block.empty()) {
-    auto eol = block.find('\n');
-    auto line = block.substr(0, eol);
-    block = eol == std::string_view::npos ? std::string_view{}
-                                          : block.substr(eol + 1);
-    if (!line.empty() && line.back() == '\r')
-      line.remove_suffix(1);
-    if (line.empty())
-      break; // end of the header block
-    if (line.front() == ' ' || line.front() == '\t') {
-      if (current)
-        *current += " " + std::string{text::trim(line)};
-      continue;
-    }
-    current = nullptr;
-    auto colon = line.find(':');
-    if (colon == std::string_view::npos)
-      continue;
-    if (iequals(text::trim(line.substr(0, colon)), name)) {
-      out.emplace_back(text::trim(line.substr(colon + 1)));
-      current = &out.back();
-    }
-  }
-  for (auto& v : out)
-    v = std::string{text::trim(v)};
+  for (const auto& f : parse_header_block(block, block.size()).fields)
+    if (iequals(f.name, name))
+      out.emplace_back(text::trim(unfold(f.value)));
   return out;
+}
+
+std::string sasl_payload(credentials::method mech, const credentials& cred) {
+  if (mech == credentials::method::xoauth2)
+    return crypto::base64_encode(fmt::format("user={}\x01"
+                                             "auth=Bearer {}\x01\x01",
+                                             cred.user, cred.secret));
+  return crypto::base64_encode(std::string{'\0'} + cred.user + '\0'
+                               + cred.secret);
 }
 
 std::vector<std::string> secrets_of(const credentials& cred) {
   // The secret as typed and as it travels inside each SASL payload.
-  return {
-      cred.secret,
-      crypto::base64_encode(std::string{'\0'} + cred.user + '\0' + cred.secret),
-      crypto::base64_encode(fmt::format("user={}\x01"
-                                        "auth=Bearer {}\x01\x01",
-                                        cred.user, cred.secret))};
+  return {cred.secret, sasl_payload(credentials::method::plain, cred),
+          sasl_payload(credentials::method::xoauth2, cred)};
 }
 
 // -- capabilities -------------------------------------------------------------
@@ -690,17 +668,8 @@ command session::auth_command(const credentials& cred) const {
     append_astring(c.parts, cred.secret, lp);
     return c;
   }
-  std::string name, payload;
-  if (mech == credentials::method::plain) {
-    name = "PLAIN";
-    payload = crypto::base64_encode(std::string{'\0'} + cred.user + '\0'
-                                    + cred.secret);
-  } else {
-    name = "XOAUTH2";
-    payload = crypto::base64_encode(fmt::format("user={}\x01"
-                                                "auth=Bearer {}\x01\x01",
-                                                cred.user, cred.secret));
-  }
+  std::string name = mech == credentials::method::plain ? "PLAIN" : "XOAUTH2";
+  auto payload = sasl_payload(mech, cred);
   c.label = "AUTHENTICATE " + name;
   c.barrier = mech == credentials::method::xoauth2;
   if (has_capability("SASL-IR"))
@@ -902,24 +871,14 @@ caf::error take_folder_replies(folder_job& job, const std::vector<reply>& reps,
 }
 
 /// Turns fetched header blocks into found messages for the ids they carry.
+/// `HEADER` and `SUBJECT` searches match substrings: the rule decides.
 void collect(const folder_job& job, const std::vector<std::string>& ids,
-             const find_options& opts, std::vector<found_message>& out) {
+             const test_id_rules& rules, std::vector<found_message>& out) {
   for (const auto& h : job.headers) {
-    std::vector<std::string> values;
-    for (const auto& name : opts.headers)
-      for (auto& v : header_values(h.header_block, name))
-        values.push_back(std::move(v));
-    auto subjects = opts.search_subject
-                        ? header_values(h.header_block, "Subject")
-                        : std::vector<std::string>{};
-    for (const auto& id : ids) {
-      bool hit = std::find(values.begin(), values.end(), id) != values.end();
-      for (const auto& s : subjects)
-        hit = hit || s.find(id) != std::string::npos;
-      if (!hit)
-        continue;
+    auto block = parse_header_block(h.header_block, h.header_block.size());
+    for (auto& id : carried_test_ids(block, rules, ids)) {
       found_message m;
-      m.test_id = id;
+      m.test_id = std::move(id);
       m.folder = job.display_name;
       m.labels = h.labels.empty() ? job.labels : h.labels;
       m.header_block = h.header_block;
@@ -932,8 +891,8 @@ void collect(const folder_job& job, const std::vector<std::string>& ids,
 caf::expected<std::vector<found_message>>
 find_pass(const endpoint& ep, const credentials& cred,
           const std::vector<std::string>& ids, const find_options& opts,
-          const settings& cfg, bool use_hints) {
-  auto criteria = search_criteria(ids, opts.headers, opts.search_subject);
+          const test_id_rules& rules, const settings& cfg, bool use_hints) {
+  auto criteria = search_criteria(ids, opts.headers, true);
   if (!criteria)
     return std::move(criteria.error());
   auto* hints = opts.hints;
@@ -1017,7 +976,7 @@ find_pass(const endpoint& ep, const credentials& cred,
       && (junk ? junk->name : std::string{}) != hints->junk_folder) {
     // The folders changed since the hints were taken: start over, cold.
     s->logout();
-    return find_pass(ep, cred, ids, opts, cfg, false);
+    return find_pass(ep, cred, ids, opts, rules, cfg, false);
   }
   if (warm) {
     std::size_t at = jobs_at;
@@ -1101,7 +1060,7 @@ find_pass(const endpoint& ep, const credentials& cred,
       return err;
   std::vector<found_message> out;
   for (const auto& j : jobs)
-    collect(j, ids, opts, out);
+    collect(j, ids, rules, out);
   return out;
 }
 
@@ -1113,7 +1072,10 @@ find_test_messages(const endpoint& ep, const credentials& cred,
                    const find_options& opts, const settings& cfg) {
   if (test_ids.empty())
     return std::vector<found_message>{};
-  return find_pass(ep, cred, test_ids, opts, cfg, true);
+  auto rules = make_test_id_rules(opts.headers, opts.test_id_pattern);
+  if (!rules)
+    return std::move(rules.error());
+  return find_pass(ep, cred, test_ids, opts, *rules, cfg, true);
 }
 
 } // namespace mailpipe::imap

@@ -174,7 +174,8 @@ private:
   std::vector<std::string> words_;
 };
 
-/// A shared, immutable capability list (never null where this API hands one out).
+/// A shared, immutable capability list (never null where this API hands one
+/// out).
 using capability_ptr = std::shared_ptr<const capability_list>;
 
 /// What a previous pass learned about a server; passing it back saves round
@@ -212,9 +213,8 @@ public:
   /// first batch goes out with the TCP (and TLS) handshake's last packet; a
   /// list announced later with the same text as the hints' post-login list
   /// is taken from them, not parsed again.
-  static caf::expected<session>
-  open(const endpoint& ep, const settings& cfg,
-       const session_hints* hints = nullptr);
+  static caf::expected<session> open(const endpoint& ep, const settings& cfg,
+                                     const session_hints* hints = nullptr);
 
   /// True when the TLS handshake resumed a cached session.
   bool tls_session_reused() const { return conn_.session_reused(); }
@@ -332,6 +332,10 @@ search_criteria(const std::vector<std::string>& ids,
 caf::error error_from(const response& r, ec fallback, std::string_view context,
                       const std::vector<std::string>& secrets = {});
 
+/// The base64 SASL initial response of `mech` (`plain`: RFC 4616
+/// `\0user\0secret`; `xoauth2`: `user=...\x01auth=Bearer ...\x01\x01`).
+std::string sasl_payload(credentials::method mech, const credentials& cred);
+
 /// The texts that reveal a credential: the secret and its SASL encodings.
 std::vector<std::string> secrets_of(const credentials& cred);
 
@@ -346,7 +350,8 @@ std::vector<mailbox_info> parse_list(const std::vector<response>& untagged);
 /// ...).
 std::optional<mailbox_info> find_junk(const std::vector<mailbox_info>& boxes);
 
-/// Returns the values of header `name` in a raw header block (unfolded).
+/// Returns the values of header `name` in a raw header block (unfolded,
+/// trimmed), as `parse_header_block` reads it.
 std::vector<std::string> header_values(std::string_view block,
                                        std::string_view name);
 
@@ -355,9 +360,9 @@ std::vector<std::string> header_values(std::string_view block,
 /// Options of `find_test_messages`.
 struct find_options {
   /// Headers that carry the test id (analysis.test_id_headers).
-  std::vector<std::string> headers = {"X-Mailpipe-Test-Id", "X-Test-ID"};
-  /// Also match the id in the Subject.
-  bool search_subject = false;
+  std::vector<std::string> headers = analysis_config{}.test_id_headers;
+  /// The test-id token in the subject (analysis.test_id_pattern).
+  std::string test_id_pattern = analysis_config{}.test_id_pattern;
   /// Folders to search instead of INBOX + the junk folder (a missing one is
   /// `mailbox_not_found`).
   std::vector<std::string> folders;
@@ -366,7 +371,10 @@ struct find_options {
 };
 
 /// Connects, logs in, finds the junk folder, searches INBOX and junk for the
-/// ids, fetches the header blocks and logs out, pipelining all it can.
+/// ids (in the test-id headers and the Subject), fetches the header blocks and
+/// logs out, pipelining all it can. A fetched block is a found message for each
+/// id it carries by the test-id rule (`carried_test_ids`); ec::invalid_config
+/// for a bad `test_id_pattern`, before connecting.
 caf::expected<std::vector<found_message>>
 find_test_messages(const endpoint& ep, const credentials& cred,
                    const std::vector<std::string>& test_ids,

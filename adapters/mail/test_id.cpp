@@ -1,5 +1,6 @@
 #include "adapters/mail/test_id.hpp"
 
+#include <algorithm>
 #include <array>
 
 #include <fmt/format.h>
@@ -159,6 +160,8 @@ long token_pattern::match_at(std::string_view s, std::size_t i,
 }
 
 std::string_view token_pattern::find(std::string_view s) const {
+  if (atoms_.empty()) // a default-constructed pattern matches nothing
+    return {};
   for (std::size_t i = 0; i < s.size(); ++i) {
     // Quick reject on the first atom when it must match at least once.
     if (atoms_[0].min > 0
@@ -309,6 +312,14 @@ std::string first_body_part(const header_block& headers, std::size_t limit) {
 // -- finding test ids
 // ----------------------------------------------------------------
 
+caf::expected<test_id_rules>
+make_test_id_rules(std::vector<std::string> headers, std::string_view pattern) {
+  auto compiled = token_pattern::compile(pattern);
+  if (!compiled)
+    return std::move(compiled.error());
+  return test_id_rules{std::move(headers), std::move(*compiled)};
+}
+
 std::vector<std::string> find_test_ids(const header_block& headers,
                                        const test_id_rules& rules) {
   auto subject = headers.find("Subject");
@@ -338,6 +349,16 @@ std::vector<std::string> find_test_ids(const header_block& headers,
     auto text = first_body_part(headers);
     add(rules.pattern.find(text));
   }
+  return ids;
+}
+
+std::vector<std::string>
+carried_test_ids(const header_block& headers, const test_id_rules& rules,
+                 const std::vector<std::string>& pending) {
+  auto ids = find_test_ids(headers, rules);
+  std::erase_if(ids, [&](const std::string& id) {
+    return std::find(pending.begin(), pending.end(), id) == pending.end();
+  });
   return ids;
 }
 

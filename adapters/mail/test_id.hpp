@@ -59,7 +59,8 @@ private:
   std::vector<atom> atoms_;
 };
 
-/// Where to look for test ids.
+/// Where to look for test ids (`[analysis]` test_id_headers and
+/// test_id_pattern).
 struct test_id_rules {
   /// Header names whose (trimmed) value is a test id.
   std::vector<std::string> headers;
@@ -67,9 +68,17 @@ struct test_id_rules {
   token_pattern pattern;
 };
 
-/// Every distinct test id: from the configured headers, then the decoded
-/// subject, then the first text part of the body (transfer encoding undone), in
-/// that order.
+/// The rules from the two `[analysis]` settings; ec::invalid_config when the
+/// pattern does not compile.
+caf::expected<test_id_rules>
+make_test_id_rules(std::vector<std::string> headers, std::string_view pattern);
+
+/// THE test-id rule, for the analyzer and every provider. Every distinct test
+/// id: the unfolded, trimmed value of each configured header (names matched
+/// case-insensitively), then the pattern's first token in the decoded subject,
+/// then the pattern's first token in the first text part of the body (transfer
+/// encoding undone), in that order. A header block alone has no body: what the
+/// providers fetch is decided by the headers and the subject only.
 std::vector<std::string> find_test_ids(const header_block& headers,
                                        const test_id_rules& rules);
 
@@ -77,6 +86,13 @@ std::vector<std::string> find_test_ids(const header_block& headers,
 std::vector<std::string> find_test_ids(const header_block& headers,
                                        const test_id_rules& rules,
                                        std::string_view decoded_subject);
+
+/// The ids of `pending` that the message carries by `find_test_ids`, in its
+/// order: what a provider's search returned is a test message for exactly
+/// these ids (a search engine matches loosely; the rule decides).
+std::vector<std::string>
+carried_test_ids(const header_block& headers, const test_id_rules& rules,
+                 const std::vector<std::string>& pending);
 
 /// The first body part as text: multipart walked to its first leaf, base64 or
 /// quoted-printable decoded; at most `limit` bytes. "" when there is no body.

@@ -142,13 +142,13 @@ caf::expected<message_metadata> mailbox::metadata(std::string_view id) {
   return parse_message_metadata(resp->body);
 }
 
-found_message mailbox::to_found(message_metadata&& meta,
+found_message mailbox::to_found(const message_metadata& meta,
                                 std::string test_id) const {
   found_message out;
   out.test_id = std::move(test_id);
-  out.labels = std::move(meta.label_ids);
+  out.labels = meta.label_ids;
   out.header_block = mail_json::header_block(meta.headers);
-  out.provider_id = std::move(meta.id);
+  out.provider_id = meta.id;
   return out;
 }
 
@@ -156,6 +156,9 @@ caf::expected<std::vector<found_message>>
 mailbox::find(const std::vector<std::string>& test_ids) {
   if (auto err = mail_json::check_test_ids(test_ids))
     return err;
+  auto rules = make_test_id_rules(opts_.test_id_headers, opts_.test_id_pattern);
+  if (!rules)
+    return std::move(rules.error());
   std::vector<found_message> out;
   std::set<std::string> done; // message ids already handed out
   for (size_t first = 0; first < test_ids.size(); first += opts_.batch) {
@@ -165,42 +168,32 @@ mailbox::find(const std::vector<std::string>& test_ids) {
     auto ids = search(search_query(batch));
     if (!ids)
       return std::move(ids.error());
-    std::vector<message_metadata> unmatched;
-    for (auto& id : *ids) {
-      if (done.count(id))
-        continue;
-      auto meta = metadata(id);
-      if (!meta) {
-        if (is(meta.error(), ec::not_found)) // deleted since the search
-          continue;
-        return std::move(meta.error());
-      }
-      done.insert(id);
-      auto tid =
-          mail_json::match_test_id(meta->headers, batch, opts_.test_id_headers);
-      if (!tid && batch.size() == 1)
-        tid = batch.front(); // the id was in the body: the query says which
-      if (tid)
-        out.push_back(to_found(std::move(*meta), *tid));
-      else
-        unmatched.push_back(std::move(*meta));
-    }
-    // Messages that carry the id only in their body: ask per id which one it
-    // was.
-    for (auto i = batch.begin(); i != batch.end() && !unmatched.empty(); ++i) {
-      auto hits = search(search_query({*i}));
-      if (!hits)
-        return std::move(hits.error());
-      std::set<std::string> hit_set(hits->begin(), hits->end());
-      auto part = std::stable_partition(
-          unmatched.begin(), unmatched.end(),
-          [&](const message_metadata& m) { return !hit_set.count(m.id); });
-      for (auto j = part; j != unmatched.end(); ++j)
-        out.push_back(to_found(std::move(*j), *i));
-      unmatched.erase(part, unmatched.end());
-    }
+    std::vector<std::string> fresh;
+    for (auto& id : *ids)
+      if (done.insert(id).second)
+        fresh.push_back(id);
+    if (auto err = keep_test_messages(fresh, *rules, batch, out))
+      return err;
   }
   return out;
+}
+
+caf::error mailbox::keep_test_messages(const std::vector<std::string>& ids,
+                                       const test_id_rules& rules,
+                                       const std::vector<std::string>& pending,
+                                       std::vector<found_message>& out) {
+  for (auto& id : ids) {
+    auto meta = metadata(id);
+    if (!meta) {
+      if (is(meta.error(), ec::not_found)) // deleted since the search
+        continue;
+      return std::move(meta.error());
+    }
+    // The search also matches bodies and near misses: the rule decides.
+    for (auto& tid : mail_json::carried_test_ids(meta->headers, rules, pending))
+      out.push_back(to_found(*meta, tid));
+  }
+  return {};
 }
 
 caf::expected<history_result>
@@ -251,18 +244,12 @@ caf::expected<std::string> mailbox::current_history_id() {
 caf::expected<std::vector<found_message>>
 mailbox::fetch(const std::vector<std::string>& ids,
                const std::vector<std::string>& test_ids) {
+  auto rules = make_test_id_rules(opts_.test_id_headers, opts_.test_id_pattern);
+  if (!rules)
+    return std::move(rules.error());
   std::vector<found_message> out;
-  for (auto& id : ids) {
-    auto meta = metadata(id);
-    if (!meta) {
-      if (is(meta.error(), ec::not_found))
-        continue;
-      return std::move(meta.error());
-    }
-    if (auto tid = mail_json::match_test_id(meta->headers, test_ids,
-                                            opts_.test_id_headers))
-      out.push_back(to_found(std::move(*meta), *tid));
-  }
+  if (auto err = keep_test_messages(ids, *rules, test_ids, out))
+    return err;
   return out;
 }
 

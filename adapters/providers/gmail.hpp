@@ -7,6 +7,8 @@
 #include <caf/expected.hpp>
 
 #include "adapters/http/api_session.hpp"
+#include "adapters/mail/test_id.hpp"
+#include "config/config.hpp"
 #include "messages/types.hpp"
 
 // The Gmail API (https://developers.google.com/gmail/api/reference/rest): find
@@ -85,8 +87,9 @@ struct options {
   /// Test ids searched in one query.
   size_t batch = 20;
   /// Headers that carry the test id (analysis.test_id_headers).
-  std::vector<std::string> test_id_headers = {"X-Mailpipe-Test-Id",
-                                              "X-Test-ID"};
+  std::vector<std::string> test_id_headers = analysis_config{}.test_id_headers;
+  /// The test-id token in the subject (analysis.test_id_pattern).
+  std::string test_id_pattern = analysis_config{}.test_id_pattern;
 };
 
 /// The result of an incremental fetch.
@@ -106,8 +109,10 @@ public:
   /// Reads the mailbox `opts.user_id` through `session`.
   mailbox(options opts, api_session& session);
 
-  /// Finds every message carrying one of `test_ids`, spam and trash included:
-  /// folder "", labels = labelIds, header block rebuilt from payload.headers.
+  /// Finds every message carrying one of `test_ids` by the test-id rule
+  /// (`carried_test_ids`), spam and trash included: one found message per id
+  /// it carries, folder "", labels = labelIds, header block rebuilt from
+  /// payload.headers. ec::invalid_config for a bad `test_id_pattern`.
   caf::expected<std::vector<found_message>>
   find(const std::vector<std::string>& test_ids);
 
@@ -128,15 +133,23 @@ public:
   caf::expected<std::string> current_history_id();
 
   /// Reads `ids` (e.g. from `history_since`) and keeps those carrying one of
-  /// `test_ids` in a test-id header or header value; messages deleted meanwhile
-  /// are skipped.
+  /// `test_ids` by the test-id rule (`carried_test_ids`); messages deleted
+  /// meanwhile are skipped.
   caf::expected<std::vector<found_message>>
   fetch(const std::vector<std::string>& ids,
         const std::vector<std::string>& test_ids);
 
 private:
   std::string url(std::string_view path) const;
-  found_message to_found(message_metadata&& meta, std::string test_id) const;
+  /// The message as a test message for `test_id`.
+  found_message to_found(const message_metadata& meta,
+                         std::string test_id) const;
+  /// Reads the metadata of `ids` and appends one found message per id of
+  /// `pending` each carries by `rules`; messages deleted meanwhile are skipped.
+  caf::error keep_test_messages(const std::vector<std::string>& ids,
+                                const test_id_rules& rules,
+                                const std::vector<std::string>& pending,
+                                std::vector<found_message>& out);
 
   options opts_;
   api_session& session_;

@@ -167,6 +167,9 @@ caf::expected<std::vector<found_message>>
 mailbox::find(const std::vector<std::string>& test_ids) {
   if (auto err = mail_json::check_test_ids(test_ids))
     return err;
+  auto rules = make_test_id_rules(opts_.test_id_headers, opts_.test_id_pattern);
+  if (!rules)
+    return std::move(rules.error());
   std::vector<found_message> out;
   std::set<std::string> done;
   for (auto& id : test_ids) {
@@ -176,14 +179,15 @@ mailbox::find(const std::vector<std::string>& test_ids) {
     for (auto& msg : *hits) {
       if (!done.insert(msg.id).second)
         continue;
-      // $search matched the id somewhere (subject, body, headers); a header
-      // naming another pending id wins, since the search may match loosely.
-      auto tid = mail_json::match_test_id(msg.headers, test_ids,
-                                          opts_.test_id_headers);
-      auto found = to_found(std::move(msg), tid.value_or(id));
-      if (!found)
-        return std::move(found.error());
-      out.push_back(std::move(*found));
+      // $search matches the id anywhere (body included) and loosely: the
+      // rule decides which pending ids the message carries.
+      for (auto& tid :
+           mail_json::carried_test_ids(msg.headers, *rules, test_ids)) {
+        auto found = to_found(msg, tid);
+        if (!found)
+          return std::move(found.error());
+        out.push_back(std::move(*found));
+      }
     }
   }
   return out;

@@ -8,6 +8,7 @@
 #include <caf/expected.hpp>
 
 #include "adapters/http/api_session.hpp"
+#include "config/config.hpp"
 #include "messages/types.hpp"
 
 // Microsoft Graph mail
@@ -79,8 +80,9 @@ struct options {
   /// `$top` of searches and `odata.maxpagesize` of delta rounds.
   int page_size = 50;
   /// Headers that carry the test id (analysis.test_id_headers).
-  std::vector<std::string> test_id_headers = {"X-Mailpipe-Test-Id",
-                                              "X-Test-ID"};
+  std::vector<std::string> test_id_headers = analysis_config{}.test_id_headers;
+  /// The test-id token in the subject (analysis.test_id_pattern).
+  std::string test_id_pattern = analysis_config{}.test_id_pattern;
 };
 
 /// The outcome of one delta round of a folder.
@@ -104,8 +106,9 @@ public:
   /// Reads the mailbox `opts.user` through `session`.
   mailbox(options opts, api_session& session);
 
-  /// Finds every message carrying one of `test_ids` (one $search per id, every
-  /// page): folder = well-known name or display name, labels =
+  /// Finds every message carrying one of `test_ids` by the test-id rule
+  /// (`carried_test_ids`; one $search per id, every page), one found message
+  /// per id it carries: folder = well-known name or display name, labels =
   /// ["inferenceClassification:..."], header block rebuilt from
   /// internetMessageHeaders.
   caf::expected<std::vector<found_message>>

@@ -46,28 +46,13 @@ std::string header_block(const std::vector<owned_header_field>& headers) {
   return out;
 }
 
-std::optional<std::string>
-match_test_id(const std::vector<owned_header_field>& headers,
-              const std::vector<std::string>& test_ids,
-              const std::vector<std::string>& id_headers) {
-  auto trimmed = [](std::string_view v) {
-    while (!v.empty() && std::isspace(static_cast<unsigned char>(v.front())))
-      v.remove_prefix(1);
-    while (!v.empty() && std::isspace(static_cast<unsigned char>(v.back())))
-      v.remove_suffix(1);
-    return v;
-  };
-  for (auto& name : id_headers)
-    for (auto& h : headers)
-      if (text::iequals(h.name, name))
-        for (auto& id : test_ids)
-          if (trimmed(h.value) == id)
-            return id;
-  for (auto& h : headers)
-    for (auto& id : test_ids)
-      if (h.value.find(id) != std::string::npos)
-        return id;
-  return std::nullopt;
+std::vector<std::string>
+carried_test_ids(const std::vector<owned_header_field>& headers,
+                 const test_id_rules& rules,
+                 const std::vector<std::string>& pending) {
+  auto block = header_block(headers);
+  return mailpipe::carried_test_ids(parse_header_block(block, block.size()),
+                                    rules, pending);
 }
 
 std::string string_field(simdjson::dom::element obj, std::string_view field) {

@@ -11,6 +11,7 @@
 #include <caf/expected.hpp>
 
 #include "adapters/mail/headers.hpp"
+#include "adapters/mail/test_id.hpp"
 #include "messages/error.hpp"
 
 // Helpers shared by the Gmail and Graph adapters: both hand headers over as
@@ -32,13 +33,14 @@ std::vector<owned_header_field> parse_headers(simdjson::dom::array arr);
 /// values becomes CRLF.
 std::string header_block(const std::vector<owned_header_field>& headers);
 
-/// The test id a message carries: the value of the first of `id_headers` that
-/// equals one of `test_ids`, else the first test id found inside any header
-/// value (the Subject, say); nullopt when none.
-std::optional<std::string>
-match_test_id(const std::vector<owned_header_field>& headers,
-              const std::vector<std::string>& test_ids,
-              const std::vector<std::string>& id_headers);
+/// The ids of `pending` a message carries by the one test-id rule
+/// (`carried_test_ids` of adapters/mail/test_id.hpp), read from the header
+/// block `header_block` rebuilds: the block the message is recorded with, so
+/// its analysis later finds the same ids.
+std::vector<std::string>
+carried_test_ids(const std::vector<owned_header_field>& headers,
+                 const test_id_rules& rules,
+                 const std::vector<std::string>& pending);
 
 /// Parses `body` as a JSON object and hands it to `f`, which returns
 /// `caf::expected<T>`; ec::parse_error "`what`: malformed JSON" when the body

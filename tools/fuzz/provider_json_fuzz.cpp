@@ -18,7 +18,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   (void) gmail::parse_message_list(in);
   if (auto meta = gmail::parse_message_metadata(in)) {
     (void) mail_json::header_block(meta->headers);
-    (void) mail_json::match_test_id(meta->headers, {"mp-a"}, {"X-Test-ID"});
+    static const auto rules =
+        *make_test_id_rules({"X-Test-ID"}, "mp-[a-z]{1,8}");
+    (void) mail_json::carried_test_ids(meta->headers, rules, {"mp-a"});
   }
   (void) gmail::parse_history(in);
   (void) graph::parse_message_page(in);

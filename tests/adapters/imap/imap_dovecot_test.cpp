@@ -377,25 +377,36 @@ TEST_F(imap_dovecot, several_ids_in_one_search) {
   EXPECT_EQ(r->size(), 6u);
 }
 
-TEST_F(imap_dovecot, subject_search_option) {
+TEST_F(imap_dovecot, token_in_the_subject_is_found_a_near_miss_is_not) {
   auto acct = make_account();
   auto id = "mp-" + random_hex(16);
-  auto msg = fmt::format("From: a@example.com\r\nSubject: hello {} there\r\n"
-                         "\r\nbody\r\n",
-                         id);
-  auto r = test::run_process(
-      {"/usr/bin/doveadm", "-c", conf_, "save", "-u", acct.user, "-m", "INBOX"},
-      {}, msg);
-  ASSERT_EQ(r.status, 0) << r.err;
-  auto without = find_test_messages(plain(), creds(acct), {id}, {}, cfg_);
-  ASSERT_TRUE(without);
-  EXPECT_TRUE(without->empty());
+  for (auto subject : {fmt::format("hello {} there", id),
+                       fmt::format("hello {}0 there", id)}) {
+    auto msg = fmt::format("From: a@example.com\r\nSubject: {}\r\n"
+                           "\r\nbody\r\n",
+                           subject);
+    auto r = test::run_process({"/usr/bin/doveadm", "-c", conf_, "save", "-u",
+                                acct.user, "-m", "INBOX"},
+                               {}, msg);
+    ASSERT_EQ(r.status, 0) << r.err;
+  }
+  // SUBJECT matches both (a substring search); only the whole token counts.
+  auto found = find_test_messages(plain(), creds(acct), {id}, {}, cfg_);
+  ASSERT_TRUE(found) << render(found.error());
+  ASSERT_EQ(found->size(), 1u);
+  EXPECT_EQ(found->front().folder, "INBOX");
+  EXPECT_NE(found->front().header_block.find("hello " + id + " there"),
+            std::string::npos);
+}
+
+TEST_F(imap_dovecot, bad_test_id_pattern_is_refused_before_connecting) {
   find_options opts;
-  opts.search_subject = true;
-  auto with = find_test_messages(plain(), creds(acct), {id}, opts, cfg_);
-  ASSERT_TRUE(with) << render(with.error());
-  ASSERT_EQ(with->size(), 1u);
-  EXPECT_EQ(with->front().folder, "INBOX");
+  opts.test_id_pattern = "mp-(a|b)";
+  auto r = find_test_messages({"127.0.0.1", 1, security::plain, "", ""},
+                              {"u", "p", credentials::method::automatic},
+                              {"mp-a"}, opts, cfg_);
+  ASSERT_FALSE(r);
+  EXPECT_TRUE(is(r.error(), ec::invalid_config)) << render(r.error());
 }
 
 TEST_F(imap_dovecot, examine_leaves_seen_unset) {

@@ -88,3 +88,29 @@ TEST(test_ids, duplicates_are_reported_once_and_header_block_alone_works) {
   ASSERT_EQ(ids.size(), 1u);
   EXPECT_EQ(ids[0], "mp-abcdefgh");
 }
+
+TEST(test_ids, carried_are_the_pending_ids_the_rule_finds_in_its_order) {
+  auto rules = make_test_id_rules({"X-Mailpipe-Test-Id"}, "mp-[a-z]{8,16}");
+  ASSERT_TRUE(rules);
+  auto hb = parse_header_block("Subject: [mp-subjectx] hi\r\n"
+                               "x-mailpipe-test-id: mp-headerxx\r\n",
+                               1 << 20);
+  EXPECT_EQ(carried_test_ids(hb, *rules, {"mp-subjectx", "mp-headerxx"}),
+            (std::vector<std::string>{"mp-headerxx", "mp-subjectx"}));
+  EXPECT_EQ(carried_test_ids(hb, *rules, {"mp-subjectx", "mp-otherxxx"}),
+            (std::vector<std::string>{"mp-subjectx"}));
+  // A pending id that is only the start of the subject's (longest) token is
+  // not carried.
+  auto near = parse_header_block("Subject: mp-headerxxy\r\n", 1 << 20);
+  EXPECT_TRUE(carried_test_ids(near, *rules, {"mp-headerxx"}).empty());
+}
+
+TEST(test_ids, rules_with_a_bad_pattern_are_invalid_config) {
+  auto rules = make_test_id_rules({"X-Test-ID"}, "mp-[a-z");
+  ASSERT_FALSE(rules);
+  EXPECT_TRUE(is(rules.error(), ec::invalid_config));
+  // Default rules (no pattern compiled) find header ids and no token.
+  test_id_rules empty{{"X-Test-ID"}, {}};
+  auto hb = parse_header_block("X-Test-ID: a\r\nSubject: mp-abcdefgh\r\n", 64);
+  EXPECT_EQ(find_test_ids(hb, empty), (std::vector<std::string>{"a"}));
+}

@@ -326,18 +326,29 @@ TEST(gmail, pages_through_search_results) {
   EXPECT_EQ(lists[2].param("pageToken"), "4");
 }
 
-TEST(gmail, id_only_in_the_body_is_attributed_by_a_per_id_search) {
+TEST(gmail, hits_that_do_not_carry_the_id_by_the_rule_are_dropped) {
   fixture f;
   f.gmail.add("b1", {"INBOX"}, "", "Plain subject", "text mp-dddddddd04 text",
               150);
-  f.gmail.add("b2", {"SPAM"}, "", "Plain subject", "text mp-eeeeeeee05 text",
-              151);
+  f.gmail.add("b2", {"SPAM"}, "", "Offer mp-eeeeeeee05", "", 151);
+  f.gmail.add("b3", {"INBOX"}, "", "Re: mp-eeeeeeee05x", "", 152);
   auto mb = f.mailbox();
   auto found = mb.find({"mp-dddddddd04", "mp-eeeeeeee05"});
   ASSERT_TRUE(found) << render(found.error());
-  ASSERT_EQ(found->size(), 2u);
-  EXPECT_EQ(by_id(*found, "b1")->test_id, "mp-dddddddd04");
+  // b1 carries the id only in its body, b3 a longer token: Gmail's search
+  // returns both, the test-id rule (header or subject token) keeps neither.
+  EXPECT_EQ(f.gmail.stub.count(prefix + "messages/.+"), 3u);
+  ASSERT_EQ(found->size(), 1u);
   EXPECT_EQ(by_id(*found, "b2")->test_id, "mp-eeeeeeee05");
+}
+
+TEST(gmail, bad_test_id_pattern_is_invalid_config) {
+  fixture f;
+  f.opts.test_id_pattern = "mp-[a-z";
+  auto found = f.mailbox().find({"mp-aaaaaaaa01"});
+  ASSERT_FALSE(found);
+  EXPECT_TRUE(is(found.error(), ec::invalid_config));
+  EXPECT_EQ(f.gmail.stub.count(prefix + ".*"), 0u);
 }
 
 TEST(gmail, invalid_test_ids_are_refused_before_any_request) {

@@ -209,7 +209,7 @@ struct fake_graph {
         "");
     add("g2", "AAMkJunk==", "other", "Win big", "mp-bbbbbbbb02",
         "mp-bbbbbbbb02 in body");
-    add("g3", "AAMkNews==", "other", "Digest", "", "see mp-cccccccc03");
+    add("g3", "AAMkNews==", "other", "Digest mp-cccccccc03", "", "");
     add("g4", "AAMkInbox==", "focused", "Unrelated", "", "no id");
   }
 };
@@ -285,11 +285,16 @@ TEST(graph_parse, documented_shapes) {
 TEST(graph, finds_messages_and_resolves_folders) {
   fixture f;
   f.graph.seed();
+  f.graph.add("g5", "AAMkInbox==", "focused", "Body only", "",
+              "see mp-dddddddd04");
   graph::mailbox mb{f.opts, f.session};
   auto found = mb.find(
       {"mp-aaaaaaaa01", "mp-bbbbbbbb02", "mp-cccccccc03", "mp-dddddddd04"});
   ASSERT_TRUE(found) << render(found.error());
+  // g5 carries mp-dddddddd04 only in its body: $search finds it, the test-id
+  // rule (header or subject token) does not count it.
   ASSERT_EQ(found->size(), 3u);
+  EXPECT_FALSE(by_id(*found, "g5"));
   auto* g1 = by_id(*found, "g1");
   auto* g2 = by_id(*found, "g2");
   auto* g3 = by_id(*found, "g3");

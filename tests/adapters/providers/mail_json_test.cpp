@@ -4,10 +4,10 @@
 
 #include <gtest/gtest.h>
 
-#include "adapters/sys/crypto.hpp"
+#include "adapters/http/oauth2.hpp"
 #include "adapters/providers/gmail.hpp"
 #include "adapters/providers/graph.hpp"
-#include "adapters/http/oauth2.hpp"
+#include "adapters/sys/crypto.hpp"
 
 using namespace mailpipe;
 
@@ -19,15 +19,23 @@ TEST(mail_json, header_block_is_rfc5322_lines_in_order) {
             "Received: a;\r\n b\r\nSubject: x\r\ny\r\nX-Test-ID: mp-1\r\n");
 }
 
-TEST(mail_json, test_id_from_header_first_then_any_value) {
-  std::vector<std::string> ids{"mp-a", "mp-b"};
-  std::vector<std::string> names{"X-Mailpipe-Test-Id", "X-Test-ID"};
-  std::vector<http::header_field> h{{"Subject", "about mp-a"},
-                                    {"x-test-id", " mp-b "}};
-  EXPECT_EQ(mail_json::match_test_id(h, ids, names), "mp-b");
+TEST(mail_json, test_ids_by_the_rule_header_then_subject_token) {
+  auto rules = make_test_id_rules({"X-Mailpipe-Test-Id", "X-Test-ID"},
+                                  "mp-[A-Za-z0-9]{8,64}");
+  ASSERT_TRUE(rules);
+  std::vector<std::string> pending{"mp-aaaaaaaa", "mp-bbbbbbbb"};
+  std::vector<http::header_field> h{{"Subject", "about mp-aaaaaaaa"},
+                                    {"x-test-id", " mp-bbbbbbbb "}};
+  EXPECT_EQ(mail_json::carried_test_ids(h, *rules, pending),
+            (std::vector<std::string>{"mp-bbbbbbbb", "mp-aaaaaaaa"}));
   h.pop_back();
-  EXPECT_EQ(mail_json::match_test_id(h, ids, names), "mp-a");
-  EXPECT_FALSE(mail_json::match_test_id({{"Subject", "none"}}, ids, names));
+  EXPECT_EQ(mail_json::carried_test_ids(h, *rules, pending),
+            (std::vector<std::string>{"mp-aaaaaaaa"}));
+  // A substring of a longer token, or of another header, is not the id.
+  EXPECT_TRUE(mail_json::carried_test_ids({{"Subject", "re mp-aaaaaaaa1"},
+                                           {"References", "<mp-bbbbbbbb@x>"}},
+                                          *rules, pending)
+                  .empty());
 }
 
 TEST(mail_json, test_ids_that_could_change_a_query_are_refused) {
