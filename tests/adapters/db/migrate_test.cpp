@@ -22,18 +22,21 @@ std::set<std::string> tables(const std::string& url) {
   pqxx::connection c{url};
   pqxx::nontransaction tx{c};
   std::set<std::string> out;
-  for (auto row : tx.exec("SELECT tablename FROM pg_tables WHERE schemaname = 'public'"))
+  for (auto row :
+       tx.exec("SELECT tablename FROM pg_tables WHERE schemaname = 'public'"))
     out.insert(row[0].as<std::string>());
   return out;
 }
 
-std::set<std::string> columns(const std::string& url, const std::string& table) {
+std::set<std::string> columns(const std::string& url,
+                              const std::string& table) {
   pqxx::connection c{url};
   pqxx::nontransaction tx{c};
   std::set<std::string> out;
-  for (auto row : tx.exec_params("SELECT column_name FROM information_schema.columns "
-                                 "WHERE table_name = $1",
-                                 table))
+  for (auto row :
+       tx.exec_params("SELECT column_name FROM information_schema.columns "
+                      "WHERE table_name = $1",
+                      table))
     out.insert(row[0].as<std::string>());
   return out;
 }
@@ -66,8 +69,8 @@ TEST(migrate, fresh_database_gets_every_table_of_the_design) {
   EXPECT_EQ(*applied, static_cast<int>(db::builtin_migrations().size()));
   auto t = tables(db.url());
   for (auto name : {"email_accounts", "tests", "test_results",
-                    "email_processing_metrics", "email_account_failures", "jobs",
-                    "nodes", "alerts", "schema_migrations"})
+                    "email_processing_metrics", "email_account_failures",
+                    "jobs", "nodes", "alerts", "schema_migrations"})
     EXPECT_TRUE(t.count(name)) << name;
   // The operators' monitoring queries use these columns.
   auto has = [&](const char* table, std::initializer_list<const char*> cols) {
@@ -127,7 +130,8 @@ TEST(migrate, an_edited_migration_is_refused) {
   {
     pqxx::connection c{db.url()};
     pqxx::nontransaction tx{c};
-    tx.exec("UPDATE schema_migrations SET checksum = 'deadbeef' WHERE version = 1");
+    tx.exec(
+        "UPDATE schema_migrations SET checksum = 'deadbeef' WHERE version = 1");
   }
   auto again = db::migrate(**conn);
   ASSERT_FALSE(again);
@@ -177,12 +181,13 @@ TEST(migrate, two_processes_at_once_do_not_collide) {
     return out.find("applied 0001") != std::string::npos;
   };
   EXPECT_NE(applied_lines(results[0].out), applied_lines(results[1].out))
-    << results[0].out << "---\n" << results[1].out;
+      << results[0].out << "---\n"
+      << results[1].out;
   EXPECT_EQ(count(db.url(), "SELECT count(*) FROM schema_migrations"),
             static_cast<int64_t>(db::builtin_migrations().size()));
 }
 
-// -- the lock, newer binaries, privileges (issue 12, part 5) ------------------------------
+// -- the lock, newer binaries, privileges ------------------
 
 namespace {
 
@@ -202,7 +207,8 @@ struct lock_holder {
   }
 
   void release() {
-    pqxx::nontransaction{conn}.exec_params("SELECT pg_advisory_unlock($1)", lock_key);
+    pqxx::nontransaction{conn}.exec_params("SELECT pg_advisory_unlock($1)",
+                                           lock_key);
   }
 };
 
@@ -226,13 +232,19 @@ TEST(migrate, a_lock_held_past_the_wait_is_busy_and_names_the_holder) {
   ASSERT_FALSE(res);
   EXPECT_TRUE(is(res.error(), ec::busy)) << render(res.error());
   auto text = render(res.error());
-  EXPECT_NE(text.find("another migration holds the lock"), std::string::npos) << text;
-  EXPECT_NE(text.find(fmt::format("backend pid {}", holder.pid)), std::string::npos) << text;
-  EXPECT_NE(text.find("application 'migrate-test-holder'"), std::string::npos) << text;
+  EXPECT_NE(text.find("another migration holds the lock"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find(fmt::format("backend pid {}", holder.pid)),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("application 'migrate-test-holder'"), std::string::npos)
+      << text;
   EXPECT_EQ(text.find("statement timeout"), std::string::npos) << text;
   EXPECT_GE(took, std::chrono::milliseconds{300});
   EXPECT_LT(took, std::chrono::seconds{5});
-  EXPECT_EQ(count(db.url(), "SELECT count(*) FROM pg_tables WHERE tablename = 'nodes'"), 0);
+  EXPECT_EQ(count(db.url(),
+                  "SELECT count(*) FROM pg_tables WHERE tablename = 'nodes'"),
+            0);
   // The connection is still usable, and holds no lock of its own.
   holder.release();
   auto again = db::apply_migrations(**conn, opts);
@@ -289,20 +301,23 @@ TEST(migrate, unknown_and_missing_migrations_together_are_refused) {
   ASSERT_TRUE(conn) << render(conn.error());
   ASSERT_TRUE(db::migrate(**conn));
   auto last = db::builtin_migrations().back();
-  exec(db.url(), fmt::format("DELETE FROM schema_migrations WHERE version = {}; "
-                             "INSERT INTO schema_migrations (version, name, checksum) "
-                             "VALUES (9999, 'other_line', 'abc')",
-                             last.version));
+  exec(db.url(),
+       fmt::format("DELETE FROM schema_migrations WHERE version = {}; "
+                   "INSERT INTO schema_migrations (version, name, checksum) "
+                   "VALUES (9999, 'other_line', 'abc')",
+                   last.version));
   auto res = db::apply_migrations(**conn, {});
   ASSERT_FALSE(res);
   EXPECT_TRUE(is(res.error(), ec::migration_failed));
   auto text = render(res.error());
   EXPECT_NE(text.find("9999 other_line"), std::string::npos) << text;
-  EXPECT_NE(text.find(fmt::format("{:04} {}", last.version, last.name)), std::string::npos)
-    << text;
-  EXPECT_EQ(count(db.url(), fmt::format("SELECT count(*) FROM schema_migrations WHERE "
-                                        "version = {}",
-                                        last.version)),
+  EXPECT_NE(text.find(fmt::format("{:04} {}", last.version, last.name)),
+            std::string::npos)
+      << text;
+  EXPECT_EQ(count(db.url(),
+                  fmt::format("SELECT count(*) FROM schema_migrations WHERE "
+                              "version = {}",
+                              last.version)),
             0);
 }
 
@@ -313,7 +328,8 @@ TEST(migrate, without_the_create_privilege_names_sqlstate_42501) {
   exec(db.url(), fmt::format("CREATE ROLE {} LOGIN", role));
   {
     auto start = db.url().find("://") + 3;
-    auto url = db.url().substr(0, start) + role + db.url().substr(db.url().find('@', start));
+    auto url = db.url().substr(0, start) + role
+               + db.url().substr(db.url().find('@', start));
     auto conn = db::connect(url);
     ASSERT_TRUE(conn) << render(conn.error());
     auto res = db::migrate(**conn);
@@ -332,11 +348,14 @@ TEST(migrate, to_error_names_the_sqlstates_libpqxx_leaves_out) {
   for (auto code : {"42501", "40000", "40001", "40003", "40P01", "23505"}) {
     try {
       pqxx::nontransaction{c}.exec(fmt::format(
-        "DO $$ BEGIN RAISE EXCEPTION 'raised' USING ERRCODE = '{}'; END $$", code));
+          "DO $$ BEGIN RAISE EXCEPTION 'raised' USING ERRCODE = '{}'; END $$",
+          code));
       ADD_FAILURE() << code << " raised nothing";
     } catch (const std::exception& e) {
       auto text = render(db::to_error(e, "raise"));
-      EXPECT_NE(text.find(fmt::format("(SQLSTATE {})", code)), std::string::npos) << text;
+      EXPECT_NE(text.find(fmt::format("(SQLSTATE {})", code)),
+                std::string::npos)
+          << text;
     }
   }
 }
@@ -350,5 +369,28 @@ TEST(database, unreachable_server_is_a_clear_error_without_password) {
   EXPECT_TRUE(is(conn.error(), ec::database_unavailable));
   auto text = render(conn.error());
   EXPECT_EQ(text.find("topsecret"), std::string::npos) << text;
+  EXPECT_NE(text.find("127.0.0.1"), std::string::npos) << text;
+}
+
+TEST(database, conninfo_password_reads_both_forms_as_libpq_does) {
+  EXPECT_EQ(db::conninfo_password("postgresql://u:p%40ss%20w@127.0.0.1/db"),
+            "p@ss w");
+  EXPECT_EQ(db::conninfo_password(
+                "host=127.0.0.1 user=u password='a \\'quoted\\' one' dbname=x"),
+            "a 'quoted' one");
+  EXPECT_EQ(db::conninfo_password("host=127.0.0.1 user=u dbname=x"), "");
+  // What libpq cannot parse has no password it could show.
+  EXPECT_EQ(db::conninfo_password("postgresql://u:PCT%ZZ3@127.0.0.1/db"), "");
+  EXPECT_EQ(db::conninfo_password("host='unterminated password=x"), "");
+}
+
+TEST(database, an_unreachable_server_in_key_value_form_hides_the_password) {
+  database_config cfg;
+  cfg.url = "host=127.0.0.1 port=1 user=u password=KVSECRET1 dbname=x";
+  cfg.connect_timeout = std::chrono::seconds{2};
+  auto conn = db::connect(cfg);
+  ASSERT_FALSE(conn);
+  auto text = render(conn.error());
+  EXPECT_EQ(text.find("KVSECRET1"), std::string::npos) << text;
   EXPECT_NE(text.find("127.0.0.1"), std::string::npos) << text;
 }
