@@ -158,38 +158,73 @@ UPDATE test_results SET status = 'found', placement = $3, folder = NULLIF($4, ''
   header_block = $15, run_id = $16::uuid, found_at = now(), updated_at = now()
 WHERE test_id = $1 AND email_account_id = $2 AND status = 'pending')";
 
+// The parameters of record_found_sql for one found message.
+template <class F>
+auto with_found_params(std::string_view run_id, int64_t test_db_id,
+                       int64_t account_id, const found_result& f, F&& exec) {
+  return exec(test_db_id, account_id, f.placement, f.folder,
+              json_string_array(f.labels), f.spf_result, f.spf_domain,
+              f.dkim_result, json_string_array(f.dkim_domains), f.dmarc_result,
+              f.dmarc_policy, f.arc_result, f.filters_json, f.analysis_json,
+              f.header_block, std::string{run_id});
+}
+
 // Writes one found message if its result is still pending; true when it did.
 bool write_found(pqxx::transaction_base& tx, std::string_view run_id,
                  int64_t test_db_id, int64_t account_id,
                  const found_result& f) {
-  return tx.exec_params(record_found_sql, test_db_id, account_id, f.placement,
-                        f.folder, json_string_array(f.labels), f.spf_result,
-                        f.spf_domain, f.dkim_result,
-                        json_string_array(f.dkim_domains), f.dmarc_result,
-                        f.dmarc_policy, f.arc_result, f.filters_json,
-                        f.analysis_json, f.header_block, std::string{run_id})
+  return with_found_params(run_id, test_db_id, account_id, f,
+                           [&](auto&&... params) {
+                             return tx.exec_params(record_found_sql, params...);
+                           })
              .affected_rows()
          == 1;
 }
 
-// A success: the failure count is reset, the retry time cleared,
-// `last_processed_at` set, the IMAP session hints kept when `imap_hints` is
-// not "". False when there is no such account.
+// A success as common table expressions `account` (one row when the account
+// exists) and `cleared`: the failure count is reset, the retry time cleared,
+// `last_processed_at` set, the IMAP session hints (parameter `hints`) kept when
+// they are not "". `id` and `hints` name the parameters ("$1").
+std::string success_ctes(std::string_view id, std::string_view hints) {
+  return fmt::format(
+      "account AS (UPDATE email_accounts SET last_processed_at = now(), "
+      "updated_at = now(), sync_state = CASE WHEN {1} = '' THEN sync_state "
+      "ELSE jsonb_set(COALESCE(sync_state, '{{}}'::jsonb), '{{imap_hints}}', "
+      "NULLIF({1}, '')::jsonb) END WHERE id = {0} RETURNING 1), "
+      "cleared AS (UPDATE email_account_failures SET failure_count = 0, "
+      "retry_at = NULL WHERE email_account_id = {0} "
+      "AND EXISTS (SELECT 1 FROM account))",
+      id, hints);
+}
+
+// A success alone, one statement; false when there is no such account.
 bool write_success(pqxx::transaction_base& tx, int64_t account_id,
                    const std::string& imap_hints = "") {
-  auto rows =
-      tx.exec_params(
-            "UPDATE email_accounts SET last_processed_at = now(), "
-            "updated_at = now(), sync_state = CASE WHEN $2 = '' THEN "
-            "sync_state ELSE jsonb_set(COALESCE(sync_state, '{}'::jsonb), "
-            "'{imap_hints}', NULLIF($2, '')::jsonb) END WHERE id = $1",
-            account_id, imap_hints)
-          .affected_rows();
-  tx.exec_params(
-      "UPDATE email_account_failures SET failure_count = 0, retry_at = NULL "
-      "WHERE email_account_id = $1",
-      account_id);
-  return rows == 1;
+  static const auto sql = fmt::format("WITH {} SELECT count(*) FROM account",
+                                      success_ctes("$1", "$2"));
+  return tx.exec_params1(sql, account_id, imap_hints)[0].as<int64_t>() == 1;
+}
+
+// A found message (none when `f` is null: test 0 matches no result) and the
+// success, in one statement: one round trip for the common pass. Returns how
+// many results it wrote, nullopt when there is no such account.
+std::optional<int32_t> write_pass(pqxx::transaction_base& tx,
+                                  std::string_view run_id, int64_t account_id,
+                                  const found_result* f,
+                                  const std::string& imap_hints) {
+  static const auto sql = fmt::format(
+      "WITH found AS ({} RETURNING 1), {} SELECT (SELECT count(*) FROM found), "
+      "(SELECT count(*) FROM account)",
+      record_found_sql, success_ctes("$2", "$17"));
+  found_result none;
+  auto row =
+      with_found_params(run_id, f ? f->test_db_id : 0, account_id,
+                        f ? *f : none, [&](auto&&... params) {
+                          return tx.exec_params1(sql, params..., imap_hints);
+                        });
+  if (row[1].as<int64_t>() != 1)
+    return std::nullopt;
+  return static_cast<int32_t>(row[0].as<int64_t>());
 }
 
 // -- failures -----------------------------------------------------------------
@@ -375,14 +410,26 @@ caf::expected<int32_t> record_pass(pqxx::connection& conn,
                                    const std::vector<found_result>& found,
                                    const std::string& imap_hints) {
   auto out = guarded("record pass", [&]() -> std::optional<int32_t> {
+    // A pass finds at most one message per pending test, and most accounts
+    // wait for one test: that pass is one statement. Further messages go
+    // first, in one transaction with it.
+    auto first = found.empty() ? nullptr : &found.front();
+    if (found.size() <= 1) {
+      pqxx::nontransaction tx{conn};
+      return write_pass(tx, run_id, account_id, first, imap_hints);
+    }
     pqxx::work tx{conn};
     int32_t written = 0;
-    for (auto& f : found)
-      written += write_found(tx, run_id, f.test_db_id, account_id, f) ? 1 : 0;
-    if (!write_success(tx, account_id, imap_hints))
+    for (size_t i = 1; i < found.size(); ++i)
+      written +=
+          write_found(tx, run_id, found[i].test_db_id, account_id, found[i])
+              ? 1
+              : 0;
+    auto last = write_pass(tx, run_id, account_id, first, imap_hints);
+    if (!last)
       return std::nullopt;
     tx.commit();
-    return written;
+    return written + *last;
   });
   if (!out)
     return out.error();

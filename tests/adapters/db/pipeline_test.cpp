@@ -48,18 +48,19 @@ struct fixture {
     auto box = crypto::secret_box::from_key(std::string(crypto::key_size, 'k'));
     std::vector<int64_t> ids;
     for (int i = 0; i < n; ++i) {
-      db::account_spec spec{fmt::format("seed{}@mailpipe.test", i), provider::imap,
-                            "127.0.0.1", 993, "tls"};
+      db::account_spec spec{fmt::format("seed{}@mailpipe.test", i),
+                            provider::imap, "127.0.0.1", 993, "tls"};
       ids.push_back(db::add_account(*conn, spec, "pw", *box).value());
     }
     return ids;
   }
 
   // A pending test with a pending result for every account; returns tests.id.
-  int64_t test(const std::string& token, const std::string& expires = "now() + interval '1 day'") {
-    auto id = scalar(fmt::format(
-      "INSERT INTO tests (test_id, expires_at) VALUES ('{}', {}) RETURNING id", token,
-      expires));
+  int64_t test(const std::string& token,
+               const std::string& expires = "now() + interval '1 day'") {
+    auto id = scalar(fmt::format("INSERT INTO tests (test_id, expires_at) "
+                                 "VALUES ('{}', {}) RETURNING id",
+                                 token, expires));
     exec(fmt::format("INSERT INTO test_results (test_id, email_account_id) "
                      "SELECT {}, id FROM email_accounts",
                      id));
@@ -90,12 +91,15 @@ TEST(pipeline, claim_returns_the_pending_tests_of_eligible_accounts_only) {
   auto ids = f.accounts(4);
   auto t1 = f.test("tok-1");
   auto t2 = f.test("tok-2");
-  f.exec(fmt::format("UPDATE email_accounts SET active = false WHERE id = {}", ids[0]));
-  f.exec(fmt::format("UPDATE test_results SET status = 'found' WHERE email_account_id = {}",
-                     ids[1]));
-  f.exec(fmt::format("UPDATE test_results SET status = 'found' WHERE email_account_id = {} "
-                     "AND test_id = {}",
-                     ids[2], t1));
+  f.exec(fmt::format("UPDATE email_accounts SET active = false WHERE id = {}",
+                     ids[0]));
+  f.exec(fmt::format(
+      "UPDATE test_results SET status = 'found' WHERE email_account_id = {}",
+      ids[1]));
+  f.exec(fmt::format(
+      "UPDATE test_results SET status = 'found' WHERE email_account_id = {} "
+      "AND test_id = {}",
+      ids[2], t1));
   auto got = db::claim_accounts(*f.conn, request(run_a));
   ASSERT_TRUE(got) << render(got.error());
   ASSERT_EQ(ids_of(*got), (std::set<int64_t>{ids[2], ids[3]}));
@@ -110,17 +114,19 @@ TEST(pipeline, claim_returns_the_pending_tests_of_eligible_accounts_only) {
   EXPECT_EQ(a2.tests[0].test_db_id, t2);
   ASSERT_EQ(got->accounts[1].tests.size(), 2u);
   EXPECT_EQ(got->accounts[1].tests[0].token, "tok-1");
-  EXPECT_EQ(f.scalar(fmt::format("SELECT count(*) FROM email_accounts WHERE lease_owner = "
-                                 "'node-1' AND lease_run_id = '{}' AND lease_until > now() "
-                                 "+ interval '4 minutes'",
-                                 run_a)),
+  EXPECT_EQ(f.scalar(fmt::format(
+                "SELECT count(*) FROM email_accounts WHERE lease_owner = "
+                "'node-1' AND lease_run_id = '{}' AND lease_until > now() "
+                "+ interval '4 minutes'",
+                run_a)),
             2);
   // A test that is no longer pending makes nobody eligible.
   f.exec("UPDATE tests SET status = 'expired'");
   EXPECT_TRUE(db::eligible_accounts(*f.conn, request(run_b))->accounts.empty());
 }
 
-TEST(pipeline, claim_honours_the_filter_and_the_limit_and_dry_run_takes_nothing) {
+TEST(pipeline,
+     claim_honours_the_filter_and_the_limit_and_dry_run_takes_nothing) {
   MAILPIPE_SCRATCH_DATABASE(db);
   fixture f{db.url()};
   auto ids = f.accounts(5);
@@ -130,31 +136,45 @@ TEST(pipeline, claim_honours_the_filter_and_the_limit_and_dry_run_takes_nothing)
   auto dry = db::eligible_accounts(*f.conn, req);
   ASSERT_TRUE(dry) << render(dry.error());
   EXPECT_EQ(ids_of(*dry), (std::set<int64_t>{ids[1], ids[3]}));
-  EXPECT_EQ(f.scalar("SELECT count(*) FROM email_accounts WHERE lease_owner IS NOT NULL"), 0);
-  EXPECT_EQ(ids_of(*db::claim_accounts(*f.conn, req)), (std::set<int64_t>{ids[1], ids[3]}));
-  EXPECT_EQ(db::claim_accounts(*f.conn, request(run_b, 2))->accounts.size(), 2u);
-  EXPECT_EQ(f.scalar("SELECT count(*) FROM email_accounts WHERE lease_owner IS NOT NULL"), 4);
+  EXPECT_EQ(
+      f.scalar(
+          "SELECT count(*) FROM email_accounts WHERE lease_owner IS NOT NULL"),
+      0);
+  EXPECT_EQ(ids_of(*db::claim_accounts(*f.conn, req)),
+            (std::set<int64_t>{ids[1], ids[3]}));
+  EXPECT_EQ(db::claim_accounts(*f.conn, request(run_b, 2))->accounts.size(),
+            2u);
+  EXPECT_EQ(
+      f.scalar(
+          "SELECT count(*) FROM email_accounts WHERE lease_owner IS NOT NULL"),
+      4);
 }
 
-TEST(pipeline, retry_time_ahead_and_live_leases_of_others_are_skipped_and_counted) {
+TEST(pipeline,
+     retry_time_ahead_and_live_leases_of_others_are_skipped_and_counted) {
   MAILPIPE_SCRATCH_DATABASE(db);
   fixture f{db.url()};
   auto ids = f.accounts(5);
   f.test("tok");
-  f.exec(fmt::format("INSERT INTO email_account_failures (email_account_id, failure_count, "
-                     "retry_at) VALUES ({}, 1, now() + interval '10 minutes'), ({}, 1, now() - "
-                     "interval '1 second')",
-                     ids[0], ids[1]));
-  f.exec(fmt::format("UPDATE email_accounts SET lease_owner = 'node-2', lease_run_id = '{}', "
-                     "lease_until = now() + interval '1 minute' WHERE id = {}",
-                     run_b, ids[2]));
-  f.exec(fmt::format("UPDATE email_accounts SET lease_owner = 'node-2', lease_run_id = '{}', "
-                     "lease_until = now() - interval '1 second' WHERE id = {}",
-                     run_b, ids[3]));
+  f.exec(fmt::format(
+      "INSERT INTO email_account_failures (email_account_id, failure_count, "
+      "retry_at) VALUES ({}, 1, now() + interval '10 minutes'), ({}, 1, now() "
+      "- "
+      "interval '1 second')",
+      ids[0], ids[1]));
+  f.exec(fmt::format(
+      "UPDATE email_accounts SET lease_owner = 'node-2', lease_run_id = '{}', "
+      "lease_until = now() + interval '1 minute' WHERE id = {}",
+      run_b, ids[2]));
+  f.exec(fmt::format(
+      "UPDATE email_accounts SET lease_owner = 'node-2', lease_run_id = '{}', "
+      "lease_until = now() - interval '1 second' WHERE id = {}",
+      run_b, ids[3]));
   // Same node name, another run: still another holder.
-  f.exec(fmt::format("UPDATE email_accounts SET lease_owner = 'node-1', lease_run_id = '{}', "
-                     "lease_until = now() + interval '1 minute' WHERE id = {}",
-                     run_b, ids[4]));
+  f.exec(fmt::format(
+      "UPDATE email_accounts SET lease_owner = 'node-1', lease_run_id = '{}', "
+      "lease_until = now() + interval '1 minute' WHERE id = {}",
+      run_b, ids[4]));
   auto got = db::claim_accounts(*f.conn, request(run_a));
   ASSERT_TRUE(got) << render(got.error());
   EXPECT_EQ(ids_of(*got), (std::set<int64_t>{ids[1], ids[3]}));
@@ -165,7 +185,8 @@ TEST(pipeline, retry_time_ahead_and_live_leases_of_others_are_skipped_and_counte
             (std::set<int64_t>{ids[1], ids[3]}));
 }
 
-TEST(pipeline, locked_rows_are_skipped_and_two_concurrent_claims_never_overlap) {
+TEST(pipeline,
+     locked_rows_are_skipped_and_two_concurrent_claims_never_overlap) {
   MAILPIPE_SCRATCH_DATABASE(db);
   fixture f{db.url()};
   auto ids = f.accounts(20);
@@ -174,7 +195,8 @@ TEST(pipeline, locked_rows_are_skipped_and_two_concurrent_claims_never_overlap) 
     // Another transaction holds five rows: SKIP LOCKED passes them by at once.
     auto other = std::move(*db::connect(db.url()));
     pqxx::work lock{*other};
-    lock.exec(fmt::format("SELECT id FROM email_accounts WHERE id <= {} FOR UPDATE", ids[4]));
+    lock.exec(fmt::format(
+        "SELECT id FROM email_accounts WHERE id <= {} FOR UPDATE", ids[4]));
     auto got = db::claim_accounts(*f.conn, request(run_a, 3));
     ASSERT_TRUE(got) << render(got.error());
     EXPECT_EQ(ids_of(*got), (std::set<int64_t>{ids[5], ids[6], ids[7]}));
@@ -197,9 +219,10 @@ TEST(pipeline, locked_rows_are_skipped_and_two_concurrent_claims_never_overlap) 
                           std::back_inserter(both));
     EXPECT_TRUE(both.empty()) << "round " << round;
     EXPECT_EQ(sa.size() + sb.size(), 20u) << "round " << round;
-    EXPECT_EQ(f.scalar(fmt::format("SELECT count(*) FROM email_accounts WHERE lease_run_id "
-                                   "= '{}'",
-                                   run_a)),
+    EXPECT_EQ(f.scalar(fmt::format(
+                  "SELECT count(*) FROM email_accounts WHERE lease_run_id "
+                  "= '{}'",
+                  run_a)),
               static_cast<int64_t>(sa.size()));
   }
 }
@@ -214,13 +237,17 @@ TEST(pipeline, leases_are_released_and_renewed_only_by_their_holder) {
   EXPECT_FALSE(*db::renew_lease(*f.conn, ids[0], other, 1h));
   EXPECT_FALSE(*db::release_lease(*f.conn, ids[0], other));
   EXPECT_TRUE(*db::renew_lease(*f.conn, ids[0], request(run_a).holder, 1h));
-  EXPECT_EQ(f.scalar("SELECT count(*) FROM email_accounts WHERE lease_until > now() + "
-                     "interval '50 minutes'"),
-            1);
+  EXPECT_EQ(
+      f.scalar(
+          "SELECT count(*) FROM email_accounts WHERE lease_until > now() + "
+          "interval '50 minutes'"),
+      1);
   EXPECT_TRUE(*db::release_lease(*f.conn, ids[0], request(run_a).holder));
-  EXPECT_EQ(f.scalar("SELECT count(*) FROM email_accounts WHERE lease_owner IS NULL AND "
-                     "lease_until IS NULL"),
-            1);
+  EXPECT_EQ(
+      f.scalar(
+          "SELECT count(*) FROM email_accounts WHERE lease_owner IS NULL AND "
+          "lease_until IS NULL"),
+      1);
   EXPECT_EQ(db::claim_accounts(*f.conn, request(run_b))->accounts.size(), 1u);
   ASSERT_FALSE(db::save_sync_state(*f.conn, ids[0], R"({"history_id": "42"})"));
   EXPECT_EQ(db::claim_accounts(*f.conn, request(run_b))->accounts[0].sync_state,
@@ -240,7 +267,8 @@ TEST(pipeline, a_result_is_recorded_once_and_a_rerun_changes_nothing) {
   found.spf_result = "pass";
   found.dkim_result = "fail";
   found.dkim_domains = {"a.example", "b.example"};
-  found.analysis_json = R"({"placement": "spam", "filters": [{"name": "rspamd"}]})";
+  found.analysis_json =
+      R"({"placement": "spam", "filters": [{"name": "rspamd"}]})";
   found.header_block = "Subject: x\r\n";
   auto first = db::record_found(*f.conn, run_a, t, ids[0], found);
   ASSERT_TRUE(first) << render(first.error());
@@ -248,11 +276,12 @@ TEST(pipeline, a_result_is_recorded_once_and_a_rerun_changes_nothing) {
   found.placement = "inbox";
   EXPECT_FALSE(*db::record_found(*f.conn, run_b, t, ids[0], found));
   pqxx::nontransaction tx{*f.conn};
-  auto row = tx.exec1("SELECT status, placement, folder, array_to_json(labels)::text, "
-                      "spf_result, dkim_result, array_to_json(dkim_domains)::text, "
-                      "filters::text, analysis->>'placement', run_id::text, "
-                      "found_at IS NOT NULL, dmarc_result IS NULL, "
-                      "(SELECT count(*) FROM test_results) FROM test_results");
+  auto row =
+      tx.exec1("SELECT status, placement, folder, array_to_json(labels)::text, "
+               "spf_result, dkim_result, array_to_json(dkim_domains)::text, "
+               "filters::text, analysis->>'placement', run_id::text, "
+               "found_at IS NOT NULL, dmarc_result IS NULL, "
+               "(SELECT count(*) FROM test_results) FROM test_results");
   EXPECT_EQ(row[0].as<std::string>(), "found");
   EXPECT_EQ(row[1].as<std::string>(), "spam");
   EXPECT_EQ(row[2].as<std::string>(), "Junk");
@@ -268,11 +297,69 @@ TEST(pipeline, a_result_is_recorded_once_and_a_rerun_changes_nothing) {
   EXPECT_EQ(row[12].as<int>(), 1);
 }
 
+TEST(pipeline, a_pass_records_its_results_and_success_once) {
+  MAILPIPE_SCRATCH_DATABASE(db);
+  fixture f{db.url()};
+  auto ids = f.accounts(2);
+  auto t1 = f.test("tok-1");
+  auto t2 = f.test("tok-2");
+  db::failure_report rep{ids[0], failure_class::timeout, "slow", 10min, 3};
+  ASSERT_TRUE(db::record_failure(*f.conn, rep));
+  db::found_result one;
+  one.test_db_id = t1;
+  one.placement = "inbox";
+  one.folder = "INBOX";
+  one.header_block = "Subject: one\r\n";
+  // One message: one statement writes it, the success and the hints.
+  auto n = db::record_pass(*f.conn, run_a, ids[0], {one}, R"({"v": 1})");
+  ASSERT_TRUE(n) << render(n.error());
+  EXPECT_EQ(*n, 1);
+  EXPECT_EQ(f.scalar(fmt::format("SELECT count(*) FROM test_results WHERE "
+                                 "test_id = {} AND status = 'found' AND "
+                                 "run_id = '{}'",
+                                 t1, run_a)),
+            1);
+  EXPECT_EQ(f.scalar("SELECT failure_count FROM email_account_failures"), 0);
+  EXPECT_EQ(f.scalar(fmt::format(
+                "SELECT count(*) FROM email_accounts WHERE id = {} AND "
+                "last_processed_at IS NOT NULL AND "
+                "sync_state->'imap_hints'->>'v' = '1'",
+                ids[0])),
+            1);
+  // A rerun writes no result again, and "" leaves the hints as they were.
+  EXPECT_EQ(*db::record_pass(*f.conn, run_b, ids[0], {one}, ""), 0);
+  EXPECT_EQ(f.scalar(fmt::format("SELECT count(*) FROM email_accounts WHERE "
+                                 "sync_state->'imap_hints'->>'v' = '1'")),
+            1);
+  // Messages of two tests: one transaction, both written.
+  auto two = one;
+  two.test_db_id = t2;
+  one.placement = "spam";
+  auto both = db::record_pass(*f.conn, run_a, ids[1], {one, two}, "");
+  ASSERT_TRUE(both) << render(both.error());
+  EXPECT_EQ(*both, 2);
+  // Nothing found: the success alone.
+  EXPECT_EQ(*db::record_pass(*f.conn, run_a, ids[1], {}, ""), 0);
+  EXPECT_EQ(f.scalar("SELECT count(*) FROM test_results WHERE status = "
+                     "'found'"),
+            3);
+  EXPECT_EQ(f.scalar("SELECT count(*) FROM test_results WHERE placement = "
+                     "'spam'"),
+            1);
+  // An account that is gone: not_found, nothing written.
+  auto gone = db::record_pass(*f.conn, run_a, 999, {one}, "");
+  ASSERT_FALSE(gone);
+  EXPECT_TRUE(is(gone.error(), ec::not_found));
+  EXPECT_TRUE(is(db::record_pass(*f.conn, run_a, 999, {one, two}, "").error(),
+                 ec::not_found));
+}
+
 TEST(pipeline, failures_count_up_disable_at_the_limit_and_success_resets) {
   MAILPIPE_SCRATCH_DATABASE(db);
   fixture f{db.url()};
   auto ids = f.accounts(1);
-  db::failure_report rep{ids[0], failure_class::auth, "LOGIN refused", 10min, 3};
+  db::failure_report rep{ids[0], failure_class::auth, "LOGIN refused", 10min,
+                         3};
   auto one = db::record_failure(*f.conn, rep);
   ASSERT_TRUE(one) << render(one.error());
   EXPECT_EQ(one->failure_count, 1);
@@ -282,22 +369,29 @@ TEST(pipeline, failures_count_up_disable_at_the_limit_and_success_resets) {
   EXPECT_LT(ahead, 11min);
   ASSERT_FALSE(db::record_success(*f.conn, ids[0]));
   EXPECT_EQ(f.scalar("SELECT failure_count FROM email_account_failures"), 0);
-  EXPECT_EQ(f.scalar("SELECT count(*) FROM email_account_failures WHERE retry_at IS NULL"), 1);
+  EXPECT_EQ(
+      f.scalar(
+          "SELECT count(*) FROM email_account_failures WHERE retry_at IS NULL"),
+      1);
   EXPECT_EQ(db::record_failure(*f.conn, rep)->failure_count, 1);
   EXPECT_FALSE(db::record_failure(*f.conn, rep)->disabled);
   auto third = db::record_failure(*f.conn, rep);
   EXPECT_EQ(third->failure_count, 3);
   EXPECT_TRUE(third->disabled);
   EXPECT_FALSE(db::record_failure(*f.conn, rep)->disabled); // already disabled
-  EXPECT_EQ(f.scalar("SELECT count(*) FROM email_accounts WHERE NOT active AND "
-                     "disabled_at IS NOT NULL AND disabled_reason LIKE '%auth: LOGIN "
-                     "refused%'"),
-            1);
-  EXPECT_EQ(f.scalar("SELECT count(*) FROM email_account_failures WHERE failure_class = "
-                     "'auth' AND last_error = 'LOGIN refused'"),
-            1);
+  EXPECT_EQ(
+      f.scalar("SELECT count(*) FROM email_accounts WHERE NOT active AND "
+               "disabled_at IS NOT NULL AND disabled_reason LIKE '%auth: LOGIN "
+               "refused%'"),
+      1);
+  EXPECT_EQ(
+      f.scalar(
+          "SELECT count(*) FROM email_account_failures WHERE failure_class = "
+          "'auth' AND last_error = 'LOGIN refused'"),
+      1);
   ASSERT_FALSE(db::reactivate_account(*f.conn, ids[0]));
-  EXPECT_EQ(f.scalar("SELECT count(*) FROM email_accounts WHERE active AND disabled_reason "
+  EXPECT_EQ(f.scalar("SELECT count(*) FROM email_accounts WHERE active AND "
+                     "disabled_reason "
                      "IS NULL"),
             1);
   EXPECT_EQ(f.scalar("SELECT count(*) FROM email_account_failures"), 0);
@@ -306,7 +400,8 @@ TEST(pipeline, failures_count_up_disable_at_the_limit_and_success_resets) {
   EXPECT_TRUE(is(db::record_failure(*f.conn, rep).error(), ec::not_found));
 }
 
-TEST(pipeline, expired_tests_record_their_pending_accounts_missing_and_others_complete) {
+TEST(pipeline,
+     expired_tests_record_their_pending_accounts_missing_and_others_complete) {
   MAILPIPE_SCRATCH_DATABASE(db);
   fixture f{db.url()};
   auto ids = f.accounts(3);
@@ -320,19 +415,22 @@ TEST(pipeline, expired_tests_record_their_pending_accounts_missing_and_others_co
   ASSERT_TRUE(exp) << render(exp.error());
   EXPECT_EQ(exp->tests_expired, 1);
   EXPECT_EQ(exp->results_missing, 2);
-  EXPECT_EQ(f.scalar(fmt::format("SELECT count(*) FROM test_results WHERE test_id = {} AND "
-                                 "status = 'missing' AND placement = 'missing'",
-                                 old)),
+  EXPECT_EQ(f.scalar(fmt::format(
+                "SELECT count(*) FROM test_results WHERE test_id = {} AND "
+                "status = 'missing' AND placement = 'missing'",
+                old)),
             2);
-  EXPECT_EQ(f.scalar(fmt::format("SELECT count(*) FROM test_results WHERE test_id = {} AND "
-                                 "status = 'found'",
-                                 old)),
+  EXPECT_EQ(f.scalar(fmt::format(
+                "SELECT count(*) FROM test_results WHERE test_id = {} AND "
+                "status = 'found'",
+                old)),
             1);
   EXPECT_EQ(*db::complete_tests(*f.conn), 1);
-  EXPECT_EQ(f.scalar(fmt::format("SELECT count(*) FROM tests WHERE (id = {} AND status = "
-                                 "'expired') OR (id = {} AND status = 'complete') OR (id = "
-                                 "{} AND status = 'pending')",
-                                 old, done, open)),
+  EXPECT_EQ(f.scalar(fmt::format(
+                "SELECT count(*) FROM tests WHERE (id = {} AND status = "
+                "'expired') OR (id = {} AND status = 'complete') OR (id = "
+                "{} AND status = 'pending')",
+                old, done, open)),
             3);
   EXPECT_EQ(db::expire_tests(*f.conn)->tests_expired, 0);
 }
@@ -343,23 +441,32 @@ TEST(pipeline, metrics_rows_are_inserted_in_one_batch_and_cleaned_by_age) {
   auto ids = f.accounts(2);
   auto start = std::chrono::system_clock::now() - 3s;
   std::vector<db::metrics_row> rows{
-    {run_a, ids[0], "node-1", start, 1.25, 2, 0, "success", "", ""},
-    {run_a, ids[1], "node-1", start, 300, 0, 1, "timeout", "timeout", "it's \"slow\""}};
+      {run_a, ids[0], "node-1", start, 1.25, 2, 0, "success", "", ""},
+      {run_a, ids[1], "node-1", start, 300, 0, 1, "timeout", "timeout",
+       "it's \"slow\""}};
   auto n = db::insert_metrics(*f.conn, rows);
   ASSERT_TRUE(n) << render(n.error());
   EXPECT_EQ(*n, 2);
   EXPECT_EQ(*db::insert_metrics(*f.conn, {}), 0);
-  EXPECT_EQ(f.scalar(fmt::format(
-              "SELECT count(*) FROM email_processing_metrics WHERE run_id = '{}' AND "
-              "node = 'node-1' AND abs(extract(epoch FROM started_at) - {:.6f}) < 0.001",
-              run_a, std::chrono::duration<double>(start.time_since_epoch()).count())),
+  EXPECT_EQ(
+      f.scalar(fmt::format(
+          "SELECT count(*) FROM email_processing_metrics WHERE run_id = '{}' "
+          "AND "
+          "node = 'node-1' AND abs(extract(epoch FROM started_at) - {:.6f}) < "
+          "0.001",
+          run_a,
+          std::chrono::duration<double>(start.time_since_epoch()).count())),
+      2);
+  EXPECT_EQ(
+      f.scalar(
+          "SELECT count(*) FROM email_processing_metrics WHERE status = "
+          "'timeout' AND error_class = 'timeout' AND error_message = "
+          "'it''s \"slow\"' AND duration_seconds = 300 AND errors_count = 1"),
+      1);
+  EXPECT_EQ(f.scalar("SELECT sum(emails_found) FROM email_processing_metrics"),
             2);
-  EXPECT_EQ(f.scalar("SELECT count(*) FROM email_processing_metrics WHERE status = "
-                     "'timeout' AND error_class = 'timeout' AND error_message = "
-                     "'it''s \"slow\"' AND duration_seconds = 300 AND errors_count = 1"),
-            1);
-  EXPECT_EQ(f.scalar("SELECT sum(emails_found) FROM email_processing_metrics"), 2);
-  f.exec("UPDATE email_processing_metrics SET created_at = now() - interval '31 days' WHERE "
+  f.exec("UPDATE email_processing_metrics SET created_at = now() - interval "
+         "'31 days' WHERE "
          "status = 'timeout'");
   EXPECT_EQ(*db::clean_metrics(*f.conn, 30), 1);
   EXPECT_EQ(*db::clean_metrics(*f.conn, 30), 0);
@@ -381,13 +488,16 @@ TEST(pipeline, alerts_are_rows_with_their_delivery_state) {
   ASSERT_EQ(pending->size(), 1u);
   EXPECT_EQ((*pending)[0].id, *id);
   EXPECT_EQ((*pending)[0].title, "seed@x disabled");
-  EXPECT_LT((*pending)[0].created_at.value(), std::chrono::system_clock::now() - 59min);
+  EXPECT_LT((*pending)[0].created_at.value(),
+            std::chrono::system_clock::now() - 59min);
   ASSERT_FALSE(db::mark_alert(*f.conn, *id, "failed", 1, "HTTP 500"));
   EXPECT_TRUE(db::pending_alerts(*f.conn)->empty());
   ASSERT_FALSE(db::mark_alert(*f.conn, *id, "delivered", 2, ""));
-  EXPECT_EQ(f.scalar("SELECT count(*) FROM alerts WHERE state = 'delivered' AND "
-                     "delivery_attempts = 2 AND last_error IS NULL AND delivered_at IS "
-                     "NOT NULL"),
-            1);
+  EXPECT_EQ(
+      f.scalar(
+          "SELECT count(*) FROM alerts WHERE state = 'delivered' AND "
+          "delivery_attempts = 2 AND last_error IS NULL AND delivered_at IS "
+          "NOT NULL"),
+      1);
   EXPECT_TRUE(is(db::mark_alert(*f.conn, 999, "failed", 1, ""), ec::not_found));
 }
