@@ -335,8 +335,7 @@ void enqueue(sender_ptr self, const alert_event& ev) {
     wake(self, caf::timespan{0});
 }
 
-// -- the sender: stopping
-// ------------------------------------------------------
+// -- the sender: stopping -----------------------------------------------------
 
 // Writes what it can before the sender stops: the rows that waited for the
 // database, and the alerts not yet delivered that have no row (as 'pending', so
@@ -378,7 +377,7 @@ status_dict sender_status(const alert_sender_state& st) {
   return d;
 }
 
-// -- the alerter -------------------------------------------------------------
+// -- the alerter --------------------------------------------------------------
 
 wall_time wall_now(alerter_ptr self) {
   auto& st = self->state;
@@ -453,7 +452,7 @@ status_dict alerter_status(alerter_ptr self) {
 
 } // namespace
 
-// -- spawn functions ---------------------------------------------------------
+// -- spawn functions ----------------------------------------------------------
 
 alert_sender_actor::behavior_type
 alert_sender(sender_ptr self, config cfg, std::string node_name,
@@ -518,6 +517,12 @@ alerter_actor::behavior_type alerter_with_sender(
         self->delayed_send(self, alerter_tick_interval, atom::tick_v);
       },
   };
+}
+
+alert_event database_down_alert(const std::string& node, std::string detail) {
+  return {"database_down", true,
+          fmt::format("node {}: database unreachable", node), std::move(detail),
+          std::chrono::system_clock::now()};
 }
 
 alerter_actor::behavior_type alerter(alerter_ptr self, config cfg) {

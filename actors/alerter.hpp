@@ -180,6 +180,12 @@ constexpr auto alerter_tick_interval = std::chrono::seconds{5};
 alerter_actor::behavior_type
 alerter(alerter_actor::stateful_pointer<alerter_state> self, config cfg);
 
+/// The critical `database_down` event of node `node`: the database did not
+/// answer (`detail` says how, secrets already masked). Raised by the registrar
+/// of `run` once an outage reaches `node.dead_after`, and by `process` when its
+/// run cannot reach the database.
+alert_event database_down_alert(const std::string& node, std::string detail);
+
 /// The alerter on a given sender (any actor of the sender's interface, e.g. a
 /// fake in a deterministic test); `counters` may be null.
 alerter_actor::behavior_type

@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "actors/alerter.hpp"
 #include "adapters/db/connection.hpp"
 #include "adapters/db/deadline.hpp"
 
@@ -46,16 +47,15 @@ bool fatal(const caf::error& err) {
 void alert_outage(registrar_ptr self) {
   auto& st = self->state;
   auto alerter =
-    self->home_system().registry().get<alerter_actor>(alerter_registry_key);
+      self->home_system().registry().get<alerter_actor>(alerter_registry_key);
   if (!alerter)
     return;
-  self->send(alerter, atom::event_v,
-             alert_event{"database_down", true,
-                         fmt::format("node {}: database unreachable", st.cfg.node.name),
-                         fmt::format("The database has not answered for {}: {}",
-                                     format_duration(st.cfg.node.dead_after),
-                                     st.last_error),
-                         std::chrono::system_clock::now()});
+  self->send(
+      alerter, atom::event_v,
+      database_down_alert(
+          st.cfg.node.name,
+          fmt::format("The database has not answered for {}: {}",
+                      format_duration(st.cfg.node.dead_after), st.last_error)));
 }
 
 void note_failure(registrar_ptr self, const caf::error& err) {
@@ -107,16 +107,17 @@ caf::error with_db(registrar_ptr self, const char* what, duration bound, F f) {
 
 void beat(registrar_ptr self) {
   auto& st = self->state;
-  auto err = with_db(self, "heartbeat", call_bound(st.cfg), [&](pqxx::connection& conn) {
-    if (st.registered)
-      return db::write_heartbeat(conn, st.identity);
-    auto res = db::register_node(conn, st.identity, st.cfg.node.dead_after);
-    if (!res) {
-      spdlog::info("registrar: node {} registered", st.cfg.node.name);
-      st.registered = true;
-    }
-    return res;
-  });
+  auto err = with_db(
+      self, "heartbeat", call_bound(st.cfg), [&](pqxx::connection& conn) {
+        if (st.registered)
+          return db::write_heartbeat(conn, st.identity);
+        auto res = db::register_node(conn, st.identity, st.cfg.node.dead_after);
+        if (!res) {
+          spdlog::info("registrar: node {} registered", st.cfg.node.name);
+          st.registered = true;
+        }
+        return res;
+      });
   if (err && fatal(err)) {
     spdlog::critical("registrar: {}", render(err));
     self->quit(err);
@@ -133,7 +134,8 @@ status_dict registrar_status(const registrar_state& st) {
   d["node"] = st.cfg.node.name;
   d["heartbeats"] = st.heartbeats;
   d["registered"] = st.registered;
-  d["database"] = st.conn ? std::string{"connected"} : std::string{"unreachable"};
+  d["database"] =
+      st.conn ? std::string{"connected"} : std::string{"unreachable"};
   if (!st.last_error.empty())
     d["last_error"] = st.last_error;
   return d;
@@ -149,7 +151,8 @@ registrar_actor::behavior_type registrar(registrar_ptr self, config cfg) {
   st.last_success = caf::make_timestamp();
   self->set_exit_handler([self](const caf::exit_msg& msg) {
     // Within the node's grace, so that a frozen database cannot hold the stop.
-    auto bound = std::min(call_bound(self->state.cfg), self->state.cfg.node.shutdown_grace);
+    auto bound = std::min(call_bound(self->state.cfg),
+                          self->state.cfg.node.shutdown_grace);
     if (self->state.registered)
       with_db(self, "mark node stopped", bound, [&](pqxx::connection& conn) {
         return db::mark_node_stopped(conn, self->state.identity);
@@ -159,8 +162,10 @@ registrar_actor::behavior_type registrar(registrar_ptr self, config cfg) {
   });
   self->send(self, atom::heartbeat_v);
   return {
-    [self](atom::status) -> status_dict { return registrar_status(self->state); },
-    [self](atom::heartbeat) { beat(self); },
+      [self](atom::status) -> status_dict {
+        return registrar_status(self->state);
+      },
+      [self](atom::heartbeat) { beat(self); },
   };
 }
 

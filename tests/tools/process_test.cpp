@@ -173,8 +173,7 @@ private:
 
 } // namespace
 
-// -- placement, reruns, expiry
-// ---------------------------------------------------
+// -- placement, reruns, expiry ------------------------------------------------
 
 TEST_F(process_e2e,
        fifty_accounts_inbox_junk_missing_and_a_rerun_records_nothing_twice) {
@@ -247,8 +246,7 @@ TEST_F(process_e2e,
   EXPECT_EQ(report["results"].get_array().value_unsafe().size(), 50u);
 }
 
-// -- failures
-// ---------------------------------------------------------------------
+// -- failures -----------------------------------------------------------------
 
 TEST_F(process_e2e,
        a_wrong_password_fails_once_per_run_waits_and_is_disabled_at_the_third) {
@@ -372,8 +370,7 @@ TEST_F(process_e2e,
       1);
 }
 
-// -- concurrency and dry runs
-// --------------------------------------------------------
+// -- concurrency and dry runs -------------------------------------------------
 
 TEST_F(process_e2e,
        two_process_started_at_once_share_the_accounts_without_overlap) {
@@ -433,6 +430,13 @@ TEST_F(process_e2e, a_dry_run_searches_and_prints_but_writes_nothing) {
 }
 
 TEST_F(process_e2e, a_dead_database_is_exit_1_and_a_bad_option_exit_2) {
+  // The run cannot start: a critical alert reaches Discord all the same (its
+  // row cannot be written; process says so after waiting for it).
+  test::http_stub discord;
+  const std::string hook = "/api/webhooks/7/t0ken";
+  discord.script("POST", hook, {test::stub_reply::json(204, "")});
+  write_config(fmt::format("[alerts]\ndiscord_webhook_url = \"{}{}\"\n",
+                           discord.url(), hook));
   auto down = test::run_process(
       {test::mailpipe_binary(), "--config", dir_ + "/mailpipe.toml", "process"},
       {"MAILPIPE_DATABASE_URL=postgresql://nobody@127.0.0.1:1/none",
@@ -440,6 +444,10 @@ TEST_F(process_e2e, a_dead_database_is_exit_1_and_a_bad_option_exit_2) {
   EXPECT_EQ(down.status, 1);
   EXPECT_NE(down.err.find("process: database_unavailable"), std::string::npos)
       << down.err;
+  auto posts = discord.requests(hook);
+  ASSERT_EQ(posts.size(), 1u) << down.err;
+  EXPECT_NE(posts[0].body.find("database unreachable"), std::string::npos)
+      << posts[0].body;
   EXPECT_EQ(mailpipe({"process", "--parallel", "0"}).status, 2);
   auto nokey = test::run_process(
       {test::mailpipe_binary(), "--config", dir_ + "/mailpipe.toml", "process"},
@@ -448,8 +456,7 @@ TEST_F(process_e2e, a_dead_database_is_exit_1_and_a_bad_option_exit_2) {
   EXPECT_NE(nokey.err.find("crypto.key_file"), std::string::npos) << nokey.err;
 }
 
-// -- the node
-// ----------------------------------------------------------------------
+// -- the node -----------------------------------------------------------------
 
 TEST_F(process_e2e,
        a_node_runs_the_pipeline_on_its_interval_and_stops_in_order) {

@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "actors/alerter.hpp"
 #include "actors/pipeline.hpp"
 #include "messages/fwd.hpp"
 #include "tools/mailpipe/db_cli.hpp"
@@ -63,8 +64,7 @@ caf::behavior progress_line(caf::event_based_actor*) {
   };
 }
 
-// -- the report
-// -----------------------------------------------------------------
+// -- the report ---------------------------------------------------------------
 
 std::string found_text(const found_result& f) {
   return fmt::format(
@@ -146,8 +146,7 @@ void print_json(const run_report& r, bool dry_run) {
       r.duration_seconds, accounts);
 }
 
-// -- the run
-// --------------------------------------------------------------------
+// -- the run ------------------------------------------------------------------
 
 // How long a run waits, after its last account, for its alerts to be
 // delivered and recorded. What is still pending then stays a 'pending' row of
@@ -206,7 +205,15 @@ void process(context& ctx, const process_options& opts) {
             else
               print_text(r, opts.dry_run);
           },
-          [&](const caf::error& err) { report(ctx, "process", err); });
+          [&](const caf::error& err) {
+            if (is(err, ec::database_unavailable))
+              self->send(
+                  handles->context->alerter, atom::event_v,
+                  database_down_alert(cfg->node.name,
+                                      "A processing run could not start: "
+                                          + render(err)));
+            report(ctx, "process", err);
+          });
   settle_alerts(self, handles->context->alerter);
   stop_all(self, *handles);
   if (req.listener)
