@@ -52,8 +52,7 @@ using registrar_actor = caf::typed_actor<
     // Internal: writes the heartbeat and schedules the next one.
     caf::reacts_to<atom::heartbeat>>;
 
-// -- the processing pipeline (DESIGN.md, "Flow of one processing run")
-// ---------
+// -- the processing pipeline (DESIGN.md, "Flow of one processing run") --------
 
 /// A PostgreSQL writer of the pipeline (detached: it blocks on libpq; a small
 /// pool shares the work, one connection each). Every call is one transaction,

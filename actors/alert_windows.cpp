@@ -6,7 +6,7 @@
 
 namespace mailpipe {
 
-// -- limits and decisions ----------------------------------------------------
+// -- limits and decisions -----------------------------------------------------
 
 alert_limits limits_of(const alerts_config& cfg) {
   alert_limits out;
@@ -25,7 +25,7 @@ std::string to_string(alert_decision x) {
   return "count";
 }
 
-// -- the text of an alert ----------------------------------------------------
+// -- the text of an alert -----------------------------------------------------
 
 namespace {
 
@@ -70,7 +70,7 @@ alert_message compose_alert(const alert_event& ev, const alert_verdict& verdict,
   return out;
 }
 
-// -- the windows -------------------------------------------------------------
+// -- the windows --------------------------------------------------------------
 
 alert_windows::alert_windows(alert_limits limits) : limits_(limits) {
   // nop

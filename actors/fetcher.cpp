@@ -158,8 +158,7 @@ fetcher(fetcher_actor::pointer self, config cfg, fetch_fn fetch,
   };
 }
 
-// -- session hints kept in sync_state
-// ------------------------------------------
+// -- session hints kept in sync_state -----------------------------------------
 
 std::string hints_json(const imap::session_hints& hints) {
   if (!hints.complete())

@@ -22,8 +22,7 @@ constexpr auto pass_margin = std::chrono::seconds{150};
 // Time a run-wide store call may take (claim, metrics, end of run).
 constexpr auto store_bound = std::chrono::seconds{120};
 
-// -- the outcomes
-// ---------------------------------------------------------------
+// -- the outcomes -------------------------------------------------------------
 
 metrics_row to_metrics_row(const orchestrator_state& st,
                            const pass_outcome& out) {
@@ -99,8 +98,7 @@ pass_outcome lost_pass(const claimed_account& acc, const caf::error& err) {
   return out;
 }
 
-// -- the run
-// --------------------------------------------------------------------
+// -- the run ------------------------------------------------------------------
 
 void answer(orchestrator_ptr self) {
   auto& st = self->state;

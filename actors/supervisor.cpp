@@ -17,8 +17,7 @@ using outcome_promise = caf::typed_response_promise<pass_outcome>;
 // timeouts).
 constexpr auto after_fetch = std::chrono::seconds{120};
 
-// -- one pass, step by step
-// -----------------------------------------------------
+// -- one pass, step by step ---------------------------------------------------
 
 /// What a pass carries from step to step.
 struct pass {

@@ -78,50 +78,52 @@ terminator(terminator_ptr self, stop_order order, caf::timespan grace) {
       target_gone(self, *i);
   });
   return {
-    [self](atom::shutdown,
-           std::vector<terminator_target>& targets) -> caf::result<atom::done> {
-      auto& st = self->state;
-      st.done = self->make_response_promise<atom::done>();
-      st.deadline = self->clock().now() + st.grace;
-      st.targets = std::move(targets);
-      st.gone.assign(st.targets.size(), false);
-      for (size_t i = 0; i < st.targets.size(); ++i) {
-        if (st.targets[i].handle)
-          self->monitor(st.targets[i].handle); // a dead target sends down at once
+      [self](atom::shutdown, std::vector<terminator_target>& targets)
+          -> caf::result<atom::done> {
+        auto& st = self->state;
+        st.done = self->make_response_promise<atom::done>();
+        st.deadline = self->clock().now() + st.grace;
+        st.targets = std::move(targets);
+        st.gone.assign(st.targets.size(), false);
+        for (size_t i = 0; i < st.targets.size(); ++i) {
+          if (st.targets[i].handle)
+            self->monitor(
+                st.targets[i].handle); // a dead target sends down at once
+          else
+            st.gone[i] = true;
+        }
+        if (st.order == stop_order::sequential)
+          stop_next(self);
         else
-          st.gone[i] = true;
-      }
-      if (st.order == stop_order::sequential)
-        stop_next(self);
-      else
-        for (size_t i = 0; i < st.targets.size(); ++i)
-          if (!st.gone[i])
-            stop_target(self, i);
-      finish_if_done(self);
-      return st.done;
-    },
-    [self](atom::tick, uint64_t i) {
-      auto& st = self->state;
-      if (i >= st.targets.size() || st.gone[i])
-        return;
-      spdlog::warn("{} did not stop within {} ms, killing it", st.targets[i].name,
-                   std::chrono::duration_cast<std::chrono::milliseconds>(st.grace)
-                     .count());
-      self->send_exit(st.targets[i].handle, caf::exit_reason::kill);
-      st.killed.push_back(st.targets[i].name);
-      // A detached actor blocked in a call never reads the kill: do not wait for it.
-      target_gone(self, i);
-    },
-    [self](atom::status) -> status_dict {
-      auto& st = self->state;
-      status_dict d;
-      d["name"] = std::string{terminator_state::name};
-      d["targets"] = static_cast<int64_t>(st.targets.size());
-      d["stopped"] = static_cast<int64_t>(
-        std::count(st.gone.begin(), st.gone.end(), true));
-      d["killed"] = static_cast<int64_t>(st.killed.size());
-      return d;
-    },
+          for (size_t i = 0; i < st.targets.size(); ++i)
+            if (!st.gone[i])
+              stop_target(self, i);
+        finish_if_done(self);
+        return st.done;
+      },
+      [self](atom::tick, uint64_t i) {
+        auto& st = self->state;
+        if (i >= st.targets.size() || st.gone[i])
+          return;
+        spdlog::warn(
+            "{} did not stop within {} ms, killing it", st.targets[i].name,
+            std::chrono::duration_cast<std::chrono::milliseconds>(st.grace)
+                .count());
+        self->send_exit(st.targets[i].handle, caf::exit_reason::kill);
+        st.killed.push_back(st.targets[i].name);
+        // A detached actor blocked in a call never reads the kill: do not wait for it.
+        target_gone(self, i);
+      },
+      [self](atom::status) -> status_dict {
+        auto& st = self->state;
+        status_dict d;
+        d["name"] = std::string{terminator_state::name};
+        d["targets"] = static_cast<int64_t>(st.targets.size());
+        d["stopped"] = static_cast<int64_t>(
+            std::count(st.gone.begin(), st.gone.end(), true));
+        d["killed"] = static_cast<int64_t>(st.killed.size());
+        return d;
+      },
   };
 }
 

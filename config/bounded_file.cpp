@@ -70,19 +70,21 @@ caf::expected<std::string> read_regular_file(const std::string& path,
   if (::fstat(fd, &st) != 0)
     return fail(fmt::format("cannot read the file: {}", std::strerror(errno)));
   if (!S_ISREG(st.st_mode))
-    return fail(fmt::format("cannot read the file: it is {}", kind_of(st.st_mode)));
+    return fail(
+        fmt::format("cannot read the file: it is {}", kind_of(st.st_mode)));
   if (static_cast<std::size_t>(st.st_size) > max_bytes)
-    return fail(fmt::format("cannot read the file: {} bytes, more than the limit "
-                            "of {} bytes",
-                            st.st_size, max_bytes));
+    return fail(
+        fmt::format("cannot read the file: {} bytes, more than the limit "
+                    "of {} bytes",
+                    st.st_size, max_bytes));
   ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
   std::string out;
   // One byte more than allowed tells a file that grew after fstat.
   if (!read_up_to(fd, max_bytes + 1, out))
     return fail(fmt::format("cannot read the file: {}", std::strerror(errno)));
   if (out.size() > max_bytes)
-    return fail(fmt::format("cannot read the file: more than the limit of {} bytes",
-                            max_bytes));
+    return fail(fmt::format(
+        "cannot read the file: more than the limit of {} bytes", max_bytes));
   return out;
 }
 
@@ -95,9 +97,9 @@ caf::expected<std::string> read_file_prefix(const std::string& path,
   };
   int fd = path == "-" ? 0 : ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0)
-    return caf::make_error(ec::invalid_argument,
-                           fmt::format("cannot open {}: {}", name,
-                                       std::strerror(errno)));
+    return caf::make_error(
+        ec::invalid_argument,
+        fmt::format("cannot open {}: {}", name, std::strerror(errno)));
   fd_guard guard{fd};
   struct stat st {};
   if (::fstat(fd, &st) == 0 && S_ISDIR(st.st_mode))

@@ -22,8 +22,8 @@ namespace {
 // -- the schema: one row per key ----------------------------------------------
 
 using string_list = std::vector<std::string>;
-using field_ref = std::variant<std::string*, int64_t*, bool*, duration*,
-                               string_list*>;
+using field_ref =
+    std::variant<std::string*, int64_t*, bool*, duration*, string_list*>;
 
 /// What is wrong with a string value ("" when nothing); see config/value_checks.hpp.
 using string_check = std::string (*)(const std::string&);
@@ -47,82 +47,91 @@ constexpr int64_t day = 24 * hour;
 
 #define MP_BIND(path) [](config& c) -> field_ref { return &c.path; }
 /// A string or list of strings, with an optional form check.
-#define MP_STR(path, secret, check) field{#path, secret, MP_BIND(path), 0, 0, check}
+#define MP_STR(path, secret, check)                                            \
+  field {                                                                      \
+#path, secret, MP_BIND(path), 0, 0, check                                  \
+  }
 /// A boolean.
-#define MP_BOOL(path) field{#path, false, MP_BIND(path)}
+#define MP_BOOL(path)                                                          \
+  field {                                                                      \
+#path, false, MP_BIND(path)                                                \
+  }
 /// An integer or a duration in [lo, hi] (durations in milliseconds).
-#define MP_NUM(path, lo, hi) field{#path, false, MP_BIND(path), lo, hi}
+#define MP_NUM(path, lo, hi)                                                   \
+  field {                                                                      \
+#path, false, MP_BIND(path), lo, hi                                        \
+  }
 
 const std::vector<field>& schema() {
   using namespace checks;
   static const std::vector<field> fields = {
-    MP_STR(node.name, false, node_name),
-    MP_STR(node.inspect_listen, false, listen_address),
-    MP_NUM(node.heartbeat_interval, 100 * ms, hour),
-    MP_NUM(node.dead_after, sec, day),
-    MP_NUM(node.shutdown_grace, 100 * ms, hour),
-    MP_STR(database.url, true, checks::database_url),
-    MP_NUM(database.pool_size, 1, 256),
-    MP_NUM(database.connect_timeout, sec, 10 * minute),
-    MP_NUM(database.statement_timeout, 100 * ms, day),
-    MP_NUM(processing.interval, sec, day),
-    MP_NUM(processing.parallel, 1, 4096),
-    MP_NUM(processing.account_timeout, sec, day),
-    MP_NUM(processing.retry_after, sec, 30 * day),
-    MP_NUM(processing.max_failures, 1, 1000),
-    MP_NUM(processing.lease, sec, day),
-    MP_NUM(jobs.workers, 1, 1024),
-    MP_NUM(jobs.max_attempts, 1, 100),
-    MP_NUM(jobs.backoff, 100 * ms, day),
-    MP_NUM(jobs.lease, sec, day),
-    MP_STR(log.dir, false, optional_writable_dir),
-    MP_STR(log.level, false, checks::log_level),
-    MP_NUM(log.retention_days, 1, 3650),
-    MP_STR(http.listen, false, optional_listen_address),
-    MP_STR(imap.ca_file, false, optional_readable_file),
-    MP_BOOL(imap.allow_plaintext),
-    MP_NUM(imap.connect_timeout, 100 * ms, hour),
-    MP_NUM(imap.command_timeout, 100 * ms, hour),
-    MP_BOOL(imap.tls_session_resumption),
-    MP_STR(gmail.api_url, false, service_url),
-    MP_STR(gmail.token_url, false, service_url),
-    MP_STR(gmail.client_id, false, nullptr),
-    MP_STR(gmail.client_secret, true, nullptr),
-    MP_STR(gmail.scope, false, nullptr),
-    MP_NUM(gmail.request_timeout, 100 * ms, hour),
-    // 5: the cost of one messages.get.
-    MP_NUM(gmail.user_quota_per_second, 5, 1'000'000),
-    MP_NUM(gmail.max_attempts, 1, 100),
-    MP_NUM(gmail.max_retry_wait, 0, hour),
-    MP_STR(outlook.api_url, false, service_url),
-    MP_STR(outlook.token_url, false, service_url),
-    MP_STR(outlook.client_id, false, nullptr),
-    MP_STR(outlook.client_secret, true, nullptr),
-    MP_STR(outlook.scope, false, nullptr),
-    MP_NUM(outlook.request_timeout, 100 * ms, hour),
-    MP_NUM(outlook.user_requests_per_second, 1, 1'000'000),
-    MP_NUM(outlook.max_attempts, 1, 100),
-    MP_NUM(outlook.max_retry_wait, 0, hour),
-    MP_STR(analysis.test_id_headers, false, nullptr),
-    MP_STR(analysis.test_id_pattern, false, nullptr),
-    MP_STR(analysis.trusted_gmail, false, nullptr),
-    MP_STR(analysis.trusted_outlook, false, nullptr),
-    MP_STR(analysis.trusted_imap, false, nullptr),
-    MP_STR(analysis.placement_file, false, nullptr),
-    MP_STR(analysis.signatures_file, false, nullptr),
-    MP_NUM(analysis.max_header_bytes, 1024, 16 << 20),
-    MP_STR(alerts.discord_webhook_url, true, optional_service_url),
-    MP_NUM(alerts.threshold, 1, 1'000'000),
-    MP_NUM(alerts.window, sec, day),
-    MP_NUM(alerts.cooldown, 0, day),
-    MP_STR(mistral.api_url, false, service_url),
-    MP_STR(mistral.api_key, true, nullptr),
-    MP_STR(mistral.model, false, nullptr),
-    MP_NUM(mistral.timeout, sec, hour),
-    MP_STR(search.meilisearch_url, false, optional_service_url),
-    MP_STR(search.meilisearch_api_key, true, nullptr),
-    MP_STR(crypto.key_env, false, nullptr),
-    MP_STR(crypto.key_file, false, optional_readable_file),
+      MP_STR(node.name, false, node_name),
+      MP_STR(node.inspect_listen, false, listen_address),
+      MP_NUM(node.heartbeat_interval, 100 * ms, hour),
+      MP_NUM(node.dead_after, sec, day),
+      MP_NUM(node.shutdown_grace, 100 * ms, hour),
+      MP_STR(database.url, true, checks::database_url),
+      MP_NUM(database.pool_size, 1, 256),
+      MP_NUM(database.connect_timeout, sec, 10 * minute),
+      MP_NUM(database.statement_timeout, 100 * ms, day),
+      MP_NUM(processing.interval, sec, day),
+      MP_NUM(processing.parallel, 1, 4096),
+      MP_NUM(processing.account_timeout, sec, day),
+      MP_NUM(processing.retry_after, sec, 30 * day),
+      MP_NUM(processing.max_failures, 1, 1000),
+      MP_NUM(processing.lease, sec, day),
+      MP_NUM(jobs.workers, 1, 1024),
+      MP_NUM(jobs.max_attempts, 1, 100),
+      MP_NUM(jobs.backoff, 100 * ms, day),
+      MP_NUM(jobs.lease, sec, day),
+      MP_STR(log.dir, false, optional_writable_dir),
+      MP_STR(log.level, false, checks::log_level),
+      MP_NUM(log.retention_days, 1, 3650),
+      MP_STR(http.listen, false, optional_listen_address),
+      MP_STR(imap.ca_file, false, optional_readable_file),
+      MP_BOOL(imap.allow_plaintext),
+      MP_NUM(imap.connect_timeout, 100 * ms, hour),
+      MP_NUM(imap.command_timeout, 100 * ms, hour),
+      MP_BOOL(imap.tls_session_resumption),
+      MP_STR(gmail.api_url, false, service_url),
+      MP_STR(gmail.token_url, false, service_url),
+      MP_STR(gmail.client_id, false, nullptr),
+      MP_STR(gmail.client_secret, true, nullptr),
+      MP_STR(gmail.scope, false, nullptr),
+      MP_NUM(gmail.request_timeout, 100 * ms, hour),
+      // 5: the cost of one messages.get.
+      MP_NUM(gmail.user_quota_per_second, 5, 1'000'000),
+      MP_NUM(gmail.max_attempts, 1, 100),
+      MP_NUM(gmail.max_retry_wait, 0, hour),
+      MP_STR(outlook.api_url, false, service_url),
+      MP_STR(outlook.token_url, false, service_url),
+      MP_STR(outlook.client_id, false, nullptr),
+      MP_STR(outlook.client_secret, true, nullptr),
+      MP_STR(outlook.scope, false, nullptr),
+      MP_NUM(outlook.request_timeout, 100 * ms, hour),
+      MP_NUM(outlook.user_requests_per_second, 1, 1'000'000),
+      MP_NUM(outlook.max_attempts, 1, 100),
+      MP_NUM(outlook.max_retry_wait, 0, hour),
+      MP_STR(analysis.test_id_headers, false, nullptr),
+      MP_STR(analysis.test_id_pattern, false, nullptr),
+      MP_STR(analysis.trusted_gmail, false, nullptr),
+      MP_STR(analysis.trusted_outlook, false, nullptr),
+      MP_STR(analysis.trusted_imap, false, nullptr),
+      MP_STR(analysis.placement_file, false, nullptr),
+      MP_STR(analysis.signatures_file, false, nullptr),
+      MP_NUM(analysis.max_header_bytes, 1024, 16 << 20),
+      MP_STR(alerts.discord_webhook_url, true, optional_service_url),
+      MP_NUM(alerts.threshold, 1, 1'000'000),
+      MP_NUM(alerts.window, sec, day),
+      MP_NUM(alerts.cooldown, 0, day),
+      MP_STR(mistral.api_url, false, service_url),
+      MP_STR(mistral.api_key, true, nullptr),
+      MP_STR(mistral.model, false, nullptr),
+      MP_NUM(mistral.timeout, sec, hour),
+      MP_STR(search.meilisearch_url, false, optional_service_url),
+      MP_STR(search.meilisearch_api_key, true, nullptr),
+      MP_STR(crypto.key_env, false, nullptr),
+      MP_STR(crypto.key_file, false, optional_readable_file),
   };
   return fields;
 }
@@ -139,7 +148,7 @@ const field* find_field(std::string_view key) {
   return nullptr;
 }
 
-// -- loading ----------------------------------------------------------------
+// -- loading ------------------------------------------------------------------
 
 /// Where a key's value came from: a file position, or an environment variable.
 struct origin {
@@ -200,87 +209,90 @@ struct loader {
 
   static const char* type_name(const field_ref& ref) {
     return std::visit(
-      [](auto* p) -> const char* {
-        using T = std::remove_pointer_t<decltype(p)>;
-        if constexpr (std::is_same_v<T, std::string>)
-          return "a string";
-        else if constexpr (std::is_same_v<T, int64_t>)
-          return "an integer";
-        else if constexpr (std::is_same_v<T, bool>)
-          return "a boolean (true or false)";
-        else if constexpr (std::is_same_v<T, duration>)
-          return "a duration string such as \"30s\", \"10m\" or \"1h\"";
-        else
-          return "an array of strings";
-      },
-      ref);
+        [](auto* p) -> const char* {
+          using T = std::remove_pointer_t<decltype(p)>;
+          if constexpr (std::is_same_v<T, std::string>)
+            return "a string";
+          else if constexpr (std::is_same_v<T, int64_t>)
+            return "an integer";
+          else if constexpr (std::is_same_v<T, bool>)
+            return "a boolean (true or false)";
+          else if constexpr (std::is_same_v<T, duration>)
+            return "a duration string such as \"30s\", \"10m\" or \"1h\"";
+          else
+            return "an array of strings";
+        },
+        ref);
   }
 
   void assign(const field& f, const toml::node& node, const std::string& key) {
     auto ref = f.bind(result.cfg);
     auto where = node.source();
     auto wrong_type = [&] {
-      error(where, key,
-            fmt::format("wrong type: expected {}, found {}", type_name(ref),
-                        toml::impl::node_type_friendly_names
-                          [static_cast<size_t>(node.type())]));
+      error(
+          where, key,
+          fmt::format("wrong type: expected {}, found {}", type_name(ref),
+                      toml::impl::node_type_friendly_names[static_cast<size_t>(
+                          node.type())]));
     };
     std::visit(
-      [&](auto* p) {
-        using T = std::remove_pointer_t<decltype(p)>;
-        if constexpr (std::is_same_v<T, std::string>) {
-          if (auto v = node.value<std::string>(); v && node.is_string()) {
-            if (auto x = expand(*v, where, key))
-              *p = std::move(*x);
-          } else {
-            wrong_type();
-          }
-        } else if constexpr (std::is_same_v<T, int64_t>) {
-          if (node.is_integer())
-            *p = *node.value<int64_t>();
-          else
-            wrong_type();
-        } else if constexpr (std::is_same_v<T, bool>) {
-          if (node.is_boolean())
-            *p = *node.value<bool>();
-          else
-            wrong_type();
-        } else if constexpr (std::is_same_v<T, duration>) {
-          if (!node.is_string()) {
-            wrong_type();
-            return;
-          }
-          auto text = *node.value<std::string>();
-          if (auto d = parse_duration(text))
-            *p = *d;
-          else
-            error(where, key,
+        [&](auto* p) {
+          using T = std::remove_pointer_t<decltype(p)>;
+          if constexpr (std::is_same_v<T, std::string>) {
+            if (auto v = node.value<std::string>(); v && node.is_string()) {
+              if (auto x = expand(*v, where, key))
+                *p = std::move(*x);
+            } else {
+              wrong_type();
+            }
+          } else if constexpr (std::is_same_v<T, int64_t>) {
+            if (node.is_integer())
+              *p = *node.value<int64_t>();
+            else
+              wrong_type();
+          } else if constexpr (std::is_same_v<T, bool>) {
+            if (node.is_boolean())
+              *p = *node.value<bool>();
+            else
+              wrong_type();
+          } else if constexpr (std::is_same_v<T, duration>) {
+            if (!node.is_string()) {
+              wrong_type();
+              return;
+            }
+            auto text = *node.value<std::string>();
+            if (auto d = parse_duration(text))
+              *p = *d;
+            else
+              error(
+                  where, key,
                   fmt::format("bad duration \"{}\": write a number and a unit "
                               "(ms, s, m, h, d), e.g. \"30s\", \"10m\", "
                               "\"1h30m\"",
                               text));
-        } else {
-          auto arr = node.as_array();
-          if (!arr) {
-            wrong_type();
-            return;
-          }
-          string_list items;
-          for (auto& item : *arr) {
-            if (!item.is_string()) {
-              error(item.source(), key,
-                    "wrong type: every item must be a string");
+          } else {
+            auto arr = node.as_array();
+            if (!arr) {
+              wrong_type();
               return;
             }
-            if (auto x = expand(*item.value<std::string>(), item.source(), key))
-              items.push_back(std::move(*x));
-            else
-              return;
+            string_list items;
+            for (auto& item : *arr) {
+              if (!item.is_string()) {
+                error(item.source(), key,
+                      "wrong type: every item must be a string");
+                return;
+              }
+              if (auto x =
+                      expand(*item.value<std::string>(), item.source(), key))
+                items.push_back(std::move(*x));
+              else
+                return;
+            }
+            *p = std::move(items);
           }
-          *p = std::move(items);
-        }
-      },
-      ref);
+        },
+        ref);
   }
 
   void walk(const toml::table& table, const std::string& prefix) {
@@ -297,8 +309,8 @@ struct loader {
       } else {
         error(node.source(), key,
               is_section(prefix) || prefix.empty()
-                ? fmt::format("unknown key{}", suggestion(key))
-                : "unknown key");
+                  ? fmt::format("unknown key{}", suggestion(key))
+                  : "unknown key");
       }
     }
   }
@@ -357,25 +369,26 @@ void apply_env_overrides(config_result& result, const env_lookup& env,
 // The problem with one value against its row of the schema; "" when none.
 std::string check_value(const field& f, config& c) {
   return std::visit(
-    [&](auto* p) -> std::string {
-      using T = std::remove_pointer_t<decltype(p)>;
-      if constexpr (std::is_same_v<T, int64_t>) {
-        if (*p < f.min || *p > f.max)
-          return fmt::format("{} is out of range: must be between {} and {}", *p,
-                             f.min, f.max);
-      } else if constexpr (std::is_same_v<T, duration>) {
-        if (p->count() < f.min || p->count() > f.max)
-          return fmt::format("\"{}\" is out of range: must be between \"{}\" and "
-                             "\"{}\"",
-                             format_duration(*p), format_duration(duration{f.min}),
-                             format_duration(duration{f.max}));
-      } else if constexpr (std::is_same_v<T, std::string>) {
-        if (f.check)
-          return f.check(*p);
-      }
-      return "";
-    },
-    f.bind(c));
+      [&](auto* p) -> std::string {
+        using T = std::remove_pointer_t<decltype(p)>;
+        if constexpr (std::is_same_v<T, int64_t>) {
+          if (*p < f.min || *p > f.max)
+            return fmt::format("{} is out of range: must be between {} and {}",
+                               *p, f.min, f.max);
+        } else if constexpr (std::is_same_v<T, duration>) {
+          if (p->count() < f.min || p->count() > f.max)
+            return fmt::format(
+                "\"{}\" is out of range: must be between \"{}\" and "
+                "\"{}\"",
+                format_duration(*p), format_duration(duration{f.min}),
+                format_duration(duration{f.max}));
+        } else if constexpr (std::is_same_v<T, std::string>) {
+          if (f.check)
+            return f.check(*p);
+        }
+        return "";
+      },
+      f.bind(c));
 }
 
 // Checks every value against the schema and the rules between keys; each error
@@ -397,13 +410,14 @@ void validate(config_result& result, const key_origins& origins) {
   if (c.node.dead_after <= c.node.heartbeat_interval)
     report("node.dead_after", "must be longer than node.heartbeat_interval");
   // In file order; errors without a position (defaults, environment) last.
-  std::stable_sort(result.errors.begin(), result.errors.end(),
-                   [](const config_error& a, const config_error& b) {
-                     auto rank = [](const config_error& e) {
-                       return std::pair{e.line == 0 ? INT_MAX : e.line, e.column};
-                     };
-                     return rank(a) < rank(b);
-                   });
+  std::stable_sort(
+      result.errors.begin(), result.errors.end(),
+      [](const config_error& a, const config_error& b) {
+        auto rank = [](const config_error& e) {
+          return std::pair{e.line == 0 ? INT_MAX : e.line, e.column};
+        };
+        return rank(a) < rank(b);
+      });
 }
 
 } // namespace
@@ -436,10 +450,10 @@ config_result load_config_string(std::string_view text, std::string source,
   try {
     parsed = toml::parse(text, source);
   } catch (const toml::parse_error& err) {
-    result.errors.push_back(config_error{
-      source, static_cast<int>(err.source().begin.line),
-      static_cast<int>(err.source().begin.column), "",
-      fmt::format("invalid TOML: {}", err.description())});
+    result.errors.push_back(
+        config_error{source, static_cast<int>(err.source().begin.line),
+                     static_cast<int>(err.source().begin.column), "",
+                     fmt::format("invalid TOML: {}", err.description())});
     return result;
   }
   key_origins origins;
@@ -449,16 +463,15 @@ config_result load_config_string(std::string_view text, std::string source,
   return result;
 }
 
-config_result load_config_file(const std::string& path,
-                               const env_lookup& env) {
+config_result load_config_file(const std::string& path, const env_lookup& env) {
   auto text = read_regular_file(path, max_config_file_bytes);
   if (!text) {
     config_result result;
     result.cfg.source = path;
     // The message already names the file.
     auto message = text.error().context().empty()
-                     ? std::string{"cannot read the file"}
-                     : text.error().context().get_as<std::string>(0);
+                       ? std::string{"cannot read the file"}
+                       : text.error().context().get_as<std::string>(0);
     auto prefix = path + ": ";
     if (message.rfind(prefix, 0) == 0)
       message.erase(0, prefix.size());
@@ -479,7 +492,8 @@ config_result default_config(const env_lookup& env) {
 std::string render_config(const config& cfg, bool mask) {
   std::string out;
   std::string section;
-  auto& mutable_cfg = const_cast<config&>(cfg); // bind() yields pointers; we only read
+  auto& mutable_cfg =
+      const_cast<config&>(cfg); // bind() yields pointers; we only read
   for (auto& f : schema()) {
     std::string_view key{f.key};
     auto dot = key.find('.');
@@ -493,7 +507,8 @@ std::string render_config(const config& cfg, bool mask) {
       std::string q = "\"";
       for (char c : s) {
         if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
-          q += fmt::format("\\u{:04x}", static_cast<int>(c)); // no raw line breaks
+          q += fmt::format("\\u{:04x}",
+                           static_cast<int>(c)); // no raw line breaks
           continue;
         }
         if (c == '"' || c == '\\')
@@ -503,29 +518,29 @@ std::string render_config(const config& cfg, bool mask) {
       return q + "\"";
     };
     std::string value = std::visit(
-      [&](auto* p) -> std::string {
-        using T = std::remove_pointer_t<decltype(p)>;
-        if constexpr (std::is_same_v<T, std::string>) {
-          if (mask && f.secret && !p->empty())
-            return quote(key == "database.url" ? mask_url(*p) : "***");
-          // Credentials can hide in any URL (user:pass@, ?client_secret=).
-          if (mask && p->find("://") != std::string::npos)
-            return quote(mask_url(*p));
-          return quote(*p);
-        } else if constexpr (std::is_same_v<T, int64_t>) {
-          return std::to_string(*p);
-        } else if constexpr (std::is_same_v<T, bool>) {
-          return *p ? "true" : "false";
-        } else if constexpr (std::is_same_v<T, duration>) {
-          return quote(format_duration(*p));
-        } else {
-          std::string s = "[";
-          for (size_t i = 0; i < p->size(); ++i)
-            s += (i ? ", " : "") + quote((*p)[i]);
-          return s + "]";
-        }
-      },
-      f.bind(mutable_cfg));
+        [&](auto* p) -> std::string {
+          using T = std::remove_pointer_t<decltype(p)>;
+          if constexpr (std::is_same_v<T, std::string>) {
+            if (mask && f.secret && !p->empty())
+              return quote(key == "database.url" ? mask_url(*p) : "***");
+            // Credentials can hide in any URL (user:pass@, ?client_secret=).
+            if (mask && p->find("://") != std::string::npos)
+              return quote(mask_url(*p));
+            return quote(*p);
+          } else if constexpr (std::is_same_v<T, int64_t>) {
+            return std::to_string(*p);
+          } else if constexpr (std::is_same_v<T, bool>) {
+            return *p ? "true" : "false";
+          } else if constexpr (std::is_same_v<T, duration>) {
+            return quote(format_duration(*p));
+          } else {
+            std::string s = "[";
+            for (size_t i = 0; i < p->size(); ++i)
+              s += (i ? ", " : "") + quote((*p)[i]);
+            return s + "]";
+          }
+        },
+        f.bind(mutable_cfg));
     out += fmt::format("{} = {}\n", name, value);
   }
   return out;

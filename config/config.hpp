@@ -127,7 +127,7 @@ struct outlook_config {
   std::string api_url = "https://graph.microsoft.com/v1.0";
   /// OAuth2 token endpoint.
   std::string token_url =
-    "https://login.microsoftonline.com/common/oauth2/v2.0/token";
+      "https://login.microsoftonline.com/common/oauth2/v2.0/token";
   /// OAuth2 client id.
   std::string client_id = "";
   /// OAuth2 client secret (secret).
@@ -160,11 +160,17 @@ struct analysis_config {
                                               "*.protection.outlook.com"};
   /// For IMAP seeds: the big IMAP providers' receiving hosts (Yahoo/AOL, iCloud's
   /// per-method ids, GMX/WEB.DE, Zoho, Fastmail); add your own servers' ids.
-  std::vector<std::string> trusted_imap = {
-    "*.mail.*.yahoo.com", "mx.aol.com",      "spf.icloud.com",
-    "dkim-verifier.icloud.com", "dmarc.icloud.com", "arc.icloud.com",
-    "bimi.icloud.com",    "gmx.net",         "web.de",
-    "mx.zohomail.com",    "*.messagingengine.com"};
+  std::vector<std::string> trusted_imap = {"*.mail.*.yahoo.com",
+                                           "mx.aol.com",
+                                           "spf.icloud.com",
+                                           "dkim-verifier.icloud.com",
+                                           "dmarc.icloud.com",
+                                           "arc.icloud.com",
+                                           "bimi.icloud.com",
+                                           "gmx.net",
+                                           "web.de",
+                                           "mx.zohomail.com",
+                                           "*.messagingengine.com"};
   /// Extra placement rules (TOML) merged over the built-in ones; "" for none.
   std::string placement_file = "";
   /// Extra spam-filter signatures (TOML) merged over the built-in ones; "" for none.

@@ -13,8 +13,8 @@ namespace {
 // Query parameters and libpq keywords whose values are secrets.
 bool is_secret_name(std::string_view name) {
   for (auto secret : {"password", "passwd", "client_secret", "secret", "token",
-                      "access_token", "refresh_token", "api_key", "apikey", "key",
-                      "sig", "signature", "code"})
+                      "access_token", "refresh_token", "api_key", "apikey",
+                      "key", "sig", "signature", "code"})
     if (name.size() == std::strlen(secret)
         && strncasecmp(name.data(), secret, name.size()) == 0)
       return true;
@@ -50,11 +50,13 @@ std::string mask_keyword_values(std::string_view text) {
           ++i;
       i = std::min(i + 1, text.size());
     } else {
-      while (i < text.size() && !std::isspace(static_cast<unsigned char>(text[i])))
+      while (i < text.size()
+             && !std::isspace(static_cast<unsigned char>(text[i])))
         ++i;
     }
-    out += is_secret_name(name) ? std::string{"***"}
-                                : std::string{text.substr(value_start, i - value_start)};
+    out += is_secret_name(name)
+               ? std::string{"***"}
+               : std::string{text.substr(value_start, i - value_start)};
   }
   return out;
 }

@@ -1,7 +1,6 @@
 #include "config/policy.hpp"
 #include "config/bounded_file.hpp"
 
-
 #include <caf/error.hpp>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -19,8 +18,7 @@ namespace mailpipe {
 
 namespace {
 
-// -- reading TOML values
-// ------------------------------------------------------------
+// -- reading TOML values ------------------------------------------------------
 
 // Collects the first mistake with its place; later reads are skipped once one
 // is found.

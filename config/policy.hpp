@@ -17,8 +17,7 @@
 
 namespace mailpipe {
 
-// -- placement
-// ------------------------------------------------------------------
+// -- placement ----------------------------------------------------------------
 
 /// One rule: a case-insensitive glob (`*` wildcards) and the placement it
 /// means.
@@ -43,8 +42,7 @@ struct placement_policy {
   std::string fallback = "other";
 };
 
-// -- spam-filter signatures
-// ---------------------------------------------------------
+// -- spam-filter signatures ---------------------------------------------------
 
 /// How one field of a header maps to a verdict.
 struct verdict_rule {
@@ -112,8 +110,7 @@ struct analysis_policy {
   std::vector<filter_signature> filters;
 };
 
-// -- loading
-// ------------------------------------------------------------------------
+// -- loading ------------------------------------------------------------------
 
 /// Merges placement rules from TOML `text` (named `source` in errors) over
 /// `into`: the file's rules come first (they win), its `fallback` replaces the

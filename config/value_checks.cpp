@@ -62,8 +62,8 @@ std::string_view url_host(std::string_view rest) {
     authority = authority.substr(at + 1);
   if (starts_with(authority, "[")) {
     auto close = authority.find(']');
-    return authority.substr(0, close == std::string_view::npos ? authority.size()
-                                                               : close + 1);
+    return authority.substr(
+        0, close == std::string_view::npos ? authority.size() : close + 1);
   }
   return authority.substr(0, authority.find(':'));
 }
@@ -88,13 +88,14 @@ std::string node_name(const std::string& value) {
 std::string listen_address(const std::string& value) {
   auto colon = value.rfind(':');
   if (colon == std::string::npos)
-    return fmt::format("\"{}\" is not HOST:PORT (e.g. \"127.0.0.1:8025\")", value);
+    return fmt::format("\"{}\" is not HOST:PORT (e.g. \"127.0.0.1:8025\")",
+                       value);
   std::string_view host{value.data(), colon};
   std::string_view port{value.data() + colon + 1, value.size() - colon - 1};
-  bool host_ok = host == "localhost" || is_ipv4(host)
-                 || (host.size() > 2 && host.front() == '['
-                     && host.back() == ']'
-                     && is_ipv6(host.substr(1, host.size() - 2)));
+  bool host_ok =
+      host == "localhost" || is_ipv4(host)
+      || (host.size() > 2 && host.front() == '[' && host.back() == ']'
+          && is_ipv6(host.substr(1, host.size() - 2)));
   if (!host_ok)
     return fmt::format("\"{}\" is not an IP address (write an IPv4 address, "
                        "[IPv6] or localhost)",
@@ -120,13 +121,14 @@ std::string database_url(const std::string& value) {
   if (scheme_end == std::string_view::npos) {
     // libpq's key=value form: at least one '=' and no scheme.
     if (v.find('=') == std::string_view::npos)
-      return "is neither a postgresql:// URL nor key=value connection parameters";
+      return "is neither a postgresql:// URL nor key=value connection "
+             "parameters";
     return "";
   }
   auto scheme = v.substr(0, scheme_end);
   if (scheme != "postgresql" && scheme != "postgres")
-    return fmt::format("scheme \"{}\" is not PostgreSQL's: write postgresql://...",
-                       scheme);
+    return fmt::format(
+        "scheme \"{}\" is not PostgreSQL's: write postgresql://...", scheme);
   // The value itself is never echoed: it may hold a password.
   auto authority = v.substr(scheme_end + 3);
   authority = authority.substr(0, authority.find('/'));
@@ -164,7 +166,8 @@ std::string optional_service_url(const std::string& value) {
 }
 
 std::string log_level(const std::string& value) {
-  for (auto level : {"trace", "debug", "info", "warn", "error", "critical", "off"})
+  for (auto level :
+       {"trace", "debug", "info", "warn", "error", "critical", "off"})
     if (value == level)
       return "";
   return "must be one of trace, debug, info, warn, error, critical, off";
@@ -179,12 +182,12 @@ std::string optional_writable_dir(const std::string& value) {
     struct stat st {};
     if (::stat(path.c_str(), &st) == 0) {
       if (!S_ISDIR(st.st_mode))
-        return path == value ? fmt::format("{} is not a folder", value)
-                             : fmt::format("cannot be created: {} is not a folder",
-                                           path);
+        return path == value
+                   ? fmt::format("{} is not a folder", value)
+                   : fmt::format("cannot be created: {} is not a folder", path);
       if (::access(path.c_str(), W_OK | X_OK) != 0)
-        return fmt::format("{}{} is not writable", path == value ? "" : "cannot be created: ",
-                           path);
+        return fmt::format("{}{} is not writable",
+                           path == value ? "" : "cannot be created: ", path);
       return "";
     }
     if (errno != ENOENT)

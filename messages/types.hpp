@@ -104,7 +104,7 @@ struct terminator_target {
   caf::actor handle;
 };
 
-// -- equality (for round-trip tests and caches) ------------------------------
+// -- equality (for round-trip tests and caches) -------------------------------
 
 bool operator==(const account& x, const account& y);
 bool operator==(const fetch_request& x, const fetch_request& y);

@@ -12,8 +12,7 @@ namespace mailpipe {
 
 namespace {
 
-// -- which header is which
-// ------------------------------------------------------------
+// -- which header is which ----------------------------------------------------
 
 enum class ar_kind { none, ar, arc, original, received_spf };
 
@@ -234,8 +233,7 @@ auth_summary summarize_auth(const header_block& headers,
   return s;
 }
 
-// -- analyzer
-// -------------------------------------------------------------------------
+// -- analyzer -----------------------------------------------------------------
 
 caf::expected<analyzer> analyzer::make(analysis_policy policy,
                                        const analysis_config& cfg) {

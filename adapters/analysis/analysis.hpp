@@ -10,9 +10,9 @@
 
 #include <caf/expected.hpp>
 
-#include "adapters/mail/auth_results.hpp"
 #include "adapters/analysis/placement.hpp"
 #include "adapters/analysis/spam_filters.hpp"
+#include "adapters/mail/auth_results.hpp"
 #include "adapters/mail/test_id.hpp"
 #include "config/config.hpp"
 #include "config/policy.hpp"
@@ -109,7 +109,9 @@ public:
 
   /// Bytes of a message the analysis can use: `max_header_bytes` of header and
   /// `max_body_bytes` of body. A reader may stop there.
-  std::size_t max_input_bytes() const { return max_header_bytes_ + max_body_bytes; }
+  std::size_t max_input_bytes() const {
+    return max_header_bytes_ + max_body_bytes;
+  }
 
   /// Bytes of body after the header block that the search for a test id in the
   /// first body part looks at (its preamble and first part).

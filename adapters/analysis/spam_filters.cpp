@@ -11,8 +11,7 @@ namespace {
 
 constexpr auto npos = std::string_view::npos;
 
-// -- splitting a header value into fields
-// ------------------------------------------
+// -- splitting a header value into fields -------------------------------------
 
 struct kv {
   std::string_view key;
@@ -187,8 +186,7 @@ void split(const signature_read& r, std::string_view value, fields& out) {
   }
 }
 
-// -- applying a read
-// --------------------------------------------------------------------
+// -- applying a read ----------------------------------------------------------
 
 // The first pair named `key` (ASCII case-insensitive), or nullptr.
 const kv* pair_of(const fields& f, std::string_view key) {

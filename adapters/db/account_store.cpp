@@ -29,36 +29,42 @@ caf::expected<int64_t> insert_row(pqxx::work& tx, const account_import& row,
   int64_t new_id = 0;
   try {
     new_id = tx.exec_params1(
-                   "INSERT INTO email_accounts (email, provider, imap_host, imap_port, "
-                   "imap_security, username, auth_method) VALUES ($1, $2, $3, $4, $5, "
+                   "INSERT INTO email_accounts (email, provider, imap_host, "
+                   "imap_port, "
+                   "imap_security, username, auth_method) VALUES ($1, $2, $3, "
+                   "$4, $5, "
                    "$6, $7) RETURNING id",
                    spec.email, to_string(spec.kind),
-                   is_imap ? std::optional<std::string>{spec.imap_host} : std::nullopt,
+                   is_imap ? std::optional<std::string>{spec.imap_host}
+                           : std::nullopt,
                    is_imap ? std::optional<int>{spec.imap_port} : std::nullopt,
                    is_imap ? std::optional<std::string>{spec.imap_security}
                            : std::nullopt,
-                   spec.username.empty() ? spec.email : spec.username, spec.auth_method)[0]
-               .as<int64_t>();
+                   spec.username.empty() ? spec.email : spec.username,
+                   spec.auth_method)[0]
+                 .as<int64_t>();
   } catch (const pqxx::unique_violation&) {
     return caf::make_error(ec::invalid_argument,
-                           fmt::format("{}an account for {} already exists", where(row),
-                                       spec.email));
+                           fmt::format("{}an account for {} already exists",
+                                       where(row), spec.email));
   } catch (const pqxx::check_violation& e) {
     return caf::make_error(ec::invalid_argument,
-                           fmt::format("{}invalid account {}: {}", where(row), spec.email,
-                                       e.what()));
+                           fmt::format("{}invalid account {}: {}", where(row),
+                                       spec.email, e.what()));
   }
   auto sealed = box.seal(row.secret, secret_binding(new_id));
   if (!sealed)
     return sealed.error();
-  tx.exec_params("UPDATE email_accounts SET secret_encrypted = $2 WHERE id = $1", new_id,
-                 pqxx::binarystring{*sealed});
+  tx.exec_params(
+      "UPDATE email_accounts SET secret_encrypted = $2 WHERE id = $1", new_id,
+      pqxx::binarystring{*sealed});
   return new_id;
 }
 
 } // namespace
 
-caf::expected<int64_t> add_account(pqxx::connection& conn, const account_spec& spec,
+caf::expected<int64_t> add_account(pqxx::connection& conn,
+                                   const account_spec& spec,
                                    const std::string& secret,
                                    const crypto::secret_box& box) {
   auto ids = import_accounts(conn, {{0, spec, secret}}, box);
@@ -87,46 +93,53 @@ import_accounts(pqxx::connection& conn, const std::vector<account_import>& rows,
 }
 
 caf::error store_secret(pqxx::connection& conn, int64_t account_id,
-                        const std::string& secret, const crypto::secret_box& box) {
+                        const std::string& secret,
+                        const crypto::secret_box& box) {
   auto sealed = box.seal(secret, secret_binding(account_id));
   if (!sealed)
     return sealed.error();
   auto updated = guarded("store account secret", [&] {
     pqxx::nontransaction tx{conn};
     return tx
-      .exec_params("UPDATE email_accounts SET secret_encrypted = $2, "
-                   "updated_at = now() WHERE id = $1",
-                   account_id, pqxx::binarystring{*sealed})
-      .affected_rows();
+        .exec_params("UPDATE email_accounts SET secret_encrypted = $2, "
+                     "updated_at = now() WHERE id = $1",
+                     account_id, pqxx::binarystring{*sealed})
+        .affected_rows();
   });
   if (!updated)
     return updated.error();
   if (*updated == 0)
-    return caf::make_error(ec::not_found, fmt::format("no account {}", account_id));
+    return caf::make_error(ec::not_found,
+                           fmt::format("no account {}", account_id));
   return caf::none;
 }
 
-caf::expected<std::string> load_secret(pqxx::connection& conn, int64_t account_id,
+caf::expected<std::string> load_secret(pqxx::connection& conn,
+                                       int64_t account_id,
                                        const crypto::secret_box& box) {
-  auto sealed = guarded("load account secret", [&]() -> std::optional<std::string> {
-    pqxx::nontransaction tx{conn};
-    auto rows = tx.exec_params(
-      "SELECT secret_encrypted FROM email_accounts WHERE id = $1", account_id);
-    if (rows.empty() || rows[0][0].is_null())
-      return std::nullopt;
-    return pqxx::binarystring{rows[0][0]}.str();
-  });
+  auto sealed =
+      guarded("load account secret", [&]() -> std::optional<std::string> {
+        pqxx::nontransaction tx{conn};
+        auto rows = tx.exec_params(
+            "SELECT secret_encrypted FROM email_accounts WHERE id = $1",
+            account_id);
+        if (rows.empty() || rows[0][0].is_null())
+          return std::nullopt;
+        return pqxx::binarystring{rows[0][0]}.str();
+      });
   if (!sealed)
     return sealed.error();
   if (!*sealed)
-    return caf::make_error(ec::not_found,
-                           fmt::format("account {} has no stored secret", account_id));
+    return caf::make_error(
+        ec::not_found,
+        fmt::format("account {} has no stored secret", account_id));
   auto plain = box.open(**sealed, secret_binding(account_id));
   if (!plain)
-    return caf::make_error(ec::auth_failed,
-                           fmt::format("the secret of account {} does not open with "
-                                       "this key (wrong key, or the data was altered)",
-                                       account_id));
+    return caf::make_error(
+        ec::auth_failed,
+        fmt::format("the secret of account {} does not open with "
+                    "this key (wrong key, or the data was altered)",
+                    account_id));
   return plain;
 }
 
@@ -134,16 +147,20 @@ namespace {
 
 std::string info_query() {
   return fmt::format(
-    "SELECT a.id, a.email, a.provider, a.active, COALESCE(a.disabled_reason, ''), {}, "
-    "COALESCE(a.imap_host, ''), COALESCE(a.imap_port, 0), COALESCE(a.imap_security, ''), "
-    "COALESCE(a.username, ''), a.auth_method, a.secret_encrypted IS NOT NULL, {}, {}, "
-    "(SELECT count(*) FROM test_results r WHERE r.email_account_id = a.id "
-    "AND r.status = 'pending'), COALESCE(f.failure_count, 0), "
-    "COALESCE(f.failure_class, ''), COALESCE(f.last_error, ''), {}, {} "
-    "FROM email_accounts a LEFT JOIN email_account_failures f "
-    "ON f.email_account_id = a.id",
-    iso_text("a.disabled_at"), iso_text("a.last_processed_at"), iso_text("a.created_at"),
-    iso_text("f.last_failure_at"), iso_text("f.retry_at"));
+      "SELECT a.id, a.email, a.provider, a.active, COALESCE(a.disabled_reason, "
+      "''), {}, "
+      "COALESCE(a.imap_host, ''), COALESCE(a.imap_port, 0), "
+      "COALESCE(a.imap_security, ''), "
+      "COALESCE(a.username, ''), a.auth_method, a.secret_encrypted IS NOT "
+      "NULL, {}, {}, "
+      "(SELECT count(*) FROM test_results r WHERE r.email_account_id = a.id "
+      "AND r.status = 'pending'), COALESCE(f.failure_count, 0), "
+      "COALESCE(f.failure_class, ''), COALESCE(f.last_error, ''), {}, {} "
+      "FROM email_accounts a LEFT JOIN email_account_failures f "
+      "ON f.email_account_id = a.id",
+      iso_text("a.disabled_at"), iso_text("a.last_processed_at"),
+      iso_text("a.created_at"), iso_text("f.last_failure_at"),
+      iso_text("f.retry_at"));
 }
 
 account_info read_info(const pqxx::row& r) {
@@ -187,7 +204,8 @@ caf::expected<std::vector<account_info>> list_accounts(pqxx::connection& conn) {
   });
 }
 
-caf::expected<account_info> show_account(pqxx::connection& conn, int64_t account_id) {
+caf::expected<account_info> show_account(pqxx::connection& conn,
+                                         int64_t account_id) {
   auto found = guarded("show account", [&]() -> std::optional<account_info> {
     pqxx::nontransaction tx{conn};
     auto rows = tx.exec_params(info_query() + " WHERE a.id = $1", account_id);
@@ -205,8 +223,9 @@ caf::expected<account_info> show_account(pqxx::connection& conn, int64_t account
 caf::error remove_account(pqxx::connection& conn, int64_t account_id) {
   auto n = guarded("remove account", [&] {
     pqxx::nontransaction tx{conn};
-    return tx.exec_params("DELETE FROM email_accounts WHERE id = $1", account_id)
-      .affected_rows();
+    return tx
+        .exec_params("DELETE FROM email_accounts WHERE id = $1", account_id)
+        .affected_rows();
   });
   if (!n)
     return n.error();

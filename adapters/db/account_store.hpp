@@ -32,17 +32,20 @@ struct account_spec {
 /// Inserts an account and its secret (password or OAuth2 refresh token), sealed with
 /// AES-256-GCM and bound to the row; returns the new id. The plaintext never reaches the
 /// database or a log. A duplicate address is `ec::invalid_argument` naming it.
-caf::expected<int64_t> add_account(pqxx::connection& conn, const account_spec& spec,
+caf::expected<int64_t> add_account(pqxx::connection& conn,
+                                   const account_spec& spec,
                                    const std::string& secret,
                                    const crypto::secret_box& box);
 
 /// Replaces an account's secret (e.g. a refresh token the provider rotated).
 caf::error store_secret(pqxx::connection& conn, int64_t account_id,
-                        const std::string& secret, const crypto::secret_box& box);
+                        const std::string& secret,
+                        const crypto::secret_box& box);
 
 /// Opens an account's secret; `ec::not_found` when the account or its secret is missing,
 /// `ec::auth_failed` when the key is wrong or the stored bytes were altered or moved.
-caf::expected<std::string> load_secret(pqxx::connection& conn, int64_t account_id,
+caf::expected<std::string> load_secret(pqxx::connection& conn,
+                                       int64_t account_id,
                                        const crypto::secret_box& box);
 
 /// One account of an import, with the line of the file it came from.
@@ -92,7 +95,8 @@ struct account_info {
 caf::expected<std::vector<account_info>> list_accounts(pqxx::connection& conn);
 
 /// One account with its failure record; `ec::not_found` for an unknown id.
-caf::expected<account_info> show_account(pqxx::connection& conn, int64_t account_id);
+caf::expected<account_info> show_account(pqxx::connection& conn,
+                                         int64_t account_id);
 
 /// Deletes an account with its results, failures and secret; `ec::not_found` if unknown.
 caf::error remove_account(pqxx::connection& conn, int64_t account_id);

@@ -58,7 +58,9 @@ private:
     bool expired;
   };
 
-  watchdog() { std::thread{[this] { loop(); }}.detach(); }
+  watchdog() {
+    std::thread{[this] { loop(); }}.detach();
+  }
 
   void loop() {
     std::unique_lock<std::mutex> lock{mtx_};
@@ -106,9 +108,10 @@ bool call_deadline::expired() const {
 }
 
 caf::error no_answer(std::string_view what, duration timeout) {
-  return caf::make_error(ec::database_unavailable,
-                         fmt::format("{}: no answer from the database within {}",
-                                     what, format_duration(timeout)));
+  return caf::make_error(
+      ec::database_unavailable,
+      fmt::format("{}: no answer from the database within {}", what,
+                  format_duration(timeout)));
 }
 
 duration call_timeout(const database_config& cfg) {

@@ -42,8 +42,8 @@ caf::error no_answer(std::string_view what, duration timeout);
 /// a statement of adapters/db/) under a `call_deadline` of `timeout`; a call cut by the
 /// deadline gives `no_answer(what, timeout)`.
 template <class F>
-auto bounded(pqxx::connection_base& conn, duration timeout, std::string_view what,
-             F&& f) -> decltype(f()) {
+auto bounded(pqxx::connection_base& conn, duration timeout,
+             std::string_view what, F&& f) -> decltype(f()) {
   call_deadline deadline{conn, timeout};
   auto result = f();
   if (deadline.expired())

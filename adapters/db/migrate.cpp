@@ -62,14 +62,14 @@ std::map<int64_t, applied_row> read_applied(pqxx::connection& conn) {
                           "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') "
                           "FROM schema_migrations ORDER BY version"))
     out.emplace(row[0].as<int64_t>(),
-                applied_row{row[1].as<std::string>(),
-                            row[2].as<std::string>(),
+                applied_row{row[1].as<std::string>(), row[2].as<std::string>(),
                             row[3].as<std::string>()});
   return out;
 }
 
 // The applied migrations that no built-in migration has.
-std::vector<migration_state> unknown_of(const std::map<int64_t, applied_row>& applied) {
+std::vector<migration_state>
+unknown_of(const std::map<int64_t, applied_row>& applied) {
   std::vector<migration_state> out;
   auto& known = builtin_migrations();
   for (auto& [version, row] : applied) {
@@ -88,7 +88,9 @@ std::vector<migration_state> unknown_of(const std::map<int64_t, applied_row>& ap
 
 bool try_lock(pqxx::connection& conn) {
   pqxx::nontransaction tx{conn};
-  return tx.exec_params1("SELECT pg_try_advisory_lock($1)", migration_lock_key)[0].as<bool>();
+  return tx
+      .exec_params1("SELECT pg_try_advisory_lock($1)", migration_lock_key)[0]
+      .as<bool>();
 }
 
 // "another migration holds the lock (PostgreSQL backend pid N, application 'x', client
@@ -99,14 +101,16 @@ std::string lock_holder(pqxx::connection& conn) {
   try {
     pqxx::nontransaction tx{conn};
     auto rows = tx.exec_params(
-      "SELECT l.pid, coalesce(a.application_name, ''), coalesce(host(a.client_addr), ''), "
-      "coalesce(to_char(a.backend_start AT TIME ZONE 'UTC', "
-      "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), '') "
-      "FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid "
-      "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 "
-      "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
-      "AND l.classid::bigint = $1 AND l.objid::bigint = $2 LIMIT 1",
-      migration_lock_key >> 32, migration_lock_key & 0xffffffff);
+        "SELECT l.pid, coalesce(a.application_name, ''), "
+        "coalesce(host(a.client_addr), ''), "
+        "coalesce(to_char(a.backend_start AT TIME ZONE 'UTC', "
+        "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), '') "
+        "FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid "
+        "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 "
+        "AND l.database = (SELECT oid FROM pg_database WHERE datname = "
+        "current_database()) "
+        "AND l.classid::bigint = $1 AND l.objid::bigint = $2 LIMIT 1",
+        migration_lock_key >> 32, migration_lock_key & 0xffffffff);
     if (!rows.empty()) {
       auto row = rows[0];
       who = fmt::format("PostgreSQL backend pid {}", row[0].as<int>());
@@ -120,8 +124,9 @@ std::string lock_holder(pqxx::connection& conn) {
   } catch (const std::exception&) {
     // The holder stays unnamed.
   }
-  return who.empty() ? "another migration holds the lock"
-                     : fmt::format("another migration holds the lock ({})", who);
+  return who.empty()
+             ? "another migration holds the lock"
+             : fmt::format("another migration holds the lock ({})", who);
 }
 
 // Takes the migration lock within `wait`; ec::busy naming the holder when it cannot.
@@ -131,12 +136,12 @@ caf::error take_lock(pqxx::connection& conn, duration wait) {
   while (!try_lock(conn)) {
     auto now = clock::now();
     if (now >= deadline)
-      return caf::make_error(ec::busy,
-                             fmt::format("{}; waited {} for it: try again when it ends "
-                                         "(or give `migrate --lock-wait` more time)",
-                                         lock_holder(conn), format_duration(wait)));
-    std::this_thread::sleep_for(
-      std::min<clock::duration>(std::chrono::milliseconds{100}, deadline - now));
+      return caf::make_error(
+          ec::busy, fmt::format("{}; waited {} for it: try again when it ends "
+                                "(or give `migrate --lock-wait` more time)",
+                                lock_holder(conn), format_duration(wait)));
+    std::this_thread::sleep_for(std::min<clock::duration>(
+        std::chrono::milliseconds{100}, deadline - now));
   }
   return {};
 }
@@ -146,7 +151,8 @@ caf::error take_lock(pqxx::connection& conn, duration wait) {
 std::string describe(const std::vector<migration_state>& states) {
   std::string out;
   for (auto& s : states)
-    out += fmt::format("{}{:04} {}", out.empty() ? "" : ", ", s.version, s.name);
+    out +=
+        fmt::format("{}{:04} {}", out.empty() ? "" : ", ", s.version, s.name);
   return out;
 }
 
@@ -163,7 +169,8 @@ const std::vector<migration>& builtin_migrations() {
         continue;
       migration m;
       m.version = std::stoll(std::string{name.substr(0, underscore)});
-      m.name = std::string{name.substr(underscore + 1, name.size() - underscore - 5)};
+      m.name = std::string{
+          name.substr(underscore + 1, name.size() - underscore - 5)};
       m.sql = file.content;
       m.checksum = sha256_hex(file.content);
       out.push_back(std::move(m));
@@ -202,11 +209,11 @@ caf::expected<migrate_outcome> apply_migrations(pqxx::connection& conn,
       if (i != applied.end() && i->second.checksum != m.checksum) {
         unlock();
         return caf::make_error(
-          ec::migration_failed,
-          fmt::format("migration {} ({}) was changed after it was applied: "
-                      "the database has checksum {}, this binary {}",
-                      m.version, m.name, i->second.checksum.substr(0, 12),
-                      m.checksum.substr(0, 12)));
+            ec::migration_failed,
+            fmt::format("migration {} ({}) was changed after it was applied: "
+                        "the database has checksum {}, this binary {}",
+                        m.version, m.name, i->second.checksum.substr(0, 12),
+                        m.checksum.substr(0, 12)));
       }
     }
     migrate_outcome outcome;
@@ -223,12 +230,14 @@ caf::expected<migrate_outcome> apply_migrations(pqxx::connection& conn,
     if (!outcome.unknown.empty() && !pending.empty()) {
       // A newer binary of the same line would have applied these too.
       unlock();
-      return caf::make_error(
-        ec::migration_failed,
-        fmt::format("the database has migrations this binary does not know ({}) and lacks "
-                    "ones it knows ({}): it was migrated by a binary of another line; "
-                    "nothing applied",
-                    describe(outcome.unknown), describe(pending)));
+      return caf::make_error(ec::migration_failed,
+                             fmt::format("the database has migrations this "
+                                         "binary does not know ({}) and lacks "
+                                         "ones it knows ({}): it was migrated "
+                                         "by a binary of another line; "
+                                         "nothing applied",
+                                         describe(outcome.unknown),
+                                         describe(pending)));
     }
     for (auto& m : builtin_migrations()) {
       if (applied.count(m.version))
@@ -236,13 +245,15 @@ caf::expected<migrate_outcome> apply_migrations(pqxx::connection& conn,
       try {
         pqxx::work tx{conn};
         tx.exec(std::string{m.sql});
-        tx.exec_params("INSERT INTO schema_migrations (version, name, checksum) "
-                       "VALUES ($1, $2, $3)",
-                       m.version, m.name, m.checksum);
+        tx.exec_params(
+            "INSERT INTO schema_migrations (version, name, checksum) "
+            "VALUES ($1, $2, $3)",
+            m.version, m.name, m.checksum);
         tx.commit();
       } catch (const std::exception& e) {
         unlock();
-        auto err = to_error(e, fmt::format("migration {} ({})", m.version, m.name));
+        auto err =
+            to_error(e, fmt::format("migration {} ({})", m.version, m.name));
         return caf::make_error(ec::migration_failed, render(err));
       }
       ++outcome.applied;
@@ -257,8 +268,9 @@ caf::expected<migrate_outcome> apply_migrations(pqxx::connection& conn,
   }
 }
 
-caf::expected<int> migrate(pqxx::connection& conn,
-                           const std::function<void(const migration&)>& on_applied) {
+caf::expected<int>
+migrate(pqxx::connection& conn,
+        const std::function<void(const migration&)>& on_applied) {
   migrate_options opts;
   opts.on_applied = on_applied;
   auto outcome = apply_migrations(conn, opts);
@@ -267,8 +279,10 @@ caf::expected<int> migrate(pqxx::connection& conn,
   return outcome->applied;
 }
 
-caf::expected<std::vector<migration_state>> unknown_migrations(pqxx::connection& conn) {
-  return guarded("migration status", [&] { return unknown_of(read_applied(conn)); });
+caf::expected<std::vector<migration_state>>
+unknown_migrations(pqxx::connection& conn) {
+  return guarded("migration status",
+                 [&] { return unknown_of(read_applied(conn)); });
 }
 
 caf::expected<std::vector<migration_state>>

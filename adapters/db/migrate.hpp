@@ -69,18 +69,20 @@ caf::expected<migrate_outcome> apply_migrations(pqxx::connection& conn,
                                                 const migrate_options& opts);
 
 /// `apply_migrations` with the default lock wait; returns how many were applied.
-caf::expected<int> migrate(pqxx::connection& conn,
-                           const std::function<void(const migration&)>& on_applied
-                           = nullptr);
+caf::expected<int>
+migrate(pqxx::connection& conn,
+        const std::function<void(const migration&)>& on_applied = nullptr);
 
 /// The migrations the database has and this binary does not know, by version; empty for a
 /// database never migrated.
-caf::expected<std::vector<migration_state>> unknown_migrations(pqxx::connection& conn);
+caf::expected<std::vector<migration_state>>
+unknown_migrations(pqxx::connection& conn);
 
 /// "0003 name, 0004 other": the versions and names of `states`.
 std::string describe(const std::vector<migration_state>& states);
 
 /// Lists every migration known to the binary or the database, applied or not.
-caf::expected<std::vector<migration_state>> migration_status(pqxx::connection& conn);
+caf::expected<std::vector<migration_state>>
+migration_status(pqxx::connection& conn);
 
 } // namespace mailpipe::db

@@ -30,7 +30,7 @@ double epoch_seconds(wall_time t) {
 wall_time from_epoch_seconds(double secs) {
   using namespace std::chrono;
   return wall_time{duration_cast<system_clock::duration>(
-    microseconds{static_cast<int64_t>(std::llround(secs * 1e6))})};
+      microseconds{static_cast<int64_t>(std::llround(secs * 1e6))})};
 }
 
 std::string iso_text(std::string_view column) {

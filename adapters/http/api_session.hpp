@@ -71,7 +71,7 @@ private:
   size_t retries_ = 0;
 };
 
-// -- from the config ---------------------------------------------------------
+// -- from the config ----------------------------------------------------------
 
 /// The token endpoint of a provider section (`gmail_config` or
 /// `outlook_config`, which share these key names).

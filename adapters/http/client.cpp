@@ -52,8 +52,9 @@ size_t on_header(char* data, size_t size, size_t n, void* user) {
   }
   auto colon = line.find(':');
   if (colon != std::string_view::npos)
-    t->resp->headers.push_back({std::string{text::trim(line.substr(0, colon))},
-                                std::string{text::trim(line.substr(colon + 1))}});
+    t->resp->headers.push_back(
+        {std::string{text::trim(line.substr(0, colon))},
+         std::string{text::trim(line.substr(colon + 1))}});
   return len;
 }
 
@@ -88,7 +89,7 @@ sleep_fn real_sleep() {
   return [](duration d) { std::this_thread::sleep_for(d); };
 }
 
-// -- response ----------------------------------------------------------------
+// -- response -----------------------------------------------------------------
 
 std::optional<std::string_view> response::header(std::string_view name) const {
   for (auto& h : headers)
@@ -97,7 +98,7 @@ std::optional<std::string_view> response::header(std::string_view name) const {
   return std::nullopt;
 }
 
-// -- client ------------------------------------------------------------------
+// -- client -------------------------------------------------------------------
 
 client::client(size_t max_body_bytes) : max_body_bytes_(max_body_bytes) {
   global_init();
@@ -166,7 +167,7 @@ caf::expected<response> client::perform(const request& req) {
   return resp;
 }
 
-// -- error classification ----------------------------------------------------
+// -- error classification -----------------------------------------------------
 
 api_error parse_api_error(std::string_view body) {
   api_error out;
@@ -241,7 +242,6 @@ std::optional<duration> parse_retry_after(std::string_view value,
   return std::chrono::ceil<duration>(delta);
 }
 
-
 caf::error classify_response(const response& resp, std::string_view what,
                              time_point now) {
   if (resp.status >= 100 && resp.status < 400)
@@ -309,7 +309,7 @@ std::optional<duration> retry_after(const caf::error& err) {
   return std::nullopt;
 }
 
-// -- retrying ----------------------------------------------------------------
+// -- retrying -----------------------------------------------------------------
 
 std::optional<duration> retry_delay(const caf::error& err, int attempt,
                                     const retry_policy& policy) {
@@ -324,7 +324,7 @@ std::optional<duration> retry_delay(const caf::error& err, int attempt,
   return std::min(delay, policy.max_wait);
 }
 
-// -- URLs --------------------------------------------------------------------
+// -- URLs ---------------------------------------------------------------------
 
 std::string url_encode(std::string_view text) {
   std::string out;

@@ -39,7 +39,7 @@ clock_fn system_clock();
 /// The real sleeper.
 sleep_fn real_sleep();
 
-// -- requests and responses --------------------------------------------------
+// -- requests and responses ---------------------------------------------------
 
 /// One HTTP header as sent or received.
 using header_field = owned_header_field;
@@ -96,7 +96,7 @@ private:
   size_t max_body_bytes_;
 };
 
-// -- error classification ----------------------------------------------------
+// -- error classification -----------------------------------------------------
 
 /// What an error body of Google, Microsoft or an OAuth2 server says.
 struct api_error {
@@ -133,7 +133,7 @@ std::optional<duration> retry_after(const caf::error& err);
 
 using mailpipe::mask_secrets;
 
-// -- retrying ----------------------------------------------------------------
+// -- retrying -----------------------------------------------------------------
 
 /// When a failed call is tried again.
 struct retry_policy {
@@ -156,7 +156,7 @@ std::optional<duration> retry_delay(const caf::error& err, int attempt,
 /// ASCII case-insensitive equality (header names).
 using text::iequals;
 
-// -- URLs --------------------------------------------------------------------
+// -- URLs ---------------------------------------------------------------------
 
 /// Percent-encodes everything but RFC 3986 unreserved characters.
 std::string url_encode(std::string_view text);

@@ -11,7 +11,7 @@
 
 namespace mailpipe::discord {
 
-// -- limits ------------------------------------------------------------------
+// -- limits -------------------------------------------------------------------
 
 namespace {
 
@@ -48,7 +48,7 @@ std::string truncate(std::string_view text, size_t max_chars) {
   return valid;
 }
 
-// -- the payload -------------------------------------------------------------
+// -- the payload --------------------------------------------------------------
 
 std::string iso8601(wall_time t) {
   using namespace std::chrono;
@@ -101,7 +101,7 @@ std::string payload(const message& msg) {
   return out;
 }
 
-// -- reading the answer ------------------------------------------------------
+// -- reading the answer -------------------------------------------------------
 
 std::string to_string(delivery_status x) {
   switch (x) {
@@ -229,7 +229,7 @@ delivery classify(const caf::error& transport) {
   return out;
 }
 
-// -- posting -----------------------------------------------------------------
+// -- posting ------------------------------------------------------------------
 
 std::string mask_webhook(std::string_view url) {
   auto origin = http::origin_of(url);

@@ -19,7 +19,7 @@
 
 namespace mailpipe::discord {
 
-// -- limits (characters, i.e. Unicode code points) ---------------------------
+// -- limits (characters, i.e. Unicode code points) ----------------------------
 
 /// Longest embed title.
 constexpr size_t max_title = 256;
@@ -40,7 +40,7 @@ size_t char_count(std::string_view utf8);
 /// ends with "…".
 std::string truncate(std::string_view text, size_t max_chars);
 
-// -- the payload -------------------------------------------------------------
+// -- the payload --------------------------------------------------------------
 
 /// What one webhook message shows: one embed, and optional plain content.
 struct message {
@@ -70,7 +70,7 @@ std::string payload(const message& msg);
 /// `2026-01-01T12:00:00.000Z`: ISO 8601 in UTC, as the embed timestamp wants.
 std::string iso8601(wall_time t);
 
-// -- delivery ----------------------------------------------------------------
+// -- delivery -----------------------------------------------------------------
 
 /// How a delivery ended.
 enum class delivery_status : uint8_t {

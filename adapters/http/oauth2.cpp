@@ -74,7 +74,7 @@ caf::expected<token> refresh(http::client& client, const endpoint& ep,
   return tok;
 }
 
-// -- token_cache -------------------------------------------------------------
+// -- token_cache --------------------------------------------------------------
 
 token_cache::token_cache(endpoint ep, std::string refresh_token,
                          duration margin)
@@ -119,7 +119,7 @@ size_t token_cache::refreshes() const {
   return refreshes_;
 }
 
-// -- call_with_auth ----------------------------------------------------------
+// -- call_with_auth -----------------------------------------------------------
 
 caf::expected<http::response> call_with_auth(http::client& client,
                                              token_cache& tokens,

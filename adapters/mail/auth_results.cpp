@@ -8,8 +8,7 @@ namespace mailpipe {
 
 namespace {
 
-// -- lexer
-// ----------------------------------------------------------------------
+// -- lexer --------------------------------------------------------------------
 
 // The bytes that end a token: white space, '(', ';', '"', and per call site
 // the extra stops.
@@ -207,8 +206,7 @@ int to_int(std::string_view s) noexcept {
   return v;
 }
 
-// -- resinfo
-// ----------------------------------------------------------------------
+// -- resinfo ------------------------------------------------------------------
 
 // Reads properties and `reason=` until ';' or the end. Returns false when it
 // stopped at the start of a new clause that lacked its ';'.

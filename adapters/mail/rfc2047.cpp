@@ -9,7 +9,7 @@ namespace mailpipe {
 namespace {
 
 // Generated from Python's codecs (upper halves 0x80-0xFF); 0 = unmapped.
-// -- single-byte charset tables -------------------------------------------
+// -- single-byte charset tables -----------------------------------------------
 constexpr char16_t iso_8859_2[128] = {
     0x0080, 0x0081, 0x0082, 0x0083, 0x0084, 0x0085, 0x0086, 0x0087, 0x0088,
     0x0089, 0x008A, 0x008B, 0x008C, 0x008D, 0x008E, 0x008F, 0x0090, 0x0091,

@@ -11,8 +11,7 @@
 
 namespace mailpipe {
 
-// -- token_pattern
-// ----------------------------------------------------------------
+// -- token_pattern ------------------------------------------------------------
 
 caf::expected<token_pattern> token_pattern::compile(std::string_view p) {
   token_pattern out;
@@ -178,8 +177,7 @@ bool token_pattern::matches(std::string_view s) const {
   return match_at(s, 0, 0) == static_cast<long>(s.size());
 }
 
-// -- first body part
-// ---------------------------------------------------------------
+// -- first body part ----------------------------------------------------------
 
 namespace {
 
@@ -309,8 +307,7 @@ std::string first_body_part(const header_block& headers, std::size_t limit) {
   return {};
 }
 
-// -- finding test ids
-// ----------------------------------------------------------------
+// -- finding test ids ---------------------------------------------------------
 
 caf::expected<test_id_rules>
 make_test_id_rules(std::vector<std::string> headers, std::string_view pattern) {

@@ -18,7 +18,7 @@ using mail_json::with_object;
 
 } // namespace
 
-// -- parsers -----------------------------------------------------------------
+// -- parsers ------------------------------------------------------------------
 
 caf::expected<message_page> parse_message_list(std::string_view body) {
   return with_object<message_page>(
@@ -98,7 +98,7 @@ std::string search_query(const std::vector<std::string>& test_ids) {
   return test_ids.size() > 1 ? "{" + out + "}" : out;
 }
 
-// -- mailbox -----------------------------------------------------------------
+// -- mailbox ------------------------------------------------------------------
 
 mailbox::mailbox(options opts, api_session& session)
     : opts_(std::move(opts)), session_(session) {}

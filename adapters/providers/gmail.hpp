@@ -18,7 +18,7 @@
 
 namespace mailpipe::gmail {
 
-// -- quota costs (Gmail usage limits, units per call) ------------------------
+// -- quota costs (Gmail usage limits, units per call) -------------------------
 
 /// users.messages.list.
 inline constexpr double cost_list = 5;
@@ -29,7 +29,7 @@ inline constexpr double cost_history = 2;
 /// users.getProfile.
 inline constexpr double cost_profile = 1;
 
-// -- pure parsers of the documented JSON -------------------------------------
+// -- pure parsers of the documented JSON --------------------------------------
 
 /// One page of users.messages.list.
 struct message_page {
@@ -76,7 +76,7 @@ caf::expected<history_page> parse_history(std::string_view body);
 /// several.
 std::string search_query(const std::vector<std::string>& test_ids);
 
-// -- the adapter -------------------------------------------------------------
+// -- the adapter --------------------------------------------------------------
 
 /// What the Gmail adapter needs besides its session.
 struct options {

@@ -23,7 +23,7 @@ http::header_field page_size_pref(int n) {
 
 } // namespace
 
-// -- parsers -----------------------------------------------------------------
+// -- parsers ------------------------------------------------------------------
 
 caf::expected<message_page> parse_message_page(std::string_view body) {
   return with_object<message_page>(
@@ -65,7 +65,7 @@ caf::expected<mail_folder> parse_mail_folder(std::string_view body) {
       });
 }
 
-// -- mailbox -----------------------------------------------------------------
+// -- mailbox ------------------------------------------------------------------
 
 mailbox::mailbox(options opts, api_session& session)
     : opts_(std::move(opts)), session_(session) {}

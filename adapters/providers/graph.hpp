@@ -27,7 +27,7 @@ inline constexpr std::string_view message_select =
 inline constexpr std::string_view well_known_folders[] = {
     "inbox", "junkemail", "deleteditems", "archive"};
 
-// -- pure parsers of the documented JSON -------------------------------------
+// -- pure parsers of the documented JSON --------------------------------------
 
 /// A message resource with the selected properties.
 struct message {
@@ -70,7 +70,7 @@ struct mail_folder {
 /// Parses a mailFolder resource; ec::parse_error when malformed.
 caf::expected<mail_folder> parse_mail_folder(std::string_view body);
 
-// -- the adapter -------------------------------------------------------------
+// -- the adapter --------------------------------------------------------------
 
 /// What the Graph adapter needs besides its session.
 struct options {

@@ -33,7 +33,7 @@ unsigned char* bytes(std::string& x) {
 
 } // namespace
 
-// -- base64 ------------------------------------------------------------------
+// -- base64 -------------------------------------------------------------------
 
 std::string base64_encode(std::string_view in) {
   static constexpr char alphabet[] =
@@ -98,7 +98,7 @@ caf::expected<std::string> generate_key() {
   return out;
 }
 
-// -- secret_box --------------------------------------------------------------
+// -- secret_box ---------------------------------------------------------------
 
 secret_box::~secret_box() {
   OPENSSL_cleanse(key_.data(), key_.size());

@@ -158,8 +158,7 @@ TEST_F(alerter_windows, a_critical_event_is_sent_at_once) {
   EXPECT_NE(sent->back().body.find("collapsed 1 times"), std::string::npos);
 }
 
-// -- end to end: PostgreSQL and a stand-in Discord
-// -----------------------------
+// -- end to end: PostgreSQL and a stand-in Discord ----------------------------
 
 namespace {
 

@@ -19,8 +19,8 @@ namespace {
 using journal = std::shared_ptr<std::vector<std::string>>;
 
 // Writes its name to the journal when asked to exit; quits unless it is stubborn.
-caf::behavior target(caf::event_based_actor* self, std::string name, journal log,
-                     bool stubborn) {
+caf::behavior target(caf::event_based_actor* self, std::string name,
+                     journal log, bool stubborn) {
   self->set_exit_handler([=](const caf::exit_msg& msg) {
     log->push_back(name);
     if (!stubborn || msg.reason == caf::exit_reason::kill)
@@ -32,14 +32,16 @@ caf::behavior target(caf::event_based_actor* self, std::string name, journal log
 struct terminator_fixture : test::deterministic_fixture {
   journal log = std::make_shared<std::vector<std::string>>();
 
-  terminator_target spawn_target(const std::string& name, bool stubborn = false) {
+  terminator_target spawn_target(const std::string& name,
+                                 bool stubborn = false) {
     return {name, sys.spawn(target, name, log, stubborn)};
   }
 };
 
 } // namespace
 
-TEST_F(terminator_fixture, stops_targets_one_after_the_other_in_the_given_order) {
+TEST_F(terminator_fixture,
+       stops_targets_one_after_the_other_in_the_given_order) {
   std::vector<terminator_target> targets{spawn_target("c"), spawn_target("b"),
                                          spawn_target("a")};
   auto t = sys.spawn(terminator, stop_order::sequential, caf::timespan{10s});
@@ -84,8 +86,8 @@ TEST_F(terminator_fixture, the_grace_bounds_the_whole_stop_not_each_target) {
 }
 
 TEST_F(terminator_fixture, parallel_order_stops_every_target_at_once) {
-  std::vector<terminator_target> targets{spawn_target("x"), spawn_target("y", true),
-                                         spawn_target("z")};
+  std::vector<terminator_target> targets{
+      spawn_target("x"), spawn_target("y", true), spawn_target("z")};
   auto t = sys.spawn(terminator, stop_order::parallel, caf::timespan{5s});
   self->send(t, atom::shutdown_v, targets);
   run();

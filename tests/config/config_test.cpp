@@ -4,8 +4,8 @@
 
 #include <gtest/gtest.h>
 
-#include "config/mask.hpp"
 #include "config/config.hpp"
+#include "config/mask.hpp"
 #include "tests/support/env.hpp"
 
 using namespace mailpipe;
@@ -148,7 +148,8 @@ TEST(config, invalid_toml_names_the_line) {
 }
 
 TEST(config, every_mistake_is_reported_not_only_the_first) {
-  auto r = load("[processing]\nparallel = \"x\"\ninterval = \"soon\"\n[nope]\n");
+  auto r =
+      load("[processing]\nparallel = \"x\"\ninterval = \"soon\"\n[nope]\n");
   EXPECT_EQ(r.errors.size(), 3u) << errors_of(r);
 }
 
@@ -179,7 +180,7 @@ api_key = "sk-SECRET"
   EXPECT_EQ(text.find("TOKEN123"), std::string::npos) << text;
   EXPECT_EQ(text.find("sk-SECRET"), std::string::npos) << text;
   EXPECT_NE(text.find("postgresql://mp:***@db/mailpipe"), std::string::npos)
-    << text;
+      << text;
   // The rendered config is itself a valid config file with the same values.
   auto again = load(render_config(r.cfg, false));
   ASSERT_TRUE(again.ok()) << errors_of(again);
@@ -217,7 +218,7 @@ TEST(config, example_file_is_complete_and_valid) {
   r.cfg.node.name = defaults.cfg.node.name;
   r.cfg.source = defaults.cfg.source;
   EXPECT_EQ(render_config(r.cfg, false), render_config(defaults.cfg, false))
-    << "the example's values must be the defaults";
+      << "the example's values must be the defaults";
   // Every key of the schema appears in the example.
   std::ifstream in{path};
   std::string text{std::istreambuf_iterator<char>{in}, {}};
@@ -233,6 +234,6 @@ TEST(config, example_file_is_complete_and_valid) {
     }
     auto key = line.substr(0, line.find(' '));
     EXPECT_NE(text.find("\n" + key + " = "), std::string::npos)
-      << section << " " << key << " is not documented in the example";
+        << section << " " << key << " is not documented in the example";
   }
 }

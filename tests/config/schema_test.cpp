@@ -1,4 +1,4 @@
-// The schema's ranges and forms (issue 12, part 4), and masking of secrets in every
+// The schema's ranges and forms, and masking of secrets in every
 // URL form (part 2).
 
 #include <fstream>
@@ -27,30 +27,33 @@ config_error only_error(std::string_view text) {
 
 } // namespace
 
-TEST(config_schema, values_the_program_would_reject_are_errors_with_their_place) {
+TEST(config_schema,
+     values_the_program_would_reject_are_errors_with_their_place) {
   struct bad {
     const char* text;
     const char* key;
   };
   for (auto [text, key] : std::vector<bad>{
-         {"[analysis]\nmax_header_bytes = 0\n", "analysis.max_header_bytes"},
-         {"[analysis]\nmax_header_bytes = -1\n", "analysis.max_header_bytes"},
-         {"[jobs]\nworkers = 0\n", "jobs.workers"},
-         {"[jobs]\nworkers = 99999999999999\n", "jobs.workers"},
-         {"[http]\nlisten = \"not-an-address\"\n", "http.listen"},
-         {"[http]\nlisten = \"127.0.0.1:99999\"\n", "http.listen"},
-         {"[node]\ninspect_listen = \"127.0.0.1\"\n", "node.inspect_listen"},
-         {"[database]\nurl = \"mysql://u@h/db\"\n", "database.url"},
-         {"[database]\nurl = \"postgresql://u:PCT%ZZ3@h/db\"\n", "database.url"},
-         {"[database]\nurl = \"postgresql://u:p@ss@h/db\"\n", "database.url"},
-         {"[gmail]\napi_url = \"ftp://x\"\n", "gmail.api_url"},
-         {"[outlook]\ntoken_url = \"http://login.example/token\"\n", "outlook.token_url"},
-         {"[node]\nshutdown_grace = \"53375d\"\n", "node.shutdown_grace"},
-         {"[node]\nname = \"a\\nb\"\n", "node.name"},
-         {"[node]\nname = \"a\\u0000b\"\n", "node.name"},
-         {"[log]\ndir = \"/etc/hostname/logs\"\n", "log.dir"},
-         {"[imap]\nca_file = \"/nonexistent/ca.pem\"\n", "imap.ca_file"},
-         {"[crypto]\nkey_file = \"/nonexistent/key\"\n", "crypto.key_file"},
+           {"[analysis]\nmax_header_bytes = 0\n", "analysis.max_header_bytes"},
+           {"[analysis]\nmax_header_bytes = -1\n", "analysis.max_header_bytes"},
+           {"[jobs]\nworkers = 0\n", "jobs.workers"},
+           {"[jobs]\nworkers = 99999999999999\n", "jobs.workers"},
+           {"[http]\nlisten = \"not-an-address\"\n", "http.listen"},
+           {"[http]\nlisten = \"127.0.0.1:99999\"\n", "http.listen"},
+           {"[node]\ninspect_listen = \"127.0.0.1\"\n", "node.inspect_listen"},
+           {"[database]\nurl = \"mysql://u@h/db\"\n", "database.url"},
+           {"[database]\nurl = \"postgresql://u:PCT%ZZ3@h/db\"\n",
+            "database.url"},
+           {"[database]\nurl = \"postgresql://u:p@ss@h/db\"\n", "database.url"},
+           {"[gmail]\napi_url = \"ftp://x\"\n", "gmail.api_url"},
+           {"[outlook]\ntoken_url = \"http://login.example/token\"\n",
+            "outlook.token_url"},
+           {"[node]\nshutdown_grace = \"53375d\"\n", "node.shutdown_grace"},
+           {"[node]\nname = \"a\\nb\"\n", "node.name"},
+           {"[node]\nname = \"a\\u0000b\"\n", "node.name"},
+           {"[log]\ndir = \"/etc/hostname/logs\"\n", "log.dir"},
+           {"[imap]\nca_file = \"/nonexistent/ca.pem\"\n", "imap.ca_file"},
+           {"[crypto]\nkey_file = \"/nonexistent/key\"\n", "crypto.key_file"},
        }) {
     auto e = only_error(text);
     EXPECT_EQ(e.key, key) << text;
@@ -69,10 +72,11 @@ TEST(config_schema, the_password_of_a_bad_url_is_not_echoed) {
 }
 
 TEST(config_schema, good_forms_pass) {
-  auto r = load("[http]\nlisten = \"\"\n[node]\ninspect_listen = \"[::1]:4270\"\n"
-                "[database]\nurl = \"host=127.0.0.1 port=5432 dbname=x\"\n"
-                "[gmail]\napi_url = \"http://127.0.0.1:8080\"\n"
-                "[log]\ndir = \"/tmp/mailpipe-schema-test/logs\"\n");
+  auto r =
+      load("[http]\nlisten = \"\"\n[node]\ninspect_listen = \"[::1]:4270\"\n"
+           "[database]\nurl = \"host=127.0.0.1 port=5432 dbname=x\"\n"
+           "[gmail]\napi_url = \"http://127.0.0.1:8080\"\n"
+           "[log]\ndir = \"/tmp/mailpipe-schema-test/logs\"\n");
   EXPECT_TRUE(r.ok()) << (r.errors.empty() ? "" : to_string(r.errors[0]));
 }
 
@@ -100,13 +104,15 @@ TEST(config_schema, mask_url_covers_every_form) {
   EXPECT_EQ(mask_url("postgresql://u:PCT%ZZ3@h/db"), "postgresql://u:***@h/db");
   EXPECT_EQ(mask_url("https://admin:MEILI@search.local:7700"),
             "https://admin:***@search.local:7700");
-  EXPECT_EQ(mask_url("https://x/token?client_id=a&client_secret=CS1&api_key=K2"),
-            "https://x/token?client_id=a&client_secret=***&api_key=***");
+  EXPECT_EQ(
+      mask_url("https://x/token?client_id=a&client_secret=CS1&api_key=K2"),
+      "https://x/token?client_id=a&client_secret=***&api_key=***");
 }
 
 TEST(config_schema, config_show_masks_credentials_in_any_url) {
-  auto r = load("[search]\nmeilisearch_url = \"https://admin:MEILI9@search.local\"\n"
-                "[gmail]\ntoken_url = \"https://t.example/token?client_secret=CS9\"\n");
+  auto r = load(
+      "[search]\nmeilisearch_url = \"https://admin:MEILI9@search.local\"\n"
+      "[gmail]\ntoken_url = \"https://t.example/token?client_secret=CS9\"\n");
   ASSERT_TRUE(r.ok());
   auto text = render_config(r.cfg);
   EXPECT_EQ(text.find("MEILI9"), std::string::npos) << text;

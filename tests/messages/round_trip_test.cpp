@@ -96,7 +96,11 @@ TEST_F(system_fixture, account_failure_round_trips) {
 }
 
 TEST_F(system_fixture, run_summary_round_trips) {
-  run_summary x{"run-2", 12, 10, 2, caf::make_timestamp(),
+  run_summary x{"run-2",
+                12,
+                10,
+                2,
+                caf::make_timestamp(),
                 caf::make_timestamp() + std::chrono::seconds{3}};
   EXPECT_EQ(round_trip(x), x);
   EXPECT_EQ(round_trip_message(x), x);

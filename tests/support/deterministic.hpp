@@ -29,8 +29,8 @@ struct deterministic_fixture : ::testing::Test {
   deterministic_config cfg;
   caf::actor_system sys{cfg};
   caf::scoped_actor self{sys};
-  caf::scheduler::test_coordinator& sched
-    = dynamic_cast<caf::scheduler::test_coordinator&>(sys.scheduler());
+  caf::scheduler::test_coordinator& sched =
+      dynamic_cast<caf::scheduler::test_coordinator&>(sys.scheduler());
 
   /// Runs every actor until no message is left.
   void run() { sched.run(); }

@@ -93,7 +93,8 @@ run_result run_process(const std::vector<std::string>& argv,
   size_t written = 0;
   if (input.empty())
     close(in[1]), in[1] = -1;
-  pollfd fds[3] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}, {in[1], POLLOUT, 0}};
+  pollfd fds[3] = {
+      {out[0], POLLIN, 0}, {err[0], POLLIN, 0}, {in[1], POLLOUT, 0}};
   int open_reads = 2;
   char buf[65536];
   while (open_reads > 0) {
@@ -127,8 +128,8 @@ run_result run_process(const std::vector<std::string>& argv,
     close(in[1]);
   int status = 0;
   waitpid(pid, &status, 0);
-  result.status = WIFEXITED(status) ? WEXITSTATUS(status)
-                                    : 128 + WTERMSIG(status);
+  result.status =
+      WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   return result;
 }
 

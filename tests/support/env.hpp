@@ -63,8 +63,9 @@ std::string source_path(const std::string& relative);
 #define MAILPIPE_REQUIRE_ENV(var, name)                                        \
   const std::string var = ::mailpipe::test::env(name);                         \
   if (var.empty())                                                             \
-  GTEST_FAIL() << name << " is not set: run the tests with tools/test, which " \
-                          "starts PostgreSQL and Dovecot and sets it"
+  GTEST_FAIL() << name                                                         \
+               << " is not set: run the tests with tools/test, which "         \
+                  "starts PostgreSQL and Dovecot and sets it"
 
 /// Creates a scratch database `db` or fails the current test.
 #define MAILPIPE_SCRATCH_DATABASE(db)                                          \

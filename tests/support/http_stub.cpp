@@ -24,7 +24,7 @@ struct route {
 
 } // namespace
 
-// -- stub_request / stub_reply -----------------------------------------------
+// -- stub_request / stub_reply ------------------------------------------------
 
 std::string stub_request::param(const std::string& name) const {
   auto i = params.find(name);
@@ -68,7 +68,7 @@ stub_reply&& stub_reply::after(std::chrono::milliseconds wait) && {
   return std::move(*this);
 }
 
-// -- http_stub ---------------------------------------------------------------
+// -- http_stub ----------------------------------------------------------------
 
 struct http_stub::impl {
   httplib::Server server;
@@ -191,7 +191,7 @@ size_t http_stub::count(const std::string& path_regex) const {
   return requests(path_regex).size();
 }
 
-// -- helpers for stand-in APIs -----------------------------------------------
+// -- helpers for stand-in APIs ------------------------------------------------
 
 std::string json_quote(std::string_view text) {
   std::string out = "\"";

@@ -150,8 +150,7 @@ TEST(cli, migrate_twice_then_status) {
   EXPECT_NE(status.out.find("0 pending"), std::string::npos) << status.out;
 }
 
-// -- the node
-// ------------------------------------------------------------------
+// -- the node -----------------------------------------------------------------
 
 namespace {
 

@@ -1,4 +1,4 @@
-// `mailpipe migrate` and `mailpipe run` say what went wrong (issue 12, part 5): a lock
+// `mailpipe migrate` and `mailpipe run` say what went wrong: a lock
 // held by another migration, a database migrated by a newer binary, a refused
 // privilege, a database never migrated, a refused password, a node name already held.
 
@@ -36,12 +36,14 @@ bool contains(const std::string& text, const std::string& part) {
 }
 
 std::string write_temp(const std::string& name, const std::string& text) {
-  auto path = fmt::format("{}node-cli-{}-{}", ::testing::TempDir(), getpid(), name);
+  auto path =
+      fmt::format("{}node-cli-{}-{}", ::testing::TempDir(), getpid(), name);
   std::ofstream{path} << text;
   return path;
 }
 
-run_result mailpipe_cmd(std::vector<std::string> args, std::vector<std::string> env = {}) {
+run_result mailpipe_cmd(std::vector<std::string> args,
+                        std::vector<std::string> env = {}) {
   args.insert(args.begin(), mailpipe_binary());
   return run_process(args, env);
 }
@@ -66,16 +68,19 @@ std::string with_user(const std::string& url, const std::string& user) {
 }
 
 // A `mailpipe run` node named `name` on `db_url`, heartbeat every 200 ms.
-std::unique_ptr<child_process> start_node(const std::string& db_url, const std::string& name,
+std::unique_ptr<child_process> start_node(const std::string& db_url,
+                                          const std::string& name,
                                           const std::string& label) {
-  auto cfg = write_temp(label + ".toml", fmt::format("[node]\nname = \"{}\"\n"
-                                                    "heartbeat_interval = \"200ms\"\n"
-                                                    "dead_after = \"2s\"\n"
-                                                    "shutdown_grace = \"3s\"\n",
-                                                    name));
+  auto cfg =
+      write_temp(label + ".toml", fmt::format("[node]\nname = \"{}\"\n"
+                                              "heartbeat_interval = \"200ms\"\n"
+                                              "dead_after = \"2s\"\n"
+                                              "shutdown_grace = \"3s\"\n",
+                                              name));
   return std::make_unique<child_process>(
-    std::vector<std::string>{mailpipe_binary(), "--config", cfg, "run"},
-    std::vector<std::string>{"MAILPIPE_DATABASE_URL=" + db_url}, "node-cli-" + label);
+      std::vector<std::string>{mailpipe_binary(), "--config", cfg, "run"},
+      std::vector<std::string>{"MAILPIPE_DATABASE_URL=" + db_url},
+      "node-cli-" + label);
 }
 
 // Waits until the child's output contains `part`.
@@ -103,7 +108,8 @@ public:
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     int one = 1;
     setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    if (bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 || listen(fd_, 16) != 0)
+    if (bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0
+        || listen(fd_, 16) != 0)
       ADD_FAILURE() << "stand-in PostgreSQL: " << std::strerror(errno);
     socklen_t len = sizeof(addr);
     getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
@@ -196,10 +202,12 @@ private:
     fields += std::string{"SFATAL"} + '\0';
     fields += std::string{"VFATAL"} + '\0';
     fields += std::string{"C28P01"} + '\0';
-    fields += "Mpassword authentication failed for user \"" + user + "\"" + '\0';
+    fields +=
+        "Mpassword authentication failed for user \"" + user + "\"" + '\0';
     fields += std::string{"Rauth_failed"} + '\0';
     fields += '\0';
-    write_all(fd, "E" + be32(static_cast<uint32_t>(fields.size() + 4)) + fields);
+    write_all(fd,
+              "E" + be32(static_cast<uint32_t>(fields.size() + 4)) + fields);
     ++refused_;
   }
 
@@ -225,7 +233,7 @@ private:
 
 } // namespace
 
-// -- migrate ---------------------------------------------------------------------------
+// -- migrate ------------------------------------------------------------------
 
 TEST(node_cli, migrate_while_another_holds_the_lock_names_the_holder) {
   MAILPIPE_SCRATCH_DATABASE(db);
@@ -290,7 +298,7 @@ TEST(node_cli, migrate_without_the_create_privilege_shows_the_sqlstate) {
   exec(db.url(), fmt::format("DROP ROLE {}", role));
 }
 
-// -- run ------------------------------------------------------------------------------
+// -- run ----------------------------------------------------------------------
 
 TEST(node_cli, run_warns_of_migrations_of_a_newer_binary) {
   MAILPIPE_SCRATCH_DATABASE(db);
@@ -298,7 +306,8 @@ TEST(node_cli, run_warns_of_migrations_of_a_newer_binary) {
   exec(db.url(), "INSERT INTO schema_migrations (version, name, checksum) "
                  "VALUES (9999, 'from_a_newer_binary', 'abc')");
   auto node = start_node(db.url(), "newer-schema", "newer-schema");
-  EXPECT_TRUE(output_shows(*node, "9999 from_a_newer_binary", 10s)) << node->output();
+  EXPECT_TRUE(output_shows(*node, "9999 from_a_newer_binary", 10s))
+      << node->output();
   EXPECT_TRUE(contains(node->output(), "newer mailpipe")) << node->output();
   EXPECT_TRUE(node->running()) << node->output();
   node->signal(SIGTERM);
@@ -311,20 +320,22 @@ TEST(node_cli, run_on_a_never_migrated_database_exits_1_saying_to_migrate) {
   EXPECT_EQ(node->wait_exit(15s), 1) << node->output();
   auto out = node->output();
   EXPECT_TRUE(contains(out, "run `mailpipe migrate` first")) << out;
-  EXPECT_FALSE(eventually(db.url(), "SELECT to_regclass('nodes') IS NOT NULL", 100ms));
+  EXPECT_FALSE(
+      eventually(db.url(), "SELECT to_regclass('nodes') IS NOT NULL", 100ms));
 }
 
 TEST(node_cli, run_with_a_refused_password_stops_and_says_so) {
   refusing_postgres server;
-  auto url =
-    fmt::format("postgresql://mailpipe:Wrong-Pw-77@127.0.0.1:{}/mailpipe", server.port());
+  auto url = fmt::format(
+      "postgresql://mailpipe:Wrong-Pw-77@127.0.0.1:{}/mailpipe", server.port());
   auto start = std::chrono::steady_clock::now();
   auto node = start_node(url, "refused-pw", "refused-pw");
   EXPECT_EQ(node->wait_exit(15s), 1) << node->output();
   EXPECT_LT(std::chrono::steady_clock::now() - start, 10s);
   auto out = node->output();
-  EXPECT_TRUE(contains(out, "password authentication failed for user \"mailpipe\""))
-    << out;
+  EXPECT_TRUE(
+      contains(out, "password authentication failed for user \"mailpipe\""))
+      << out;
   EXPECT_TRUE(contains(out, "critical")) << out;
   EXPECT_FALSE(contains(out, "Wrong-Pw-77")) << out;
   EXPECT_GE(server.refused(), 1);
@@ -334,22 +345,26 @@ TEST(node_cli, run_with_a_refused_password_stops_and_says_so) {
 // connection error carries no SQLSTATE, only 'FATAL:  role "x" does not exist'.
 TEST(node_cli, run_with_a_role_that_does_not_exist_stops_and_says_so) {
   MAILPIPE_SCRATCH_DATABASE(db);
-  auto node = start_node(with_user(db.url(), "mailpipe_t_no_such_role"), "no-role", "no-role");
+  auto node = start_node(with_user(db.url(), "mailpipe_t_no_such_role"),
+                         "no-role", "no-role");
   EXPECT_EQ(node->wait_exit(15s), 1) << node->output();
-  EXPECT_TRUE(contains(node->output(), "role \"mailpipe_t_no_such_role\" does not exist"))
-    << node->output();
+  EXPECT_TRUE(contains(node->output(),
+                       "role \"mailpipe_t_no_such_role\" does not exist"))
+      << node->output();
 }
 
-TEST(node_cli, a_second_node_with_a_live_name_refuses_to_start_naming_the_holder) {
+TEST(node_cli,
+     a_second_node_with_a_live_name_refuses_to_start_naming_the_holder) {
   MAILPIPE_SCRATCH_DATABASE(db);
   ASSERT_EQ(migrate(db.url()).status, 0);
   auto first = start_node(db.url(), "twin", "twin-1");
-  ASSERT_TRUE(eventually(db.url(),
-                         fmt::format("SELECT count(*) = 1 FROM nodes WHERE name = 'twin' "
-                                     "AND pid = {} AND heartbeat_at > started_at",
-                                     first->pid()),
-                         10s))
-    << first->output();
+  ASSERT_TRUE(eventually(
+      db.url(),
+      fmt::format("SELECT count(*) = 1 FROM nodes WHERE name = 'twin' "
+                  "AND pid = {} AND heartbeat_at > started_at",
+                  first->pid()),
+      10s))
+      << first->output();
   auto second = start_node(db.url(), "twin", "twin-2");
   EXPECT_EQ(second->wait_exit(15s), 1) << second->output();
   auto out = second->output();
@@ -358,16 +373,18 @@ TEST(node_cli, a_second_node_with_a_live_name_refuses_to_start_naming_the_holder
   // The first keeps running, and its row is still its own and fresh.
   std::this_thread::sleep_for(600ms);
   EXPECT_TRUE(first->running()) << first->output();
-  EXPECT_TRUE(eventually(db.url(),
-                         fmt::format("SELECT count(*) = 1 FROM nodes WHERE name = 'twin' "
-                                     "AND pid = {} AND stopped_at IS NULL AND "
-                                     "heartbeat_at > now() - interval '1 second'",
-                                     first->pid()),
-                         2s));
+  EXPECT_TRUE(eventually(
+      db.url(),
+      fmt::format("SELECT count(*) = 1 FROM nodes WHERE name = 'twin' "
+                  "AND pid = {} AND stopped_at IS NULL AND "
+                  "heartbeat_at > now() - interval '1 second'",
+                  first->pid()),
+      2s));
   first->signal(SIGTERM);
   EXPECT_EQ(first->wait_exit(15s), 0) << first->output();
-  EXPECT_TRUE(eventually(db.url(),
-                         "SELECT count(*) = 1 FROM nodes WHERE name = 'twin' AND "
-                         "stopped_at IS NOT NULL",
-                         1s));
+  EXPECT_TRUE(
+      eventually(db.url(),
+                 "SELECT count(*) = 1 FROM nodes WHERE name = 'twin' AND "
+                 "stopped_at IS NOT NULL",
+                 1s));
 }

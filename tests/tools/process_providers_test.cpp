@@ -39,7 +39,7 @@ namespace {
 // A base64 256-bit key (32 bytes of 'k').
 const std::string key_b64 = "a2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2s=";
 
-// -- the OAuth2 side of a stand-in -------------------------------------------
+// -- the OAuth2 side of a stand-in --------------------------------------------
 
 /// A token endpoint at `/token` (RFC 6749 section 6): a refresh token it knows
 /// gets a fresh access token for its mailbox (section 5.1); any other one
@@ -506,8 +506,7 @@ bool contains(const std::vector<std::string>& xs, const std::string& x) {
 
 } // namespace
 
-// -- found where it landed
-// -----------------------------------------------------
+// -- found where it landed ----------------------------------------------------
 
 TEST_F(process_providers,
        gmail_labels_and_graph_folders_give_the_placement_with_bearer_tokens) {
@@ -585,8 +584,7 @@ TEST_F(process_providers,
   }
 }
 
-// -- a revoked grant
-// -----------------------------------------------------------
+// -- a revoked grant ----------------------------------------------------------
 
 TEST_F(process_providers,
        a_revoked_refresh_token_is_an_auth_failure_and_never_shown) {
@@ -646,8 +644,7 @@ TEST_F(process_providers,
   EXPECT_FALSE(all_logs().empty());
 }
 
-// -- rate limits and outages
-// ---------------------------------------------------
+// -- rate limits and outages --------------------------------------------------
 
 TEST_F(process_providers,
        a_429_with_retry_after_and_a_503_are_retried_and_the_message_found) {

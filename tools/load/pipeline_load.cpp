@@ -5,9 +5,9 @@
 // contact; `client-warm`: server hints kept) and one `mailpipe process --parallel P
 // --json` as a child process (wall clock, peak RSS), and checks what it wrote.
 
+#include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -93,9 +93,10 @@ double self_cpu_seconds() {
 double machine_busy_seconds() {
   std::ifstream in{"/proc/stat"};
   std::string cpu;
-  double user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0,
-         steal = 0;
-  in >> cpu >> user >> nice >> system >> idle >> iowait >> irq >> softirq >> steal;
+  double user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0,
+         softirq = 0, steal = 0;
+  in >> cpu >> user >> nice >> system >> idle >> iowait >> irq >> softirq
+      >> steal;
   return (user + nice + system + irq + softirq + steal)
          / static_cast<double>(::sysconf(_SC_CLK_TCK));
 }
@@ -122,7 +123,8 @@ server_cpu server_cpu_seconds() {
     if (!group)
       continue;
     std::ifstream in{e.path() / "stat"};
-    std::string stat{std::istreambuf_iterator<char>{in}, std::istreambuf_iterator<char>{}};
+    std::string stat{std::istreambuf_iterator<char>{in},
+                     std::istreambuf_iterator<char>{}};
     // Fields after the command's closing parenthesis: utime is the 14th field of the
     // line, i.e. the 12th after it; then stime, cutime, cstime.
     std::istringstream rest{stat.substr(stat.rfind(')') + 2)};
@@ -136,7 +138,7 @@ server_cpu server_cpu_seconds() {
   return out;
 }
 
-// -- child processes ------------------------------------------------------------
+// -- child processes ----------------------------------------------------------
 
 /// How a child process ended.
 struct child_result {
@@ -160,8 +162,8 @@ std::string slurp(const fs::path& path) {
 /// Runs `argv` with `extra` environment entries (before the inherited ones, so they
 /// win); stdout and stderr go to DIR/NAME.out and DIR/NAME.err.
 child_result run_child(const std::vector<std::string>& argv,
-                       const std::vector<std::string>& extra, const fs::path& dir,
-                       const std::string& name) {
+                       const std::vector<std::string>& extra,
+                       const fs::path& dir, const std::string& name) {
   auto out_path = dir / (name + ".out");
   auto err_path = dir / (name + ".err");
   std::vector<char*> args, envp;
@@ -198,14 +200,15 @@ child_result run_child(const std::vector<std::string>& argv,
   return r;
 }
 
-// -- the scratch database and the mailpipe it runs ---------------------------------
+// -- the scratch database and the mailpipe it runs ----------------------------
 
 /// `url` with its database name replaced by `name`.
 std::string with_database(const std::string& url, const std::string& name) {
   auto query = url.find('?');
   auto path = url.rfind('/', query == std::string::npos ? url.size() : query);
   if (path == std::string::npos || path < url.find("://") + 3)
-    throw std::runtime_error("cannot find the database name in the database url");
+    throw std::runtime_error(
+        "cannot find the database name in the database url");
   return url.substr(0, path + 1) + name
          + (query == std::string::npos ? "" : url.substr(query));
 }
@@ -226,14 +229,16 @@ class scratch_pipeline {
 public:
   scratch_pipeline(const options& opt, int round)
       : opt_(opt), name_(fmt::format("mp_load_{}_{}", ::getpid(), round)),
-        admin_url_(opt.database_url), url_(with_database(opt.database_url, name_)),
+        admin_url_(opt.database_url),
+        url_(with_database(opt.database_url, name_)),
         dir_(fs::path{opt.work_dir} / name_), key_(random_key_b64()) {
     fs::create_directories(dir_);
     pqxx::connection admin{admin_url_};
     pqxx::nontransaction{admin}.exec0("CREATE DATABASE " + name_);
-    std::ofstream{dir_ / "mailpipe.toml"} << fmt::format(
-      "[node]\nname = \"load\"\n[imap]\nallow_plaintext = true\n[log]\ndir = \"{}\"\n",
-      (dir_ / "logs").string());
+    std::ofstream{dir_ / "mailpipe.toml"}
+        << fmt::format("[node]\nname = \"load\"\n[imap]\nallow_plaintext = "
+                       "true\n[log]\ndir = \"{}\"\n",
+                       (dir_ / "logs").string());
   }
 
   ~scratch_pipeline() {
@@ -255,28 +260,31 @@ public:
   scratch_pipeline& operator=(const scratch_pipeline&) = delete;
 
   /// Runs `mailpipe --config ... ARGS`; throws (with its stderr) unless it exits 0.
-  child_result mailpipe(std::vector<std::string> args, std::vector<std::string> env = {},
+  child_result mailpipe(std::vector<std::string> args,
+                        std::vector<std::string> env = {},
                         const std::string& name = "mailpipe") {
-    args.insert(args.begin(), {opt_.mailpipe, "--config", (dir_ / "mailpipe.toml").string()});
+    args.insert(args.begin(),
+                {opt_.mailpipe, "--config", (dir_ / "mailpipe.toml").string()});
     env.push_back("MAILPIPE_DATABASE_URL=" + url_);
     env.push_back("MAILPIPE_SECRET_KEY=" + key_);
     auto r = run_child(args, env, dir_, name);
     if (r.status != 0)
-      throw std::runtime_error(fmt::format("mailpipe {} exited {}: {}", args[3], r.status,
-                                           r.err.substr(0, 2000)));
+      throw std::runtime_error(fmt::format("mailpipe {} exited {}: {}", args[3],
+                                           r.status, r.err.substr(0, 2000)));
     return r;
   }
 
   /// `migrate`, `account import` of `accts` (passwords through the environment), and
   /// `test add` of `token` for all of them.
-  void prepare(const std::vector<load_account>& accts, const std::string& token) {
+  void prepare(const std::vector<load_account>& accts,
+               const std::string& token) {
     mailpipe({"migrate"});
     std::string csv = "email,provider,host,port,tls,username,password_env,"
                       "oauth_refresh_token_env\n";
     std::vector<std::string> env;
     for (std::size_t i = 0; i < accts.size(); ++i) {
-      csv += fmt::format("{},imap,{},{},none,,LOAD_PW_{},\n", accts[i].user, opt_.host,
-                         opt_.port, i);
+      csv += fmt::format("{},imap,{},{},none,,LOAD_PW_{},\n", accts[i].user,
+                         opt_.host, opt_.port, i);
       env.push_back(fmt::format("LOAD_PW_{}={}", i, accts[i].password));
     }
     std::ofstream{dir_ / "accounts.csv"} << csv;
@@ -305,7 +313,7 @@ server_cpu since(const server_cpu& before) {
   return {now.postgres - before.postgres, now.dovecot - before.dovecot};
 }
 
-// -- the bare pass -----------------------------------------------------------------
+// -- the bare pass ------------------------------------------------------------
 
 /// One timed pass over the accounts.
 struct pass_result {
@@ -328,8 +336,9 @@ struct pass_result {
 
 /// Searches one account for `token` as the fetcher does (the same client, headers and
 /// settings); true when exactly its test message was found where it lies.
-bool find_one(const options& opt, const load_account& a, const std::string& token,
-              imap::session_hints* hints, std::string& problem) {
+bool find_one(const options& opt, const load_account& a,
+              const std::string& token, imap::session_hints* hints,
+              std::string& problem) {
   imap_config section;
   section.allow_plaintext = true;
   imap::endpoint ep{opt.host, opt.port, imap::security::plain, "", ""};
@@ -344,13 +353,15 @@ bool find_one(const options& opt, const load_account& a, const std::string& toke
   }
   if (r->size() == 1 && r->front().folder == a.folder)
     return true;
-  problem = fmt::format("{}: {} found, expected one in {}", a.user, r->size(), a.folder);
+  problem = fmt::format("{}: {} found, expected one in {}", a.user, r->size(),
+                        a.folder);
   return false;
 }
 
 /// `client` (no hints: every account a first contact) or `client-warm` (what one
 /// earlier pass learned of the server, shared by every account) at `parallel`.
-pass_result bare_pass(const options& opt, const std::vector<load_account>& accts,
+pass_result bare_pass(const options& opt,
+                      const std::vector<load_account>& accts,
                       const std::string& token, const std::string& mode) {
   bool warm = mode == "client-warm";
   imap::session_hints shared;
@@ -368,7 +379,8 @@ pass_result bare_pass(const options& opt, const std::vector<load_account>& accts
       std::string why;
       auto start = steady::now();
       bool found = find_one(opt, accts[i], token, warm ? &hints : nullptr, why);
-      res.latencies[i] = std::chrono::duration<double>(steady::now() - start).count();
+      res.latencies[i] =
+          std::chrono::duration<double>(steady::now() - start).count();
       if (found) {
         ++ok;
         continue;
@@ -395,7 +407,7 @@ pass_result bare_pass(const options& opt, const std::vector<load_account>& accts
   return res;
 }
 
-// -- the pipeline pass ---------------------------------------------------------------
+// -- the pipeline pass --------------------------------------------------------
 
 int64_t json_int(simdjson::dom::element doc, const char* key) {
   auto v = doc[key].get_int64();
@@ -419,11 +431,12 @@ std::vector<double> outcome_durations(simdjson::dom::element report) {
 /// Counts what the scratch database holds: (found results, found in Junk as spam,
 /// success metrics rows).
 std::tuple<int64_t, int64_t, int64_t> written(scratch_pipeline& db) {
-  return {db.count("SELECT count(*) FROM test_results WHERE status = 'found'"),
-          db.count("SELECT count(*) FROM test_results WHERE status = 'found' AND "
-                   "placement = 'spam' AND folder = 'Junk'"),
-          db.count("SELECT count(*) FROM email_processing_metrics WHERE status = "
-                   "'success'")};
+  return {
+      db.count("SELECT count(*) FROM test_results WHERE status = 'found'"),
+      db.count("SELECT count(*) FROM test_results WHERE status = 'found' AND "
+               "placement = 'spam' AND folder = 'Junk'"),
+      db.count("SELECT count(*) FROM email_processing_metrics WHERE status = "
+               "'success'")};
 }
 
 /// `mailpipe process --parallel P --json` (with `dry`, `--dry-run` too) as a child;
@@ -432,8 +445,8 @@ std::tuple<int64_t, int64_t, int64_t> written(scratch_pipeline& db) {
 /// dry run, nothing.
 pass_result process_pass(const options& opt, scratch_pipeline& db,
                          const std::vector<load_account>& accts, bool dry) {
-  std::vector<std::string> args{"process", "--parallel", std::to_string(opt.parallel),
-                                "--json"};
+  std::vector<std::string> args{"process", "--parallel",
+                                std::to_string(opt.parallel), "--json"};
   if (dry)
     args.push_back("--dry-run");
   auto machine0 = machine_busy_seconds();
@@ -449,7 +462,8 @@ pass_result process_pass(const options& opt, scratch_pipeline& db,
   simdjson::dom::parser parser;
   auto doc = parser.parse(r.out);
   if (doc.error())
-    throw std::runtime_error("process printed no JSON report: " + r.err.substr(0, 2000));
+    throw std::runtime_error("process printed no JSON report: "
+                             + r.err.substr(0, 2000));
   auto report = doc.value_unsafe();
   res.latencies = outcome_durations(report);
   auto n = static_cast<int64_t>(accts.size());
@@ -460,14 +474,17 @@ pass_result process_pass(const options& opt, scratch_pipeline& db,
   double run_seconds = 0;
   if (report["duration_seconds"].get(run_seconds))
     run_seconds = -1;
-  fmt::print("{} report: done {}, failed {}, skipped {}, emails_found {}, recorded {}, "
-             "run {:.2f} s of {:.2f} s wall; written: {} found ({} spam in Junk of {} "
-             "there), {} success metrics rows\n",
-             res.mode, json_int(report, "done"), json_int(report, "failed"),
-             json_int(report, "skipped"), json_int(report, "emails_found"),
-             json_int(report, "recorded"), run_seconds, r.seconds, found, found_junk,
-             in_junk, metrics);
-  bool right = json_int(report, "done") == n && json_int(report, "emails_found") == n;
+  fmt::print(
+      "{} report: done {}, failed {}, skipped {}, emails_found {}, recorded "
+      "{}, "
+      "run {:.2f} s of {:.2f} s wall; written: {} found ({} spam in Junk of {} "
+      "there), {} success metrics rows\n",
+      res.mode, json_int(report, "done"), json_int(report, "failed"),
+      json_int(report, "skipped"), json_int(report, "emails_found"),
+      json_int(report, "recorded"), run_seconds, r.seconds, found, found_junk,
+      in_junk, metrics);
+  bool right =
+      json_int(report, "done") == n && json_int(report, "emails_found") == n;
   if (dry)
     right = right && found == 0 && metrics == 0;
   else
@@ -479,7 +496,7 @@ pass_result process_pass(const options& opt, scratch_pipeline& db,
   return res;
 }
 
-// -- the run -------------------------------------------------------------------------
+// -- the run ------------------------------------------------------------------
 
 double median(std::vector<double> xs) {
   if (xs.empty())
@@ -493,8 +510,10 @@ void print_row(const pass_result& r, std::size_t n) {
   auto rss = r.max_rss_kib ? fmt::format("{:.1f} MiB", r.max_rss_kib / 1024.0)
                            : std::string{"-"};
   // Accounts in flight on average: the accounts' summed time over the wall clock.
-  double busy = std::accumulate(r.latencies.begin(), r.latencies.end(), 0.0) / r.seconds;
-  fmt::print("{:<12} {:>8} {:>8.2f} {:>10.0f} {:>8.3f} {:>8.2f} {:>8.2f} {:>8.2f} {:>8.2f} "
+  double busy =
+      std::accumulate(r.latencies.begin(), r.latencies.end(), 0.0) / r.seconds;
+  fmt::print("{:<12} {:>8} {:>8.2f} {:>10.0f} {:>8.3f} {:>8.2f} {:>8.2f} "
+             "{:>8.2f} {:>8.2f} "
              "{:>11} {:>8.2f} {:>9.1f}\n",
              r.mode, n, r.seconds, static_cast<double>(n) / r.seconds,
              r.to_client, r.cpu_seconds, r.servers.postgres, r.servers.dovecot,
@@ -506,25 +525,26 @@ void print_row(const pass_result& r, std::size_t n) {
 void print_header() {
   // cpu s: the client's (this process's) or the mailpipe child's CPU; pg, dovecot: the
   // servers' CPU; host: the whole machine's busy CPU (all cores), seconds.
-  fmt::print("{:<12} {:>8} {:>8} {:>10} {:>8} {:>8} {:>8} {:>8} {:>8} {:>11} {:>8} {:>9}\n",
-             "mode", "accounts", "seconds", "accounts/s", "/client", "cpu s", "pg s",
-             "dovecot s", "host s", "peak RSS", "p50 ms", "in flight");
+  fmt::print("{:<12} {:>8} {:>8} {:>10} {:>8} {:>8} {:>8} {:>8} {:>8} {:>11} "
+             "{:>8} {:>9}\n",
+             "mode", "accounts", "seconds", "accounts/s", "/client", "cpu s",
+             "pg s", "dovecot s", "host s", "peak RSS", "p50 ms", "in flight");
 }
 
 /// One round on a fresh scratch database: the bare passes, a dry run and the process
 /// pass (reversed on odd rounds), printed; its passes are appended to `all`. Returns
 /// false when something came out wrong.
-bool run_round(const options& opt, const std::vector<load_account>& accts, int round,
-               std::vector<pass_result>& all) {
+bool run_round(const options& opt, const std::vector<load_account>& accts,
+               int round, std::vector<pass_result>& all) {
   auto token = shared_token(opt);
   scratch_pipeline db{opt, round};
   db.prepare(accts, token);
   std::vector<std::function<pass_result()>> steps{
-    [&] { return bare_pass(opt, accts, token, "client"); },
-    [&] { return bare_pass(opt, accts, token, "client-warm"); },
-    // A dry run writes nothing: the process pass after it still finds all pending.
-    [&] { return process_pass(opt, db, accts, true); },
-    [&] { return process_pass(opt, db, accts, false); },
+      [&] { return bare_pass(opt, accts, token, "client"); },
+      [&] { return bare_pass(opt, accts, token, "client-warm"); },
+      // A dry run writes nothing: the process pass after it still finds all pending.
+      [&] { return process_pass(opt, db, accts, true); },
+      [&] { return process_pass(opt, db, accts, false); },
   };
   // Odd rounds: the pipeline first (the dry run still before the real pass).
   if (round % 2 == 1)
@@ -548,20 +568,23 @@ bool run_round(const options& opt, const std::vector<load_account>& accts, int r
   return good;
 }
 
-// -- the summary over rounds ---------------------------------------------------------
+// -- the summary over rounds --------------------------------------------------
 
 /// "median [min-max]" of `xs` with `digits` decimals.
 std::string median_range(std::vector<double> xs, int digits) {
   std::sort(xs.begin(), xs.end());
-  return fmt::format("{:.{}f} [{:.{}f}-{:.{}f}]", median(xs), digits, xs.front(), digits,
-                     xs.back(), digits);
+  return fmt::format("{:.{}f} [{:.{}f}-{:.{}f}]", median(xs), digits,
+                     xs.front(), digits, xs.back(), digits);
 }
 
 /// Per mode, over the rounds: seconds, accounts/s and the ratio to the same round's
 /// `client` pass (median and range), and the peak RSS of the process passes.
-void print_summary(const std::vector<pass_result>& all, std::size_t n, int rounds) {
-  fmt::print("\nover {} rounds (median [min-max]):\n{:<12} {:>20} {:>11} {:>20} {:>24}\n",
-             rounds, "mode", "seconds", "accounts/s", "/client", "peak RSS MiB");
+void print_summary(const std::vector<pass_result>& all, std::size_t n,
+                   int rounds) {
+  fmt::print("\nover {} rounds (median [min-max]):\n{:<12} {:>20} {:>11} "
+             "{:>20} {:>24}\n",
+             rounds, "mode", "seconds", "accounts/s", "/client",
+             "peak RSS MiB");
   for (const char* mode : {"client", "client-warm", "process-dry", "process"}) {
     std::vector<double> seconds, ratios, rss;
     for (auto& r : all)
@@ -572,8 +595,10 @@ void print_summary(const std::vector<pass_result>& all, std::size_t n, int round
       }
     if (seconds.empty())
       continue;
-    fmt::print("{:<12} {:>20} {:>11.0f} {:>20} {:>24}\n", mode, median_range(seconds, 2),
-               static_cast<double>(n) / median(seconds), median_range(ratios, 2),
+    fmt::print("{:<12} {:>20} {:>11.0f} {:>20} {:>24}\n", mode,
+               median_range(seconds, 2),
+               static_cast<double>(n) / median(seconds),
+               median_range(ratios, 2),
                rss.front() > 0 ? median_range(rss, 1) : std::string{"-"});
   }
 }
@@ -582,19 +607,23 @@ void print_summary(const std::vector<pass_result>& all, std::size_t n, int round
 
 int main(int argc, char** argv) {
   options opt;
-  opt.port = static_cast<uint16_t>(std::stoi(env_or("MAILPIPE_TEST_IMAP_PORT", "143")));
+  opt.port = static_cast<uint16_t>(
+      std::stoi(env_or("MAILPIPE_TEST_IMAP_PORT", "143")));
   opt.host = env_or("MAILPIPE_TEST_IMAP_HOST", "127.0.0.1");
   opt.users_file = env_or("MAILPIPE_TEST_IMAP_USERS");
   opt.mail_dir = env_or("MAILPIPE_TEST_IMAP_MAIL_DIR");
   opt.database_url = env_or("MAILPIPE_TEST_DATABASE_URL");
   opt.work_dir = fmt::format("/tmp/mailpipe-pipeline-load-{}", ::getpid());
-  CLI::App app{"mailpipe-pipeline-load: one `mailpipe process` pass against the bare "
-               "find-and-fetch pass over the same accounts (defaults from the "
-               "tools/dev-services env file)"};
+  CLI::App app{
+      "mailpipe-pipeline-load: one `mailpipe process` pass against the bare "
+      "find-and-fetch pass over the same accounts (defaults from the "
+      "tools/dev-services env file)"};
   app.add_option("-n,--accounts", opt.accounts, "seed accounts");
   app.add_option("--messages", opt.messages, "ordinary messages per account");
-  app.add_option("-p,--parallel", opt.parallel, "accounts at once (both passes)");
-  app.add_option("--rounds", opt.rounds, "rounds, each on a fresh scratch database");
+  app.add_option("-p,--parallel", opt.parallel,
+                 "accounts at once (both passes)");
+  app.add_option("--rounds", opt.rounds,
+                 "rounds, each on a fresh scratch database");
   app.add_option("--host", opt.host);
   app.add_option("--port", opt.port, "plain IMAP port");
   app.add_option("--users-file", opt.users_file, "Dovecot passwd-file");
@@ -603,22 +632,28 @@ int main(int argc, char** argv) {
   app.add_option("--database-url", opt.database_url,
                  "PostgreSQL where the scratch databases are created");
   app.add_option("--mailpipe", opt.mailpipe, "the mailpipe binary");
-  app.add_option("--work-dir", opt.work_dir, "config, CSV and logs of the runs");
-  app.add_flag("--keep", opt.keep, "keep the scratch databases and their files");
+  app.add_option("--work-dir", opt.work_dir,
+                 "config, CSV and logs of the runs");
+  app.add_flag("--keep", opt.keep,
+               "keep the scratch databases and their files");
   CLI11_PARSE(app, argc, argv);
-  if (opt.users_file.empty() || opt.mail_dir.empty() || opt.database_url.empty()) {
-    fmt::print(stderr, "need --users-file, --mail-dir and --database-url (or source the "
-                       "dev-services env file)\n");
+  if (opt.users_file.empty() || opt.mail_dir.empty()
+      || opt.database_url.empty()) {
+    fmt::print(
+        stderr,
+        "need --users-file, --mail-dir and --database-url (or source the "
+        "dev-services env file)\n");
     return 2;
   }
   try {
     auto t0 = steady::now();
-    load::seed_spec spec{opt.accounts, opt.messages, opt.users_file, opt.mail_dir,
-                         opt.prefix, shared_token(opt)};
+    load::seed_spec spec{opt.accounts, opt.messages, opt.users_file,
+                         opt.mail_dir, opt.prefix,   shared_token(opt)};
     auto accts = load::seed_accounts(spec);
     fmt::print("accounts: {} ({} messages each), setup {:.1f} s, parallel {}\n",
                accts.size(), opt.messages + 1,
-               std::chrono::duration<double>(steady::now() - t0).count(), opt.parallel);
+               std::chrono::duration<double>(steady::now() - t0).count(),
+               opt.parallel);
     // Dovecot builds its indexes on first contact: once, untimed, for no mode to pay.
     auto warm = bare_pass(opt, accts, shared_token(opt), "client");
     fmt::print("index warm-up: {:.1f} s, {} ok\n", warm.seconds, warm.ok);

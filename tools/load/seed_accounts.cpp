@@ -23,23 +23,24 @@ namespace {
 // -- messages -----------------------------------------------------------------
 
 /// A newsletter-like message to `to`; with `test_id`, it carries it in `header`.
-std::string message_text(const std::string& to, std::size_t n, const std::string& test_id,
+std::string message_text(const std::string& to, std::size_t n,
+                         const std::string& test_id,
                          const std::string& header) {
   std::string out = fmt::format(
-    "Return-Path: <news{0}@example.net>\r\n"
-    "Received: from mx{0}.example.net (mx{0}.example.net [192.0.2.{1}])\r\n"
-    "\tby mail.mailpipe.test with ESMTPS; Sun, 22 Nov 2026 03:00:{2:02} "
-    "+0000\r\n"
-    "Authentication-Results: mail.mailpipe.test; spf=pass "
-    "smtp.mailfrom=example.net; dkim=pass header.d=example.net\r\n"
-    "From: Newsletter {0} <news{0}@example.net>\r\n"
-    "To: {3}\r\n"
-    "Subject: Weekly letter number {0}\r\n"
-    "Date: Sun, 22 Nov 2026 03:00:{2:02} +0000\r\n"
-    "Message-ID: <{0}.{4}@example.net>\r\n"
-    "MIME-Version: 1.0\r\n"
-    "Content-Type: text/plain; charset=utf-8\r\n",
-    n, n % 250 + 1, n % 60, to, test_id.empty() ? "plain" : test_id);
+      "Return-Path: <news{0}@example.net>\r\n"
+      "Received: from mx{0}.example.net (mx{0}.example.net [192.0.2.{1}])\r\n"
+      "\tby mail.mailpipe.test with ESMTPS; Sun, 22 Nov 2026 03:00:{2:02} "
+      "+0000\r\n"
+      "Authentication-Results: mail.mailpipe.test; spf=pass "
+      "smtp.mailfrom=example.net; dkim=pass header.d=example.net\r\n"
+      "From: Newsletter {0} <news{0}@example.net>\r\n"
+      "To: {3}\r\n"
+      "Subject: Weekly letter number {0}\r\n"
+      "Date: Sun, 22 Nov 2026 03:00:{2:02} +0000\r\n"
+      "Message-ID: <{0}.{4}@example.net>\r\n"
+      "MIME-Version: 1.0\r\n"
+      "Content-Type: text/plain; charset=utf-8\r\n",
+      n, n % 250 + 1, n % 60, to, test_id.empty() ? "plain" : test_id);
   if (!test_id.empty())
     out += fmt::format("{}: {}\r\n", header, test_id);
   out += "\r\n";
@@ -49,10 +50,11 @@ std::string message_text(const std::string& to, std::size_t n, const std::string
   return out;
 }
 
-// -- maildirs -------------------------------------------------------------------
+// -- maildirs -----------------------------------------------------------------
 
 /// Writes one maildir message straight into `dir/cur` (unseen: no S flag).
-void write_mail(const fs::path& dir, const std::string& name, const std::string& text) {
+void write_mail(const fs::path& dir, const std::string& name,
+                const std::string& text) {
   std::ofstream out{dir / "cur" / (name + ":2,"), std::ios::binary};
   out << text;
 }
@@ -68,7 +70,7 @@ void chown_tree(const fs::path& root, uid_t uid, gid_t gid) {
     ::chown(e.path().c_str(), uid, gid);
 }
 
-// -- the manifest and the passwd-file -------------------------------------------------
+// -- the manifest and the passwd-file -----------------------------------------
 
 fs::path manifest_path(const seed_spec& spec) {
   return fs::path{spec.mail_dir} / fmt::format("{}-manifest.tsv", spec.prefix);
@@ -90,10 +92,12 @@ std::vector<load_account> read_manifest(const fs::path& path) {
   return accts;
 }
 
-void write_manifest(const fs::path& path, const std::vector<load_account>& accts) {
+void write_manifest(const fs::path& path,
+                    const std::vector<load_account>& accts) {
   std::ofstream out{path, std::ios::trunc};
   for (const auto& a : accts)
-    out << a.user << '\t' << a.password << '\t' << a.test_id << '\t' << a.folder << '\n';
+    out << a.user << '\t' << a.password << '\t' << a.test_id << '\t' << a.folder
+        << '\n';
 }
 
 /// The uid and gid of the passwd-file's first user (every home belongs to them).
@@ -107,14 +111,16 @@ std::pair<uid_t, gid_t> mail_owner(const std::string& users_file) {
     f.push_back(x);
   if (f.size() < 4)
     throw std::runtime_error("cannot read the passwd-file " + users_file);
-  return {static_cast<uid_t>(std::stoul(f[2])), static_cast<gid_t>(std::stoul(f[3]))};
+  return {static_cast<uid_t>(std::stoul(f[2])),
+          static_cast<gid_t>(std::stoul(f[3]))};
 }
 
 /// Appends `lines` in one write: Dovecot re-reads the passwd-file when it changes.
 void append_users(const std::string& users_file, const std::string& lines) {
   int fd = ::open(users_file.c_str(), O_WRONLY | O_APPEND);
   if (fd < 0
-      || ::write(fd, lines.data(), lines.size()) != static_cast<ssize_t>(lines.size()))
+      || ::write(fd, lines.data(), lines.size())
+             != static_cast<ssize_t>(lines.size()))
     throw std::runtime_error("cannot append to " + users_file);
   ::close(fd);
   // Dovecot checks the passwd-file for changes at most once a second.
@@ -123,7 +129,7 @@ void append_users(const std::string& users_file, const std::string& lines) {
 
 } // namespace
 
-// -- seeding --------------------------------------------------------------------
+// -- seeding ------------------------------------------------------------------
 
 std::vector<load_account> seed_accounts(const seed_spec& spec) {
   auto manifest = manifest_path(spec);
@@ -132,8 +138,8 @@ std::vector<load_account> seed_accounts(const seed_spec& spec) {
     for (const auto& a : accts)
       if (a.test_id != spec.shared_test_id)
         throw std::runtime_error(fmt::format(
-          "{} lists accounts with their own test ids: use another --prefix",
-          manifest.string()));
+            "{} lists accounts with their own test ids: use another --prefix",
+            manifest.string()));
   if (accts.size() >= spec.accounts) {
     accts.resize(spec.accounts);
     return accts;
@@ -158,7 +164,8 @@ std::vector<load_account> seed_accounts(const seed_spec& spec) {
     auto tag = fmt::format("{}.M{}P{}.load", 1795300000 + i, i, ::getpid());
     for (std::size_t m = 0; m < spec.messages; ++m) {
       // Ordinary mail: some with other test ids (earlier tests).
-      auto other = m % 5 == 0 ? fmt::format("mp-old{:012x}", rng()) : std::string{};
+      auto other =
+          m % 5 == 0 ? fmt::format("mp-old{:012x}", rng()) : std::string{};
       write_mail(m % 6 == 5 ? junk : md, fmt::format("{}{}", tag, m),
                  message_text(a.user, m, other, "X-Mailpipe-Test-Id"));
     }
@@ -166,8 +173,8 @@ std::vector<load_account> seed_accounts(const seed_spec& spec) {
                message_text(a.user, 999, a.test_id,
                             i % 3 == 0 ? "X-Test-ID" : "X-Mailpipe-Test-Id"));
     chown_tree(home, uid, gid);
-    lines += fmt::format("{}:{{PLAIN}}{}:{}:{}::{}::\n", a.user, a.password, uid, gid,
-                         home.string());
+    lines += fmt::format("{}:{{PLAIN}}{}:{}:{}::{}::\n", a.user, a.password,
+                         uid, gid, home.string());
     accts.push_back(std::move(a));
   }
   append_users(spec.users_file, lines);

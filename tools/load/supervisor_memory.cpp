@@ -16,18 +16,19 @@
 #include <thread>
 #include <vector>
 
+#include <CLI/CLI.hpp>
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
 #include "actors/supervisor.hpp"
 #include "messages/fwd.hpp"
 
 // jemalloc's control interface, when the program runs on it (mailpipe_allocator).
-extern "C" int mallctl(const char*, void*, size_t*, void*, size_t) __attribute__((weak));
+extern "C" int mallctl(const char*, void*, size_t*, void*, size_t)
+    __attribute__((weak));
 
 using namespace mailpipe;
 
@@ -72,7 +73,7 @@ void wait_until_idle() {
   }
 }
 
-// -- the actors -----------------------------------------------------------------
+// -- the actors ---------------------------------------------------------------
 
 /// The floor: an actor with a typed interface and an empty state.
 using empty_actor = caf::typed_actor<caf::reacts_to<atom::tick>>;
@@ -87,9 +88,7 @@ empty_actor::behavior_type empty(empty_actor::stateful_pointer<empty_state>) {
 
 class memory_system_config : public caf::actor_system_config {
 public:
-  memory_system_config() {
-    register_message_types(*this);
-  }
+  memory_system_config() { register_message_types(*this); }
 };
 
 /// What one kind of actor cost, as the child measured it.
@@ -119,11 +118,13 @@ figures measure(const std::string& kind, std::size_t n) {
   auto t0 = std::chrono::steady_clock::now();
   for (std::size_t i = 0; i < n; ++i)
     if (kind == "supervisor")
-      supervisors.push_back(sys.spawn(supervisor, static_cast<int64_t>(i + 1), context));
+      supervisors.push_back(
+          sys.spawn(supervisor, static_cast<int64_t>(i + 1), context));
     else
       empties.push_back(sys.spawn(empty));
-  f.spawn_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
-                      .count();
+  f.spawn_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
+          .count();
   wait_until_idle();
   f.rss_after = rss_bytes();
   f.heap_after = heap_bytes();
@@ -134,17 +135,18 @@ figures measure(const std::string& kind, std::size_t n) {
   return f;
 }
 
-// -- reporting ------------------------------------------------------------------
+// -- reporting ----------------------------------------------------------------
 
 void print_figures(const std::string& kind, std::size_t n, const figures& f) {
   auto per = [n](int64_t before, int64_t after) {
     return static_cast<double>(after - before) / static_cast<double>(n);
   };
-  std::string heap = f.heap_after < 0 ? std::string{"-"}
-                                      : fmt::format("{:.0f}", per(f.heap_before,
-                                                                  f.heap_after));
-  fmt::print("{:<12} {:>8} {:>10.1f} {:>10.1f} {:>12.0f} {:>12} {:>8.2f}\n", kind, n,
-             f.rss_before / 1048576.0, f.rss_after / 1048576.0,
+  std::string heap =
+      f.heap_after < 0
+          ? std::string{"-"}
+          : fmt::format("{:.0f}", per(f.heap_before, f.heap_after));
+  fmt::print("{:<12} {:>8} {:>10.1f} {:>10.1f} {:>12.0f} {:>12} {:>8.2f}\n",
+             kind, n, f.rss_before / 1048576.0, f.rss_after / 1048576.0,
              per(f.rss_before, f.rss_after), heap, f.spawn_seconds);
   std::fflush(stdout);
 }
@@ -166,19 +168,22 @@ bool measure_in_child(const std::string& kind, std::size_t n) {
 
 int main(int argc, char** argv) {
   std::size_t n = 100'000;
-  CLI::App app{"mailpipe-supervisor-memory: resident memory of idle account supervisors"};
+  CLI::App app{"mailpipe-supervisor-memory: resident memory of idle account "
+               "supervisors"};
   app.add_option("-n,--actors", n, "actors of each kind");
   CLI11_PARSE(app, argc, argv);
-  fmt::print("allocator: {}; sizeof(supervisor_state) {} B, "
-             "sizeof(stateful_actor<supervisor_state>) {} B, "
-             "sizeof(connection_knowledge) {} B, "
-             "sizeof(stateful_actor<empty_state>) {} B\n",
-             MAILPIPE_ALLOCATOR, sizeof(supervisor_state),
-             sizeof(caf::stateful_actor<supervisor_state, supervisor_actor::base>),
-             sizeof(connection_knowledge),
-             sizeof(caf::stateful_actor<empty_state, empty_actor::base>));
-  fmt::print("{:<12} {:>8} {:>10} {:>10} {:>12} {:>12} {:>8}\n", "actor", "count",
-             "RSS0 MiB", "RSS1 MiB", "RSS B/actor", "heap B/actor", "spawn s");
+  fmt::print(
+      "allocator: {}; sizeof(supervisor_state) {} B, "
+      "sizeof(stateful_actor<supervisor_state>) {} B, "
+      "sizeof(connection_knowledge) {} B, "
+      "sizeof(stateful_actor<empty_state>) {} B\n",
+      MAILPIPE_ALLOCATOR, sizeof(supervisor_state),
+      sizeof(caf::stateful_actor<supervisor_state, supervisor_actor::base>),
+      sizeof(connection_knowledge),
+      sizeof(caf::stateful_actor<empty_state, empty_actor::base>));
+  fmt::print("{:<12} {:>8} {:>10} {:>10} {:>12} {:>12} {:>8}\n", "actor",
+             "count", "RSS0 MiB", "RSS1 MiB", "RSS B/actor", "heap B/actor",
+             "spawn s");
   bool ok = measure_in_child("empty", n) && measure_in_child("supervisor", n);
   return ok ? 0 : 1;
 }

@@ -20,7 +20,7 @@ namespace mailpipe::cli {
 
 namespace {
 
-// -- one account's fields, as options or as an import row --------------------
+// -- one account's fields, as options or as an import row ---------------------
 
 /// The fields of an account as given (strings, so options and files share the checks).
 struct account_fields {
@@ -45,34 +45,37 @@ std::optional<std::string> security_of(const std::string& tls) {
 }
 
 // The one set of rules for a new account; `secret` is set when it came from stdin.
-caf::expected<db::account_import> make_account(const account_fields& f,
-                                               std::optional<std::string> secret) {
+caf::expected<db::account_import>
+make_account(const account_fields& f, std::optional<std::string> secret) {
   db::account_import out;
   auto& spec = out.spec;
   spec.email = f.email;
   if (f.email.find('@') == std::string::npos)
     return bad(fmt::format("email '{}' is not an address", f.email));
   if (!from_string(f.provider, spec.kind))
-    return bad(fmt::format("provider '{}' is not imap, gmail or outlook", f.provider));
+    return bad(
+        fmt::format("provider '{}' is not imap, gmail or outlook", f.provider));
   if (spec.kind == provider::imap) {
     if (f.host.empty())
       return bad("an imap account needs a host");
     auto sec = security_of(f.tls);
     if (!sec)
-      return bad(fmt::format("tls '{}' is not implicit, starttls or none", f.tls));
+      return bad(
+          fmt::format("tls '{}' is not implicit, starttls or none", f.tls));
     spec.imap_security = *sec;
     spec.imap_host = f.host;
     spec.imap_port = *sec == "tls" ? 993 : 143;
     if (!f.port.empty()) {
       auto port = text::parse_number(f.port);
-      if (!port || *port < 1 || *port > 65535 || *port != static_cast<int>(*port))
+      if (!port || *port < 1 || *port > 65535
+          || *port != static_cast<int>(*port))
         return bad(fmt::format("port '{}' is not 1 to 65535", f.port));
       spec.imap_port = static_cast<int>(*port);
     }
   }
   spec.username = f.username;
-  auto sources = (f.password_env.empty() ? 0 : 1) + (f.oauth_env.empty() ? 0 : 1)
-                 + (secret ? 1 : 0);
+  auto sources = (f.password_env.empty() ? 0 : 1)
+                 + (f.oauth_env.empty() ? 0 : 1) + (secret ? 1 : 0);
   if (sources != 1)
     return bad("give exactly one of --password-env VAR, --password-stdin, "
                "--oauth-refresh-token-env VAR (password_env or "
@@ -80,7 +83,8 @@ caf::expected<db::account_import> make_account(const account_fields& f,
   if (!f.oauth_env.empty())
     spec.auth_method = spec.kind == provider::imap ? "xoauth2" : "oauth2";
   else if (spec.kind != provider::imap)
-    return bad(fmt::format("a {} account needs an OAuth2 refresh token", f.provider));
+    return bad(
+        fmt::format("a {} account needs an OAuth2 refresh token", f.provider));
   if (!secret) {
     auto& var = f.password_env.empty() ? f.oauth_env : f.password_env;
     auto value = process_env()(var);
@@ -96,11 +100,12 @@ caf::expected<crypto::secret_box> load_box(const config& cfg) {
   auto box = crypto::secret_box::load(cfg.crypto);
   if (!box)
     return caf::make_error(
-      ec::invalid_config,
-      fmt::format("no key to seal account secrets ({}): set crypto.key_file, or the "
-                  "environment variable named by crypto.key_env ({}), to a base64 "
-                  "256-bit key, e.g. from `openssl rand -base64 32`",
-                  render(box.error()), cfg.crypto.key_env));
+        ec::invalid_config,
+        fmt::format(
+            "no key to seal account secrets ({}): set crypto.key_file, or the "
+            "environment variable named by crypto.key_env ({}), to a base64 "
+            "256-bit key, e.g. from `openssl rand -base64 32`",
+            render(box.error()), cfg.crypto.key_env));
   return box;
 }
 
@@ -110,11 +115,14 @@ using numbered_fields = std::vector<std::pair<int64_t, account_fields>>;
 
 void assign(account_fields& f, const std::string& key, std::string value) {
   static const std::map<std::string, std::string account_fields::*> fields{
-    {"email", &account_fields::email},       {"provider", &account_fields::provider},
-    {"host", &account_fields::host},         {"port", &account_fields::port},
-    {"tls", &account_fields::tls},           {"username", &account_fields::username},
-    {"password_env", &account_fields::password_env},
-    {"oauth_refresh_token_env", &account_fields::oauth_env}};
+      {"email", &account_fields::email},
+      {"provider", &account_fields::provider},
+      {"host", &account_fields::host},
+      {"port", &account_fields::port},
+      {"tls", &account_fields::tls},
+      {"username", &account_fields::username},
+      {"password_env", &account_fields::password_env},
+      {"oauth_refresh_token_env", &account_fields::oauth_env}};
   auto i = fields.find(key);
   if (i == fields.end())
     throw std::invalid_argument(fmt::format("unknown column '{}'", key));
@@ -148,8 +156,8 @@ caf::expected<numbered_fields> read_csv(std::istream& in) {
       continue;
     }
     if (cells.size() != header.size())
-      return bad(fmt::format("line {}: {} columns, the header has {}", n, cells.size(),
-                             header.size()));
+      return bad(fmt::format("line {}: {} columns, the header has {}", n,
+                             cells.size(), header.size()));
     account_fields f;
     try {
       for (size_t i = 0; i < cells.size(); ++i)
@@ -180,7 +188,8 @@ caf::expected<numbered_fields> read_toml(const std::string& path) {
         auto text = value.is_integer() ? std::to_string(*value.value<int64_t>())
                                        : value.value<std::string>();
         if (!text)
-          return bad(fmt::format("line {}: {} is not a string", line, key.str()));
+          return bad(
+              fmt::format("line {}: {} is not a string", line, key.str()));
         try {
           assign(f, std::string{key.str()}, *text);
         } catch (const std::invalid_argument& e) {
@@ -190,17 +199,20 @@ caf::expected<numbered_fields> read_toml(const std::string& path) {
       out.emplace_back(line, std::move(f));
     }
   } catch (const toml::parse_error& e) {
-    return bad(fmt::format("line {}: {}", e.source().begin.line, e.description()));
+    return bad(
+        fmt::format("line {}: {}", e.source().begin.line, e.description()));
   }
   return out;
 }
 
-caf::expected<std::vector<db::account_import>> read_import(const std::string& path) {
+caf::expected<std::vector<db::account_import>>
+read_import(const std::string& path) {
   std::ifstream in{path};
   if (!in)
     return bad(fmt::format("cannot read {}", path));
-  auto rows = path.size() > 5 && path.substr(path.size() - 5) == ".toml" ? read_toml(path)
-                                                                          : read_csv(in);
+  auto rows = path.size() > 5 && path.substr(path.size() - 5) == ".toml"
+                  ? read_toml(path)
+                  : read_csv(in);
   if (!rows)
     return rows.error();
   std::vector<db::account_import> out;
@@ -218,26 +230,31 @@ caf::expected<std::vector<db::account_import>> read_import(const std::string& pa
 
 std::string to_json(const db::account_info& a) {
   return fmt::format(
-    "{{\"id\":{},\"email\":{},\"provider\":{},\"active\":{},\"disabled_reason\":{},"
-    "\"disabled_at\":{},\"imap_host\":{},\"imap_port\":{},\"imap_security\":{},"
-    "\"username\":{},\"auth_method\":{},\"has_secret\":{},\"last_processed_at\":{},"
-    "\"created_at\":{},\"pending_tests\":{},\"failure\":{{\"count\":{},\"class\":{},"
-    "\"last_error\":{},\"last_failure_at\":{},\"retry_at\":{}}}}}",
-    a.id, json_str(a.email), json_str(a.provider), a.active, json_str(a.disabled_reason),
-    json_str(a.disabled_at), json_str(a.imap_host), a.imap_port, json_str(a.imap_security),
-    json_str(a.username), json_str(a.auth_method), a.has_secret,
-    json_str(a.last_processed_at), json_str(a.created_at), a.pending_tests,
-    a.failure_count, json_str(a.failure_class), json_str(a.last_error),
-    json_str(a.last_failure_at), json_str(a.retry_at));
+      "{{\"id\":{},\"email\":{},\"provider\":{},\"active\":{},\"disabled_"
+      "reason\":{},"
+      "\"disabled_at\":{},\"imap_host\":{},\"imap_port\":{},\"imap_security\":{"
+      "},"
+      "\"username\":{},\"auth_method\":{},\"has_secret\":{},\"last_processed_"
+      "at\":{},"
+      "\"created_at\":{},\"pending_tests\":{},\"failure\":{{\"count\":{},"
+      "\"class\":{},"
+      "\"last_error\":{},\"last_failure_at\":{},\"retry_at\":{}}}}}",
+      a.id, json_str(a.email), json_str(a.provider), a.active,
+      json_str(a.disabled_reason), json_str(a.disabled_at),
+      json_str(a.imap_host), a.imap_port, json_str(a.imap_security),
+      json_str(a.username), json_str(a.auth_method), a.has_secret,
+      json_str(a.last_processed_at), json_str(a.created_at), a.pending_tests,
+      a.failure_count, json_str(a.failure_class), json_str(a.last_error),
+      json_str(a.last_failure_at), json_str(a.retry_at));
 }
 
 void print_table(const std::vector<db::account_info>& list) {
   std::cout << fmt::format("{:<6} {:<32} {:<8} {:<9} {:<8} {}\n", "ID", "EMAIL",
                            "PROVIDER", "STATE", "PENDING", "FAILURES");
   for (auto& a : list)
-    std::cout << fmt::format("{:<6} {:<32} {:<8} {:<9} {:<8} {}\n", a.id, a.email,
-                             a.provider, a.active ? "active" : "disabled",
-                             a.pending_tests, a.failure_count);
+    std::cout << fmt::format(
+        "{:<6} {:<32} {:<8} {:<9} {:<8} {}\n", a.id, a.email, a.provider,
+        a.active ? "active" : "disabled", a.pending_tests, a.failure_count);
 }
 
 void print_details(const db::account_info& a) {
@@ -252,10 +269,12 @@ void print_details(const db::account_info& a) {
   line("disabled reason", a.disabled_reason);
   line("disabled at", a.disabled_at);
   if (!a.imap_host.empty())
-    line("imap", fmt::format("{}:{} ({})", a.imap_host, a.imap_port, a.imap_security));
+    line("imap",
+         fmt::format("{}:{} ({})", a.imap_host, a.imap_port, a.imap_security));
   line("username", a.username);
-  line("auth", fmt::format("{} ({})", a.auth_method,
-                           a.has_secret ? "secret stored, sealed" : "no secret"));
+  line("auth",
+       fmt::format("{} ({})", a.auth_method,
+                   a.has_secret ? "secret stored, sealed" : "no secret"));
   line("pending tests", std::to_string(a.pending_tests));
   line("last processed", a.last_processed_at);
   line("failures", std::to_string(a.failure_count));
@@ -269,18 +288,24 @@ void print_details(const db::account_info& a) {
 // -- subcommands --------------------------------------------------------------
 
 void add_add(CLI::App& parent, context& ctx) {
-  auto cmd = parent.add_subcommand("add", "add a seed account; its secret is read from "
-                                          "the environment or stdin and stored sealed");
+  auto cmd = parent.add_subcommand(
+      "add", "add a seed account; its secret is read from "
+             "the environment or stdin and stored sealed");
   auto f = std::make_shared<account_fields>();
   auto from_stdin = std::make_shared<bool>(false);
   cmd->add_option("--email", f->email, "the mailbox address")->required();
-  cmd->add_option("--provider", f->provider, "imap (default), gmail or outlook");
+  cmd->add_option("--provider", f->provider,
+                  "imap (default), gmail or outlook");
   cmd->add_option("--host", f->host, "IMAP server");
-  cmd->add_option("--port", f->port, "IMAP port (default 993, or 143 without TLS)");
+  cmd->add_option("--port", f->port,
+                  "IMAP port (default 993, or 143 without TLS)");
   cmd->add_option("--tls", f->tls, "implicit (default), starttls or none");
-  cmd->add_option("--username", f->username, "login name (default: the address)");
-  cmd->add_option("--password-env", f->password_env, "variable holding the password");
-  cmd->add_flag("--password-stdin", *from_stdin, "read the password from stdin's first line");
+  cmd->add_option("--username", f->username,
+                  "login name (default: the address)");
+  cmd->add_option("--password-env", f->password_env,
+                  "variable holding the password");
+  cmd->add_flag("--password-stdin", *from_stdin,
+                "read the password from stdin's first line");
   cmd->add_option("--oauth-refresh-token-env", f->oauth_env,
                   "variable holding the OAuth2 refresh token");
   cmd->callback([&ctx, f, from_stdin] {
@@ -329,7 +354,8 @@ void add_list_show(CLI::App& parent, context& ctx) {
       std::cout << (i ? ",\n " : "") << to_json((*all)[i]);
     std::cout << "]\n";
   });
-  auto show = parent.add_subcommand("show", "one account with its failure record");
+  auto show =
+      parent.add_subcommand("show", "one account with its failure record");
   auto id = std::make_shared<int64_t>(0);
   auto show_json = std::make_shared<bool>(false);
   show->add_option("ID", *id, "the account id")->required();
@@ -349,8 +375,10 @@ void add_list_show(CLI::App& parent, context& ctx) {
 }
 
 // `account reactivate ID` and `account remove ID`.
-void add_by_id(CLI::App& parent, context& ctx, const char* name, const char* help,
-               caf::error (*action)(pqxx::connection&, int64_t), const char* done) {
+void add_by_id(CLI::App& parent, context& ctx, const char* name,
+               const char* help,
+               caf::error (*action)(pqxx::connection&, int64_t),
+               const char* done) {
   auto cmd = parent.add_subcommand(name, help);
   auto id = std::make_shared<int64_t>(0);
   cmd->add_option("ID", *id, "the account id")->required();
@@ -367,14 +395,16 @@ void add_by_id(CLI::App& parent, context& ctx, const char* name, const char* hel
 
 void add_import(CLI::App& parent, context& ctx) {
   auto cmd = parent.add_subcommand(
-    "import", "add the accounts of a TOML ([[account]] tables) or CSV (header line) "
-              "file, all or none");
+      "import",
+      "add the accounts of a TOML ([[account]] tables) or CSV (header line) "
+      "file, all or none");
   auto path = std::make_shared<std::string>();
   cmd->add_option("FILE", *path, "the file (*.toml, else CSV)")->required();
   cmd->callback([&ctx, path] {
     auto rows = read_import(*path);
     if (!rows) {
-      std::cerr << "account import: " << *path << ": " << render(rows.error()) << "\n";
+      std::cerr << "account import: " << *path << ": " << render(rows.error())
+                << "\n";
       ctx.exit = exit_failure;
       return;
     }
@@ -400,9 +430,11 @@ void add_account_commands(CLI::App& app, context& ctx) {
   cmd->require_subcommand(1);
   add_add(*cmd, ctx);
   add_list_show(*cmd, ctx);
-  add_by_id(*cmd, ctx, "reactivate", "re-enable an account and clear its failures",
+  add_by_id(*cmd, ctx, "reactivate",
+            "re-enable an account and clear its failures",
             &db::reactivate_account, "reactivated");
-  add_by_id(*cmd, ctx, "remove", "delete an account with its results and secret",
+  add_by_id(*cmd, ctx, "remove",
+            "delete an account with its results and secret",
             &db::remove_account, "removed");
   add_import(*cmd, ctx);
 }

@@ -13,8 +13,9 @@ void add_config_commands(CLI::App& app, context& ctx) {
   auto cmd = app.add_subcommand("config", "check or show the configuration");
   cmd->require_subcommand(1);
 
-  auto check = cmd->add_subcommand(
-    "check", "validate a config file; exit 2 naming file, line and key of each mistake");
+  auto check =
+      cmd->add_subcommand("check", "validate a config file; exit 2 naming "
+                                   "file, line and key of each mistake");
   auto file = std::make_shared<std::string>();
   check->add_option("FILE", *file, "the file (default: --config)");
   check->callback([&ctx, file] {
@@ -41,7 +42,8 @@ void add_config_commands(CLI::App& app, context& ctx) {
       ctx.exit = exit_usage;
       return;
     }
-    if (auto an = analyzer::make(std::move(*policy), result.cfg.analysis); !an) {
+    if (auto an = analyzer::make(std::move(*policy), result.cfg.analysis);
+        !an) {
       std::cerr << path << ": [analysis] " << render(an.error()) << "\n";
       ctx.exit = exit_usage;
       return;
@@ -50,7 +52,8 @@ void add_config_commands(CLI::App& app, context& ctx) {
   });
 
   auto show = cmd->add_subcommand(
-    "show", "print the effective configuration (defaults, file, environment), secrets masked");
+      "show", "print the effective configuration (defaults, file, "
+              "environment), secrets masked");
   auto reveal = std::make_shared<bool>(false);
   show->add_flag("--show-secrets", *reveal, "print secrets unmasked");
   show->callback([&ctx, reveal] {

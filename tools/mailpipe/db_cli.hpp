@@ -15,8 +15,8 @@ namespace mailpipe::cli {
 
 /// Loads the config (into `*cfg_out` when given) and connects to its database for
 /// command `cmd`; on failure prints why, sets `ctx.exit` and returns null.
-std::unique_ptr<pqxx::connection> open_database(context& ctx, std::string_view cmd,
-                                                config* cfg_out = nullptr);
+std::unique_ptr<pqxx::connection>
+open_database(context& ctx, std::string_view cmd, config* cfg_out = nullptr);
 
 /// Prints `cmd: error` to stderr and sets the exit code: 2 for a config mistake, 1 for
 /// anything else (database down, unknown id, duplicate, bad input data).

@@ -12,8 +12,8 @@
 
 namespace mailpipe::cli {
 
-std::unique_ptr<pqxx::connection> open_database(context& ctx, std::string_view cmd,
-                                                config* cfg_out) {
+std::unique_ptr<pqxx::connection>
+open_database(context& ctx, std::string_view cmd, config* cfg_out) {
   auto cfg = ctx.load_and_log(false);
   if (!cfg)
     return nullptr;
@@ -39,12 +39,14 @@ std::string json_str(std::string_view s) {
 }
 
 void add_metrics_commands(CLI::App& app, context& ctx) {
-  auto cmd = app.add_subcommand("metrics", "the email_processing_metrics table");
+  auto cmd =
+      app.add_subcommand("metrics", "the email_processing_metrics table");
   cmd->require_subcommand(1);
-  auto clean = cmd->add_subcommand("clean", "delete metrics rows older than --days days");
+  auto clean = cmd->add_subcommand(
+      "clean", "delete metrics rows older than --days days");
   auto days = std::make_shared<int64_t>(30);
   clean->add_option("--days", *days, "keep this many days (default 30)")
-    ->check(CLI::Range(int64_t{0}, int64_t{36500}));
+      ->check(CLI::Range(int64_t{0}, int64_t{36500}));
   clean->callback([&ctx, days] {
     auto conn = open_database(ctx, "metrics clean");
     if (!conn)
@@ -52,8 +54,9 @@ void add_metrics_commands(CLI::App& app, context& ctx) {
     auto n = db::clean_metrics(*conn, *days);
     if (!n)
       return report(ctx, "metrics clean", n.error());
-    std::cout << fmt::format("deleted {} metrics row{} older than {} day{}\n", *n,
-                             *n == 1 ? "" : "s", *days, *days == 1 ? "" : "s");
+    std::cout << fmt::format("deleted {} metrics row{} older than {} day{}\n",
+                             *n, *n == 1 ? "" : "s", *days,
+                             *days == 1 ? "" : "s");
   });
 }
 

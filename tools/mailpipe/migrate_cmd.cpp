@@ -13,13 +13,16 @@ namespace mailpipe::cli {
 
 void add_migrate_command(CLI::App& app, context& ctx) {
   auto cmd = app.add_subcommand(
-    "migrate", "create or upgrade the database schema (safe to run twice, or on "
-               "several nodes at once)");
+      "migrate",
+      "create or upgrade the database schema (safe to run twice, or on "
+      "several nodes at once)");
   auto status = std::make_shared<bool>(false);
-  cmd->add_flag("--status", *status, "list the migrations and whether each is applied");
+  cmd->add_flag("--status", *status,
+                "list the migrations and whether each is applied");
   auto lock_wait = std::make_shared<std::string>("1m");
-  cmd->add_option("--lock-wait", *lock_wait,
-                  "how long to wait while another migration holds the lock (default 1m)");
+  cmd->add_option(
+      "--lock-wait", *lock_wait,
+      "how long to wait while another migration holds the lock (default 1m)");
   cmd->callback([&ctx, status, lock_wait] {
     auto wait = parse_duration(*lock_wait);
     if (!wait || wait->count() < 0) {
@@ -45,7 +48,8 @@ void add_migrate_command(CLI::App& app, context& ctx) {
         return;
       }
       size_t pending = 0;
-      std::cout << fmt::format("{:<8} {:<32} {}\n", "VERSION", "NAME", "APPLIED");
+      std::cout << fmt::format("{:<8} {:<32} {}\n", "VERSION", "NAME",
+                               "APPLIED");
       for (auto& s : *states) {
         std::string applied = s.applied_at ? *s.applied_at : "pending";
         if (!s.applied_at)
@@ -54,10 +58,11 @@ void add_migrate_command(CLI::App& app, context& ctx) {
           applied += " (CHANGED since applied)";
         if (s.unknown_to_binary)
           applied += " (unknown to this binary)";
-        std::cout << fmt::format("{:<8} {:<32} {}\n", s.version, s.name, applied);
+        std::cout << fmt::format("{:<8} {:<32} {}\n", s.version, s.name,
+                                 applied);
       }
-      std::cout << fmt::format("{} applied, {} pending\n", states->size() - pending,
-                               pending);
+      std::cout << fmt::format("{} applied, {} pending\n",
+                               states->size() - pending, pending);
       return;
     }
     db::migrate_options opts;
@@ -73,18 +78,22 @@ void add_migrate_command(CLI::App& app, context& ctx) {
     }
     auto n = outcome->applied;
     if (n > 0)
-      std::cout << fmt::format("{} migration{} applied\n", n, n == 1 ? "" : "s");
+      std::cout << fmt::format("{} migration{} applied\n", n,
+                               n == 1 ? "" : "s");
     if (!outcome->unknown.empty()) {
       // Every migration this binary needs is there: not a failure (a newer node of a
       // rolling upgrade migrated first), but not "up to date" either.
       auto k = outcome->unknown.size();
-      std::cerr << fmt::format(
-        "migrate: warning: the database has {} migration{} this binary does not know: {}; "
-        "a newer mailpipe migrated it. Nothing was undone; upgrade this node.\n",
-        k, k == 1 ? "" : "s", db::describe(outcome->unknown));
-      std::cout << fmt::format("schema is ahead of this binary: every migration it knows "
-                               "is applied, {} newer one{} it does not know\n",
-                               k, k == 1 ? "" : "s");
+      std::cerr << fmt::format("migrate: warning: the database has {} "
+                               "migration{} this binary does not know: {}; "
+                               "a newer mailpipe migrated it. Nothing was "
+                               "undone; upgrade this node.\n",
+                               k, k == 1 ? "" : "s",
+                               db::describe(outcome->unknown));
+      std::cout << fmt::format(
+          "schema is ahead of this binary: every migration it knows "
+          "is applied, {} newer one{} it does not know\n",
+          k, k == 1 ? "" : "s");
     } else if (n == 0) {
       std::cout << "schema is up to date\n";
     }

@@ -16,10 +16,10 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/node.hpp"
+#include "actors/pipeline.hpp"
 #include "adapters/db/connection.hpp"
 #include "adapters/db/deadline.hpp"
 #include "adapters/db/migrate.hpp"
-#include "actors/pipeline.hpp"
 #include "adapters/sys/logging.hpp"
 #include "messages/fwd.hpp"
 #include "tools/mailpipe/cli.hpp"
@@ -52,14 +52,10 @@ sigset_t stop_signals() {
 
 const char* signal_name(int sig) {
   switch (sig) {
-    case SIGTERM:
-      return "SIGTERM";
-    case SIGINT:
-      return "SIGINT";
-    case SIGHUP:
-      return "SIGHUP";
-    default:
-      return "a signal";
+    case SIGTERM: return "SIGTERM";
+    case SIGINT: return "SIGINT";
+    case SIGHUP: return "SIGHUP";
+    default: return "a signal";
   }
 }
 
@@ -79,7 +75,8 @@ bool signal_pending(const sigset_t& set) {
 
 // Waits for the root's down message until `deadline`, watching for a second signal.
 // Returns the node's exit reason, or nullopt when it did not stop in time.
-std::optional<caf::error> await_root(caf::scoped_actor& self, const sigset_t& set,
+std::optional<caf::error> await_root(caf::scoped_actor& self,
+                                     const sigset_t& set,
                                      caf::timestamp deadline) {
   std::optional<caf::error> reason;
   while (!reason && caf::make_timestamp() < deadline) {
@@ -117,7 +114,8 @@ void check_schema(caf::actor_system& sys, const config& cfg) {
     if (!unknown || unknown->empty())
       return;
     auto n = unknown->size();
-    spdlog::warn("the database has {} migration{} this binary does not know: {}; a newer "
+    spdlog::warn("the database has {} migration{} this binary does not know: "
+                 "{}; a newer "
                  "mailpipe migrated it: upgrade this node",
                  n, n == 1 ? "" : "s", db::describe(*unknown));
   });
@@ -146,8 +144,8 @@ int run_node(const config& cfg) {
                   caf::after(std::chrono::milliseconds{0}) >> [] {});
   }
   // The whole stop, blocked actors included, takes at most the grace and a margin.
-  auto deadline = caf::make_timestamp() + cfg.node.shutdown_grace
-                  + std::chrono::seconds{1};
+  auto deadline =
+      caf::make_timestamp() + cfg.node.shutdown_grace + std::chrono::seconds{1};
   if (!reason) {
     spdlog::info("received {}, stopping", signal_name(sig));
     self->send(root, atom::shutdown_v);
@@ -159,9 +157,10 @@ int run_node(const config& cfg) {
     exit_now(exit_failure);
   }
   if (!await_actors(sys, deadline)) {
-    spdlog::warn("node {} stopped; {} actor(s) still blocked in a call, exiting "
-                 "without them",
-                 cfg.node.name, sys.registry().running() - 1);
+    spdlog::warn(
+        "node {} stopped; {} actor(s) still blocked in a call, exiting "
+        "without them",
+        cfg.node.name, sys.registry().running() - 1);
     exit_now(*reason ? exit_failure : exit_ok);
   }
   if (*reason) {
@@ -177,7 +176,8 @@ int run_node(const config& cfg) {
 
 void add_run_command(CLI::App& app, context& ctx) {
   auto cmd = app.add_subcommand(
-    "run", "start a node: registers in the cluster and runs until SIGTERM/SIGINT");
+      "run",
+      "start a node: registers in the cluster and runs until SIGTERM/SIGINT");
   cmd->callback([&ctx] {
     auto cfg = ctx.load_and_log();
     if (!cfg)

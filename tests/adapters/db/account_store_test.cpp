@@ -26,7 +26,8 @@ TEST(account_store, secrets_are_sealed_bound_to_their_row_and_open_again) {
   ASSERT_TRUE(conn) << render(conn.error());
   ASSERT_TRUE(db::migrate(**conn));
   auto box = make_box('k');
-  db::account_spec imap{"seed1@mailpipe.test", provider::imap, "127.0.0.1", 993, "tls"};
+  db::account_spec imap{"seed1@mailpipe.test", provider::imap, "127.0.0.1", 993,
+                        "tls"};
   db::account_spec gmail{"seed@gmail.example", provider::gmail};
   gmail.auth_method = "oauth2";
   auto a = db::add_account(**conn, imap, "pw-plaintext-1", box);
@@ -37,9 +38,10 @@ TEST(account_store, secrets_are_sealed_bound_to_their_row_and_open_again) {
   // The plaintext is nowhere in the table.
   {
     pqxx::nontransaction tx{**conn};
-    auto leaked = tx.exec1("SELECT count(*) FROM email_accounts WHERE "
-                           "position('pw-plaintext-1'::bytea IN secret_encrypted) > 0 "
-                           "OR position('refresh-token-2'::bytea IN secret_encrypted) > 0");
+    auto leaked = tx.exec1(
+        "SELECT count(*) FROM email_accounts WHERE "
+        "position('pw-plaintext-1'::bytea IN secret_encrypted) > 0 "
+        "OR position('refresh-token-2'::bytea IN secret_encrypted) > 0");
     EXPECT_EQ(leaked[0].as<int>(), 0);
     auto row = tx.exec_params1("SELECT provider, imap_host, username FROM "
                                "email_accounts WHERE id = $1",
@@ -64,10 +66,11 @@ TEST(account_store, secrets_are_sealed_bound_to_their_row_and_open_again) {
   // A sealed value copied into another row does not open there.
   {
     pqxx::nontransaction tx{**conn};
-    tx.exec_params("UPDATE email_accounts SET secret_encrypted = "
-                   "(SELECT secret_encrypted FROM email_accounts WHERE id = $1) "
-                   "WHERE id = $2",
-                   *a, *b);
+    tx.exec_params(
+        "UPDATE email_accounts SET secret_encrypted = "
+        "(SELECT secret_encrypted FROM email_accounts WHERE id = $1) "
+        "WHERE id = $2",
+        *a, *b);
   }
   EXPECT_TRUE(is(db::load_secret(**conn, *b, box).error(), ec::auth_failed));
 
@@ -82,7 +85,8 @@ TEST(account_store, a_duplicate_address_is_named_and_adds_nothing) {
   ASSERT_TRUE(conn);
   ASSERT_TRUE(db::migrate(**conn));
   auto box = make_box('k');
-  db::account_spec spec{"dup@mailpipe.test", provider::imap, "127.0.0.1", 993, "tls"};
+  db::account_spec spec{"dup@mailpipe.test", provider::imap, "127.0.0.1", 993,
+                        "tls"};
   ASSERT_TRUE(db::add_account(**conn, spec, "one", box));
   auto again = db::add_account(**conn, spec, "two", box);
   ASSERT_FALSE(again);

@@ -25,7 +25,7 @@ http::response status(long code, std::string body = {}) {
 
 } // namespace
 
-// -- transport ---------------------------------------------------------------
+// -- transport ----------------------------------------------------------------
 
 TEST(http_client, sends_method_headers_body_and_reads_response) {
   http_stub stub;
@@ -118,7 +118,7 @@ TEST(http_client, oversized_body_is_refused) {
   EXPECT_TRUE(is(resp.error(), ec::protocol_error)) << render(resp.error());
 }
 
-// -- classification ----------------------------------------------------------
+// -- classification -----------------------------------------------------------
 
 TEST(http_classify, success_is_no_error) {
   EXPECT_FALSE(http::classify_response(status(200), "x", fixed_now()));
@@ -228,7 +228,7 @@ TEST(http_classify, mask_secrets_hides_token_values) {
                "bearer ***");
 }
 
-// -- retry policy ------------------------------------------------------------
+// -- retry policy -------------------------------------------------------------
 
 TEST(http_retry, obeys_retry_after_and_backs_off) {
   http::retry_policy p{3, 10s, 1s};
@@ -244,7 +244,7 @@ TEST(http_retry, obeys_retry_after_and_backs_off) {
   EXPECT_FALSE(http::retry_delay(caf::make_error(ec::parse_error, "x"), 1, p));
 }
 
-// -- URLs --------------------------------------------------------------------
+// -- URLs ---------------------------------------------------------------------
 
 TEST(http_url, encodes_and_finds_origins) {
   EXPECT_EQ(http::url_encode("a b/c?d=é~"), "a%20b%2Fc%3Fd%3D%C3%A9~");

@@ -95,7 +95,7 @@ stub_reply rate_limited() {
 
 } // namespace
 
-// -- limits ------------------------------------------------------------------
+// -- limits -------------------------------------------------------------------
 
 TEST(discord_limits, short_text_is_kept) {
   EXPECT_EQ(discord::truncate("héllo", 5), "héllo");
@@ -189,7 +189,7 @@ TEST(discord_payload, the_webhook_token_is_masked) {
             "https://x/y?thread_id=1&wait=true");
 }
 
-// -- delivery ----------------------------------------------------------------
+// -- delivery -----------------------------------------------------------------
 
 TEST_F(webhook, a_204_is_delivered) {
   stub.script("POST", webhook_path, {plain(204)});

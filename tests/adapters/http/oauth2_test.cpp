@@ -48,7 +48,7 @@ oauth2::endpoint endpoint_of(const http_stub& stub) {
 
 } // namespace
 
-// -- parsing -----------------------------------------------------------------
+// -- parsing ------------------------------------------------------------------
 
 TEST(oauth2, parses_token_responses) {
   test::fake_clock fc;
@@ -74,7 +74,7 @@ TEST(oauth2, parses_token_responses) {
   }
 }
 
-// -- the grant ---------------------------------------------------------------
+// -- the grant ----------------------------------------------------------------
 
 TEST(oauth2, refresh_posts_the_form_and_reads_the_token) {
   http_stub stub;
@@ -132,7 +132,7 @@ TEST(oauth2, token_endpoint_failures_are_classified) {
   EXPECT_TRUE(is(oauth2::refresh(c, ep, "", *fc.now).error(), ec::auth_failed));
 }
 
-// -- the cache ---------------------------------------------------------------
+// -- the cache ----------------------------------------------------------------
 
 TEST(oauth2, cache_returns_the_token_until_shortly_before_expiry) {
   http_stub stub;
@@ -164,7 +164,7 @@ TEST(oauth2, rotated_refresh_token_is_kept_and_reported) {
   EXPECT_EQ(cache.refresh_token(), "rt-rotated");
 }
 
-// -- 401 handling ------------------------------------------------------------
+// -- 401 handling -------------------------------------------------------------
 
 namespace {
 

@@ -410,14 +410,15 @@ TEST(imap_fault, sasl_without_initial_response_waits_for_the_challenge) {
   EXPECT_TRUE(s->has_capability("IDLE")); // taken from the OK's code
 }
 
-// -- capabilities from hints -------------------------------------------------
+// -- capabilities from hints --------------------------------------------------
 
 /// Hints as a pass against a server announcing these lists leaves them.
 session_hints hints_for(std::string greeting, std::string after_login) {
   session_hints h;
   h.greeting_capabilities =
       std::make_shared<const capability_list>(std::move(greeting));
-  h.capabilities = std::make_shared<const capability_list>(std::move(after_login));
+  h.capabilities =
+      std::make_shared<const capability_list>(std::move(after_login));
   h.known = true;
   return h;
 }

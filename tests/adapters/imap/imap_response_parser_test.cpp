@@ -290,7 +290,8 @@ TEST(imap_helpers, mask_catches_cut_secrets) {
   EXPECT_EQ(mask("ter2!! tail", {"hunter2!!"}), "*** tail");
 }
 
-TEST(imap_response_parser, parsing_in_place_leaves_nothing_of_the_previous_response) {
+TEST(imap_response_parser,
+     parsing_in_place_leaves_nothing_of_the_previous_response) {
   response_parser p;
   p.feed("m1 NO [AUTHENTICATIONFAILED] bad\r\n"
          "* 4 FETCH (UID 9 BODY[HEADER] {5}\r\nA: b\n)\r\n"
@@ -338,9 +339,11 @@ TEST(imap_response_parser, values_reused_in_place_match_a_fresh_parse) {
   // lists, a list where an atom was, NIL where a string was, a literal, an
   // untokenizable unknown response, and data after a status.
   const std::vector<std::string> frames = {
-      "* LIST (\\HasNoChildren \\Junk) \"/\" \"Junk Mail With A Long Name\"\r\n",
+      "* LIST (\\HasNoChildren \\Junk) \"/\" \"Junk Mail With A Long "
+      "Name\"\r\n",
       "* LIST () NIL INBOX\r\n",
-      "* 12 FETCH (UID 7 FLAGS (\\Seen (nested (deeper))) X-GM-LABELS (\"a\" b))\r\n",
+      "* 12 FETCH (UID 7 FLAGS (\\Seen (nested (deeper))) X-GM-LABELS (\"a\" "
+      "b))\r\n",
       "* SEARCH 1 2 3 4 5 6 7 8 9 10 11 12\r\n",
       "* SEARCH\r\n",
       "* 3 FETCH (BODY[HEADER] {4}\r\nX: y)\r\n",
@@ -376,9 +379,9 @@ TEST(imap_response_parser, values_reused_in_place_match_a_fresh_parse) {
 TEST(imap_capabilities, words_are_case_insensitive_and_exact) {
   capability_list caps{"IMAP4rev1 SASL-IR  auth=PLAIN LITERAL+ IDLE idle"};
   EXPECT_EQ(caps.text(), "IMAP4rev1 SASL-IR  auth=PLAIN LITERAL+ IDLE idle");
-  EXPECT_EQ(caps.words(), (std::vector<std::string>{"AUTH=PLAIN", "IDLE",
-                                                    "IMAP4REV1", "LITERAL+",
-                                                    "SASL-IR"}));
+  EXPECT_EQ(caps.words(),
+            (std::vector<std::string>{"AUTH=PLAIN", "IDLE", "IMAP4REV1",
+                                      "LITERAL+", "SASL-IR"}));
   EXPECT_TRUE(caps.has("AUTH=PLAIN"));
   EXPECT_TRUE(caps.has("imap4rev1"));
   EXPECT_TRUE(caps.has("Literal+"));

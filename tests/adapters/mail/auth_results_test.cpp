@@ -45,8 +45,7 @@ std::string parse(std::string_view v, bool arc = false) {
 
 } // namespace
 
-// -- PART A: RFC examples
-// ---------------------------------------------------------------
+// -- PART A: RFC examples -----------------------------------------------------
 
 TEST(auth_results, rfc_01_none_with_version) {
   EXPECT_EQ(parse("example.org 1; none"),
@@ -252,8 +251,7 @@ TEST(auth_results, rfc_20_received_spf_fail_with_identity) {
   EXPECT_EQ(spf.property("envelope-from"), "myname@example.com");
 }
 
-// -- real-world quirks
-// --------------------------------------------------------------------
+// -- real-world quirks --------------------------------------------------------
 
 TEST(auth_results, microsoft_without_authserv_id) {
   auto h = parse_auth_results(

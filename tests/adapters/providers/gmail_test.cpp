@@ -18,7 +18,7 @@ using test::stub_request;
 
 namespace {
 
-// -- a stand-in for the Gmail API, answering in its documented JSON ----------
+// -- a stand-in for the Gmail API, answering in its documented JSON -----------
 
 struct fake_message {
   std::string id;
@@ -236,7 +236,7 @@ const found_message* by_id(const std::vector<found_message>& v,
 
 } // namespace
 
-// -- parsers -----------------------------------------------------------------
+// -- parsers ------------------------------------------------------------------
 
 TEST(gmail_parse, documented_shapes) {
   auto page = gmail::parse_message_list(
@@ -271,7 +271,7 @@ TEST(gmail_parse, malformed_json_is_a_parse_error) {
   EXPECT_FALSE(gmail::parse_history(R"({"history": []})"));
 }
 
-// -- find --------------------------------------------------------------------
+// -- find ---------------------------------------------------------------------
 
 TEST(gmail, finds_test_messages_in_inbox_and_spam) {
   fixture f;
@@ -360,7 +360,7 @@ TEST(gmail, invalid_test_ids_are_refused_before_any_request) {
   EXPECT_EQ(f.gmail.stub.count(".*"), 0u);
 }
 
-// -- errors ------------------------------------------------------------------
+// -- errors -------------------------------------------------------------------
 
 TEST(gmail, expired_token_is_refreshed_and_the_search_succeeds) {
   fixture f;
@@ -476,7 +476,7 @@ TEST(gmail, per_user_quota_is_respected) {
   EXPECT_EQ(s.waited(), duration{500ms});
 }
 
-// -- history -----------------------------------------------------------------
+// -- history ------------------------------------------------------------------
 
 TEST(gmail, history_lists_added_messages_across_pages) {
   fixture f;

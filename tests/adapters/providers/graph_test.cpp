@@ -17,7 +17,7 @@ using test::stub_request;
 
 namespace {
 
-// -- a stand-in for Microsoft Graph, answering in its documented JSON --------
+// -- a stand-in for Microsoft Graph, answering in its documented JSON ---------
 
 // Graph's error body: {"error": {"code", "message", "innerError": {...}}}.
 stub_reply graph_error(int status, std::string code, std::string message) {
@@ -250,7 +250,7 @@ caf::error search_error(fixture& f, stub_reply reply) {
 
 } // namespace
 
-// -- parsers -----------------------------------------------------------------
+// -- parsers ------------------------------------------------------------------
 
 TEST(graph_parse, documented_shapes) {
   auto page = graph::parse_message_page(
@@ -280,7 +280,7 @@ TEST(graph_parse, documented_shapes) {
   EXPECT_FALSE(graph::parse_mail_folder(R"({"displayName": "x"})"));
 }
 
-// -- find --------------------------------------------------------------------
+// -- find ---------------------------------------------------------------------
 
 TEST(graph, finds_messages_and_resolves_folders) {
   fixture f;
@@ -346,7 +346,7 @@ TEST(graph, pages_through_search_results) {
   EXPECT_EQ(searches[2].param("$skip"), "6");
 }
 
-// -- errors ------------------------------------------------------------------
+// -- errors -------------------------------------------------------------------
 
 TEST(graph, expired_token_is_refreshed_then_auth_failed_when_refused_again) {
   fixture f;
@@ -412,7 +412,7 @@ TEST(graph, next_link_to_another_host_is_refused) {
   EXPECT_TRUE(is(err, ec::protocol_error)) << render(err);
 }
 
-// -- delta -------------------------------------------------------------------
+// -- delta --------------------------------------------------------------------
 
 TEST(graph, delta_rounds_follow_next_links_and_keep_the_delta_link) {
   fixture f;
