@@ -370,6 +370,36 @@ TEST_F(process_e2e,
       1);
 }
 
+TEST_F(process_e2e,
+       a_stop_signal_lets_the_pass_in_flight_end_and_releases_the_leases) {
+  silent_server silent;
+  auto users = imap_.add_users(3);
+  import(users, silent.port());
+  add_test();
+  test::child_process run{
+      {test::mailpipe_binary(), "--config", dir_ + "/mailpipe.toml", "process",
+       "--parallel", "1", "--timeout", "3"},
+      {"MAILPIPE_DATABASE_URL=" + db_.url(), "MAILPIPE_SECRET_KEY=" + key_b64},
+      "process-stop"};
+  // All three are claimed; the first is in flight, held by the silent server.
+  ASSERT_TRUE(test::eventually(db_.url(),
+                               "SELECT count(*) = 3 FROM email_accounts WHERE "
+                               "lease_owner IS NOT NULL",
+                               10s))
+      << run.output();
+  run.signal(SIGINT);
+  EXPECT_EQ(run.wait_exit(20s), 130) << run.output();
+  EXPECT_NE(run.output().find("received SIGINT"), std::string::npos)
+      << run.output();
+  // The pass in flight ended (cut at its time limit) and was recorded; the two
+  // accounts it never reached were not; no lease is left behind.
+  EXPECT_EQ(scalar("SELECT count(*) FROM email_accounts WHERE lease_owner IS "
+                   "NOT NULL"),
+            0);
+  EXPECT_EQ(scalar("SELECT count(*) FROM email_account_failures"), 1);
+  EXPECT_EQ(scalar("SELECT count(*) FROM email_processing_metrics"), 1);
+}
+
 // -- concurrency and dry runs -------------------------------------------------
 
 TEST_F(process_e2e,
@@ -483,10 +513,14 @@ TEST_F(process_e2e,
                    "AND placement = 'spam'"),
             1)
       << node.output();
-  EXPECT_GE(
-      scalar("SELECT count(DISTINCT run_id) FROM email_processing_metrics "
-             "WHERE node = 'e2e-node'"),
-      1);
+  // The run writes its metrics rows when its last account is done, after the
+  // results.
+  EXPECT_TRUE(test::eventually(db_.url(),
+                               "SELECT count(DISTINCT run_id) >= 1 FROM "
+                               "email_processing_metrics WHERE node = "
+                               "'e2e-node'",
+                               10s))
+      << node.output();
   node.signal(SIGTERM);
   EXPECT_EQ(node.wait_exit(15s), 0) << node.output();
   EXPECT_EQ(

@@ -1,8 +1,12 @@
 // `mailpipe process`: one processing run, as cron starts it every minute.
 
+#include <pthread.h>
+#include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <memory>
 #include <thread>
@@ -11,13 +15,16 @@
 #include <caf/actor_system_config.hpp>
 #include <caf/event_based_actor.hpp>
 #include <caf/scoped_actor.hpp>
+#include <caf/send.hpp>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include "actors/alerter.hpp"
 #include "actors/pipeline.hpp"
+#include "adapters/sys/logging.hpp"
 #include "messages/fwd.hpp"
 #include "tools/mailpipe/db_cli.hpp"
+#include "tools/mailpipe/signals.hpp"
 
 namespace mailpipe::cli {
 
@@ -179,12 +186,65 @@ void settle_alerts(caf::scoped_actor& self, const alerter_actor& alerter) {
   }
 }
 
+// A stop signal during a run: no new account starts, the passes in flight
+// finish (each within its time limit), the run's leases are released and its
+// report printed, and process exits 128 + the signal. A second signal exits at
+// once; the leases then expire by themselves (processing.lease).
+class stop_watch {
+public:
+  explicit stop_watch(caf::actor scheduler)
+      : scheduler_(std::move(scheduler)), thread_([this] { watch(); }) {}
+  ~stop_watch() {
+    done_ = true;
+    thread_.join();
+  }
+  stop_watch(const stop_watch&) = delete;
+  stop_watch& operator=(const stop_watch&) = delete;
+
+  /// The signal that stopped the run; 0 when none did.
+  int signal() const { return signal_; }
+
+private:
+  void watch() {
+    auto set = stop_signals();
+    timespec tick{0, 100'000'000};
+    while (!done_) {
+      int sig = sigtimedwait(&set, nullptr, &tick);
+      if (sig <= 0)
+        continue;
+      if (signal_ != 0) {
+        spdlog::warn("process: {} again: exiting now; the run's leases expire "
+                     "by themselves",
+                     signal_name(sig));
+        shutdown_logging();
+        std::fflush(nullptr);
+        std::_Exit(exit_code_of(sig));
+      }
+      signal_ = sig;
+      spdlog::warn("process: received {}: no new account starts; the passes "
+                   "in flight finish, then the leases are released (again to "
+                   "exit at once)",
+                   signal_name(sig));
+      caf::anon_send_exit(scheduler_, caf::exit_reason::user_shutdown);
+    }
+  }
+
+  caf::actor scheduler_;
+  std::atomic<bool> done_{false};
+  std::atomic<int> signal_{0};
+  std::thread thread_; // last: it reads the members above
+};
+
 void stop_all(caf::scoped_actor& self, const pipeline_handles& handles) {
   for (auto i = handles.actors.rbegin(); i != handles.actors.rend(); ++i)
     self->send_exit(i->handle, caf::exit_reason::user_shutdown);
 }
 
 void process(context& ctx, const process_options& opts) {
+  // Blocked in every thread, before the logger's and CAF's start: the stop
+  // watch takes them (a thread that did not block one would die of it).
+  auto signals = stop_signals();
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   auto cfg = ctx.load_and_log();
   if (!cfg)
     return;
@@ -193,6 +253,7 @@ void process(context& ctx, const process_options& opts) {
   auto handles = start_pipeline(sys, *cfg, schedule{});
   if (!handles)
     return report(ctx, "process", handles.error());
+  stop_watch watch{caf::actor_cast<caf::actor>(handles->scheduler)};
   auto req = to_request(*cfg, opts);
   if (isatty(STDERR_FILENO) && !opts.json)
     req.listener = sys.spawn(progress_line);
@@ -215,6 +276,8 @@ void process(context& ctx, const process_options& opts) {
             report(ctx, "process", err);
           });
   settle_alerts(self, handles->context->alerter);
+  if (watch.signal() != 0 && ctx.exit == exit_ok)
+    ctx.exit = exit_code_of(watch.signal());
   stop_all(self, *handles);
   if (req.listener)
     self->send_exit(req.listener, caf::exit_reason::user_shutdown);

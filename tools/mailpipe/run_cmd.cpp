@@ -23,6 +23,7 @@
 #include "adapters/sys/logging.hpp"
 #include "messages/fwd.hpp"
 #include "tools/mailpipe/cli.hpp"
+#include "tools/mailpipe/signals.hpp"
 
 namespace mailpipe::cli {
 
@@ -37,27 +38,6 @@ public:
     load<caf::io::middleman>();
   }
 };
-
-// The signals that stop a node: SIGTERM and SIGINT, and SIGHUP (a closed terminal or a
-// service manager's hang-up is an ordered stop too; log files rotate daily by themselves,
-// so there is nothing to reopen). A second one during the stop ends the process at once.
-sigset_t stop_signals() {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGHUP);
-  return set;
-}
-
-const char* signal_name(int sig) {
-  switch (sig) {
-    case SIGTERM: return "SIGTERM";
-    case SIGINT: return "SIGINT";
-    case SIGHUP: return "SIGHUP";
-    default: return "a signal";
-  }
-}
 
 // True when a stop signal is pending (taken from the queue).
 bool signal_pending(const sigset_t& set) {
@@ -122,9 +102,9 @@ void check_schema(caf::actor_system& sys, const config& cfg) {
 }
 
 int run_node(const config& cfg) {
-  // Block the stop signals in every thread (CAF's included), then wait for them here.
+  // The stop signals are blocked in every thread (the logger's and CAF's, see
+  // add_run_command) and waited for here.
   auto set = stop_signals();
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
   node_system_config sys_cfg;
   caf::actor_system sys{sys_cfg};
   caf::scoped_actor self{sys};
@@ -179,6 +159,10 @@ void add_run_command(CLI::App& app, context& ctx) {
       "run",
       "start a node: registers in the cluster and runs until SIGTERM/SIGINT");
   cmd->callback([&ctx] {
+    // Before the logger starts its thread: a thread that did not block a stop
+    // signal would die of it instead of the node stopping in order.
+    auto set = stop_signals();
+    pthread_sigmask(SIG_BLOCK, &set, nullptr);
     auto cfg = ctx.load_and_log();
     if (!cfg)
       return;
