@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <chrono>
 #include <map>
-#include <thread>
 
 #include <fmt/format.h>
 #include <openssl/evp.h>
@@ -86,11 +85,19 @@ unknown_of(const std::map<int64_t, applied_row>& applied) {
   return out;
 }
 
-bool try_lock(pqxx::connection& conn) {
-  pqxx::nontransaction tx{conn};
-  return tx
-      .exec_params1("SELECT pg_try_advisory_lock($1)", migration_lock_key)[0]
-      .as<bool>();
+// Runs `sql` on its own; true when the server cut its wait for a lock
+// (lock_timeout, SQLSTATE 55P03).
+bool lock_wait_cut(pqxx::connection& conn, const std::string& sql) {
+  try {
+    pqxx::nontransaction{conn}.exec(sql);
+    return false;
+  } catch (const pqxx::sql_error& e) {
+    if (e.sqlstate() == "55P03"
+        || std::string_view{e.what()}.find("lock timeout")
+               != std::string_view::npos)
+      return true;
+    throw;
+  }
 }
 
 // "another migration holds the lock (PostgreSQL backend pid N, application 'x', client
@@ -129,21 +136,30 @@ std::string lock_holder(pqxx::connection& conn) {
              : fmt::format("another migration holds the lock ({})", who);
 }
 
-// Takes the migration lock within `wait`; ec::busy naming the holder when it cannot.
+// Takes the migration lock within `wait`; ec::busy naming the holder when it
+// cannot. The server bounds the wait (lock_timeout, with the statement timeout
+// moved past it for this one statement), so the client never sleeps.
 caf::error take_lock(pqxx::connection& conn, duration wait) {
-  using clock = std::chrono::steady_clock;
-  auto deadline = clock::now() + wait;
-  while (!try_lock(conn)) {
-    auto now = clock::now();
-    if (now >= deadline)
-      return caf::make_error(
-          ec::busy, fmt::format("{}; waited {} for it: try again when it ends "
-                                "(or give `migrate --lock-wait` more time)",
-                                lock_holder(conn), format_duration(wait)));
-    std::this_thread::sleep_for(std::min<clock::duration>(
-        std::chrono::milliseconds{100}, deadline - now));
+  auto ms = std::max<int64_t>(
+      1, std::chrono::duration_cast<std::chrono::milliseconds>(wait).count());
+  auto statement_timeout = pqxx::nontransaction{conn}
+                               .exec1("SHOW statement_timeout")[0]
+                               .as<std::string>();
+  pqxx::nontransaction{conn}.exec(fmt::format(
+      "SET lock_timeout = {}; SET statement_timeout = {}", ms, ms + 5000));
+  bool cut = lock_wait_cut(
+      conn, fmt::format("SELECT pg_advisory_lock({})", migration_lock_key));
+  {
+    pqxx::nontransaction restore{conn};
+    restore.exec("SET lock_timeout = 0; SET statement_timeout = "
+                 + restore.quote(statement_timeout));
   }
-  return {};
+  if (!cut)
+    return {};
+  return caf::make_error(
+      ec::busy, fmt::format("{}; waited {} for it: try again when it ends "
+                            "(or give `migrate --lock-wait` more time)",
+                            lock_holder(conn), format_duration(wait)));
 }
 
 } // namespace

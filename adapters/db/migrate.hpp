@@ -60,7 +60,7 @@ struct migrate_outcome {
 };
 
 /// Applies every pending migration, each in its own transaction, under an advisory lock so
-/// that nodes migrating at once take turns. The lock is tried every 100 ms for at most
+/// that nodes migrating at once take turns. The server waits for the lock at most
 /// `opts.lock_wait`: a session that holds it longer is reported (`ec::busy`, "another
 /// migration holds the lock (PostgreSQL backend pid N, application 'x', ...)"). A database
 /// that has migrations unknown to this binary and lacks some it knows was migrated by a
