@@ -92,9 +92,16 @@ using supervisor_actor = caf::typed_actor<
     caf::replies_to<atom::run, pass_request>::with<pass_outcome>>;
 
 /// Finds the test messages of one account (detached: blocking I/O); quits after
-/// one answer.
-using fetcher_actor = caf::typed_actor<caf::replies_to<
-    atom::fetch, pass_request>::with<std::vector<found_message>>>;
+/// one answer. Between the tries of a read that must wait (a rate limit, a
+/// retry) it sleeps in its mailbox, answering status and exit.
+using fetcher_actor = caf::typed_actor<
+    // Returns the account, the tries so far and whether one is scheduled.
+    status_handler,
+    // Finds the messages of the pass's pending tests within its time limit.
+    caf::replies_to<atom::fetch,
+                    pass_request>::with<std::vector<found_message>>,
+    // Internal: the wait asked for by the last try is over; try again.
+    caf::reacts_to<atom::tick>>;
 
 /// Turns found messages into results (pure; quits after one answer).
 using analyzer_actor = caf::typed_actor<

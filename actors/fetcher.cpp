@@ -98,63 +98,112 @@ api_session_options rest_options(const ProviderConfig& section,
                                  const pass_request& req) {
   auto opts = session_options(section, req.account.email);
   opts.timeout = std::min(opts.timeout, req.timeout);
-  // A wait past the account's time limit outlives the pass: the pass is cut,
-  // but the blocked fetcher (and the run that must join it) sleeps on. Such a
-  // Retry-After is a rate-limited failure, retried at the next run.
+  // A Retry-After past the account's time limit outlives the pass: it is a
+  // rate-limited failure at once, retried at the next run.
   opts.retry.max_wait = std::min(opts.retry.max_wait, req.timeout);
   return opts;
 }
 
-caf::expected<std::vector<found_message>>
-fetch_gmail(const config& cfg, const pass_request& req,
-            connection_knowledge& know) {
-  http::client client;
-  api_session session{rest_options(cfg.gmail, req), client,
-                      tokens(cfg, req.account, know), nullptr};
-  gmail::options opts;
-  opts.test_id_headers = cfg.analysis.test_id_headers;
-  opts.test_id_pattern = cfg.analysis.test_id_pattern;
-  return gmail::mailbox{opts, session}.find(tokens_of(req.account));
+// The pass's REST session, made by its first try and kept for the next.
+template <class ProviderConfig>
+api_session& session_of(const config& cfg, const ProviderConfig& section,
+                        const pass_request& req, connection_knowledge& know,
+                        fetch_progress& progress) {
+  if (!progress.session) {
+    progress.client = std::make_unique<http::client>();
+    progress.session = std::make_unique<api_session>(
+        rest_options(section, req), *progress.client,
+        tokens(cfg, req.account, know), nullptr);
+  }
+  return *progress.session;
 }
 
+// One try of a Gmail or Graph search (`Mailbox` is `gmail::mailbox` or
+// `graph::mailbox`, `Options` its options).
+template <class Mailbox, class Options, class ProviderConfig>
 caf::expected<std::vector<found_message>>
-fetch_graph(const config& cfg, const pass_request& req,
-            connection_knowledge& know) {
-  http::client client;
-  api_session session{rest_options(cfg.outlook, req), client,
-                      tokens(cfg, req.account, know), nullptr};
-  graph::options opts;
+fetch_rest(const config& cfg, const ProviderConfig& section,
+           const pass_request& req, connection_knowledge& know,
+           fetch_progress& progress) {
+  auto& session = session_of(cfg, section, req, know, progress);
+  Options opts;
   opts.test_id_headers = cfg.analysis.test_id_headers;
   opts.test_id_pattern = cfg.analysis.test_id_pattern;
-  return graph::mailbox{opts, session}.find(tokens_of(req.account));
+  auto found = Mailbox{opts, session}.find(tokens_of(req.account));
+  if (!found && is(found.error(), ec::retry_later)) {
+    progress.retry_in = session.retry_in();
+    progress.cause = session.cause();
+  }
+  return found;
+}
+
+using fetcher_ptr = fetcher_actor::stateful_pointer<fetcher_state>;
+
+// Tries the pass once more: answers it, or schedules the next try when the
+// read must wait and the pass's time allows.
+void try_fetch(fetcher_ptr self) {
+  auto& st = self->state;
+  ++st.tries;
+  st.waiting = false;
+  auto found = st.fetch(st.cfg, st.req, *st.know, st.progress);
+  if (!found && is(found.error(), ec::retry_later)) {
+    if (self->clock().now() + st.progress.retry_in < st.deadline) {
+      st.waiting = true;
+      self->delayed_send(self, st.progress.retry_in, atom::tick_v);
+      return;
+    }
+    st.answer.deliver(st.progress.cause ? st.progress.cause : found.error());
+  } else if (!found) {
+    st.answer.deliver(found.error());
+  } else {
+    st.answer.deliver(std::move(*found));
+  }
+  self->quit();
 }
 
 } // namespace
 
 caf::expected<std::vector<found_message>>
 fetch_test_messages(const config& cfg, const pass_request& req,
-                    connection_knowledge& know) {
+                    connection_knowledge& know, fetch_progress& progress) {
   switch (req.account.kind) {
-    case provider::gmail: return fetch_gmail(cfg, req, know);
-    case provider::outlook: return fetch_graph(cfg, req, know);
+    case provider::gmail:
+      return fetch_rest<gmail::mailbox, gmail::options>(cfg, cfg.gmail, req,
+                                                        know, progress);
+    case provider::outlook:
+      return fetch_rest<graph::mailbox, graph::options>(cfg, cfg.outlook, req,
+                                                        know, progress);
     case provider::imap: break;
   }
   return fetch_imap(cfg, req, know);
 }
 
 fetcher_actor::behavior_type
-fetcher(fetcher_actor::pointer self, config cfg, fetch_fn fetch,
+fetcher(fetcher_ptr self, config cfg, fetch_fn fetch,
         std::shared_ptr<connection_knowledge> know) {
+  self->state.cfg = std::move(cfg);
+  self->state.fetch = std::move(fetch);
+  self->state.know = std::move(know);
   return {
-      [self, cfg{std::move(cfg)}, fetch{std::move(fetch)}, know](
-          atom::fetch,
-          const pass_request& req) -> caf::result<std::vector<found_message>> {
-        auto found = fetch(cfg, req, *know);
-        self->quit();
-        if (!found)
-          return found.error();
-        return std::move(*found);
+      [self](atom::status) {
+        auto& st = self->state;
+        status_dict d;
+        d["name"] = std::string{fetcher_state::name};
+        d["account"] = st.req.account.email;
+        d["tries"] = static_cast<int64_t>(st.tries);
+        d["waiting"] = st.waiting;
+        return d;
       },
+      [self](atom::fetch,
+             pass_request& req) -> caf::result<std::vector<found_message>> {
+        auto& st = self->state;
+        st.req = std::move(req);
+        st.deadline = self->clock().now() + st.req.timeout;
+        st.answer = self->make_response_promise<std::vector<found_message>>();
+        try_fetch(self);
+        return st.answer;
+      },
+      [self](atom::tick) { try_fetch(self); },
   };
 }
 

@@ -4,9 +4,12 @@
 #include <memory>
 #include <vector>
 
+#include <caf/actor_clock.hpp>
 #include <caf/expected.hpp>
+#include <caf/typed_response_promise.hpp>
 
 #include "actors/actors.hpp"
+#include "adapters/http/api_session.hpp"
 #include "adapters/http/oauth2.hpp"
 #include "adapters/imap/client.hpp"
 #include "config/config.hpp"
@@ -23,12 +26,27 @@ struct connection_knowledge {
   std::shared_ptr<oauth2::token_cache> tokens;
 };
 
+/// What the fetch of one pass keeps between its tries: the REST session, whose
+/// replayed answers, attempt counts and limiter reservation let a try go on
+/// where the last one stopped, and what the last try asked for.
+struct fetch_progress {
+  std::unique_ptr<http::client> client;
+  std::unique_ptr<api_session> session;
+  /// After `ec::retry_later`: how long to wait before the next try.
+  duration retry_in{0};
+  /// After `ec::retry_later`: the failure the wait is for, the pass's answer
+  /// when its time runs out first.
+  caf::error cause;
+};
+
 /// Finds the messages carrying the pending tests of `req.account` with the
 /// adapter of its provider: IMAP (`find_test_messages`), Gmail or Microsoft
-/// Graph. Blocking; updates `know` (hints, tokens) as it learns.
+/// Graph. Blocks on I/O but never sleeps: a REST read that must wait answers
+/// `ec::retry_later` with `progress.retry_in` set, and the next call with the
+/// same `progress` goes on. Updates `know` (hints, tokens) as it learns.
 caf::expected<std::vector<found_message>>
 fetch_test_messages(const config& cfg, const pass_request& req,
-                    connection_knowledge& know);
+                    connection_knowledge& know, fetch_progress& progress);
 
 /// The IMAP session hints as an account's `sync_state.imap_hints` keeps them
 /// (`{"greeting": ..., "capabilities": ..., "junk": ...}`), so that a process
@@ -46,13 +64,31 @@ std::string hints_to_keep(std::string_view sync_state,
 
 /// The signature of `fetch_test_messages`.
 using fetch_fn = std::function<caf::expected<std::vector<found_message>>(
-    const config&, const pass_request&, connection_knowledge&)>;
+    const config&, const pass_request&, connection_knowledge&,
+    fetch_progress&)>;
 
-/// Answers one `fetch` with `fetch(cfg, req, *know)` on its own copy of the
-/// knowledge (which the supervisor adopts after the answer) and quits. Spawn it
-/// detached when `fetch` blocks.
+/// State of a fetcher: its one pass, and the tries it makes of it.
+struct fetcher_state {
+  static inline const char* name = "fetcher";
+  config cfg;
+  fetch_fn fetch;
+  /// Its own copy of the supervisor's knowledge (adopted after the answer).
+  std::shared_ptr<connection_knowledge> know;
+  pass_request req;
+  fetch_progress progress;
+  /// The pass's time limit ends here; no try is scheduled past it.
+  caf::actor_clock::time_point deadline;
+  size_t tries = 0;
+  bool waiting = false;
+  caf::typed_response_promise<std::vector<found_message>> answer;
+};
+
+/// Answers one `fetch` with `fetch(cfg, req, *know, progress)`, tried again
+/// after each `ec::retry_later` while the pass's time allows (the answer is then
+/// the failure behind the wait), and quits. Spawn it detached when `fetch`
+/// blocks.
 fetcher_actor::behavior_type
-fetcher(fetcher_actor::pointer self, config cfg, fetch_fn fetch,
-        std::shared_ptr<connection_knowledge> know);
+fetcher(fetcher_actor::stateful_pointer<fetcher_state> self, config cfg,
+        fetch_fn fetch, std::shared_ptr<connection_knowledge> know);
 
 } // namespace mailpipe

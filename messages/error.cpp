@@ -27,6 +27,7 @@ std::string to_string(ec x) {
     case ec::not_found: return "not_found";
     case ec::shutting_down: return "shutting_down";
     case ec::busy: return "busy";
+    case ec::retry_later: return "retry_later";
   }
   return "ec(" + std::to_string(static_cast<int>(x)) + ")";
 }

@@ -54,6 +54,10 @@ enum class ec : uint8_t {
   shutting_down,
   /// The work asked for is already in progress (a run while another one runs).
   busy,
+  /// Not a failure: the call cannot go on yet (a rate-limit wait, a retry
+  /// after a failure); the caller tries again after the delay the adapter
+  /// names (`api_session::retry_in`).
+  retry_later,
 };
 
 /// The failure classes of an account (DESIGN.md), as stored in

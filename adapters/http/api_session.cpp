@@ -19,16 +19,39 @@ std::string describe(const std::string& url) {
 
 api_session::api_session(api_session_options opts, http::client& client,
                          oauth2::token_cache& tokens, per_user_limiter* limiter,
-                         http::clock_fn clock, http::sleep_fn sleep)
+                         http::clock_fn clock)
     : opts_(std::move(opts)), origin_(http::origin_of(opts_.api_url)),
       client_(client), tokens_(tokens), limiter_(limiter),
-      clock_(std::move(clock)), sleep_(std::move(sleep)) {}
+      clock_(std::move(clock)) {}
 
-void api_session::wait(duration d) {
-  if (d.count() <= 0)
-    return;
+caf::error api_session::later(const std::string& url, duration d,
+                              caf::error cause) {
+  waiting_ = url;
+  next_try_ = clock_() + d;
+  retry_in_ = d;
   waited_ += d;
-  sleep_(d);
+  cause_ = std::move(cause);
+  return caf::make_error(
+      ec::retry_later,
+      fmt::format("{}: try again in {}ms", render(cause_), d.count()));
+}
+
+caf::expected<http::response>
+api_session::send(const std::string& url,
+                  std::vector<http::header_field> headers,
+                  std::initializer_list<long> pass) {
+  http::request req;
+  req.url = url;
+  req.timeout = opts_.timeout;
+  req.headers = std::move(headers);
+  req.headers.push_back({"Accept", "application/json"});
+  auto resp = oauth2::call_with_auth(client_, tokens_, req, clock_);
+  if (!resp)
+    return std::move(resp.error());
+  if (resp->ok()
+      || std::find(pass.begin(), pass.end(), resp->status) != pass.end())
+    return resp;
+  return http::classify_response(*resp, describe(url), clock_());
 }
 
 caf::expected<http::response>
@@ -40,33 +63,41 @@ api_session::get(const std::string& url, double cost,
                            fmt::format("refusing to send the token to {}: "
                                        "not the API's origin {}",
                                        http::origin_of(url), origin_));
-  http::request req;
-  req.url = url;
-  req.timeout = opts_.timeout;
-  req.headers = std::move(headers);
-  req.headers.push_back({"Accept", "application/json"});
-  for (int attempt = 1;; ++attempt) {
-    if (limiter_)
-      wait(limiter_->reserve(opts_.user_key, cost, clock_()));
-    auto resp = oauth2::call_with_auth(client_, tokens_, req, clock_);
-    caf::error err;
-    if (!resp) {
-      err = std::move(resp.error());
-    } else if (resp->ok()
-               || std::find(pass.begin(), pass.end(), resp->status)
-                      != pass.end()) {
-      return resp;
-    } else {
-      err = http::classify_response(*resp, describe(url), clock_());
-    }
-    auto delay = http::retry_delay(err, attempt, opts_.retry);
-    if (!delay)
-      return err;
-    ++retries_;
-    spdlog::warn("{}: {}; attempt {} in {}ms", opts_.user_key, render(err),
-                 attempt + 1, delay->count());
-    wait(*delay);
+  if (auto known = answered_.find(url);
+      !waiting_.empty() && url != waiting_ && known != answered_.end())
+    return known->second; // a re-run catching up to the call that waited
+  auto now = clock_();
+  if (now < next_try_) {
+    retry_in_ = std::chrono::duration_cast<duration>(next_try_ - now);
+    return caf::make_error(ec::retry_later, "called before its retry time");
   }
+  if (limiter_ && reserved_ != url) {
+    reserved_ = url;
+    auto wait = limiter_->reserve(opts_.user_key, cost, now);
+    if (wait.count() > 0)
+      return later(url, wait,
+                   caf::make_error(ec::rate_limited,
+                                   "the per-user request budget "
+                                   "is spent"));
+  }
+  reserved_.clear();
+  waiting_.clear();
+  auto resp = send(url, std::move(headers), pass);
+  if (resp) {
+    attempts_.erase(url);
+    answered_.insert_or_assign(url, *resp);
+    return resp;
+  }
+  auto attempt = ++attempts_[url];
+  auto delay = http::retry_delay(resp.error(), attempt, opts_.retry);
+  if (!delay) {
+    attempts_.erase(url);
+    return std::move(resp.error());
+  }
+  ++retries_;
+  spdlog::warn("{}: {}; attempt {} in {}ms", opts_.user_key,
+               render(resp.error()), attempt + 1, delay->count());
+  return later(url, *delay, std::move(resp.error()));
 }
 
 } // namespace mailpipe

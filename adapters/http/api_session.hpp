@@ -1,6 +1,7 @@
 #pragma once
 
 #include <initializer_list>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -26,39 +27,56 @@ struct api_session_options {
 };
 
 /// The authorized, rate-limited, retrying GET the Gmail and Graph adapters are
-/// built on: waits for the user's token bucket, sends with the account's bearer
-/// token (refreshed once on 401), and retries 429 / 403 rate limits / 5xx /
-/// timeouts as the retry policy says, obeying Retry-After. Blocking; one per
-/// fetch of one account.
+/// built on, for the fetch of one account in one pass. It never sleeps: when
+/// the user's token bucket is empty, or a 429 / 403 rate limit / 5xx / timeout
+/// is to be tried again (as the retry policy says, obeying Retry-After), `get`
+/// returns `ec::retry_later` and `retry_in()` says when to call again. The
+/// caller then re-runs its whole read (the adapters' reads are idempotent):
+/// until the re-run reaches the call that waited, the answers this session
+/// already has are replayed, not asked again, and that call goes out on its
+/// reservation and its attempt count, so a re-run costs no budget and goes on
+/// where it stopped.
 class api_session {
 public:
-  /// `limiter` may be null (no per-user limit); clock and sleeper are injected
-  /// for tests.
+  /// `limiter` may be null (no per-user limit); the clock is injected for
+  /// tests.
   api_session(api_session_options opts, http::client& client,
               oauth2::token_cache& tokens, per_user_limiter* limiter,
-              http::clock_fn clock = http::system_clock(),
-              http::sleep_fn sleep = http::real_sleep());
+              http::clock_fn clock = http::system_clock());
 
   /// GETs the absolute `url` spending `cost` units of the user's budget.
   /// Returns 2xx responses and those whose status is in `pass` (for callers
-  /// that give 404 or 410 a meaning); everything else becomes the error
-  /// `http::classify_response` makes.
+  /// that give 404 or 410 a meaning), `ec::retry_later` when the call must
+  /// wait, and otherwise the error `http::classify_response` makes.
   caf::expected<http::response>
   get(const std::string& url, double cost,
       std::vector<http::header_field> headers = {},
       std::initializer_list<long> pass = {});
 
+  /// After `ec::retry_later`: how long to wait before calling again.
+  duration retry_in() const { return retry_in_; }
+
+  /// After `ec::retry_later`: the failure the wait is for (a rate-limit wait
+  /// or the error to be retried), which is the answer when the caller cannot
+  /// wait that long.
+  const caf::error& cause() const { return cause_; }
+
   /// The options this session runs with.
   const api_session_options& options() const { return opts_; }
 
-  /// Total time spent waiting (rate limiter and retries), for status and tests.
+  /// Total time asked to wait (rate limiter and retries), for status and
+  /// tests.
   duration waited() const { return waited_; }
 
   /// How many requests were retried.
   size_t retries() const { return retries_; }
 
 private:
-  void wait(duration d);
+  caf::error later(const std::string& url, duration d, caf::error cause);
+
+  caf::expected<http::response> send(const std::string& url,
+                                     std::vector<http::header_field> headers,
+                                     std::initializer_list<long> pass);
 
   api_session_options opts_;
   std::string origin_;
@@ -66,7 +84,18 @@ private:
   oauth2::token_cache& tokens_;
   per_user_limiter* limiter_;
   http::clock_fn clock_;
-  http::sleep_fn sleep_;
+  /// The answers of this session's calls, by URL (replayed on a re-run).
+  std::map<std::string, http::response> answered_;
+  /// The call that was told to wait ("" when none is).
+  std::string waiting_;
+  /// Failed attempts so far of each URL still to be answered.
+  std::map<std::string, int> attempts_;
+  /// The URL whose limiter reservation is taken and waited for.
+  std::string reserved_;
+  /// No call goes out before this time.
+  wall_time next_try_{};
+  duration retry_in_{0};
+  caf::error cause_;
   duration waited_{0};
   size_t retries_ = 0;
 };

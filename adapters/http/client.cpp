@@ -4,7 +4,6 @@
 #include <algorithm>
 #include <cctype>
 #include <mutex>
-#include <thread>
 
 #include <caf/timespan.hpp>
 #include <curl/curl.h>
@@ -83,10 +82,6 @@ caf::error transport_error(CURLcode rc, const char* detail,
 
 clock_fn system_clock() {
   return [] { return std::chrono::system_clock::now(); };
-}
-
-sleep_fn real_sleep() {
-  return [](duration d) { std::this_thread::sleep_for(d); };
 }
 
 // -- response -----------------------------------------------------------------

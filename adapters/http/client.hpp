@@ -29,15 +29,8 @@ using time_point = wall_time;
 /// tests.
 using clock_fn = mailpipe::clock_fn;
 
-/// Waits for a duration; `std::this_thread::sleep_for` in production, a
-/// recorder in tests.
-using sleep_fn = std::function<void(duration)>;
-
 /// The real clock.
 clock_fn system_clock();
-
-/// The real sleeper.
-sleep_fn real_sleep();
 
 // -- requests and responses ---------------------------------------------------
 

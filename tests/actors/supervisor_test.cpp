@@ -24,8 +24,10 @@ namespace {
 struct journal {
   /// The fake wall clock.
   wall_time now = wall_time{} + std::chrono::hours{24 * 365 * 56};
-  /// Fetches made, and what the next one returns.
+  /// Fetches made, and what the next one returns: "retry later" with each of
+  /// `waits` first (for a rate limit), then `fetch_error` or `fetch_found`.
   int fetches = 0;
+  std::vector<duration> waits;
   caf::error fetch_error;
   std::vector<found_message> fetch_found;
   /// Failures stored, records written, alerts raised.
@@ -77,6 +79,24 @@ alerter_actor::behavior_type fake_alerter(journal_ptr j) {
   };
 }
 
+// The fetch the journal scripts.
+fetch_fn stand_in_fetch(journal_ptr j) {
+  return [j](const config&, const pass_request&, connection_knowledge& know,
+             fetch_progress& progress)
+             -> caf::expected<std::vector<found_message>> {
+    auto n = static_cast<size_t>(j->fetches++);
+    if (n < j->waits.size()) {
+      progress.retry_in = j->waits[n];
+      progress.cause = caf::make_error(ec::rate_limited, "quota spent");
+      return caf::make_error(ec::retry_later, "wait");
+    }
+    know.hints.junk_folder = "Junk";
+    if (j->fetch_error)
+      return j->fetch_error;
+    return j->fetch_found;
+  };
+}
+
 struct supervisor_fixture : test::deterministic_fixture {
   journal_ptr j = std::make_shared<journal>();
   supervisor_actor sup;
@@ -89,15 +109,7 @@ struct supervisor_fixture : test::deterministic_fixture {
     ctx->alerter = sys.spawn(fake_alerter, j);
     ctx->now = [j = j] { return j->now; };
     ctx->blocking_fetch = false;
-    ctx->fetch = [j = j](const config&, const pass_request&,
-                         connection_knowledge& know)
-        -> caf::expected<std::vector<found_message>> {
-      ++j->fetches;
-      know.hints.junk_folder = "Junk";
-      if (j->fetch_error)
-        return j->fetch_error;
-      return j->fetch_found;
-    };
+    ctx->fetch = stand_in_fetch(j);
     sup = sys.spawn(supervisor, int64_t{7}, pipeline_ptr{ctx});
     actors = {caf::actor_cast<caf::actor>(sup),
               caf::actor_cast<caf::actor>(ctx->stores[0]),
@@ -128,6 +140,12 @@ struct supervisor_fixture : test::deterministic_fixture {
     auto out = take<pass_outcome>();
     EXPECT_TRUE(out);
     return out ? *out : pass_outcome{};
+  }
+
+  // An answer already delivered to the test, if any.
+  std::optional<pass_outcome> outcome() {
+    run();
+    return take<pass_outcome>();
   }
 
   status_dict status() {
@@ -226,4 +244,60 @@ TEST(account_policy, the_gate_and_the_error_classes) {
             failure_class::quota);
   EXPECT_EQ(class_of(caf::make_error(ec::mailbox_not_found)),
             failure_class::mailbox);
+}
+
+// -- a read that must wait ----------------------------------------------------
+
+TEST_F(supervisor_fixture, a_fetch_that_must_wait_is_tried_again_later) {
+  j->waits = {2s, 3s};
+  j->fetch_found = {message_with("mp-token0001", "INBOX")};
+  self->send(sup, atom::run_v, request()); // the pass has 300 s
+  EXPECT_FALSE(outcome());
+  EXPECT_EQ(j->fetches, 1);
+  advance(2s);
+  EXPECT_EQ(j->fetches, 2);
+  EXPECT_FALSE(outcome());
+  advance(3s);
+  auto out = take<pass_outcome>();
+  ASSERT_TRUE(out);
+  EXPECT_EQ(out->status, pass_status::success);
+  EXPECT_EQ(out->recorded, 1);
+  EXPECT_EQ(j->fetches, 3);
+}
+
+TEST_F(supervisor_fixture, a_wait_past_the_pass_time_is_its_cause) {
+  j->waits = {10min};
+  auto out = pass(); // answered at once: nothing is scheduled past 300 s
+  EXPECT_EQ(out.status, pass_status::failure);
+  EXPECT_EQ(out.kind, failure_class::rate_limited);
+  EXPECT_NE(out.message.find("quota spent"), std::string::npos) << out.message;
+  EXPECT_EQ(j->fetches, 1);
+}
+
+TEST_F(supervisor_fixture, a_waiting_fetcher_answers_status_and_exit) {
+  j->waits = {1min};
+  auto know = std::make_shared<connection_knowledge>();
+  auto worker = sys.spawn(fetcher, config{}, stand_in_fetch(j), know);
+  self->send(worker, atom::fetch_v, request());
+  run();
+  self->send(worker, atom::status_v);
+  run();
+  auto st = take<status_dict>();
+  ASSERT_TRUE(st);
+  EXPECT_TRUE(caf::get_or(*st, "waiting", false));
+  EXPECT_EQ(caf::get_or(*st, "tries", int64_t{0}), 1);
+  EXPECT_EQ(caf::get_or(*st, "account", std::string{}), "seed@mailpipe.test");
+  self->monitor(worker);
+  self->send_exit(worker, caf::exit_reason::user_shutdown);
+  run();
+  bool down = false;
+  self->receive([&](const caf::down_msg&) { down = true; },
+                [](const caf::error&) {},
+                caf::after(std::chrono::seconds{0}) >> [] {});
+  // The request's error may come first; the down message follows.
+  if (!down)
+    self->receive([&](const caf::down_msg&) { down = true; },
+                  caf::after(std::chrono::seconds{0}) >> [] {});
+  EXPECT_TRUE(down);
+  EXPECT_EQ(j->fetches, 1);
 }

@@ -179,8 +179,7 @@ struct api_fixture {
                 client,
                 tokens,
                 &limiter,
-                fc.clock(),
-                fc.sleeper()} {}
+                fc.clock()} {}
 
   test::bearer_api auth;
   test::fake_clock fc;

@@ -199,7 +199,7 @@ struct fake_gmail {
   }
 };
 
-// The adapter wired to the fake, with a fake clock and sleeper.
+// The adapter wired to the fake, with a fake clock.
 struct fixture {
   fake_gmail gmail;
   test::fake_clock fc;
@@ -211,11 +211,17 @@ struct fixture {
                       client,
                       tokens,
                       &limiter,
-                      fc.clock(),
-                      fc.sleeper()};
+                      fc.clock()};
   gmail::options opts;
 
   gmail::mailbox mailbox() { return gmail::mailbox{opts, session}; }
+
+  // A search tried until it is answered, as the fetcher tries it.
+  caf::expected<std::vector<found_message>>
+  find(api_session& s, const std::vector<std::string>& ids) {
+    gmail::mailbox mb{opts, s};
+    return fc.drive([&] { return mb.find(ids); }, s);
+  }
 
   void seed() {
     gmail.add("m1", {"INBOX", "CATEGORY_PROMOTIONS", "UNREAD"}, "mp-aaaaaaaa01",
@@ -398,11 +404,10 @@ TEST(gmail, too_many_requests_waits_for_retry_after) {
            .with_header("Retry-After", "1"),
        stub_reply::json(200,
                         R"({"messages": [{"id": "m1", "threadId": "t"}]})")});
-  auto found = f.mailbox().find({"mp-aaaaaaaa01"});
+  auto found = f.find(f.session, {"mp-aaaaaaaa01"});
   ASSERT_TRUE(found) << render(found.error());
   EXPECT_EQ(found->size(), 1u);
-  ASSERT_EQ(f.fc.sleeps->size(), 1u);
-  EXPECT_EQ(f.fc.sleeps->at(0), duration{1s});
+  EXPECT_EQ(*f.fc.waits, (std::vector<duration>{1s}));
 }
 
 namespace {
@@ -410,7 +415,7 @@ namespace {
 // The error a search ends with when messages.list always answers `reply`.
 caf::error search_error(fixture& f, stub_reply reply) {
   f.gmail.stub.script("GET", prefix + "messages", {std::move(reply)});
-  auto found = f.mailbox().find({"mp-aaaaaaaa01"});
+  auto found = f.find(f.session, {"mp-aaaaaaaa01"});
   EXPECT_FALSE(found);
   return found ? caf::error{} : found.error();
 }
@@ -424,7 +429,7 @@ TEST(gmail, user_rate_limit_403_is_retried_then_rate_limited) {
                                           "User-rate limit exceeded."));
   EXPECT_TRUE(is(err, ec::rate_limited)) << render(err);
   EXPECT_EQ(f.gmail.stub.count(prefix + "messages"), 3u);
-  EXPECT_EQ(*f.fc.sleeps, (std::vector<duration>{1s, 2s}));
+  EXPECT_EQ(*f.fc.waits, (std::vector<duration>{1s, 2s}));
 }
 
 TEST(gmail, server_errors_are_service_unavailable) {
@@ -449,12 +454,11 @@ TEST(gmail, slow_server_is_a_timeout) {
                 f.client,
                 f.tokens,
                 &f.limiter,
-                f.fc.clock(),
-                f.fc.sleeper()};
+                f.fc.clock()};
   f.gmail.stub.script(
       "GET", prefix + "messages",
       {stub_reply::json(200, R"({"resultSizeEstimate": 0})").after(700ms)});
-  auto found = gmail::mailbox{f.opts, s}.find({"mp-aaaaaaaa01"});
+  auto found = f.find(s, {"mp-aaaaaaaa01"});
   ASSERT_FALSE(found);
   EXPECT_TRUE(is(found.error(), ec::timeout)) << render(found.error());
 }
@@ -468,11 +472,11 @@ TEST(gmail, per_user_quota_is_respected) {
                 f.client,
                 f.tokens,
                 &tight,
-                f.fc.clock(),
-                f.fc.sleeper()};
-  gmail::mailbox mb{f.opts, s};
-  ASSERT_TRUE(mb.find({"mp-aaaaaaaa01", "mp-bbbbbbbb02"})); // 1 list + 2 gets
-  EXPECT_EQ(*f.fc.sleeps, (std::vector<duration>{500ms}));
+                f.fc.clock()};
+  ASSERT_TRUE(f.find(s, {"mp-aaaaaaaa01", "mp-bbbbbbbb02"})); // 1 list + 2 gets
+  EXPECT_EQ(*f.fc.waits, (std::vector<duration>{500ms}));
+  // The re-run after the wait replayed the list and the first get.
+  EXPECT_EQ(f.gmail.stub.count(prefix + "messages"), 1u);
   EXPECT_EQ(s.waited(), duration{500ms});
 }
 
