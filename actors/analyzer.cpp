@@ -10,9 +10,10 @@ analyze_found(const analyzer& an, provider kind,
               const std::vector<found_message>& messages) {
   std::vector<found_result> out;
   out.reserve(messages.size());
+  analysis_scratch scratch;
   for (auto& msg : messages) {
     placement_input where{to_string(kind), msg.folder, msg.labels};
-    auto analysis = an.analyze(msg.header_block, where);
+    auto analysis = an.analyze(msg.header_block, where, scratch);
     auto result =
         db::to_found_result(analysis, to_json(analysis, 0), msg.header_block);
     result.token = msg.test_id;

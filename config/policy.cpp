@@ -1,6 +1,8 @@
 #include "config/policy.hpp"
 #include "config/bounded_file.hpp"
 
+#include <array>
+
 #include <caf/error.hpp>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -140,27 +142,28 @@ caf::expected<toml::table> parse_toml(std::string_view text,
   }
 }
 
-const std::vector<std::string_view>& formats() {
-  static const std::vector<std::string_view> names = {"token", "kv", "dashed",
-                                                      "rspamd"};
-  return names;
-}
+// The TOML names of the read formats, in enum order.
+constexpr std::array<std::string_view, 4> format_names = {"token", "kv",
+                                                          "dashed", "rspamd"};
 
 signature_read read_signature_read(reader& rd, const toml::table& t) {
   signature_read r;
   r.header = rd.str(t, "header", true);
-  r.format = rd.str(t, "format", false, "token");
-  if (std::find(formats().begin(), formats().end(), r.format)
-      == formats().end())
+  auto format = rd.str(t, "format", false, "token");
+  auto known = std::find(format_names.begin(), format_names.end(), format);
+  if (known == format_names.end())
     rd.fail(t, "format",
-            fmt::format("unknown format '{}' (one of {})", r.format,
-                        fmt::join(formats(), ", ")));
+            fmt::format("unknown format '{}' (one of {})", format,
+                        fmt::join(format_names, ", ")));
+  else
+    r.format = static_cast<read_format>(known - format_names.begin());
   r.pairs = rd.str(t, "pairs", false, ";");
   r.assign = rd.str(t, "assign", false, ":");
-  if (r.format == "kv" && (r.pairs.size() != 1 || r.assign.size() != 1))
+  if (r.format == read_format::kv
+      && (r.pairs.size() != 1 || r.assign.size() != 1))
     rd.fail(t, "pairs", "pairs and assign must be one character each");
   r.layout = rd.strings(t, "layout");
-  if (r.format == "dashed" && r.layout.empty())
+  if (r.format == read_format::dashed && r.layout.empty())
     rd.fail(t, "layout", "format 'dashed' needs a layout");
   r.score = rd.strings(t, "score");
   r.threshold = rd.strings(t, "threshold");

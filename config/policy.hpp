@@ -55,11 +55,23 @@ struct verdict_rule {
 };
 
 /// How to read one header of a filter.
+/// How a filter's header is read (see docs/analysis.md).
+enum class read_format : uint8_t {
+  /// The first token is the score.
+  token,
+  /// key/value pairs (`pairs`, `assign`).
+  kv,
+  /// '-'-separated fields named by `layout`.
+  dashed,
+  /// Rspamd's `X-Spamd-Result`.
+  rspamd,
+};
+
 struct signature_read {
   /// The header name (case-insensitive glob).
   std::string header;
-  /// token | kv | dashed | rspamd (see docs/analysis.md).
-  std::string format = "token";
+  /// token | kv | dashed | rspamd in the TOML.
+  read_format format = read_format::token;
   /// kv: separator between pairs (" " means any white space or ',').
   std::string pairs = ";";
   /// kv: separator between key and value.

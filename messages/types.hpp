@@ -31,6 +31,8 @@ struct account {
   provider kind = provider::imap;
   /// False once disabled after repeated failures.
   bool active = true;
+
+  bool operator==(const account&) const = default;
 };
 
 /// Asks a fetcher to find the messages carrying any of `test_ids` in one account.
@@ -41,6 +43,8 @@ struct fetch_request {
   int64_t account_id = 0;
   /// The unique test ids still pending for this account.
   std::vector<std::string> test_ids;
+
+  bool operator==(const fetch_request&) const = default;
 };
 
 /// One message found in a seed account.
@@ -55,6 +59,8 @@ struct found_message {
   std::string header_block;
   /// The provider's id of the message (IMAP UID, Gmail/Graph message id).
   std::string provider_id;
+
+  bool operator==(const found_message&) const = default;
 };
 
 /// What a fetcher hands back for one account.
@@ -65,6 +71,8 @@ struct fetch_result {
   int64_t account_id = 0;
   /// Every message found; tests not listed are still missing.
   std::vector<found_message> messages;
+
+  bool operator==(const fetch_result&) const = default;
 };
 
 /// A failure of one account, as written to `email_account_failures`.
@@ -79,6 +87,8 @@ struct account_failure {
   int32_t failure_count = 0;
   /// When the account may be tried again.
   caf::timestamp retry_at;
+
+  bool operator==(const account_failure&) const = default;
 };
 
 /// The outcome of one processing run.
@@ -94,6 +104,8 @@ struct run_summary {
   /// When the run started and ended.
   caf::timestamp started_at;
   caf::timestamp finished_at;
+
+  bool operator==(const run_summary&) const = default;
 };
 
 /// One actor a terminator stops, with the name the logs give it (never leaves the process).
@@ -103,15 +115,6 @@ struct terminator_target {
   /// Its handle.
   caf::actor handle;
 };
-
-// -- equality (for round-trip tests and caches) -------------------------------
-
-bool operator==(const account& x, const account& y);
-bool operator==(const fetch_request& x, const fetch_request& y);
-bool operator==(const found_message& x, const found_message& y);
-bool operator==(const fetch_result& x, const fetch_result& y);
-bool operator==(const account_failure& x, const account_failure& y);
-bool operator==(const run_summary& x, const run_summary& y);
 
 // -- inspection ---------------------------------------------------------------
 

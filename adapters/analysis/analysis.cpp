@@ -108,11 +108,10 @@ bool is_trusted(std::string_view authserv_id,
 
 auth_summary summarize_auth(const header_block& headers,
                             const std::vector<std::string>& trusted,
-                            std::vector<std::string>& defects) {
+                            std::vector<std::string>& defects,
+                            auth_scratch& scratch) {
   auth_summary s;
-  // Parsed values are scratch, reused by each thread; the results move out.
-  thread_local received_spf spf;
-  thread_local auth_results_header parsed;
+  auto& [spf, parsed] = scratch;
   std::size_t expected = 0;
   for (auto& f : headers.fields)
     if (ar_header_of(f.name))
@@ -279,10 +278,15 @@ analyzer::trusted_ids(std::string_view provider) const {
 
 message_analysis analyzer::analyze(std::string_view message,
                                    const placement_input& where) const {
+  analysis_scratch scratch;
+  return analyze(message, where, scratch);
+}
+
+message_analysis analyzer::analyze(std::string_view message,
+                                   const placement_input& where,
+                                   analysis_scratch& scratch) const {
   message_analysis out;
-  // The field index is scratch: each thread reuses one, so a message costs no
-  // allocation for it.
-  thread_local header_block headers;
+  auto& headers = scratch.headers;
   parse_header_block(message.substr(0, max_input_bytes()), max_header_bytes_,
                      headers);
   out.header_count = headers.fields.size();
@@ -303,8 +307,9 @@ message_analysis analyzer::analyze(std::string_view message,
       out.date = unfold(f.value);
   }
   out.test_ids = find_test_ids(headers, test_ids_, out.subject);
-  out.auth = summarize_auth(headers, trusted_ids(where.provider), out.defects);
-  out.filters = filters_.scan(headers);
+  out.auth = summarize_auth(headers, trusted_ids(where.provider), out.defects,
+                            scratch.auth);
+  out.filters = filters_.scan(headers, scratch.filters);
   return out;
 }
 

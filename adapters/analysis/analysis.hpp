@@ -89,6 +89,22 @@ struct message_analysis {
   std::size_t header_count = 0;
 };
 
+/// The parsed Authentication-Results and Received-SPF values `summarize_auth`
+/// reuses from one header to the next (the results move out).
+struct auth_scratch {
+  received_spf spf;
+  auth_results_header parsed;
+};
+
+/// Buffers an analysis reuses for the next: the header index, the parsed
+/// authentication headers and the filter scan's marks. One per thread; the
+/// analysis owns nothing in them once it returns.
+struct analysis_scratch {
+  header_block headers;
+  auth_scratch auth;
+  filter_scratch filters;
+};
+
 /// The analyzer: policy and settings compiled once; `analyze` is const and
 /// thread-safe.
 class analyzer {
@@ -103,7 +119,13 @@ public:
   static caf::expected<analyzer> builtin(const analysis_config& cfg = {});
 
   /// Analyses `message` (a header block alone or a whole message) found at
-  /// `where`.
+  /// `where`, in the buffers of `scratch` (keep one per thread that analyses
+  /// many messages: a message then costs no allocation for them).
+  message_analysis analyze(std::string_view message,
+                           const placement_input& where,
+                           analysis_scratch& scratch) const;
+
+  /// The same with buffers of its own.
   message_analysis analyze(std::string_view message,
                            const placement_input& where) const;
 
@@ -146,9 +168,11 @@ private:
 bool is_trusted(std::string_view authserv_id,
                 const std::vector<std::string>& trusted);
 
-/// Builds the summary and the result list from a parsed header block.
+/// Builds the summary and the result list from a parsed header block, parsing
+/// into the buffers of `scratch`.
 auth_summary summarize_auth(const header_block& headers,
                             const std::vector<std::string>& trusted,
-                            std::vector<std::string>& defects);
+                            std::vector<std::string>& defects,
+                            auth_scratch& scratch);
 
 } // namespace mailpipe

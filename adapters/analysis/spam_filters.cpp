@@ -13,16 +13,8 @@ constexpr auto npos = std::string_view::npos;
 
 // -- splitting a header value into fields -------------------------------------
 
-struct kv {
-  std::string_view key;
-  std::string_view value;
-};
-
-struct fields {
-  std::vector<kv> pairs;
-  std::vector<std::string_view>
-      rules; // from formats that carry rule names themselves
-};
+using kv = filter_scratch::kv;
+using fields = filter_scratch::fields;
 
 bool is_list_key(const signature_read& r, std::string_view key) {
   for (auto& k : r.rule_lists)
@@ -169,14 +161,14 @@ void split_rspamd(std::string_view v, fields& out) {
 }
 
 void split(const signature_read& r, std::string_view value, fields& out) {
-  if (r.format == "kv") {
+  if (r.format == read_format::kv) {
     if (r.pairs == " ")
       split_kv_words(r, value, out);
     else
       split_kv_pieces(r, value, out);
-  } else if (r.format == "dashed") {
+  } else if (r.format == read_format::dashed) {
     split_dashed(r, value, out);
-  } else if (r.format == "rspamd") {
+  } else if (r.format == read_format::rspamd) {
     split_rspamd(value, out);
   } else {
     // token: the first word of the value, and the whole value for rule lists.
@@ -307,8 +299,9 @@ void apply(const signature_read& r, std::string_view value, const fields& f,
       continue;
     // A token header's rule is its whole value ("SKIPPED(no attachment in
     // message)").
-    auto v = k.empty() && r.format == "token" ? std::string_view{value}
-                                              : value_of(*p);
+    auto v = k.empty() && r.format == read_format::token
+                 ? std::string_view{value}
+                 : value_of(*p);
     auto text_value = text::collapse_space(v);
     if (k.empty()) {
       rep.rules.push_back(text_value);
@@ -431,20 +424,9 @@ std::size_t filter_table::lookup(std::string_view name) const noexcept {
   return npos;
 }
 
-std::vector<filter_report>
-filter_table::scan(const header_block& headers) const {
-  // Per filter: detected or not; per read: the first header (topmost) it
-  // applies to.
-  struct hit {
-    std::size_t filter;
-    std::size_t read;
-    std::size_t field;
-  };
-  // Scratch, reused by each thread: a message costs no allocation for it.
-  thread_local std::vector<char> detected;
-  thread_local std::vector<hit> hits;
-  thread_local std::vector<char> claimed;
-  thread_local fields f;
+std::vector<filter_report> filter_table::scan(const header_block& headers,
+                                              filter_scratch& scratch) const {
+  auto& [detected, hits, claimed, f] = scratch;
   detected.assign(filters_.size(), 0);
   hits.clear();
   auto on_entry = [&](const entry& e, std::size_t field) {

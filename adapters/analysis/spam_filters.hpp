@@ -49,6 +49,36 @@ struct filter_report {
   std::vector<filter_detail> details;
 };
 
+/// Buffers a scan reuses for the next one, so a message costs no allocation
+/// for them; one per thread (`analysis_scratch` holds one).
+struct filter_scratch {
+  /// A header some filter reads: filter, read and field index.
+  struct hit {
+    std::size_t filter;
+    std::size_t read;
+    std::size_t field;
+  };
+  /// One key and value of a filter header (views into it).
+  struct kv {
+    std::string_view key;
+    std::string_view value;
+  };
+  /// A filter header split into pairs, and rule names for the formats that
+  /// carry them themselves.
+  struct fields {
+    std::vector<kv> pairs;
+    std::vector<std::string_view> rules;
+  };
+  /// Per filter: detected or not.
+  std::vector<char> detected;
+  /// Per read: the headers it applies to, topmost first.
+  std::vector<hit> hits;
+  /// Per field: read by an identified filter (a fallback one skips it).
+  std::vector<char> claimed;
+  /// The header being decoded.
+  fields split;
+};
+
 /// The signature table, indexed for fast lookup; build once, use from any
 /// thread.
 class filter_table {
@@ -57,7 +87,14 @@ public:
   explicit filter_table(std::vector<filter_signature> filters);
 
   /// Every filter that handled the message, in table order.
-  std::vector<filter_report> scan(const header_block& headers) const;
+  std::vector<filter_report> scan(const header_block& headers,
+                                  filter_scratch& scratch) const;
+
+  /// The same with buffers of its own.
+  std::vector<filter_report> scan(const header_block& headers) const {
+    filter_scratch scratch;
+    return scan(headers, scratch);
+  }
 
 private:
   /// One header name (or glob) of the table and what it stands for.

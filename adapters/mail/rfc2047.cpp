@@ -614,17 +614,14 @@ bool append_charset_as_utf8(std::string& out, std::string_view charset,
 std::string decode_rfc2047(std::string_view value) {
   std::string out;
   out.reserve(value.size());
-  // Scratch reused by each thread (cleared here and by flush()).
-  thread_local std::string
-      pending; // decoded bytes of adjacent words in one charset
-  pending.clear();
+  std::string pending;         // decoded bytes of adjacent words in one charset
   std::string_view pending_cs; // their charset
   std::string_view
       pending_raw; // the words as written, in case the charset is unknown
   std::string_view
       gap; // white space after the last word, dropped if a word follows
   bool after_word = false;
-  thread_local std::string word_bytes;
+  std::string word_bytes;
   auto flush = [&] {
     if (pending_raw.empty())
       return;

@@ -12,7 +12,8 @@ auth_summary summarize(std::string_view block,
                        std::vector<std::string> trusted) {
   auto hb = parse_header_block(block, 1 << 20);
   std::vector<std::string> defects;
-  return summarize_auth(hb, trusted, defects);
+  auth_scratch scratch;
+  return summarize_auth(hb, trusted, defects, scratch);
 }
 
 } // namespace

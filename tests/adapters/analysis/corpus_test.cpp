@@ -1,6 +1,8 @@
 // The sample corpus under tests/data/messages/: realistic header blocks from
 // providers and gateways, each with the analysis asserted field by field.
 
+#include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -397,4 +399,29 @@ TEST(corpus, microsoft_365_newsletter_used_by_the_benchmark) {
   EXPECT_EQ(eop->verdict, filter_verdict::not_spam);
   EXPECT_TRUE(has_rule(*eop, "BCL:4"));
   EXPECT_TRUE(a.defects.empty());
+}
+
+// One scratch reused across the whole corpus, biggest message first and then
+// in both orders, gives every message the analysis it gets with fresh buffers:
+// nothing of one message leaks into the next.
+TEST(corpus, a_reused_scratch_changes_no_analysis) {
+  auto an = analyzer::builtin();
+  ASSERT_TRUE(an);
+  std::vector<std::string> messages;
+  for (auto& entry : std::filesystem::directory_iterator{
+           test::source_path("tests/data/messages")})
+    if (entry.path().extension() == ".eml")
+      messages.push_back(read(entry.path().filename().string()));
+  ASSERT_GE(messages.size(), 10u);
+  std::sort(messages.begin(), messages.end(),
+            [](auto& a, auto& b) { return a.size() > b.size(); });
+  placement_input where{"imap", "INBOX", {}};
+  analysis_scratch scratch;
+  for (int round = 0; round < 2; ++round) {
+    for (auto& msg : messages)
+      EXPECT_EQ(to_json(an->analyze(msg, where, scratch), 0),
+                to_json(an->analyze(msg, where), 0))
+          << msg.substr(0, 200);
+    std::reverse(messages.begin(), messages.end());
+  }
 }
