@@ -216,12 +216,20 @@ std::optional<int32_t> write_pass(pqxx::transaction_base& tx,
       "WITH found AS ({} RETURNING 1), {} SELECT (SELECT count(*) FROM found), "
       "(SELECT count(*) FROM account)",
       record_found_sql, success_ctes("$2", "$17"));
+  // Every pass runs it: prepared once per connection (libpqxx registers it on
+  // first use and again after a reconnect; the same definition is a no-op), so
+  // the server parses and plans it once, not per pass.
+  tx.conn().prepare("mailpipe_write_pass", sql);
   found_result none;
-  auto row =
-      with_found_params(run_id, f ? f->test_db_id : 0, account_id,
-                        f ? *f : none, [&](auto&&... params) {
-                          return tx.exec_params1(sql, params..., imap_hints);
-                        });
+  auto row = with_found_params(
+      run_id, f ? f->test_db_id : 0, account_id, f ? *f : none,
+      [&](auto&&... params) {
+        auto res =
+            tx.exec_prepared("mailpipe_write_pass", params..., imap_hints);
+        if (res.size() != 1)
+          throw pqxx::unexpected_rows{"write_pass: not one row"};
+        return res[0];
+      });
   if (row[1].as<int64_t>() != 1)
     return std::nullopt;
   return static_cast<int32_t>(row[0].as<int64_t>());
