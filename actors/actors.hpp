@@ -156,6 +156,22 @@ using alerter_actor = caf::typed_actor<
     // Internal: retries deliveries and records that waited for the database.
     caf::reacts_to<atom::tick>>;
 
+/// The alerter's detached helper: writes the alert rows and delivers them to
+/// Discord (blocking I/O), so the alerter itself never blocks.
+using alert_sender_actor = caf::typed_actor<
+    // Returns the queue lengths, the counters and the last errors.
+    status_handler,
+    // Records and delivers one alert that fired (its text already composed;
+    // `at` is its `created_at`).
+    caf::reacts_to<atom::store, alert_event>,
+    // Writes the records that waited for the database, and takes over the
+    // pending rows of an earlier process on the first connection (sent by the
+    // alerter's tick).
+    caf::reacts_to<atom::store>,
+    // Internal: the wait before the next delivery is over (older generations
+    // are stale).
+    caf::reacts_to<atom::tick, uint64_t>>;
+
 /// The key under which a running alerter is in its actor system's registry, for
 /// the actors that alert without holding it (the registrar).
 constexpr caf::atom_value alerter_registry_key = caf::atom("alerter");

@@ -46,23 +46,6 @@ namespace mailpipe {
 
 // -- the sender ---------------------------------------------------------------
 
-/// The alerter's detached helper (declared here, next to its only user; it
-/// belongs in actors/actors.hpp with the other interfaces once that file is
-/// free to edit).
-using alert_sender_actor = caf::typed_actor<
-    // Returns the queue lengths, the counters and the last errors.
-    status_handler,
-    // Records and delivers one alert that fired (its text already composed;
-    // `at` is its `created_at`).
-    caf::reacts_to<atom::store, alert_event>,
-    // Writes the records that waited for the database, and takes over the
-    // pending rows of an earlier process on the first connection (sent by the
-    // alerter's tick).
-    caf::reacts_to<atom::store>,
-    // Internal: the wait before the next delivery is over (older generations
-    // are stale).
-    caf::reacts_to<atom::tick, uint64_t>>;
-
 /// The counters of the alerts, written by the sender and read by the alerter's
 /// status without asking the sender (which may be inside a blocking call).
 struct alert_counters {

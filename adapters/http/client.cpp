@@ -278,7 +278,8 @@ caf::error classify_response(const response& resp, std::string_view what,
   else
     code = ec::protocol_error;
   auto text = fmt::format("{}: HTTP {}", what, s);
-  if (!err.code.empty())
+  // Google's code is the status again ("HTTP 429 429"): only a name adds to it.
+  if (!err.code.empty() && err.code != std::to_string(s))
     text += fmt::format(" {}", mask_secrets(err.code, 80));
   if (!err.message.empty())
     text += fmt::format(": {}", mask_secrets(err.message));

@@ -165,6 +165,17 @@ TEST(http_classify, maps_statuses_to_error_codes) {
             failure_class::rate_limited);
 }
 
+TEST(http_classify, a_numeric_code_that_repeats_the_status_is_said_once) {
+  auto err = http::classify_response(
+      status(429, R"({"error":{"code":429,"message":"Too many requests",
+      "status":"RESOURCE_EXHAUSTED"}})"),
+      "GET /gmail/v1/users/me/messages", fixed_now());
+  auto text = render(err);
+  EXPECT_NE(text.find("HTTP 429: Too many requests"), std::string::npos)
+      << text;
+  EXPECT_EQ(text.find("429 429"), std::string::npos) << text;
+}
+
 TEST(http_classify, keeps_server_message_and_masks_tokens) {
   auto err = http::classify_response(
       status(401, R"({"error":{"code":"InvalidAuthenticationToken",
