@@ -62,4 +62,8 @@ void add_process_command(CLI::App& app, context& ctx);
 /// `metrics clean [--days N]`.
 void add_metrics_commands(CLI::App& app, context& ctx);
 
+/// `jobs enqueue | list | show | dead | redrive | purge`, `queue list | pause |
+/// resume`: the durable queues.
+void add_jobs_commands(CLI::App& app, context& ctx);
+
 } // namespace mailpipe::cli

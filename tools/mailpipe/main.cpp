@@ -130,6 +130,7 @@ int main(int argc, char** argv) {
   add_test_commands(app, ctx);
   add_process_command(app, ctx);
   add_metrics_commands(app, ctx);
+  add_jobs_commands(app, ctx);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
