@@ -172,6 +172,18 @@ using alert_sender_actor = caf::typed_actor<
     // are stale).
     caf::reacts_to<atom::tick, uint64_t>>;
 
+// -- the durable queues (DESIGN.md, "Durable jobs") ---------------------------
+
+/// Works the durable queues it has handlers for (detached: it blocks on
+/// PostgreSQL and on the handlers' I/O): claims a batch, runs each job,
+/// records its outcome, and raises a critical alert for a job that went dead.
+/// Polls every second while there is nothing to do.
+using job_worker_actor = caf::typed_actor<
+    // Returns its queues, the jobs done, retried and dead, and the last error.
+    status_handler,
+    // Internal: claims and runs the next batch.
+    caf::reacts_to<atom::tick>>;
+
 /// The key under which a running alerter is in its actor system's registry, for
 /// the actors that alert without holding it (the registrar).
 constexpr caf::atom_value alerter_registry_key = caf::atom("alerter");

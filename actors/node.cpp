@@ -8,6 +8,7 @@
 #include <caf/timestamp.hpp>
 #include <spdlog/spdlog.h>
 
+#include "actors/job_worker.hpp"
 #include "actors/pipeline.hpp"
 #include "actors/registrar.hpp"
 #include "actors/terminator.hpp"
@@ -73,6 +74,8 @@ std::vector<node_child_spec> standard_children(const config& cfg) {
        }},
   };
   for (auto& spec : pipeline_children(cfg))
+    out.push_back(std::move(spec));
+  for (auto& spec : job_worker_children(cfg))
     out.push_back(std::move(spec));
   return out;
 }

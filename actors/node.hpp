@@ -22,7 +22,8 @@ struct node_child_spec {
 };
 
 /// The children of a production node, in start order: the registrar first, then
-/// the pipeline (`pipeline_children`): stores, metrics, scheduler.
+/// the pipeline (`pipeline_children`): stores, metrics, alerter, scheduler;
+/// then the job workers (`job_worker_children`).
 std::vector<node_child_spec> standard_children(const config& cfg);
 
 /// A child of the node, as the node tracks it.

@@ -124,6 +124,8 @@ const std::vector<field>& schema() {
       MP_NUM(alerts.threshold, 1, 1'000'000),
       MP_NUM(alerts.window, sec, day),
       MP_NUM(alerts.cooldown, 0, day),
+      MP_STR(notifications.webhook_secret, true, nullptr),
+      MP_NUM(notifications.timeout, 100 * ms, hour),
       MP_STR(mistral.api_url, false, service_url),
       MP_STR(mistral.api_key, true, nullptr),
       MP_STR(mistral.model, false, nullptr),

@@ -191,6 +191,15 @@ struct alerts_config {
   duration cooldown = std::chrono::minutes{15};
 };
 
+/// `[notifications]`: what the `send_notifications` queue sends.
+struct notifications_config {
+  /// Key of the HMAC-SHA256 signature every outgoing webhook carries (secret);
+  /// "" refuses webhook jobs (they are dead at once, with an alert).
+  std::string webhook_secret = "";
+  /// A delivery without a 2xx answer within this is a failure (retried).
+  duration timeout = std::chrono::seconds{10};
+};
+
 /// `[mistral]`: LLM content analysis.
 struct mistral_config {
   /// Base URL of the API.
@@ -232,6 +241,7 @@ struct config {
   outlook_config outlook;
   analysis_config analysis;
   alerts_config alerts;
+  notifications_config notifications;
   mistral_config mistral;
   search_config search;
   crypto_config crypto;

@@ -1,0 +1,218 @@
+#include "actors/job_worker.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "actors/alerter.hpp"
+#include "adapters/db/connection.hpp"
+#include "adapters/http/webhook.hpp"
+
+namespace mailpipe {
+
+namespace {
+
+using worker_ptr = job_worker_actor::stateful_pointer<job_worker_state>;
+
+/// Jobs claimed at once by one worker.
+constexpr int64_t claim_batch = 8;
+
+/// How long an idle worker waits before it looks again (the polling backstop).
+constexpr auto idle_poll = std::chrono::seconds{1};
+
+void note_error(worker_ptr self, const caf::error& err) {
+  auto& st = self->state;
+  auto text = render(err);
+  if (text != st.last_error)
+    spdlog::error("job worker: {}", text);
+  st.last_error = std::move(text);
+}
+
+// The worker's connection, opened when missing; null after saying why.
+pqxx::connection* connection(worker_ptr self) {
+  auto& st = self->state;
+  if (!st.conn) {
+    auto conn = db::connect(st.cfg.database);
+    if (!conn) {
+      note_error(self, conn.error());
+      return nullptr;
+    }
+    st.conn = std::move(*conn);
+  }
+  return st.conn.get();
+}
+
+// A dead job is a critical alert (DESIGN.md, "Alerts").
+void alert_dead(worker_ptr self, const db::claimed_job& job,
+                const std::string& error) {
+  auto alerter =
+      self->home_system().registry().get<alerter_actor>(alerter_registry_key);
+  if (!alerter)
+    return;
+  self->send(
+      alerter, atom::event_v,
+      alert_event{"job_dead", true, fmt::format("job {} is dead", job.id),
+                  fmt::format("queue {}, attempt {} of {}: {}", job.queue,
+                              job.attempt, job.max_attempts, error),
+                  std::chrono::system_clock::now()});
+}
+
+// Records the outcome of one job; false when the database did not take it
+// (the lease then runs out and the job is taken again).
+bool record(worker_ptr self, pqxx::connection& conn, const db::claimed_job& job,
+            const caf::expected<std::string>& outcome) {
+  auto& st = self->state;
+  if (outcome) {
+    auto done = db::complete_job(conn, job.id, st.owner, *outcome);
+    if (!done)
+      return note_error(self, done.error()), false;
+    if (*done)
+      ++st.succeeded;
+    else
+      spdlog::warn("job {}: its lease ran out before it ended; another worker "
+                   "has it",
+                   job.id);
+    return true;
+  }
+  auto error = render(outcome.error());
+  bool permanent = is(outcome.error(), ec::invalid_argument);
+  auto unit = std::uniform_real_distribution<double>{0, 1}(st.random);
+  auto retry_in = db::job_retry_delay(job.attempt, st.cfg.jobs.backoff, unit);
+  auto res = db::fail_job(conn, job.id, st.owner, error, permanent, retry_in);
+  if (!res)
+    return note_error(self, res.error()), false;
+  if (!res->held)
+    return true;
+  if (res->dead) {
+    ++st.dead;
+    spdlog::error("job {} ({}) is dead after attempt {}: {}", job.id, job.queue,
+                  job.attempt, error);
+    alert_dead(self, job, error);
+  } else {
+    ++st.retried;
+    spdlog::warn("job {} ({}) failed, attempt {} of {}, again in {}: {}",
+                 job.id, job.queue, job.attempt, job.max_attempts,
+                 format_duration(retry_in), error);
+  }
+  return true;
+}
+
+// Takes back what this worker held when it last ran (its owner name is its
+// node's and its number), then, every third of a lease, any job whose lease
+// ran out.
+void recover(worker_ptr self, pqxx::connection& conn) {
+  auto& st = self->state;
+  auto now = std::chrono::steady_clock::now();
+  if (st.reconciled && now - st.last_recovery < st.cfg.jobs.lease / 3)
+    return;
+  auto res = db::recover_jobs(conn, st.reconciled ? "" : st.owner);
+  if (!res)
+    return note_error(self, res.error());
+  if (res->requeued + res->dead > 0)
+    spdlog::warn("job worker: took back {} job(s) whose lease ended ({} of "
+                 "them dead: no attempt left)",
+                 res->requeued + res->dead, res->dead);
+  st.reconciled = true;
+  st.last_recovery = now;
+}
+
+// Claims and runs one batch per queue; returns how many jobs it ran, or -1
+// when the database is not there.
+int64_t work_once(worker_ptr self) {
+  auto& st = self->state;
+  auto conn = connection(self);
+  if (!conn)
+    return -1;
+  recover(self, *conn);
+  int64_t ran = 0;
+  for (auto& [queue, handler] : st.handlers) {
+    auto jobs =
+        db::claim_jobs(*conn, queue, st.owner, claim_batch, st.cfg.jobs.lease);
+    if (!jobs) {
+      note_error(self, jobs.error());
+      st.conn.reset(); // a new connection next time
+      return -1;
+    }
+    for (auto& job : *jobs) {
+      ++ran;
+      if (!record(self, *conn, job, handler(st.cfg, job))) {
+        st.conn.reset();
+        return -1;
+      }
+    }
+  }
+  if (!st.last_error.empty()) {
+    spdlog::info("job worker: the database answers again");
+    st.last_error.clear();
+  }
+  return ran;
+}
+
+} // namespace
+
+caf::expected<std::string> send_notification(const config& cfg,
+                                             const db::claimed_job& job) {
+  auto d = webhook::parse_payload(job.payload_json);
+  if (!d)
+    return d.error();
+  if (cfg.notifications.webhook_secret.empty())
+    return caf::make_error(ec::invalid_argument,
+                           "notifications.webhook_secret is not set: webhooks "
+                           "are never sent unsigned");
+  http::client client;
+  if (auto err = webhook::deliver(
+          client, job.id, *d, cfg.notifications.webhook_secret,
+          cfg.notifications.timeout, std::chrono::system_clock::now()))
+    return err;
+  return std::string{};
+}
+
+job_handlers standard_job_handlers() {
+  return {{"send_notifications", send_notification}};
+}
+
+job_worker_actor::behavior_type
+job_worker(worker_ptr self, config cfg, job_handlers handlers, int64_t number) {
+  auto& st = self->state;
+  st.cfg = std::move(cfg);
+  st.owner = fmt::format("{}/{}", st.cfg.node.name, number);
+  st.handlers = std::move(handlers);
+  self->send(self, atom::tick_v);
+  return {
+      [self](atom::status) {
+        auto& st = self->state;
+        status_dict d;
+        d["name"] = std::string{job_worker_state::name};
+        std::string queues;
+        for (auto& [queue, handler] : st.handlers)
+          queues += (queues.empty() ? "" : ",") + queue;
+        d["queues"] = queues;
+        d["owner"] = st.owner;
+        d["succeeded"] = st.succeeded;
+        d["retried"] = st.retried;
+        d["dead"] = st.dead;
+        d["last_error"] = st.last_error;
+        return d;
+      },
+      [self](atom::tick) {
+        if (work_once(self) > 0)
+          self->send(self, atom::tick_v);
+        else
+          self->delayed_send(self, idle_poll, atom::tick_v);
+      },
+  };
+}
+
+std::vector<node_child_spec> job_worker_children(const config& cfg) {
+  std::vector<node_child_spec> out;
+  for (int64_t i = 1; i <= cfg.jobs.workers; ++i)
+    out.push_back({job_worker_state::name, [cfg, i](caf::actor_system& sys) {
+                     return caf::actor_cast<caf::actor>(
+                         sys.spawn<caf::detached>(job_worker, cfg,
+                                                  standard_job_handlers(), i));
+                   }});
+  return out;
+}
+
+} // namespace mailpipe

@@ -1,0 +1,176 @@
+// A `mailpipe run` node working the send_notifications queue: webhook jobs
+// enqueued with `mailpipe jobs enqueue` reach a local receiver that checks
+// their HMAC-SHA256 signature; a receiver that keeps failing sends the job to
+// the dead-letter queue after its attempts, with a critical alert row; a
+// payload that fails validation is dead at once.
+
+#include <csignal>
+#include <fstream>
+#include <memory>
+#include <thread>
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <pqxx/pqxx>
+
+#include "tests/support/child.hpp"
+#include "tests/support/env.hpp"
+#include "tests/support/http_stub.hpp"
+
+using namespace mailpipe;
+using namespace std::chrono_literals;
+using test::stub_reply;
+using test::stub_request;
+
+namespace {
+
+const std::string secret = "whsec_local_receiver_key";
+
+// The receiver's own check of the documented scheme: "t=<secs>,v1=<hex>" over
+// "<secs>.<body>".
+bool signed_right(const stub_request& r) {
+  auto header = r.header("Mailpipe-Signature");
+  auto comma = header.find(",v1=");
+  if (header.rfind("t=", 0) != 0 || comma == std::string::npos)
+    return false;
+  auto t = header.substr(2, comma - 2);
+  auto text = t + "." + r.body;
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned len = 0;
+  HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
+       reinterpret_cast<const unsigned char*>(text.data()), text.size(), mac,
+       &len);
+  std::string hex;
+  for (unsigned i = 0; i < len; ++i)
+    hex += fmt::format("{:02x}", mac[i]);
+  auto age = std::time(nullptr) - std::stoll(t);
+  return header.substr(comma + 4) == hex && age >= 0 && age < 60;
+}
+
+std::string webhook_payload(const std::string& url) {
+  return fmt::format(
+      R"({{"channel":"webhook","url":"{}","event":)"
+      R"("test.completed","data":{{"token":"mp-42","inbox":0.5}}}})",
+      url);
+}
+
+class jobs_node : public ::testing::Test {
+protected:
+  void SetUp() override {
+    ASSERT_FALSE(db_.url().empty()) << "no PostgreSQL: run with tools/test";
+    receiver_.on("POST", "/hook", [](const stub_request& r) {
+      return signed_right(r) ? stub_reply::json(204, "")
+                             : stub_reply::json(401, R"({"error":"bad sig"})");
+    });
+    receiver_.script("POST", "/down",
+                     {stub_reply::json(500, R"({"error":"down"})")});
+    env_ = {"MAILPIPE_DATABASE_URL=" + db_.url(), "HOOK_SECRET=" + secret,
+            "MAILPIPE_SECRET_KEY=" + std::string(43, 'A') + "="};
+    auto migrate =
+        test::run_process({test::mailpipe_binary(), "migrate"}, env_);
+    ASSERT_EQ(migrate.status, 0) << migrate.err;
+  }
+
+  // A node named `name` with `workers` job workers holding leases of `lease`.
+  std::unique_ptr<test::child_process>
+  start_node(const std::string& name, int workers, const std::string& lease) {
+    auto dir = fmt::format("{}{}-{}", ::testing::TempDir(), name, getpid());
+    auto cfg = dir + ".toml";
+    std::ofstream{cfg} << fmt::format(
+        "[node]\nname = \"{}\"\nshutdown_grace = \"3s\"\n"
+        "[processing]\ninterval = \"1h\"\n"
+        "[jobs]\nworkers = {}\nbackoff = \"100ms\"\nlease = \"{}\"\n"
+        "[notifications]\nwebhook_secret = \"${{HOOK_SECRET}}\"\n"
+        "timeout = \"5s\"\n[log]\ndir = \"{}\"\n",
+        name, workers, lease, dir);
+    return std::make_unique<test::child_process>(
+        std::vector<std::string>{test::mailpipe_binary(), "--config", cfg,
+                                 "run"},
+        env_, name);
+  }
+
+  void enqueue(const std::string& id, const std::string& payload) {
+    auto r = test::run_process({test::mailpipe_binary(), "jobs", "enqueue",
+                                "send_notifications", "--id", id, "--payload",
+                                payload},
+                               env_);
+    ASSERT_EQ(r.status, 0) << r.err;
+  }
+
+  bool eventually(const std::string& sql) {
+    return test::eventually(db_.url(), sql, 30s);
+  }
+
+  test::scratch_database db_;
+  test::http_stub receiver_;
+  std::vector<std::string> env_;
+  std::unique_ptr<test::child_process> node_;
+};
+
+} // namespace
+
+TEST_F(jobs_node, webhooks_are_signed_retried_and_dead_lettered_with_an_alert) {
+  node_ = start_node("jobs-node", 2, "1m");
+  enqueue("hook-ok", webhook_payload(receiver_.url() + "/hook"));
+  enqueue("hook-down", webhook_payload(receiver_.url() + "/down"));
+  enqueue("hook-bad", R"({"channel":"webhook","event":"x","data":{}})");
+
+  EXPECT_TRUE(eventually("SELECT state = 'succeeded' AND attempts = 1 FROM "
+                         "jobs WHERE id = 'hook-ok'"))
+      << node_->output();
+  auto posts = receiver_.requests("/hook");
+  ASSERT_EQ(posts.size(), 1u);
+  EXPECT_TRUE(signed_right(posts[0])) << posts[0].header("Mailpipe-Signature");
+  // The data as the jsonb payload keeps it (keys in jsonb's order).
+  EXPECT_EQ(posts[0].body, R"({"id":"hook-ok","event":"test.completed",)"
+                           R"("data":{"inbox":0.5,"token":"mp-42"}})");
+
+  // Three attempts (backoff 100 ms, then about 200 ms), then dead, alerted.
+  EXPECT_TRUE(eventually("SELECT state = 'dead' AND attempts = 3 AND "
+                         "last_error LIKE '%HTTP 500%' FROM jobs WHERE id = "
+                         "'hook-down'"))
+      << node_->output();
+  EXPECT_EQ(receiver_.count("/down"), 3u);
+  // Validation failed: dead at its first attempt, the field named.
+  EXPECT_TRUE(eventually("SELECT state = 'dead' AND attempts = 1 AND "
+                         "last_error LIKE '%url%' FROM jobs WHERE id = "
+                         "'hook-bad'"));
+  EXPECT_TRUE(eventually("SELECT count(*) = 2 FROM alerts WHERE kind = "
+                         "'job_dead' AND severity = 'critical'"))
+      << node_->output();
+
+  node_->signal(SIGTERM);
+  EXPECT_EQ(node_->wait_exit(15s), 0) << node_->output();
+  // The secret is in no output.
+  EXPECT_EQ(node_->output().find(secret), std::string::npos);
+}
+
+TEST_F(jobs_node, a_job_of_a_node_killed_mid_job_is_finished_once_by_another) {
+  // The first delivery hangs; the node doing it is killed meanwhile.
+  receiver_.script(
+      "POST", "/slow",
+      {stub_reply::json(204, "").after(4s), stub_reply::json(204, "")});
+  auto a = start_node("jobs-a", 1, "2s");
+  enqueue("hook-slow", webhook_payload(receiver_.url() + "/slow"));
+  ASSERT_TRUE(eventually("SELECT state = 'running' AND lease_owner = "
+                         "'jobs-a/1' FROM jobs WHERE id = 'hook-slow'"))
+      << a->output();
+  // Killed while its POST waits for the answer.
+  for (int i = 0; i < 200 && receiver_.count("/slow") == 0; ++i)
+    std::this_thread::sleep_for(50ms);
+  ASSERT_EQ(receiver_.count("/slow"), 1u);
+  a->signal(SIGKILL);
+  a->wait_exit(5s);
+  auto b = start_node("jobs-b", 1, "2s");
+  EXPECT_TRUE(eventually("SELECT state = 'succeeded' AND attempts = 2 FROM "
+                         "jobs WHERE id = 'hook-slow'"))
+      << b->output();
+  EXPECT_EQ(receiver_.count("/slow"), 2u); // the killed attempt, then b's
+  EXPECT_NE(b->output().find("took back 1 job"), std::string::npos)
+      << b->output();
+  b->signal(SIGTERM);
+  EXPECT_EQ(b->wait_exit(15s), 0);
+}
