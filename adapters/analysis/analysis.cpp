@@ -111,7 +111,8 @@ auth_summary summarize_auth(const header_block& headers,
                             std::vector<std::string>& defects,
                             auth_scratch& scratch) {
   auth_summary s;
-  auto& [spf, parsed] = scratch;
+  auto& spf = scratch.spf;
+  auto& parsed = scratch.parsed;
   std::size_t expected = 0;
   for (auto& f : headers.fields)
     if (ar_header_of(f.name))

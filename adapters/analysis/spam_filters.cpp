@@ -426,7 +426,11 @@ std::size_t filter_table::lookup(std::string_view name) const noexcept {
 
 std::vector<filter_report> filter_table::scan(const header_block& headers,
                                               filter_scratch& scratch) const {
-  auto& [detected, hits, claimed, f] = scratch;
+  // Named references, not a structured binding: the lambdas below use them.
+  auto& detected = scratch.detected;
+  auto& hits = scratch.hits;
+  auto& claimed = scratch.claimed;
+  auto& f = scratch.split;
   detected.assign(filters_.size(), 0);
   hits.clear();
   auto on_entry = [&](const entry& e, std::size_t field) {
