@@ -18,8 +18,14 @@ using worker_ptr = job_worker_actor::stateful_pointer<job_worker_state>;
 /// Jobs claimed at once by one worker.
 constexpr int64_t claim_batch = 8;
 
-/// How long an idle worker waits before it looks again (the polling backstop).
-constexpr auto idle_poll = std::chrono::seconds{1};
+/// The longest an idle worker blocks waiting for a notification: it serves
+/// its mailbox (status, exit) in between.
+constexpr auto listen_slice = std::chrono::seconds{1};
+
+/// How soon a worker that lost the database tries again.
+constexpr auto reconnect_after = std::chrono::seconds{1};
+
+using steady = std::chrono::steady_clock;
 
 void note_error(worker_ptr self, const caf::error& err) {
   auto& st = self->state;
@@ -41,6 +47,13 @@ pqxx::connection* connection(worker_ptr self) {
     st.conn = std::move(*conn);
   }
   return st.conn.get();
+}
+
+// Closes the connection (its listener first); the next tick opens a new one.
+void drop_connection(worker_ptr self) {
+  auto& st = self->state;
+  st.listener.reset();
+  st.conn.reset();
 }
 
 // A dead job is a critical alert (DESIGN.md, "Alerts").
@@ -91,6 +104,7 @@ bool record(worker_ptr self, pqxx::connection& conn, const db::claimed_job& job,
     alert_dead(self, job, error);
   } else {
     ++st.retried;
+    st.next_retry = std::min(st.next_retry, steady::now() + retry_in);
     spdlog::warn("job {} ({}) failed, attempt {} of {}, again in {}: {}",
                  job.id, job.queue, job.attempt, job.max_attempts,
                  format_duration(retry_in), error);
@@ -131,13 +145,13 @@ int64_t work_once(worker_ptr self) {
         db::claim_jobs(*conn, queue, st.owner, claim_batch, st.cfg.jobs.lease);
     if (!jobs) {
       note_error(self, jobs.error());
-      st.conn.reset(); // a new connection next time
+      drop_connection(self);
       return -1;
     }
     for (auto& job : *jobs) {
       ++ran;
       if (!record(self, *conn, job, handler(st.cfg, job))) {
-        st.conn.reset();
+        drop_connection(self);
         return -1;
       }
     }
@@ -147,6 +161,62 @@ int64_t work_once(worker_ptr self) {
     st.last_error.clear();
   }
   return ran;
+}
+
+// Blocks at most `timeout` for an enqueue's notification (LISTEN on the
+// worker's connection, opened when missing); false when the database is not
+// there.
+bool listen(worker_ptr self, duration timeout) {
+  auto& st = self->state;
+  if (!st.listener) {
+    auto conn = connection(self);
+    if (!conn)
+      return false;
+    try {
+      st.listener = std::make_unique<db::job_listener>(*conn);
+    } catch (const std::exception& e) {
+      note_error(self, db::to_error(e, "listen for jobs"));
+      drop_connection(self);
+      return false;
+    }
+  }
+  auto heard = st.listener->wait(timeout);
+  if (!heard) {
+    note_error(self, heard.error());
+    drop_connection(self);
+    return false;
+  }
+  st.woken = st.woken || *heard;
+  return true;
+}
+
+// Claims when an enqueue notified, a retry is due or the poll backstop ran
+// out; otherwise listens for a while. Either way, the next tick follows.
+void tick(worker_ptr self) {
+  auto& st = self->state;
+  auto now = steady::now();
+  if (st.woken || now >= st.next_look || now >= st.next_retry) {
+    st.woken = false;
+    if (now >= st.next_retry)
+      st.next_retry = steady::time_point::max();
+    auto ran = work_once(self);
+    if (ran < 0) {
+      self->delayed_send(self, reconnect_after, atom::tick_v);
+      return;
+    }
+    if (ran > 0) {
+      st.woken = true; // there may be more
+      self->send(self, atom::tick_v);
+      return;
+    }
+    st.next_look = now + st.cfg.jobs.poll_interval;
+  }
+  auto until = std::min(st.next_look, st.next_retry);
+  auto wait = std::chrono::duration_cast<duration>(until - steady::now());
+  if (listen(self, std::clamp(wait, duration{0}, duration{listen_slice})))
+    self->send(self, atom::tick_v);
+  else
+    self->delayed_send(self, reconnect_after, atom::tick_v);
 }
 
 } // namespace
@@ -195,12 +265,7 @@ job_worker(worker_ptr self, config cfg, job_handlers handlers, int64_t number) {
         d["last_error"] = st.last_error;
         return d;
       },
-      [self](atom::tick) {
-        if (work_once(self) > 0)
-          self->send(self, atom::tick_v);
-        else
-          self->delayed_send(self, idle_poll, atom::tick_v);
-      },
+      [self](atom::tick) { tick(self); },
   };
 }
 

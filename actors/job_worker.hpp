@@ -43,6 +43,15 @@ struct job_worker_state {
   std::string owner;
   job_handlers handlers;
   std::unique_ptr<pqxx::connection> conn;
+  /// LISTENs on `conn` (declared after it: destroyed first).
+  std::unique_ptr<db::job_listener> listener;
+  /// An enqueue notified; claim at the next tick.
+  bool woken = true;
+  /// When to claim without a notification: the poll backstop, or sooner a
+  /// retry this worker scheduled.
+  std::chrono::steady_clock::time_point next_look{};
+  std::chrono::steady_clock::time_point next_retry =
+      std::chrono::steady_clock::time_point::max();
   /// Whether the node's leftovers were taken back, and when leases were last
   /// checked for expiry.
   bool reconciled = false;

@@ -84,6 +84,7 @@ const std::vector<field>& schema() {
       MP_NUM(jobs.max_attempts, 1, 100),
       MP_NUM(jobs.backoff, 100 * ms, day),
       MP_NUM(jobs.lease, sec, day),
+      MP_NUM(jobs.poll_interval, 100 * ms, hour),
       MP_STR(log.dir, false, optional_writable_dir),
       MP_STR(log.level, false, checks::log_level),
       MP_NUM(log.retention_days, 1, 3650),

@@ -65,6 +65,10 @@ struct jobs_config {
   duration backoff = std::chrono::seconds{30};
   /// How long a worker holds a job before another node may take it.
   duration lease = std::chrono::minutes{5};
+  /// Workers wake on LISTEN/NOTIFY when a job is enqueued; they also look
+  /// this often (delayed jobs, jobs of other nodes' retries, a lost
+  /// notification).
+  duration poll_interval = std::chrono::seconds{5};
 };
 
 /// `[log]`: spdlog output.

@@ -58,23 +58,29 @@ void append_spec(std::string& out, const job_spec& spec) {
 }
 
 // Inserts the jobs of a JSON array of specs; a dead job with the same id is
-// queued again. Returns the ids added.
+// queued again; each queue that got a job is notified on jobs_channel (sent at
+// commit). Returns the ids added.
 constexpr const char* enqueue_sql = R"(
-INSERT INTO jobs AS j (id, queue, priority, payload, run_at, max_attempts)
-SELECT DISTINCT ON (s.id) s.id, s.queue, s.priority, s.payload::jsonb,
-       now() + s.delay_ms * interval '1 millisecond', s.max_attempts
-FROM jsonb_to_recordset($1::jsonb)
-  AS s(id text, queue text, priority smallint, payload text, delay_ms bigint,
-       max_attempts integer)
-ORDER BY s.id
-ON CONFLICT (id) DO UPDATE SET
-  queue = EXCLUDED.queue, priority = EXCLUDED.priority,
-  payload = EXCLUDED.payload, run_at = EXCLUDED.run_at,
-  max_attempts = EXCLUDED.max_attempts, state = 'queued', attempts = 0,
-  lease_owner = NULL, lease_until = NULL, last_error = NULL, result = NULL,
-  finished_at = NULL, updated_at = now()
-WHERE j.state = 'dead'
-RETURNING j.id)";
+WITH added AS (
+  INSERT INTO jobs AS j (id, queue, priority, payload, run_at, max_attempts)
+  SELECT DISTINCT ON (s.id) s.id, s.queue, s.priority, s.payload::jsonb,
+         now() + s.delay_ms * interval '1 millisecond', s.max_attempts
+  FROM jsonb_to_recordset($1::jsonb)
+    AS s(id text, queue text, priority smallint, payload text, delay_ms bigint,
+         max_attempts integer)
+  ORDER BY s.id
+  ON CONFLICT (id) DO UPDATE SET
+    queue = EXCLUDED.queue, priority = EXCLUDED.priority,
+    payload = EXCLUDED.payload, run_at = EXCLUDED.run_at,
+    max_attempts = EXCLUDED.max_attempts, state = 'queued', attempts = 0,
+    lease_owner = NULL, lease_until = NULL, last_error = NULL, result = NULL,
+    finished_at = NULL, updated_at = now()
+  WHERE j.state = 'dead'
+  RETURNING j.id, j.queue),
+notified AS (
+  SELECT count(pg_notify($2, q.queue)) AS n
+  FROM (SELECT DISTINCT queue FROM added) q)
+SELECT added.id FROM added, notified)";
 
 // Maps the database's refusal of a payload to the caller's mistake.
 caf::error payload_error(const caf::error& err) {
@@ -172,7 +178,7 @@ caf::expected<enqueue_result> enqueue_job(pqxx::connection& conn,
   batch += "]";
   return or_payload_error(guarded("enqueue job", [&] {
     pqxx::nontransaction tx{conn};
-    auto added = tx.exec_params(enqueue_sql, batch);
+    auto added = tx.exec_params(enqueue_sql, batch, std::string{jobs_channel});
     enqueue_result out;
     out.added = added.size() == 1;
     out.state = out.added ? "queued"
@@ -199,10 +205,38 @@ enqueue_jobs(pqxx::connection& conn, const std::vector<job_spec>& specs) {
   return or_payload_error(guarded("enqueue jobs", [&] {
     pqxx::nontransaction tx{conn};
     std::vector<std::string> out;
-    for (auto row : tx.exec_params(enqueue_sql, batch))
+    for (auto row :
+         tx.exec_params(enqueue_sql, batch, std::string{jobs_channel}))
       out.push_back(row[0].as<std::string>());
     return out;
   }));
+}
+
+// -- waking workers -----------------------------------------------------------
+
+struct job_listener::receiver : pqxx::notification_receiver {
+  explicit receiver(pqxx::connection& conn)
+      : pqxx::notification_receiver(conn, std::string{jobs_channel}) {}
+
+  void operator()(const std::string&, int) override { heard = true; }
+
+  bool heard = false;
+};
+
+job_listener::job_listener(pqxx::connection& conn)
+    : conn_(conn), receiver_(std::make_unique<receiver>(conn)) {}
+
+job_listener::~job_listener() = default;
+
+caf::expected<bool> job_listener::wait(duration timeout) {
+  return guarded("wait for jobs", [&] {
+    receiver_->heard = false;
+    if (conn_.get_notifs() == 0) {
+      auto ms = std::max<int64_t>(millis(timeout), 0);
+      conn_.await_notification(ms / 1000, (ms % 1000) * 1000);
+    }
+    return receiver_->heard;
+  });
 }
 
 // -- working ------------------------------------------------------------------

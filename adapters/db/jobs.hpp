@@ -9,6 +9,7 @@
 
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -80,8 +81,9 @@ struct enqueue_result {
 
 /// Adds one job unless its id is already queued, running or succeeded (from
 /// any node at once: the primary key decides); a dead job with that id is
-/// queued again with its attempts reset. `ec::invalid_argument` for an unknown
-/// queue or a payload that is not JSON.
+/// queued again with its attempts reset; workers listening on `jobs_channel`
+/// are notified. `ec::invalid_argument` for an unknown queue or a payload
+/// that is not JSON.
 caf::expected<enqueue_result> enqueue_job(pqxx::connection& conn,
                                           const job_spec& spec);
 
@@ -89,6 +91,31 @@ caf::expected<enqueue_result> enqueue_job(pqxx::connection& conn,
 /// given twice counts once); returns the ids it added.
 caf::expected<std::vector<std::string>>
 enqueue_jobs(pqxx::connection& conn, const std::vector<job_spec>& specs);
+
+// -- waking workers -----------------------------------------------------------
+
+/// The channel every enqueue notifies (the payload is the queue's name).
+constexpr std::string_view jobs_channel = "mailpipe_jobs";
+
+/// LISTENs on `jobs_channel` on a connection of its own (the worker's) and
+/// says when an enqueue has notified it.
+class job_listener {
+public:
+  /// Issues LISTEN on `conn`, which must outlive the listener.
+  explicit job_listener(pqxx::connection& conn);
+  ~job_listener();
+  job_listener(const job_listener&) = delete;
+  job_listener& operator=(const job_listener&) = delete;
+
+  /// Blocks at most `timeout` for a notification; true when one came during
+  /// the wait or since the last call (several count once).
+  caf::expected<bool> wait(duration timeout);
+
+private:
+  struct receiver;
+  pqxx::connection& conn_;
+  std::unique_ptr<receiver> receiver_;
+};
 
 // -- working ------------------------------------------------------------------
 

@@ -74,18 +74,22 @@ protected:
     ASSERT_EQ(migrate.status, 0) << migrate.err;
   }
 
-  // A node named `name` with `workers` job workers holding leases of `lease`.
-  std::unique_ptr<test::child_process>
-  start_node(const std::string& name, int workers, const std::string& lease) {
+  // A node named `name` with `workers` job workers holding leases of `lease`
+  // and looking for jobs every `poll` without a notification.
+  std::unique_ptr<test::child_process> start_node(const std::string& name,
+                                                  int workers,
+                                                  const std::string& lease,
+                                                  const std::string& poll) {
     auto dir = fmt::format("{}{}-{}", ::testing::TempDir(), name, getpid());
     auto cfg = dir + ".toml";
     std::ofstream{cfg} << fmt::format(
         "[node]\nname = \"{}\"\nshutdown_grace = \"3s\"\n"
         "[processing]\ninterval = \"1h\"\n"
         "[jobs]\nworkers = {}\nbackoff = \"100ms\"\nlease = \"{}\"\n"
+        "poll_interval = \"{}\"\n"
         "[notifications]\nwebhook_secret = \"${{HOOK_SECRET}}\"\n"
         "timeout = \"5s\"\n[log]\ndir = \"{}\"\n",
-        name, workers, lease, dir);
+        name, workers, lease, poll, dir);
     return std::make_unique<test::child_process>(
         std::vector<std::string>{test::mailpipe_binary(), "--config", cfg,
                                  "run"},
@@ -113,7 +117,9 @@ protected:
 } // namespace
 
 TEST_F(jobs_node, webhooks_are_signed_retried_and_dead_lettered_with_an_alert) {
-  node_ = start_node("jobs-node", 2, "1m");
+  // No polling within the test: the jobs come by notification, the retries
+  // at the time their worker set.
+  node_ = start_node("jobs-node", 2, "1m", "1h");
   enqueue("hook-ok", webhook_payload(receiver_.url() + "/hook"));
   enqueue("hook-down", webhook_payload(receiver_.url() + "/down"));
   enqueue("hook-bad", R"({"channel":"webhook","event":"x","data":{}})");
@@ -153,7 +159,7 @@ TEST_F(jobs_node, a_job_of_a_node_killed_mid_job_is_finished_once_by_another) {
   receiver_.script(
       "POST", "/slow",
       {stub_reply::json(204, "").after(4s), stub_reply::json(204, "")});
-  auto a = start_node("jobs-a", 1, "2s");
+  auto a = start_node("jobs-a", 1, "2s", "200ms");
   enqueue("hook-slow", webhook_payload(receiver_.url() + "/slow"));
   ASSERT_TRUE(eventually("SELECT state = 'running' AND lease_owner = "
                          "'jobs-a/1' FROM jobs WHERE id = 'hook-slow'"))
@@ -164,7 +170,7 @@ TEST_F(jobs_node, a_job_of_a_node_killed_mid_job_is_finished_once_by_another) {
   ASSERT_EQ(receiver_.count("/slow"), 1u);
   a->signal(SIGKILL);
   a->wait_exit(5s);
-  auto b = start_node("jobs-b", 1, "2s");
+  auto b = start_node("jobs-b", 1, "2s", "200ms");
   EXPECT_TRUE(eventually("SELECT state = 'succeeded' AND attempts = 2 FROM "
                          "jobs WHERE id = 'hook-slow'"))
       << b->output();

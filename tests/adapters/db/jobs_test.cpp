@@ -326,3 +326,25 @@ TEST(jobs, purge_deletes_finished_jobs_older_than_asked) {
   EXPECT_EQ(state_of(*conn, "s-old").find("not_found"), 0u);
   EXPECT_FALSE(db::purge_jobs(*conn, "queued", 24h));
 }
+
+TEST(jobs, an_enqueue_wakes_a_listener_on_another_connection) {
+  MAILPIPE_SCRATCH_DATABASE(scratch);
+  auto worker = migrated(scratch.url());
+  auto producer = open(scratch.url());
+  ASSERT_TRUE(worker && producer);
+  db::job_listener listener{*worker};
+  auto quiet = listener.wait(100ms);
+  ASSERT_TRUE(quiet) << render(quiet.error());
+  EXPECT_FALSE(*quiet);
+  ASSERT_TRUE(db::enqueue_job(*producer, job("wake-1"))->added);
+  auto heard = listener.wait(30s);
+  ASSERT_TRUE(heard);
+  EXPECT_TRUE(*heard);
+  // Nothing added, nothing notified: an id already there stays quiet.
+  ASSERT_FALSE(db::enqueue_job(*producer, job("wake-1"))->added);
+  EXPECT_FALSE(*listener.wait(200ms));
+  // A bulk enqueue notifies too.
+  ASSERT_EQ(db::enqueue_jobs(*producer, {job("wake-2"), job("wake-3")})->size(),
+            2u);
+  EXPECT_TRUE(*listener.wait(30s));
+}
