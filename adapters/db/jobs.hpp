@@ -74,8 +74,8 @@ struct job_spec {
 struct enqueue_result {
   /// True when this call added the job (or re-queued a dead one with its id).
   bool added = false;
-  /// The job's state after the call: queued, running, succeeded (or dead
-  /// never: a dead job is re-queued).
+  /// The job's state after the call: queued, running or succeeded (never
+  /// dead: a dead job with that id is queued again).
   std::string state;
 };
 
