@@ -184,6 +184,14 @@ using job_worker_actor = caf::typed_actor<
     // Internal: claims and runs the next batch.
     caf::reacts_to<atom::tick>>;
 
+// -- the HTTP endpoint (docs/http.md) -----------------------------------------
+
+/// Serves the node's HTTP endpoint (detached: it owns the server's threads,
+/// which block on PostgreSQL, and joins them when it exits).
+using http_endpoint_actor = caf::typed_actor<
+    // Returns the address, the requests answered and the 5xx among them.
+    status_handler>;
+
 /// The key under which a running alerter is in its actor system's registry, for
 /// the actors that alert without holding it (the registrar).
 constexpr caf::atom_value alerter_registry_key = caf::atom("alerter");

@@ -7,7 +7,7 @@
 
 #include "actors/alerter.hpp"
 #include "adapters/db/connection.hpp"
-#include "adapters/http/webhook.hpp"
+#include "adapters/db/newsletters.hpp"
 
 namespace mailpipe {
 
@@ -71,18 +71,31 @@ void alert_dead(worker_ptr self, const db::claimed_job& job,
                   std::chrono::system_clock::now()});
 }
 
+// A dead job's newsletter, if its payload names one, is invalid.
+void invalidate_newsletter(pqxx::connection& conn, const db::claimed_job& job,
+                           const std::string& error) {
+  auto marked = db::invalidate_newsletter_of(conn, job.payload_json, error);
+  if (!marked)
+    spdlog::error("job {}: cannot mark its newsletter invalid: {}", job.id,
+                  render(marked.error()));
+  else if (*marked)
+    spdlog::warn("job {}: its newsletter is marked invalid", job.id);
+}
+
 // Records the outcome of one job; false when the database did not take it
 // (the lease then runs out and the job is taken again).
 bool record(worker_ptr self, pqxx::connection& conn, const db::claimed_job& job,
             const caf::expected<std::string>& outcome) {
   auto& st = self->state;
+  auto& counts = st.metrics->of(job.queue);
   if (outcome) {
     auto done = db::complete_job(conn, job.id, st.owner, *outcome);
     if (!done)
       return note_error(self, done.error()), false;
-    if (*done)
+    if (*done) {
       ++st.succeeded;
-    else
+      ++counts.succeeded;
+    } else
       spdlog::warn("job {}: its lease ran out before it ended; another worker "
                    "has it",
                    job.id);
@@ -99,11 +112,14 @@ bool record(worker_ptr self, pqxx::connection& conn, const db::claimed_job& job,
     return true;
   if (res->dead) {
     ++st.dead;
+    ++counts.dead;
     spdlog::error("job {} ({}) is dead after attempt {}: {}", job.id, job.queue,
                   job.attempt, error);
+    invalidate_newsletter(conn, job, error);
     alert_dead(self, job, error);
   } else {
     ++st.retried;
+    ++counts.retried;
     st.next_retry = std::min(st.next_retry, steady::now() + retry_in);
     spdlog::warn("job {} ({}) failed, attempt {} of {}, again in {}: {}",
                  job.id, job.queue, job.attempt, job.max_attempts,
@@ -150,7 +166,11 @@ int64_t work_once(worker_ptr self) {
     }
     for (auto& job : *jobs) {
       ++ran;
-      if (!record(self, *conn, job, handler(st.cfg, job))) {
+      auto started = steady::now();
+      auto outcome = handler(st.cfg, *conn, job);
+      st.metrics->of(queue).duration.observe(
+          std::chrono::duration<double>(steady::now() - started).count());
+      if (!record(self, *conn, job, outcome)) {
         drop_connection(self);
         return -1;
       }
@@ -221,30 +241,41 @@ void tick(worker_ptr self) {
 
 } // namespace
 
-caf::expected<std::string> send_notification(const config& cfg,
-                                             const db::claimed_job& job) {
-  auto d = webhook::parse_payload(job.payload_json);
-  if (!d)
-    return d.error();
-  if (cfg.notifications.webhook_secret.empty())
-    return caf::make_error(ec::invalid_argument,
-                           "notifications.webhook_secret is not set: webhooks "
-                           "are never sent unsigned");
-  http::client client;
-  if (auto err = webhook::deliver(
-          client, job.id, *d, cfg.notifications.webhook_secret,
-          cfg.notifications.timeout, std::chrono::system_clock::now()))
-    return err;
-  return std::string{};
+job_metrics::job_metrics() {
+  for (auto queue : db::job_queues)
+    queues.emplace(std::string{queue}, std::make_unique<queue_metrics>());
 }
 
-job_handlers standard_job_handlers() {
-  return {{"send_notifications", send_notification}};
+job_metrics::queue_metrics& job_metrics::of(std::string_view queue) {
+  return *queues.find(queue)->second;
+}
+
+void job_metrics::write(http::prometheus_text& out) const {
+  out.family("mailpipe_job_duration_seconds", "histogram",
+             "How long this node's job handlers ran, by queue.");
+  for (auto& [queue, m] : queues)
+    out.sample("mailpipe_job_duration_seconds", {{"queue", queue}},
+               m->duration.read());
+  out.family("mailpipe_jobs_finished_total", "counter",
+             "Jobs this node ran, by queue and outcome.");
+  for (auto& [queue, m] : queues) {
+    out.sample("mailpipe_jobs_finished_total",
+               {{"queue", queue}, {"outcome", "succeeded"}},
+               static_cast<double>(m->succeeded.load()));
+    out.sample("mailpipe_jobs_finished_total",
+               {{"queue", queue}, {"outcome", "retried"}},
+               static_cast<double>(m->retried.load()));
+    out.sample("mailpipe_jobs_finished_total",
+               {{"queue", queue}, {"outcome", "dead"}},
+               static_cast<double>(m->dead.load()));
+  }
 }
 
 job_worker_actor::behavior_type
-job_worker(worker_ptr self, config cfg, job_handlers handlers, int64_t number) {
+job_worker(worker_ptr self, config cfg, job_handlers handlers, int64_t number,
+           std::shared_ptr<job_metrics> metrics) {
   auto& st = self->state;
+  st.metrics = std::move(metrics);
   st.cfg = std::move(cfg);
   st.owner = fmt::format("{}/{}", st.cfg.node.name, number);
   st.handlers = std::move(handlers);
@@ -269,14 +300,15 @@ job_worker(worker_ptr self, config cfg, job_handlers handlers, int64_t number) {
   };
 }
 
-std::vector<node_child_spec> job_worker_children(const config& cfg) {
+std::vector<node_child_spec>
+job_worker_children(const config& cfg, std::shared_ptr<job_metrics> metrics) {
   std::vector<node_child_spec> out;
   for (int64_t i = 1; i <= cfg.jobs.workers; ++i)
-    out.push_back({job_worker_state::name, [cfg, i](caf::actor_system& sys) {
-                     return caf::actor_cast<caf::actor>(
-                         sys.spawn<caf::detached>(job_worker, cfg,
-                                                  standard_job_handlers(), i));
-                   }});
+    out.push_back(
+        {job_worker_state::name, [cfg, i, metrics](caf::actor_system& sys) {
+           return caf::actor_cast<caf::actor>(sys.spawn<caf::detached>(
+               job_worker, cfg, standard_job_handlers(cfg), i, metrics));
+         }});
   return out;
 }
 

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <map>
 #include <memory>
@@ -10,29 +11,37 @@
 #include <pqxx/connection>
 
 #include "actors/actors.hpp"
+#include "actors/job_handlers.hpp"
 #include "actors/node.hpp"
 #include "adapters/db/jobs.hpp"
+#include "adapters/http/prometheus.hpp"
 #include "config/config.hpp"
 
 namespace mailpipe {
 
-/// Runs one job: its result as JSON ("" for none), or why it failed. An
-/// `ec::invalid_argument` error means the job can never succeed (a payload
-/// that fails validation): it is dead at once; any other error is retried.
-using job_handler = std::function<caf::expected<std::string>(
-    const config&, const db::claimed_job&)>;
+/// What a node's job workers did, per queue, for /metrics: shared by the
+/// workers (which observe) and the HTTP endpoint (which reads).
+struct job_metrics {
+  struct queue_metrics {
+    /// Seconds a handler ran.
+    http::histogram duration{
+        {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300}};
+    std::atomic<uint64_t> succeeded{0};
+    std::atomic<uint64_t> retried{0};
+    std::atomic<uint64_t> dead{0};
+  };
+  /// One entry per queue of `db::job_queues`, made up front (never added to,
+  /// so threads read it without a lock).
+  std::map<std::string, std::unique_ptr<queue_metrics>, std::less<>> queues;
 
-/// The handler of each queue a worker works.
-using job_handlers = std::map<std::string, job_handler, std::less<>>;
+  job_metrics();
 
-/// The `send_notifications` handler: a webhook payload POSTed signed with
-/// `notifications.webhook_secret` (adapters/http/webhook.hpp). Discord and SMTP
-/// channels are not built yet: their payloads fail validation.
-caf::expected<std::string> send_notification(const config& cfg,
-                                             const db::claimed_job& job);
+  /// The entry of `queue` (one of `db::job_queues`).
+  queue_metrics& of(std::string_view queue);
 
-/// The handlers of a production node (the queues that have one).
-job_handlers standard_job_handlers();
+  /// Writes the job duration histogram and the outcome counters.
+  void write(http::prometheus_text& out) const;
+};
 
 /// State of a job worker.
 struct job_worker_state {
@@ -42,6 +51,7 @@ struct job_worker_state {
   /// again takes back what it held, and only that.
   std::string owner;
   job_handlers handlers;
+  std::shared_ptr<job_metrics> metrics;
   std::unique_ptr<pqxx::connection> conn;
   /// LISTENs on `conn` (declared after it: destroyed first).
   std::unique_ptr<db::job_listener> listener;
@@ -64,13 +74,15 @@ struct job_worker_state {
 };
 
 /// Worker number `number` of the node (1, 2, ...) for `handlers`' queues, with
-/// the `[jobs]` settings of `cfg`.
+/// the `[jobs]` settings of `cfg`, counting into `metrics`.
 job_worker_actor::behavior_type
 job_worker(job_worker_actor::stateful_pointer<job_worker_state> self,
-           config cfg, job_handlers handlers, int64_t number);
+           config cfg, job_handlers handlers, int64_t number,
+           std::shared_ptr<job_metrics> metrics);
 
 /// `cfg.jobs.workers` job workers with the standard handlers, as node children
 /// (after the alerter, which they find in the registry).
-std::vector<node_child_spec> job_worker_children(const config& cfg);
+std::vector<node_child_spec>
+job_worker_children(const config& cfg, std::shared_ptr<job_metrics> metrics);
 
 } // namespace mailpipe

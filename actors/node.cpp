@@ -8,6 +8,7 @@
 #include <caf/timestamp.hpp>
 #include <spdlog/spdlog.h>
 
+#include "actors/http_endpoint.hpp"
 #include "actors/job_worker.hpp"
 #include "actors/pipeline.hpp"
 #include "actors/registrar.hpp"
@@ -75,7 +76,10 @@ std::vector<node_child_spec> standard_children(const config& cfg) {
   };
   for (auto& spec : pipeline_children(cfg))
     out.push_back(std::move(spec));
-  for (auto& spec : job_worker_children(cfg))
+  auto jobs = std::make_shared<job_metrics>();
+  for (auto& spec : job_worker_children(cfg, jobs))
+    out.push_back(std::move(spec));
+  for (auto& spec : http_endpoint_children(cfg, jobs))
     out.push_back(std::move(spec));
   return out;
 }

@@ -81,10 +81,19 @@ struct log_config {
   int64_t retention_days = 7;
 };
 
-/// `[http]`: push notifications, /metrics, /healthz.
+/// `[http]`: the node's HTTP endpoint (docs/http.md): /healthz, /readyz,
+/// /metrics, push notifications and the REST API.
 struct http_config {
   /// Address of the HTTP endpoint; loopback by default, "" disables it.
   std::string listen = "127.0.0.1:8025";
+  /// Bearer token of the REST API under /api/v1/ (secret); "" turns it off.
+  std::string api_token = "";
+  /// The `token` query parameter of the Gmail Pub/Sub push subscription
+  /// (secret); "" turns Gmail push off.
+  std::string gmail_push_token = "";
+  /// The `clientState` of the Microsoft Graph subscriptions (secret); ""
+  /// turns Graph notifications off.
+  std::string graph_client_state = "";
 };
 
 /// `[imap]`: defaults of IMAP seed accounts.

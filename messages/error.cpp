@@ -28,6 +28,7 @@ std::string to_string(ec x) {
     case ec::shutting_down: return "shutting_down";
     case ec::busy: return "busy";
     case ec::retry_later: return "retry_later";
+    case ec::already_exists: return "already_exists";
   }
   return "ec(" + std::to_string(static_cast<int>(x)) + ")";
 }

@@ -58,6 +58,8 @@ enum class ec : uint8_t {
   /// after a failure); the caller tries again after the delay the adapter
   /// names (`api_session::retry_in`).
   retry_later,
+  /// What was to be created exists already (a test token in use).
+  already_exists,
 };
 
 /// The failure classes of an account (DESIGN.md), as stored in

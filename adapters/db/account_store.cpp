@@ -143,6 +143,11 @@ caf::expected<std::string> load_secret(pqxx::connection& conn,
   return plain;
 }
 
+std::string_view account_state_sql() {
+  return "CASE WHEN NOT a.active THEN 'disabled' WHEN f.retry_at > now() "
+         "THEN 'retrying' ELSE 'active' END";
+}
+
 namespace {
 
 std::string info_query() {
@@ -155,12 +160,12 @@ std::string info_query() {
       "NULL, {}, {}, "
       "(SELECT count(*) FROM test_results r WHERE r.email_account_id = a.id "
       "AND r.status = 'pending'), COALESCE(f.failure_count, 0), "
-      "COALESCE(f.failure_class, ''), COALESCE(f.last_error, ''), {}, {} "
+      "COALESCE(f.failure_class, ''), COALESCE(f.last_error, ''), {}, {}, {} "
       "FROM email_accounts a LEFT JOIN email_account_failures f "
       "ON f.email_account_id = a.id",
       iso_text("a.disabled_at"), iso_text("a.last_processed_at"),
       iso_text("a.created_at"), iso_text("f.last_failure_at"),
-      iso_text("f.retry_at"));
+      iso_text("f.retry_at"), account_state_sql());
 }
 
 account_info read_info(const pqxx::row& r) {
@@ -185,6 +190,7 @@ account_info read_info(const pqxx::row& r) {
   a.last_error = r[17].as<std::string>();
   a.last_failure_at = r[18].as<std::string>();
   a.retry_at = r[19].as<std::string>();
+  a.state = r[20].as<std::string>();
   return a;
 }
 
@@ -193,6 +199,22 @@ caf::error no_account(int64_t id) {
 }
 
 } // namespace
+
+caf::expected<int64_t> find_active_account(pqxx::connection& conn,
+                                           std::string_view provider,
+                                           std::string_view email) {
+  auto found = guarded("find an account", [&] {
+    pqxx::nontransaction tx{conn};
+    auto rows = tx.exec_params("SELECT id FROM email_accounts WHERE provider = "
+                               "$1 AND lower(email) = lower($2) AND active",
+                               std::string{provider}, std::string{email});
+    return rows.empty() ? int64_t{0} : rows[0][0].as<int64_t>();
+  });
+  if (found && *found == 0)
+    return caf::make_error(
+        ec::not_found, fmt::format("no active {} account {}", provider, email));
+  return found;
+}
 
 caf::expected<std::vector<account_info>> list_accounts(pqxx::connection& conn) {
   return guarded("list accounts", [&] {

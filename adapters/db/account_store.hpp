@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <caf/expected.hpp>
@@ -89,7 +90,13 @@ struct account_info {
   std::string last_error;
   std::string last_failure_at;
   std::string retry_at;
+  /// "disabled", "retrying" (its `retry_at` has not passed) or "active".
+  std::string state;
 };
+
+/// The SQL expression of an account's state over `email_accounts a LEFT JOIN
+/// email_account_failures f` (the one rule of `account_info::state`).
+std::string_view account_state_sql();
 
 /// Every account, by id.
 caf::expected<std::vector<account_info>> list_accounts(pqxx::connection& conn);
@@ -97,6 +104,12 @@ caf::expected<std::vector<account_info>> list_accounts(pqxx::connection& conn);
 /// One account with its failure record; `ec::not_found` for an unknown id.
 caf::expected<account_info> show_account(pqxx::connection& conn,
                                          int64_t account_id);
+
+/// The id of the active account of `provider` with address `email` (case
+/// ignored); `ec::not_found` when there is none.
+caf::expected<int64_t> find_active_account(pqxx::connection& conn,
+                                           std::string_view provider,
+                                           std::string_view email);
 
 /// Deletes an account with its results, failures and secret; `ec::not_found` if unknown.
 caf::error remove_account(pqxx::connection& conn, int64_t account_id);

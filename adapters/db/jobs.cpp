@@ -16,9 +16,6 @@ namespace mailpipe::db {
 
 namespace {
 
-constexpr std::array<std::string_view, 4> job_states = {"queued", "running",
-                                                        "succeeded", "dead"};
-
 int64_t millis(duration d) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
 }

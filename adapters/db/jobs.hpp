@@ -28,6 +28,10 @@ namespace mailpipe::db {
 constexpr std::array<std::string_view, 4> job_queues = {
     "fetch_emails", "process_mails", "index_news", "send_notifications"};
 
+/// The states of a job, as the `jobs.state` check constraint names them.
+constexpr std::array<std::string_view, 4> job_states = {"queued", "running",
+                                                        "succeeded", "dead"};
+
 /// True for one of `job_queues`.
 bool is_job_queue(std::string_view name);
 

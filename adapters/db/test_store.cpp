@@ -28,7 +28,7 @@ caf::expected<int64_t> insert_test(pqxx::work& tx, const test_spec& spec) {
   if (!tx.exec_params("SELECT 1 FROM tests WHERE test_id = $1", spec.token)
            .empty())
     return caf::make_error(
-        ec::invalid_argument,
+        ec::already_exists,
         fmt::format("a test with token {} already exists", spec.token));
   if (auto bad = unknown_accounts(tx, spec.accounts); !bad.empty())
     return caf::make_error(ec::not_found, fmt::format("no active account {}",

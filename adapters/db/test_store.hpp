@@ -30,8 +30,9 @@ struct test_spec {
 };
 
 /// Creates the test and one pending result per account, in one transaction;
-/// returns the number of accounts. `ec::invalid_argument` for a duplicate token
-/// or no account at all, `ec::not_found` for an unknown or inactive account id.
+/// returns the number of accounts. `ec::already_exists` for a token in use,
+/// `ec::invalid_argument` for no account at all, `ec::not_found` for an unknown
+/// or inactive account id.
 caf::expected<int64_t> add_test(pqxx::connection& conn, const test_spec& spec);
 
 /// A test and how many of its results are in each state.

@@ -239,4 +239,21 @@ caf::expected<std::string> secret_box::open(std::string_view sealed,
   return out;
 }
 
+std::string sha256_hex(std::string_view bytes) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned len = 0;
+  EVP_Digest(bytes.data(), bytes.size(), digest, &len, EVP_sha256(), nullptr);
+  std::string out;
+  for (unsigned i = 0; i < len; ++i)
+    out += fmt::format("{:02x}", digest[i]);
+  return out;
+}
+
+bool same_secret(std::string_view presented, std::string_view configured) {
+  if (configured.empty() || presented.size() != configured.size())
+    return false;
+  return CRYPTO_memcmp(presented.data(), configured.data(), configured.size())
+         == 0;
+}
+
 } // namespace mailpipe::crypto

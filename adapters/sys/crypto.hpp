@@ -28,6 +28,14 @@ std::string base64_encode(std::string_view bytes);
 /// whitespace ignored; ec::invalid_argument for anything else.
 caf::expected<std::string> base64_decode(std::string_view text);
 
+/// The SHA-256 digest of `bytes` in lower-case hex.
+std::string sha256_hex(std::string_view bytes);
+
+/// Whether a presented secret (a bearer token, a push token) equals the
+/// configured one, in time that does not depend on where they differ; false
+/// when the configured one is empty.
+bool same_secret(std::string_view presented, std::string_view configured);
+
 /// A fresh random 256-bit key from OpenSSL's CSPRNG, base64-encoded (for
 /// `mailpipe` to print).
 caf::expected<std::string> generate_key();

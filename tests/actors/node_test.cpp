@@ -29,6 +29,8 @@ struct node_fixture : test::actor_system_fixture {
     // LeakSanitizer when the process exits.
     cfg.node.shutdown_grace = 5s;
     cfg.jobs.workers = 1;
+    // The endpoint has tests of its own (tests/tools/http_endpoint_test.cpp).
+    cfg.http.listen = "";
     return cfg;
   }
 

@@ -153,11 +153,12 @@ TEST(cli_hardening, a_running_node_logs_no_database_password_in_any_form) {
     auto log_dir = temp_path(name + "-logs");
     std::filesystem::remove_all(log_dir);
     auto cfg = temp_path(name + ".toml");
-    std::ofstream{cfg} << "[node]\nname = \"" << name
-                       << "\"\nheartbeat_interval = \"100ms\"\n"
-                          "dead_after = \"1s\"\n[database]\n"
-                          "connect_timeout = \"1s\"\n[log]\ndir = \""
-                       << log_dir << "\"\n";
+    std::ofstream{cfg}
+        << "[node]\nname = \"" << name
+        << "\"\nheartbeat_interval = \"100ms\"\n"
+           "dead_after = \"1s\"\n[http]\nlisten = \"\"\n[database]\n"
+           "connect_timeout = \"1s\"\n[log]\ndir = \""
+        << log_dir << "\"\n";
     child_process node{{mailpipe_binary(), "--config", cfg, "run"},
                        {"MAILPIPE_DATABASE_URL=" + f.url},
                        name};

@@ -162,7 +162,8 @@ struct node_process {
     auto cfg =
         write_temp(name + ".toml", "[node]\nname = \"" + name
                                        + "\"\nheartbeat_interval = \"200ms\"\n"
-                                         "dead_after = \"2s\"\n");
+                                         "dead_after = \"2s\"\n"
+                                         "[http]\nlisten = \"\"\n");
     child = std::make_unique<child_process>(
         std::vector<std::string>{mailpipe_binary(), "--config", cfg, "run"},
         std::vector<std::string>{"MAILPIPE_DATABASE_URL=" + db_url}, name);

@@ -84,6 +84,7 @@ protected:
     auto cfg = dir + ".toml";
     std::ofstream{cfg} << fmt::format(
         "[node]\nname = \"{}\"\nshutdown_grace = \"3s\"\n"
+        "[http]\nlisten = \"\"\n"
         "[processing]\ninterval = \"1h\"\n"
         "[jobs]\nworkers = {}\nbackoff = \"100ms\"\nlease = \"{}\"\n"
         "poll_interval = \"{}\"\n"

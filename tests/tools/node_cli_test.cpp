@@ -75,7 +75,8 @@ std::unique_ptr<child_process> start_node(const std::string& db_url,
       write_temp(label + ".toml", fmt::format("[node]\nname = \"{}\"\n"
                                               "heartbeat_interval = \"200ms\"\n"
                                               "dead_after = \"2s\"\n"
-                                              "shutdown_grace = \"3s\"\n",
+                                              "shutdown_grace = \"3s\"\n"
+                                              "[http]\nlisten = \"\"\n",
                                               name));
   return std::make_unique<child_process>(
       std::vector<std::string>{mailpipe_binary(), "--config", cfg, "run"},

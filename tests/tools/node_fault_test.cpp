@@ -39,6 +39,8 @@ std::string node_config(const std::string& name, const std::string& log_dir) {
            "heartbeat_interval = \"200ms\"\n"
            "dead_after = \"3s\"\n"
            "shutdown_grace = \"2s\"\n"
+           "[http]\n"
+           "listen = \"\"\n"
            "[processing]\n"
            "interval = \"1s\"\n"
            "[database]\n"

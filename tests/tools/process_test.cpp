@@ -492,6 +492,7 @@ TEST_F(process_e2e,
        a_node_runs_the_pipeline_on_its_interval_and_stops_in_order) {
   std::ofstream{dir_ + "/mailpipe.toml"} << fmt::format(
       "[node]\nname = \"e2e-node\"\nheartbeat_interval = \"200ms\"\n"
+      "[http]\nlisten = \"\"\n"
       "[imap]\nallow_plaintext = true\n[processing]\ninterval = \"1s\"\n"
       "[log]\ndir = \"{}/logs\"\n",
       dir_);

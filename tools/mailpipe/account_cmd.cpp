@@ -228,26 +228,6 @@ read_import(const std::string& path) {
 
 // -- output -------------------------------------------------------------------
 
-std::string to_json(const db::account_info& a) {
-  return fmt::format(
-      "{{\"id\":{},\"email\":{},\"provider\":{},\"active\":{},\"disabled_"
-      "reason\":{},"
-      "\"disabled_at\":{},\"imap_host\":{},\"imap_port\":{},\"imap_security\":{"
-      "},"
-      "\"username\":{},\"auth_method\":{},\"has_secret\":{},\"last_processed_"
-      "at\":{},"
-      "\"created_at\":{},\"pending_tests\":{},\"failure\":{{\"count\":{},"
-      "\"class\":{},"
-      "\"last_error\":{},\"last_failure_at\":{},\"retry_at\":{}}}}}",
-      a.id, json_str(a.email), json_str(a.provider), a.active,
-      json_str(a.disabled_reason), json_str(a.disabled_at),
-      json_str(a.imap_host), a.imap_port, json_str(a.imap_security),
-      json_str(a.username), json_str(a.auth_method), a.has_secret,
-      json_str(a.last_processed_at), json_str(a.created_at), a.pending_tests,
-      a.failure_count, json_str(a.failure_class), json_str(a.last_error),
-      json_str(a.last_failure_at), json_str(a.retry_at));
-}
-
 void print_table(const std::vector<db::account_info>& list) {
   std::cout << fmt::format("{:<6} {:<32} {:<8} {:<9} {:<8} {}\n", "ID", "EMAIL",
                            "PROVIDER", "STATE", "PENDING", "FAILURES");

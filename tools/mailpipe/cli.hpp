@@ -66,4 +66,7 @@ void add_metrics_commands(CLI::App& app, context& ctx);
 /// resume`: the durable queues.
 void add_jobs_commands(CLI::App& app, context& ctx);
 
+/// `news add | list | show | search`: newsletters, their analysis and search.
+void add_news_commands(CLI::App& app, context& ctx);
+
 } // namespace mailpipe::cli

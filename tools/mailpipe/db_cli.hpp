@@ -9,6 +9,7 @@
 #include <caf/error.hpp>
 #include <pqxx/connection>
 
+#include "adapters/db/json_output.hpp"
 #include "tools/mailpipe/cli.hpp"
 
 namespace mailpipe::cli {
@@ -22,7 +23,6 @@ open_database(context& ctx, std::string_view cmd, config* cfg_out = nullptr);
 /// anything else (database down, unknown id, duplicate, bad input data).
 void report(context& ctx, std::string_view cmd, const caf::error& err);
 
-/// `s` as a JSON string literal.
-std::string json_str(std::string_view s);
+using db::json_str;
 
 } // namespace mailpipe::cli

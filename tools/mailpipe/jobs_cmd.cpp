@@ -19,24 +19,6 @@ std::vector<std::string> queue_names() {
   return {db::job_queues.begin(), db::job_queues.end()};
 }
 
-std::string null_or_str(const std::string& s) {
-  return s.empty() ? "null" : json_str(s);
-}
-
-std::string job_json(const db::job_row& j) {
-  return fmt::format(
-      "{{\"id\":{},\"queue\":{},\"priority\":{},\"state\":{},\"attempts\":{},"
-      "\"max_attempts\":{},\"payload\":{},\"result\":{},\"last_error\":{},"
-      "\"lease_owner\":{},\"run_at\":{},\"lease_until\":{},\"created_at\":{},"
-      "\"updated_at\":{},\"finished_at\":{}}}",
-      json_str(j.id), json_str(j.queue), json_str(j.priority),
-      json_str(j.state), j.attempts, j.max_attempts, j.payload_json,
-      j.result_json.empty() ? "null" : j.result_json, null_or_str(j.last_error),
-      null_or_str(j.lease_owner), null_or_str(j.run_at),
-      null_or_str(j.lease_until), null_or_str(j.created_at),
-      null_or_str(j.updated_at), null_or_str(j.finished_at));
-}
-
 std::string dash(const std::string& s) {
   return s.empty() ? "-" : s;
 }
@@ -45,7 +27,7 @@ void print_jobs(const std::vector<db::job_row>& jobs, bool json) {
   if (json) {
     std::cout << "[";
     for (size_t i = 0; i < jobs.size(); ++i)
-      std::cout << (i ? ",\n " : "") << job_json(jobs[i]);
+      std::cout << (i ? ",\n " : "") << db::to_json(jobs[i]);
     std::cout << "]\n";
     return;
   }
@@ -172,7 +154,7 @@ void add_show(CLI::App& parent, context& ctx) {
     if (!j)
       return report(ctx, "jobs show", j.error());
     if (*json) {
-      std::cout << job_json(*j) << "\n";
+      std::cout << db::to_json(*j) << "\n";
       return;
     }
     std::cout << fmt::format(

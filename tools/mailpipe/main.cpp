@@ -131,6 +131,7 @@ int main(int argc, char** argv) {
   add_process_command(app, ctx);
   add_metrics_commands(app, ctx);
   add_jobs_commands(app, ctx);
+  add_news_commands(app, ctx);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

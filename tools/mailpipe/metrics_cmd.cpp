@@ -4,7 +4,6 @@
 
 #include <fmt/format.h>
 
-#include "adapters/analysis/analysis_json.hpp"
 #include "adapters/db/connection.hpp"
 #include "adapters/db/pipeline.hpp"
 #include "messages/error.hpp"
@@ -30,12 +29,6 @@ open_database(context& ctx, std::string_view cmd, config* cfg_out) {
 void report(context& ctx, std::string_view cmd, const caf::error& err) {
   std::cerr << cmd << ": " << render(err) << "\n";
   ctx.exit = is(err, ec::invalid_config) ? exit_usage : exit_failure;
-}
-
-std::string json_str(std::string_view s) {
-  std::string out;
-  append_json_string(out, s);
-  return out;
 }
 
 void add_metrics_commands(CLI::App& app, context& ctx) {

@@ -13,40 +13,6 @@ namespace mailpipe::cli {
 
 namespace {
 
-std::string summary_json(const db::test_summary& t) {
-  return fmt::format(
-      "\"token\":{},\"name\":{},\"status\":{},\"created_at\":{},"
-      "\"expires_at\":{},\"counts\":{{\"pending\":{},\"found\":{},"
-      "\"missing\":{},\"error\":{},\"total\":{}}}",
-      json_str(t.token), json_str(t.name), json_str(t.status),
-      json_str(t.created_at), json_str(t.expires_at), t.pending, t.found,
-      t.missing, t.error, t.total);
-}
-
-std::string result_json(const db::test_result_row& r) {
-  return fmt::format(
-      "{{\"account_id\":{},\"email\":{},\"provider\":{},\"status\":{},"
-      "\"placement\":{},\"folder\":{},\"labels\":{},\"auth\":{},"
-      "\"filters\":{},\"found_at\":{},\"error\":{}}}",
-      r.account_id, json_str(r.email), json_str(r.provider), json_str(r.status),
-      r.placement.empty() ? "null" : json_str(r.placement),
-      r.folder.empty() ? "null" : json_str(r.folder), r.labels_json,
-      r.auth_json, r.filters_json,
-      r.found_at.empty() ? "null" : json_str(r.found_at),
-      r.error_class.empty() ? "null" : json_str(r.error_class));
-}
-
-// Rates are fractions (0 to 1) of the test's accounts.
-std::string report_json(const db::test_report& rep) {
-  auto out = fmt::format("{{{},\"rates\":{{\"inbox\":{:.4f},\"spam\":{:.4f},"
-                         "\"tabs\":{:.4f},\"missing\":{:.4f}}},\"results\":[",
-                         summary_json(rep.test), rep.rates.inbox,
-                         rep.rates.spam, rep.rates.tabs, rep.rates.missing);
-  for (size_t i = 0; i < rep.results.size(); ++i)
-    out += (i ? ",\n  " : "\n  ") + result_json(rep.results[i]);
-  return out + "]}\n";
-}
-
 std::string dash(const std::string& s) {
   return s.empty() ? "-" : s;
 }
@@ -125,7 +91,8 @@ void add_list(CLI::App& parent, context& ctx) {
     if (*json) {
       std::cout << "[";
       for (size_t i = 0; i < all->size(); ++i)
-        std::cout << (i ? ",\n " : "") << "{" << summary_json((*all)[i]) << "}";
+        std::cout << (i ? ",\n " : "") << "{" << db::summary_members((*all)[i])
+                  << "}";
       std::cout << "]\n";
       return;
     }
@@ -155,7 +122,7 @@ void add_show(CLI::App& parent, context& ctx) {
     if (!rep)
       return report(ctx, "test show", rep.error());
     if (*json)
-      std::cout << report_json(*rep);
+      std::cout << db::to_json(*rep);
     else
       print_report(*rep);
   });

@@ -1,0 +1,168 @@
+#include "actors/job_handlers.hpp"
+
+#include <thread>
+
+#include <fmt/format.h>
+#include <simdjson.h>
+#include <spdlog/spdlog.h>
+
+#include "adapters/db/json_output.hpp"
+#include "adapters/db/newsletters.hpp"
+#include "adapters/http/meilisearch.hpp"
+#include "adapters/http/mistral.hpp"
+#include "adapters/http/webhook.hpp"
+
+namespace mailpipe {
+
+namespace {
+
+/// How long index_news waits for MeiliSearch's task (it takes milliseconds
+/// for one document; a queue of tasks ahead of it can take longer).
+constexpr auto search_task_timeout = std::chrono::seconds{60};
+
+// The `newsletter_id` of a newsletter job's payload; `ec::invalid_argument`
+// (dead at once) without one.
+caf::expected<int64_t> newsletter_id_of(const db::claimed_job& job) {
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  int64_t id = 0;
+  if (parser.parse(job.payload_json).get(doc) || doc["newsletter_id"].get(id)
+      || id <= 0)
+    return caf::make_error(ec::invalid_argument,
+                           fmt::format("{} payload: newsletter_id must be a "
+                                       "positive number",
+                                       job.queue));
+  return id;
+}
+
+// The newsletter a job names; a newsletter that is gone is a job that can
+// never succeed.
+caf::expected<db::newsletter_row> newsletter_of(pqxx::connection& conn,
+                                                const db::claimed_job& job) {
+  auto id = newsletter_id_of(job);
+  if (!id)
+    return id.error();
+  auto row = db::find_newsletter(conn, *id);
+  if (!row && is(row.error(), ec::not_found))
+    return caf::make_error(ec::invalid_argument, render(row.error()));
+  return row;
+}
+
+// The MeiliSearch document of a newsletter.
+std::string search_document(const db::newsletter_row& n) {
+  return fmt::format("[{{\"id\":{},\"subject\":{},\"sender\":{},\"sent_at\":{},"
+                     "\"body\":{},\"analysis\":{}}}]",
+                     n.id, db::json_str(n.subject), db::json_str(n.sender),
+                     db::json_str(n.sent_at), db::json_str(n.body_text),
+                     n.analysis_json.empty() ? "null" : n.analysis_json);
+}
+
+// Reads MeiliSearch's task until it ended, waiting 50 ms, then twice as long
+// each time (at most a second), for at most `search_task_timeout`.
+caf::error await_task(http::client& client, const search_config& cfg,
+                      int64_t uid) {
+  auto deadline = std::chrono::steady_clock::now() + search_task_timeout;
+  auto wait = std::chrono::milliseconds{50};
+  for (;;) {
+    auto status = meilisearch::read_task(client, cfg, uid);
+    if (!status)
+      return status.error();
+    if (status->state == meilisearch::task_state::succeeded)
+      return {};
+    if (status->state == meilisearch::task_state::failed)
+      return caf::make_error(
+          ec::service_unavailable,
+          fmt::format("MeiliSearch task {} failed: {}", uid, status->error));
+    if (std::chrono::steady_clock::now() + wait > deadline)
+      return caf::make_error(
+          ec::timeout, fmt::format("MeiliSearch task {} still pending "
+                                   "after {}",
+                                   uid, format_duration(search_task_timeout)));
+    std::this_thread::sleep_for(wait);
+    wait = std::min(wait * 2, std::chrono::milliseconds{1000});
+  }
+}
+
+} // namespace
+
+db::job_spec newsletter_job(std::string_view queue, int64_t newsletter_id,
+                            int32_t max_attempts) {
+  db::job_spec spec;
+  spec.queue = std::string{queue};
+  spec.id = fmt::format("{}:{}", queue, newsletter_id);
+  spec.payload_json = fmt::format("{{\"newsletter_id\":{}}}", newsletter_id);
+  spec.max_attempts = max_attempts;
+  return spec;
+}
+
+caf::expected<std::string> send_notification(const config& cfg,
+                                             pqxx::connection&,
+                                             const db::claimed_job& job) {
+  auto d = webhook::parse_payload(job.payload_json);
+  if (!d)
+    return d.error();
+  if (cfg.notifications.webhook_secret.empty())
+    return caf::make_error(ec::invalid_argument,
+                           "notifications.webhook_secret is not set: webhooks "
+                           "are never sent unsigned");
+  http::client client;
+  if (auto err = webhook::deliver(
+          client, job.id, *d, cfg.notifications.webhook_secret,
+          cfg.notifications.timeout, std::chrono::system_clock::now()))
+    return err;
+  return std::string{};
+}
+
+caf::expected<std::string> process_mail(const config& cfg,
+                                        pqxx::connection& conn,
+                                        const db::claimed_job& job) {
+  auto n = newsletter_of(conn, job);
+  if (!n)
+    return n.error();
+  http::client client;
+  auto analysis = mistral::analyse(client, cfg.mistral, n->subject, n->sender,
+                                   n->body_text);
+  if (!analysis)
+    return analysis.error();
+  auto json = mistral::to_json(*analysis);
+  if (auto err = db::record_newsletter_analysis(conn, n->id, json))
+    return err;
+  auto next = db::enqueue_job(
+      conn, newsletter_job("index_news", n->id,
+                           static_cast<int32_t>(cfg.jobs.max_attempts)));
+  if (!next)
+    return next.error();
+  return json;
+}
+
+caf::expected<std::string> index_news(const config& cfg, pqxx::connection& conn,
+                                      const db::claimed_job& job) {
+  auto n = newsletter_of(conn, job);
+  if (!n)
+    return n.error();
+  if (cfg.search.meilisearch_url.empty()) {
+    if (auto err = db::index_newsletter_in_postgres(conn, n->id))
+      return err;
+    return std::string{"{\"engine\":\"postgresql\"}"};
+  }
+  http::client client;
+  auto uid = meilisearch::add_documents(
+      client, cfg.search, meilisearch::newsletters_index, search_document(*n));
+  if (!uid)
+    return uid.error();
+  if (auto err = await_task(client, cfg.search, *uid))
+    return err;
+  if (auto err = db::mark_newsletter_indexed(conn, n->id))
+    return err;
+  return fmt::format("{{\"engine\":\"meilisearch\",\"task\":{}}}", *uid);
+}
+
+job_handlers standard_job_handlers(const config& cfg) {
+  job_handlers out{{"send_notifications", send_notification},
+                   {"index_news", index_news}};
+  if (!cfg.mistral.api_key.empty())
+    out.emplace("process_mails", process_mail);
+  return out;
+}
+
+} // namespace mailpipe

@@ -1,0 +1,56 @@
+#pragma once
+
+// The handlers of the durable queues (docs/jobs.md), run by the job workers:
+// plain functions of the config, the worker's connection and the job.
+
+#include <functional>
+#include <map>
+#include <string>
+
+#include <caf/expected.hpp>
+#include <pqxx/connection>
+
+#include "adapters/db/jobs.hpp"
+#include "config/config.hpp"
+
+namespace mailpipe {
+
+/// Runs one job: its result as JSON ("" for none), or why it failed. An
+/// `ec::invalid_argument` error means the job can never succeed (a payload
+/// that fails validation): it is dead at once; any other error is retried.
+using job_handler = std::function<caf::expected<std::string>(
+    const config&, pqxx::connection&, const db::claimed_job&)>;
+
+/// The handler of each queue a worker works.
+using job_handlers = std::map<std::string, job_handler, std::less<>>;
+
+/// `send_notifications`: a webhook payload POSTed signed with
+/// `notifications.webhook_secret` (adapters/http/webhook.hpp). Discord and SMTP
+/// channels are not built yet: their payloads fail validation.
+caf::expected<std::string> send_notification(const config& cfg,
+                                             pqxx::connection& conn,
+                                             const db::claimed_job& job);
+
+/// `process_mails` (`{"newsletter_id": N}`): the newsletter's content analysed
+/// by Mistral and stored, then its `index_news` job enqueued. A reply that is
+/// not the JSON asked for is retried.
+caf::expected<std::string> process_mail(const config& cfg,
+                                        pqxx::connection& conn,
+                                        const db::claimed_job& job);
+
+/// `index_news` (`{"newsletter_id": N}`): the newsletter in MeiliSearch (its
+/// task read until it succeeded) when `search.meilisearch_url` is set, else in
+/// PostgreSQL's full-text index.
+caf::expected<std::string> index_news(const config& cfg, pqxx::connection& conn,
+                                      const db::claimed_job& job);
+
+/// The job of a newsletter in `queue`: id `<queue>:<newsletter id>`, payload
+/// `{"newsletter_id": N}`.
+db::job_spec newsletter_job(std::string_view queue, int64_t newsletter_id,
+                            int32_t max_attempts);
+
+/// The handlers of a production node: every queue that has one, except
+/// `process_mails` while `mistral.api_key` is unset (its jobs wait).
+job_handlers standard_job_handlers(const config& cfg);
+
+} // namespace mailpipe

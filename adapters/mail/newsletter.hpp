@@ -1,0 +1,30 @@
+#pragma once
+
+// What a newsletter's content analysis reads of a message: its Message-ID,
+// sender, subject and date (RFC 2047 decoded, unfolded) and its first body
+// part as text.
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+namespace mailpipe {
+
+/// The readable parts of one message.
+struct newsletter_text {
+  /// The Message-ID without its angle brackets ("" when absent).
+  std::string message_id;
+  std::string sender;
+  std::string subject;
+  /// The Date header as written.
+  std::string date;
+  /// The first body part, decoded, at most `max_body_bytes`.
+  std::string body;
+};
+
+/// Reads `message` (header block of at most `max_header_bytes`).
+newsletter_text read_newsletter(std::string_view message,
+                                std::size_t max_header_bytes,
+                                std::size_t max_body_bytes = 1 << 20);
+
+} // namespace mailpipe
