@@ -15,12 +15,21 @@ namespace {
 
 using worker_ptr = job_worker_actor::stateful_pointer<job_worker_state>;
 
-/// Jobs claimed at once by one worker.
-constexpr int64_t claim_batch = 8;
+/// The most jobs one worker claims at once.
+constexpr int64_t max_claim_batch = 32;
+
+/// A worker claims the jobs it expects to run within this time, judging by
+/// how long the queue's jobs took of late: quick jobs go 32 to a claim (one
+/// round trip for many), slow ones one at a time, so that no job waits in one
+/// worker's batch while another worker is idle.
+constexpr auto claim_horizon = std::chrono::milliseconds{100};
 
 /// The longest an idle worker blocks waiting for a notification: it serves
 /// its mailbox (status, exit) in between.
 constexpr auto listen_slice = std::chrono::seconds{1};
+
+/// The longest a success waits to be recorded with the ones after it.
+constexpr auto completion_delay = std::chrono::milliseconds{50};
 
 /// How soon a worker that lost the database tries again.
 constexpr auto reconnect_after = std::chrono::seconds{1};
@@ -82,27 +91,35 @@ void invalidate_newsletter(pqxx::connection& conn, const db::claimed_job& job,
     spdlog::warn("job {}: its newsletter is marked invalid", job.id);
 }
 
-// Records the outcome of one job; false when the database did not take it
-// (the lease then runs out and the job is taken again).
-bool record(worker_ptr self, pqxx::connection& conn, const db::claimed_job& job,
-            const caf::expected<std::string>& outcome) {
+// Records the jobs of `queue` that succeeded, in one statement, and empties
+// `done`; false when the database did not take them (their leases then run
+// out and they are run again).
+bool complete(worker_ptr self, pqxx::connection& conn, std::string_view queue,
+              std::vector<db::job_success>& done) {
+  if (done.empty())
+    return true;
+  auto& st = self->state;
+  auto completed = db::complete_jobs(conn, st.owner, done);
+  if (!completed)
+    return note_error(self, completed.error()), false;
+  st.succeeded += static_cast<int64_t>(completed->size());
+  st.metrics->of(queue).succeeded += completed->size();
+  if (completed->size() < done.size())
+    spdlog::warn("job worker: {} job(s) of {} outlived their lease before they "
+                 "ended; another worker has them",
+                 done.size() - completed->size(), queue);
+  done.clear();
+  return true;
+}
+
+// Records a failed attempt of one job; false when the database did not take
+// it (the lease then runs out and the job is taken again).
+bool record_failure(worker_ptr self, pqxx::connection& conn,
+                    const db::claimed_job& job, const caf::error& failure) {
   auto& st = self->state;
   auto& counts = st.metrics->of(job.queue);
-  if (outcome) {
-    auto done = db::complete_job(conn, job.id, st.owner, *outcome);
-    if (!done)
-      return note_error(self, done.error()), false;
-    if (*done) {
-      ++st.succeeded;
-      ++counts.succeeded;
-    } else
-      spdlog::warn("job {}: its lease ran out before it ended; another worker "
-                   "has it",
-                   job.id);
-    return true;
-  }
-  auto error = render(outcome.error());
-  bool permanent = is(outcome.error(), ec::invalid_argument);
+  auto error = render(failure);
+  bool permanent = is(failure, ec::invalid_argument);
   auto unit = std::uniform_real_distribution<double>{0, 1}(st.random);
   auto retry_in = db::job_retry_delay(job.attempt, st.cfg.jobs.backoff, unit);
   auto res = db::fail_job(conn, job.id, st.owner, error, permanent, retry_in);
@@ -147,6 +164,50 @@ void recover(worker_ptr self, pqxx::connection& conn) {
   st.last_recovery = now;
 }
 
+// How many jobs to claim when they took `job_seconds` each of late (0 when
+// none ran yet: one, until the queue's pace is known).
+int64_t claim_size(double job_seconds) {
+  if (job_seconds <= 0)
+    return 1;
+  auto horizon = std::chrono::duration<double>(claim_horizon).count();
+  return std::clamp(static_cast<int64_t>(horizon / job_seconds), int64_t{1},
+                    max_claim_batch);
+}
+
+// Runs the claimed jobs of `queue` one by one. Successes are recorded together
+// when the batch ends, or sooner once the oldest has waited
+// `completion_delay` (so a slow job does not hold the quick ones before it);
+// a failure at once. False when the database did not take an outcome.
+bool run_batch(worker_ptr self, pqxx::connection& conn, std::string_view queue,
+               const job_handler& handler,
+               const std::vector<db::claimed_job>& jobs) {
+  auto& st = self->state;
+  std::vector<db::job_success> done;
+  auto oldest_done = steady::time_point{};
+  for (auto& job : jobs) {
+    auto started = steady::now();
+    auto outcome = handler(st.cfg, conn, job);
+    auto ended = steady::now();
+    auto seconds = std::chrono::duration<double>(ended - started).count();
+    st.metrics->of(queue).duration.observe(seconds);
+    // The queue's pace, a moving average that follows the last jobs.
+    auto& pace = st.job_seconds[std::string{queue}];
+    pace = pace <= 0 ? seconds : 0.8 * pace + 0.2 * seconds;
+    if (!outcome) {
+      if (!record_failure(self, conn, job, outcome.error()))
+        return false;
+      continue;
+    }
+    if (done.empty())
+      oldest_done = ended;
+    done.push_back({job.id, std::move(*outcome)});
+    if (ended - oldest_done >= completion_delay
+        && !complete(self, conn, queue, done))
+      return false;
+  }
+  return complete(self, conn, queue, done);
+}
+
 // Claims and runs one batch per queue; returns how many jobs it ran, or -1
 // when the database is not there.
 int64_t work_once(worker_ptr self) {
@@ -158,23 +219,18 @@ int64_t work_once(worker_ptr self) {
   int64_t ran = 0;
   for (auto& [queue, handler] : st.handlers) {
     auto jobs =
-        db::claim_jobs(*conn, queue, st.owner, claim_batch, st.cfg.jobs.lease);
+        db::claim_jobs(*conn, queue, st.owner,
+                       claim_size(st.job_seconds[queue]), st.cfg.jobs.lease);
     if (!jobs) {
       note_error(self, jobs.error());
       drop_connection(self);
       return -1;
     }
-    for (auto& job : *jobs) {
-      ++ran;
-      auto started = steady::now();
-      auto outcome = handler(st.cfg, *conn, job);
-      st.metrics->of(queue).duration.observe(
-          std::chrono::duration<double>(steady::now() - started).count());
-      if (!record(self, *conn, job, outcome)) {
-        drop_connection(self);
-        return -1;
-      }
+    if (!run_batch(self, *conn, queue, handler, *jobs)) {
+      drop_connection(self);
+      return -1;
     }
+    ran += static_cast<int64_t>(jobs->size());
   }
   if (!st.last_error.empty()) {
     spdlog::info("job worker: the database answers again");

@@ -71,6 +71,9 @@ struct job_worker_state {
   int64_t retried = 0;
   int64_t dead = 0;
   std::string last_error;
+  /// How long each queue's jobs took of late, in seconds (a moving average),
+  /// which sizes the next claim.
+  std::map<std::string, double, std::less<>> job_seconds;
 };
 
 /// Worker number `number` of the node (1, 2, ...) for `handlers`' queues, with

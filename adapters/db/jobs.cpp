@@ -296,20 +296,46 @@ caf::expected<int64_t> renew_job_leases(pqxx::connection& conn,
   });
 }
 
+caf::expected<std::vector<std::string>>
+complete_jobs(pqxx::connection& conn, std::string_view owner,
+              const std::vector<job_success>& done) {
+  if (done.empty())
+    return std::vector<std::string>{};
+  // One JSON array of {"id", "result"}: the result goes in as text, "" for
+  // none, and is cast by the statement.
+  std::string batch = "[";
+  for (auto& d : done) {
+    batch += batch.size() > 1 ? ",{\"id\":" : "{\"id\":";
+    append_json_string(batch, d.id);
+    batch += ",\"result\":";
+    append_json_string(batch, d.result_json);
+    batch += "}";
+  }
+  batch += "]";
+  return guarded("complete jobs", [&] {
+    pqxx::nontransaction tx{conn};
+    std::vector<std::string> out;
+    for (auto row : tx.exec_params(
+             "UPDATE jobs j SET state = 'succeeded', result = "
+             "NULLIF(d.result, '')::jsonb, lease_owner = NULL, lease_until = "
+             "NULL, finished_at = now(), updated_at = now() "
+             "FROM jsonb_to_recordset($1::jsonb) AS d(id text, result text) "
+             "WHERE j.id = d.id AND j.state = 'running' AND j.lease_owner = $2 "
+             "RETURNING j.id",
+             batch, std::string{owner}))
+      out.push_back(row[0].as<std::string>());
+    return out;
+  });
+}
+
 caf::expected<bool> complete_job(pqxx::connection& conn, std::string_view id,
                                  std::string_view owner,
                                  std::string_view result_json) {
-  return guarded("complete job", [&] {
-    pqxx::nontransaction tx{conn};
-    return tx.exec_params(
-                 "UPDATE jobs SET state = 'succeeded', result = "
-                 "NULLIF($3, '')::jsonb, lease_owner = NULL, lease_until = "
-                 "NULL, finished_at = now(), updated_at = now() "
-                 "WHERE id = $1 AND state = 'running' AND lease_owner = $2",
-                 std::string{id}, std::string{owner}, std::string{result_json})
-               .affected_rows()
-           == 1;
-  });
+  auto done =
+      complete_jobs(conn, owner, {{std::string{id}, std::string{result_json}}});
+  if (!done)
+    return std::move(done.error());
+  return done->size() == 1;
 }
 
 caf::expected<failure_result>

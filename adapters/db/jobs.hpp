@@ -149,6 +149,20 @@ caf::expected<int64_t> renew_job_leases(pqxx::connection& conn,
                                         const std::vector<std::string>& ids,
                                         duration lease);
 
+/// A job its handler ran to success.
+struct job_success {
+  std::string id;
+  /// The handler's result as JSON, "" for none.
+  std::string result_json;
+};
+
+/// Marks the jobs succeeded, in one statement, that `owner` still holds;
+/// returns their ids (a job missing from them had its lease run out and
+/// another worker took it).
+caf::expected<std::vector<std::string>>
+complete_jobs(pqxx::connection& conn, std::string_view owner,
+              const std::vector<job_success>& done);
+
 /// Marks the job succeeded with `result_json` ("" for none) if `owner` still
 /// holds it; false when it does not (its lease ran out and another took it).
 caf::expected<bool> complete_job(pqxx::connection& conn, std::string_view id,

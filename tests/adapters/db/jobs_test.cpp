@@ -305,6 +305,34 @@ TEST(jobs,
       << p->last_error;
 }
 
+TEST(jobs, a_batch_of_successes_is_one_statement_for_the_jobs_still_held) {
+  MAILPIPE_SCRATCH_DATABASE(scratch);
+  auto conn = migrated(scratch.url());
+  ASSERT_TRUE(conn);
+  for (auto id : {"b-1", "b-2", "b-3"})
+    ASSERT_TRUE(db::enqueue_job(*conn, job(id))->added);
+  ASSERT_EQ(db::claim_jobs(*conn, "process_mails", "w/1", 10, 1min)->size(),
+            3u);
+  // b-3's lease ran out and another worker took it.
+  expire_lease(*conn, "b-3");
+  ASSERT_EQ(db::recover_jobs(*conn)->requeued, 1);
+  ASSERT_EQ(db::claim_jobs(*conn, "process_mails", "w/2", 10, 1min)->size(),
+            1u);
+  auto done = db::complete_jobs(
+      *conn, "w/1", {{"b-1", R"({"n":1})"}, {"b-2", ""}, {"b-3", ""}});
+  ASSERT_TRUE(done) << render(done.error());
+  EXPECT_EQ(*done, (std::vector<std::string>{"b-1", "b-2"}));
+  auto b1 = db::find_job(*conn, "b-1");
+  EXPECT_EQ(b1->state, "succeeded");
+  EXPECT_EQ(b1->result_json, R"({"n": 1})");
+  EXPECT_EQ(db::find_job(*conn, "b-2")->result_json, "");
+  EXPECT_EQ(state_of(*conn, "b-3"), "running");
+  EXPECT_EQ(db::find_job(*conn, "b-3")->lease_owner, "w/2");
+  // Again: nothing is completed twice.
+  EXPECT_TRUE(db::complete_jobs(*conn, "w/1", {{"b-1", ""}})->empty());
+  EXPECT_TRUE(db::complete_jobs(*conn, "w/1", {})->empty());
+}
+
 TEST(jobs, purge_deletes_finished_jobs_older_than_asked) {
   MAILPIPE_SCRATCH_DATABASE(scratch);
   auto conn = migrated(scratch.url());
