@@ -184,6 +184,21 @@ using job_worker_actor = caf::typed_actor<
     // Internal: claims and runs the next batch.
     caf::reacts_to<atom::tick>>;
 
+/// Renews the leases of the jobs the node's workers run (detached: it blocks
+/// on PostgreSQL), every third of `jobs.lease`.
+using lease_keeper_actor = caf::typed_actor<
+    // Returns the jobs held and the leases renewed.
+    status_handler,
+    // A worker (its lease owner) runs these jobs now.
+    caf::reacts_to<atom::lease, std::string, std::vector<std::string>>,
+    // The worker is done with these jobs.
+    caf::reacts_to<atom::done, std::string, std::vector<std::string>>,
+    // Internal: renew.
+    caf::reacts_to<atom::tick>>;
+
+/// The key under which a node's lease keeper is in the registry.
+constexpr caf::atom_value lease_keeper_registry_key = caf::atom("leasekeep");
+
 // -- the HTTP endpoint (docs/http.md) -----------------------------------------
 
 /// Serves the node's HTTP endpoint (detached: it owns the server's threads,

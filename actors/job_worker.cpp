@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/alerter.hpp"
+#include "actors/lease_keeper.hpp"
 #include "adapters/db/connection.hpp"
 #include "adapters/db/newsletters.hpp"
 
@@ -208,6 +209,21 @@ bool run_batch(worker_ptr self, pqxx::connection& conn, std::string_view queue,
   return complete(self, conn, queue, done);
 }
 
+// Tells the node's lease keeper (when there is one) that this worker now
+// runs, or is done with, `jobs`.
+template <class Atom>
+void tell_keeper(worker_ptr self, Atom what,
+                 const std::vector<db::claimed_job>& jobs) {
+  auto keeper = self->home_system().registry().get<lease_keeper_actor>(
+      lease_keeper_registry_key);
+  if (!keeper || jobs.empty())
+    return;
+  std::vector<std::string> ids;
+  for (auto& job : jobs)
+    ids.push_back(job.id);
+  self->send(keeper, what, self->state.owner, std::move(ids));
+}
+
 // Claims and runs one batch per queue; returns how many jobs it ran, or -1
 // when the database is not there.
 int64_t work_once(worker_ptr self) {
@@ -226,7 +242,10 @@ int64_t work_once(worker_ptr self) {
       drop_connection(self);
       return -1;
     }
-    if (!run_batch(self, *conn, queue, handler, *jobs)) {
+    tell_keeper(self, atom::lease_v, *jobs);
+    auto recorded = run_batch(self, *conn, queue, handler, *jobs);
+    tell_keeper(self, atom::done_v, *jobs);
+    if (!recorded) {
       drop_connection(self);
       return -1;
     }
@@ -359,6 +378,10 @@ job_worker(worker_ptr self, config cfg, job_handlers handlers, int64_t number,
 std::vector<node_child_spec>
 job_worker_children(const config& cfg, std::shared_ptr<job_metrics> metrics) {
   std::vector<node_child_spec> out;
+  out.push_back({lease_keeper_state::name, [cfg](caf::actor_system& sys) {
+                   return caf::actor_cast<caf::actor>(
+                       sys.spawn<caf::detached>(lease_keeper, cfg));
+                 }});
   for (int64_t i = 1; i <= cfg.jobs.workers; ++i)
     out.push_back(
         {job_worker_state::name, [cfg, i, metrics](caf::actor_system& sys) {

@@ -83,8 +83,9 @@ job_worker(job_worker_actor::stateful_pointer<job_worker_state> self,
            config cfg, job_handlers handlers, int64_t number,
            std::shared_ptr<job_metrics> metrics);
 
-/// `cfg.jobs.workers` job workers with the standard handlers, as node children
-/// (after the alerter, which they find in the registry).
+/// The node's lease keeper, then `cfg.jobs.workers` job workers with the
+/// standard handlers, as node children (after the alerter; the workers find
+/// both in the registry, and stop before the keeper).
 std::vector<node_child_spec>
 job_worker_children(const config& cfg, std::shared_ptr<job_metrics> metrics);
 

@@ -181,3 +181,25 @@ TEST_F(jobs_node, a_job_of_a_node_killed_mid_job_is_finished_once_by_another) {
   b->signal(SIGTERM);
   EXPECT_EQ(b->wait_exit(15s), 0);
 }
+
+TEST_F(jobs_node, a_job_longer_than_its_lease_keeps_it_and_runs_once) {
+  // The receiver answers after 3 s; the lease is 1 s. While node a's worker
+  // waits, its lease keeper renews the lease, so node b (which takes back
+  // expired leases every third of a second) never takes the job.
+  receiver_.script("POST", "/slow", {stub_reply::json(204, "").after(3s)});
+  auto a = start_node("jobs-long-a", 1, "1s", "200ms");
+  enqueue("hook-long", webhook_payload(receiver_.url() + "/slow"));
+  ASSERT_TRUE(eventually("SELECT state = 'running' AND lease_owner = "
+                         "'jobs-long-a/1' FROM jobs WHERE id = 'hook-long'"))
+      << a->output();
+  auto b = start_node("jobs-long-b", 1, "1s", "200ms");
+  EXPECT_TRUE(eventually("SELECT state = 'succeeded' AND attempts = 1 FROM "
+                         "jobs WHERE id = 'hook-long'"))
+      << a->output() << b->output();
+  EXPECT_EQ(receiver_.count("/slow"), 1u);
+  EXPECT_EQ(b->output().find("took back"), std::string::npos) << b->output();
+  for (auto* node : {a.get(), b.get()}) {
+    node->signal(SIGTERM);
+    EXPECT_EQ(node->wait_exit(15s), 0) << node->output();
+  }
+}
