@@ -8,6 +8,7 @@
 
 #include "adapters/db/json_output.hpp"
 #include "adapters/db/newsletters.hpp"
+#include "adapters/http/discord.hpp"
 #include "adapters/http/meilisearch.hpp"
 #include "adapters/http/mistral.hpp"
 #include "adapters/http/webhook.hpp"
@@ -83,6 +84,64 @@ caf::error await_task(http::client& client, const search_config& cfg,
   }
 }
 
+// The `channel` of a notification payload ("" when it has none).
+std::string channel_of(std::string_view payload_json) {
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  std::string_view channel;
+  if (parser.parse(payload_json.data(), payload_json.size()).get(doc)
+      || doc["channel"].get(channel))
+    return {};
+  return std::string{channel};
+}
+
+// A webhook, signed with `notifications.webhook_secret`.
+caf::expected<std::string> send_webhook(const config& cfg,
+                                        const db::claimed_job& job) {
+  auto d = webhook::parse_payload(job.payload_json);
+  if (!d)
+    return d.error();
+  if (cfg.notifications.webhook_secret.empty())
+    return caf::make_error(ec::invalid_argument,
+                           "notifications.webhook_secret is not set: webhooks "
+                           "are never sent unsigned");
+  http::client client;
+  if (auto err = webhook::deliver(
+          client, job.id, *d, cfg.notifications.webhook_secret,
+          cfg.notifications.timeout, std::chrono::system_clock::now()))
+    return err;
+  return std::string{};
+}
+
+// A message to the Discord webhook of `alerts.discord_webhook_url` (a secret:
+// never in a job's payload). A 429 or 5xx is retried; a refusal for good (a
+// 4xx: a deleted webhook) makes the job dead at once.
+caf::expected<std::string> send_discord(const config& cfg,
+                                        const db::claimed_job& job) {
+  clock_fn now = [] { return std::chrono::system_clock::now(); };
+  auto msg = discord::parse_job_payload(job.payload_json, now());
+  if (!msg)
+    return msg.error();
+  auto& url = cfg.alerts.discord_webhook_url;
+  if (url.empty())
+    return caf::make_error(ec::invalid_argument,
+                           "alerts.discord_webhook_url is not set: there is "
+                           "no Discord webhook to send to");
+  msg->footer = cfg.node.name;
+  http::client client;
+  auto sent = discord::post(client, url, *msg, now, cfg.notifications.timeout);
+  switch (sent.status) {
+    case discord::delivery_status::delivered:
+      return fmt::format("{{\"http_status\":{}}}", sent.http_status);
+    case discord::delivery_status::retry:
+      return caf::make_error(ec::service_unavailable,
+                             "Discord: " + sent.reason);
+    case discord::delivery_status::failed: break;
+  }
+  return caf::make_error(ec::invalid_argument,
+                         "Discord refused the message: " + sent.reason);
+}
+
 } // namespace
 
 db::job_spec newsletter_job(std::string_view queue, int64_t newsletter_id,
@@ -98,19 +157,14 @@ db::job_spec newsletter_job(std::string_view queue, int64_t newsletter_id,
 caf::expected<std::string> send_notification(const config& cfg,
                                              pqxx::connection&,
                                              const db::claimed_job& job) {
-  auto d = webhook::parse_payload(job.payload_json);
-  if (!d)
-    return d.error();
-  if (cfg.notifications.webhook_secret.empty())
-    return caf::make_error(ec::invalid_argument,
-                           "notifications.webhook_secret is not set: webhooks "
-                           "are never sent unsigned");
-  http::client client;
-  if (auto err = webhook::deliver(
-          client, job.id, *d, cfg.notifications.webhook_secret,
-          cfg.notifications.timeout, std::chrono::system_clock::now()))
-    return err;
-  return std::string{};
+  auto channel = channel_of(job.payload_json);
+  if (channel == "webhook")
+    return send_webhook(cfg, job);
+  if (channel == "discord")
+    return send_discord(cfg, job);
+  return caf::make_error(ec::invalid_argument,
+                         "notification payload: channel must be \"webhook\" "
+                         "or \"discord\"");
 }
 
 caf::expected<std::string> process_mail(const config& cfg,

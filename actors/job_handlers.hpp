@@ -24,9 +24,11 @@ using job_handler = std::function<caf::expected<std::string>(
 /// The handler of each queue a worker works.
 using job_handlers = std::map<std::string, job_handler, std::less<>>;
 
-/// `send_notifications`: a webhook payload POSTed signed with
-/// `notifications.webhook_secret` (adapters/http/webhook.hpp). Discord and SMTP
-/// channels are not built yet: their payloads fail validation.
+/// `send_notifications`, by the payload's `channel`: "webhook", POSTed signed
+/// with `notifications.webhook_secret` (adapters/http/webhook.hpp);
+/// "discord", a message to `alerts.discord_webhook_url`
+/// (adapters/http/discord.hpp). Any other channel (SMTP is not built) fails
+/// validation: the job is dead at once.
 caf::expected<std::string> send_notification(const config& cfg,
                                              pqxx::connection& conn,
                                              const db::claimed_job& job);

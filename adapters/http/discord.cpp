@@ -8,6 +8,7 @@
 
 #include "adapters/analysis/analysis_json.hpp"
 #include "adapters/mail/text.hpp"
+#include "messages/error.hpp"
 
 namespace mailpipe::discord {
 
@@ -92,6 +93,43 @@ std::string embed(const message& msg) {
 }
 
 } // namespace
+
+caf::expected<message> parse_job_payload(std::string_view payload_json,
+                                         wall_time now) {
+  auto bad = [](std::string_view field, std::string_view why) {
+    return caf::make_error(
+        ec::invalid_argument,
+        fmt::format("discord notification payload: {} {}", field, why));
+  };
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  if (parser.parse(payload_json.data(), payload_json.size()).get(doc))
+    return bad("the payload", "is not JSON");
+  std::string_view channel, title, description, content;
+  if (doc["channel"].get(channel) || channel != "discord")
+    return bad("channel", "must be \"discord\"");
+  if (doc["title"].get(title) || title.empty())
+    return bad("title", "must be a non-empty string");
+  auto optional_text = [&](const char* field, std::string_view& out) {
+    auto v = doc[field];
+    return v.error() == simdjson::NO_SUCH_FIELD || !v.get(out);
+  };
+  if (!optional_text("description", description))
+    return bad("description", "must be a string");
+  if (!optional_text("content", content))
+    return bad("content", "must be a string");
+  bool critical = false;
+  if (auto v = doc["critical"];
+      v.error() != simdjson::NO_SUCH_FIELD && v.get(critical))
+    return bad("critical", "must be true or false");
+  message msg;
+  msg.title = std::string{title};
+  msg.description = std::string{description};
+  msg.content = std::string{content};
+  msg.critical = critical;
+  msg.timestamp = now;
+  return msg;
+}
 
 std::string payload(const message& msg) {
   std::string out = "{\"allowed_mentions\":{\"parse\":[]}";

@@ -12,6 +12,7 @@
 #include <string_view>
 
 #include <caf/error.hpp>
+#include <caf/expected.hpp>
 
 #include "adapters/http/client.hpp"
 #include "config/config.hpp"
@@ -69,6 +70,14 @@ std::string payload(const message& msg);
 
 /// `2026-01-01T12:00:00.000Z`: ISO 8601 in UTC, as the embed timestamp wants.
 std::string iso8601(wall_time t);
+
+/// A `send_notifications` job's Discord payload, `{"channel":"discord",
+/// "title":..., "description":..., "critical":false, "content":...}` (title
+/// required; description and content optional, critical false unless said),
+/// shown at `now`; `ec::invalid_argument` naming the field that is missing or
+/// wrong (such a job can never succeed).
+caf::expected<message> parse_job_payload(std::string_view payload_json,
+                                         wall_time now);
 
 // -- delivery -----------------------------------------------------------------
 

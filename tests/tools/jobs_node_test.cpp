@@ -76,10 +76,9 @@ protected:
 
   // A node named `name` with `workers` job workers holding leases of `lease`
   // and looking for jobs every `poll` without a notification.
-  std::unique_ptr<test::child_process> start_node(const std::string& name,
-                                                  int workers,
-                                                  const std::string& lease,
-                                                  const std::string& poll) {
+  std::unique_ptr<test::child_process>
+  start_node(const std::string& name, int workers, const std::string& lease,
+             const std::string& poll, const std::string& more = "") {
     auto dir = fmt::format("{}{}-{}", ::testing::TempDir(), name, getpid());
     auto cfg = dir + ".toml";
     std::ofstream{cfg} << fmt::format(
@@ -89,8 +88,8 @@ protected:
         "[jobs]\nworkers = {}\nbackoff = \"100ms\"\nlease = \"{}\"\n"
         "poll_interval = \"{}\"\n"
         "[notifications]\nwebhook_secret = \"${{HOOK_SECRET}}\"\n"
-        "timeout = \"5s\"\n[log]\ndir = \"{}\"\n",
-        name, workers, lease, poll, dir);
+        "timeout = \"5s\"\n[log]\ndir = \"{}\"\n{}",
+        name, workers, lease, poll, dir, more);
     return std::make_unique<test::child_process>(
         std::vector<std::string>{test::mailpipe_binary(), "--config", cfg,
                                  "run"},
@@ -202,4 +201,50 @@ TEST_F(jobs_node, a_job_longer_than_its_lease_keeps_it_and_runs_once) {
     node->signal(SIGTERM);
     EXPECT_EQ(node->wait_exit(15s), 0) << node->output();
   }
+}
+
+TEST_F(jobs_node, discord_messages_obey_a_429_and_bad_payloads_are_dead) {
+  const std::string hook = "/api/webhooks/7/s3cret-token";
+  receiver_.script(
+      "POST", hook,
+      {stub_reply::json(429, R"({"message": "You are being rate limited.", )"
+                             R"("retry_after": 0.05, "global": false})")
+           .with_header("X-RateLimit-Remaining", "0")
+           .with_header("X-RateLimit-Reset-After", "0.05"),
+       stub_reply::json(204, "")});
+  node_ = start_node("jobs-discord", 1, "1m", "1h",
+                     fmt::format("[alerts]\ndiscord_webhook_url = \"{}{}\"\n",
+                                 receiver_.url(), hook));
+  enqueue("discord-1", R"({"channel":"discord","title":"Test mp-42 finished",)"
+                       R"("description":"inbox 80 %, spam 20 %"})");
+  enqueue("discord-bad", R"({"channel":"discord","description":"no title"})");
+  enqueue("smtp-1", R"({"channel":"smtp","to":"ops@example.test"})");
+  // Refused once with a 429, delivered at the retry (backoff 100 ms).
+  EXPECT_TRUE(eventually("SELECT state = 'succeeded' AND attempts = 2 FROM "
+                         "jobs WHERE id = 'discord-1'"))
+      << node_->output();
+  // The same webhook also gets the node's alerts: the two dead jobs below.
+  std::vector<stub_request> posts, alerts;
+  for (auto& r : receiver_.requests(hook))
+    (r.body.find("Test mp-42") != std::string::npos ? posts : alerts)
+        .push_back(r);
+  ASSERT_EQ(posts.size(), 2u);
+  EXPECT_EQ(posts[1].param("wait"), "true");
+  EXPECT_NE(posts[1].body.find(R"("title":"Test mp-42 finished")"),
+            std::string::npos)
+      << posts[1].body;
+  EXPECT_NE(posts[1].body.find("jobs-discord"), std::string::npos)
+      << posts[1].body; // the node's name as the footer
+  EXPECT_TRUE(eventually("SELECT state = 'dead' AND attempts = 1 AND "
+                         "last_error LIKE '%title%' FROM jobs WHERE id = "
+                         "'discord-bad'"));
+  EXPECT_TRUE(eventually("SELECT state = 'dead' AND attempts = 1 AND "
+                         "last_error LIKE '%channel%' FROM jobs WHERE id = "
+                         "'smtp-1'"));
+  EXPECT_TRUE(eventually("SELECT count(*) = 2 FROM alerts WHERE kind = "
+                         "'job_dead' AND state = 'delivered'"));
+  node_->signal(SIGTERM);
+  EXPECT_EQ(node_->wait_exit(15s), 0) << node_->output();
+  // The webhook's token is a secret: in no log line.
+  EXPECT_EQ(node_->output().find("s3cret-token"), std::string::npos);
 }

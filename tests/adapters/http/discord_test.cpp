@@ -180,6 +180,41 @@ TEST(discord_payload, every_text_is_within_the_limits) {
   EXPECT_EQ(text_at(doc, "/embeds/0/timestamp"), "2026-01-01T00:00:01.234Z");
 }
 
+TEST(discord_payload, a_job_payload_is_read_field_by_field) {
+  auto now = std::chrono::system_clock::now();
+  auto msg = discord::parse_job_payload(
+      R"({"channel":"discord","title":"Test mp-42 done","description":)"
+      R"("inbox 80 %","critical":true,"content":"@here"})",
+      now);
+  ASSERT_TRUE(msg) << render(msg.error());
+  EXPECT_EQ(msg->title, "Test mp-42 done");
+  EXPECT_EQ(msg->description, "inbox 80 %");
+  EXPECT_EQ(msg->content, "@here");
+  EXPECT_TRUE(msg->critical);
+  EXPECT_EQ(msg->timestamp, now);
+  auto bare =
+      discord::parse_job_payload(R"({"channel":"discord","title":"t"})", now);
+  ASSERT_TRUE(bare);
+  EXPECT_FALSE(bare->critical);
+  EXPECT_EQ(bare->description, "");
+  // Each mistake names its field and can never succeed.
+  for (auto [payload, field] : std::vector<std::pair<std::string, std::string>>{
+           {"not json", "not JSON"},
+           {R"({"channel":"webhook","title":"t"})", "channel"},
+           {R"({"channel":"discord"})", "title"},
+           {R"({"channel":"discord","title":""})", "title"},
+           {R"({"channel":"discord","title":"t","description":3})",
+            "description"},
+           {R"({"channel":"discord","title":"t","critical":"yes"})",
+            "critical"}}) {
+    auto bad = discord::parse_job_payload(payload, now);
+    ASSERT_FALSE(bad) << payload;
+    EXPECT_TRUE(is(bad.error(), ec::invalid_argument));
+    EXPECT_NE(render(bad.error()).find(field), std::string::npos)
+        << render(bad.error());
+  }
+}
+
 TEST(discord_payload, the_webhook_token_is_masked) {
   auto masked = discord::mask_webhook("https://discord.com" + webhook_path);
   EXPECT_EQ(masked, "https://discord.com/***");
