@@ -196,6 +196,10 @@ using lease_keeper_actor = caf::typed_actor<
     // Internal: renew.
     caf::reacts_to<atom::tick>>;
 
+/// The key under which a node's scheduler is in the registry, for the
+/// `fetch_emails` jobs that ask it for a pass of one account.
+constexpr caf::atom_value scheduler_registry_key = caf::atom("scheduler");
+
 /// The key under which a node's lease keeper is in the registry.
 constexpr caf::atom_value lease_keeper_registry_key = caf::atom("leasekeep");
 

@@ -2,10 +2,12 @@
 
 #include <thread>
 
+#include <caf/scoped_actor.hpp>
 #include <fmt/format.h>
 #include <simdjson.h>
 #include <spdlog/spdlog.h>
 
+#include "actors/actors.hpp"
 #include "adapters/db/json_output.hpp"
 #include "adapters/db/newsletters.hpp"
 #include "adapters/http/discord.hpp"
@@ -33,6 +35,20 @@ caf::expected<int64_t> newsletter_id_of(const db::claimed_job& job) {
                            fmt::format("{} payload: newsletter_id must be a "
                                        "positive number",
                                        job.queue));
+  return id;
+}
+
+// The `account_id` of a fetch_emails payload; `ec::invalid_argument` (dead at
+// once) without one.
+caf::expected<int64_t> account_id_of(const db::claimed_job& job) {
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  int64_t id = 0;
+  if (parser.parse(job.payload_json).get(doc) || doc["account_id"].get(id)
+      || id <= 0)
+    return caf::make_error(ec::invalid_argument,
+                           "fetch_emails payload: account_id must be a "
+                           "positive number");
   return id;
 }
 
@@ -211,9 +227,44 @@ caf::expected<std::string> index_news(const config& cfg, pqxx::connection& conn,
   return fmt::format("{{\"engine\":\"meilisearch\",\"task\":{}}}", *uid);
 }
 
-job_handlers standard_job_handlers(const config& cfg) {
+caf::expected<std::string> fetch_emails(caf::actor_system& sys,
+                                        const config& cfg,
+                                        const db::claimed_job& job) {
+  auto account = account_id_of(job);
+  if (!account)
+    return account.error();
+  auto scheduler = sys.registry().get<scheduler_actor>(scheduler_registry_key);
+  if (!scheduler)
+    return caf::make_error(ec::service_unavailable,
+                           "the node's pipeline is not running");
+  run_request req;
+  req.parallel = 1;
+  req.account_timeout = cfg.processing.account_timeout;
+  req.accounts = {*account};
+  caf::expected<std::string> out = caf::make_error(ec::timeout);
+  caf::scoped_actor self{sys};
+  self->request(scheduler,
+                cfg.processing.account_timeout + std::chrono::minutes{1},
+                atom::run_v, std::move(req))
+      .receive(
+          [&](const run_report& r) {
+            out = fmt::format("{{\"run_id\":{},\"done\":{},\"failed\":{},"
+                              "\"skipped\":{},\"emails_found\":{},"
+                              "\"recorded\":{}}}",
+                              db::json_str(r.run_id), r.done, r.failed,
+                              r.skipped, r.emails_found, r.recorded);
+          },
+          [&](const caf::error& err) { out = err; });
+  return out;
+}
+
+job_handlers standard_job_handlers(const config& cfg, caf::actor_system& sys) {
   job_handlers out{{"send_notifications", send_notification},
-                   {"index_news", index_news}};
+                   {"index_news", index_news},
+                   {"fetch_emails", [&sys](const config& c, pqxx::connection&,
+                                           const db::claimed_job& job) {
+                      return fetch_emails(sys, c, job);
+                    }}};
   if (!cfg.mistral.api_key.empty())
     out.emplace("process_mails", process_mail);
   return out;

@@ -7,6 +7,7 @@
 #include <map>
 #include <string>
 
+#include <caf/actor_system.hpp>
 #include <caf/expected.hpp>
 #include <pqxx/connection>
 
@@ -51,8 +52,19 @@ caf::expected<std::string> index_news(const config& cfg, pqxx::connection& conn,
 db::job_spec newsletter_job(std::string_view queue, int64_t newsletter_id,
                             int32_t max_attempts);
 
+/// `fetch_emails` (`{"account_id": N, ...}`, as push notifications enqueue
+/// it): a processing run of that one account now, through the node's
+/// scheduler (found in `sys`'s registry), waited for at most
+/// `processing.account_timeout` and a minute. Its result is the run's report;
+/// what the pass did to the account (a failure, its retry time) is the
+/// pipeline's to record, as in any run, so a pass that failed is still a job
+/// that succeeded. A node without a scheduler yet is a failure, retried.
+caf::expected<std::string> fetch_emails(caf::actor_system& sys,
+                                        const config& cfg,
+                                        const db::claimed_job& job);
+
 /// The handlers of a production node: every queue that has one, except
 /// `process_mails` while `mistral.api_key` is unset (its jobs wait).
-job_handlers standard_job_handlers(const config& cfg);
+job_handlers standard_job_handlers(const config& cfg, caf::actor_system& sys);
 
 } // namespace mailpipe

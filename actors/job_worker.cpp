@@ -386,7 +386,7 @@ job_worker_children(const config& cfg, std::shared_ptr<job_metrics> metrics) {
     out.push_back(
         {job_worker_state::name, [cfg, i, metrics](caf::actor_system& sys) {
            return caf::actor_cast<caf::actor>(sys.spawn<caf::detached>(
-               job_worker, cfg, standard_job_handlers(cfg), i, metrics));
+               job_worker, cfg, standard_job_handlers(cfg, sys), i, metrics));
          }});
   return out;
 }

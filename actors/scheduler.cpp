@@ -1,5 +1,8 @@
 #include "actors/scheduler.hpp"
 
+#include <algorithm>
+
+#include <caf/actor_system.hpp>
 #include <spdlog/spdlog.h>
 
 #include "actors/orchestrator.hpp"
@@ -25,30 +28,47 @@ void quit_with_supervisors(scheduler_ptr self) {
   self->quit(caf::exit_reason::user_shutdown);
 }
 
+bool runs_in_progress(const scheduler_state& st) {
+  return st.current || !st.targeted.empty();
+}
+
+// Forgets a run that ended; the last one of a stopping scheduler quits it.
+void run_ended(scheduler_ptr self, const orchestrator_actor& run) {
+  auto& st = self->state;
+  if (run == st.current)
+    st.current = nullptr;
+  else
+    st.targeted.erase(std::remove(st.targeted.begin(), st.targeted.end(), run),
+                      st.targeted.end());
+  if (st.stopping && !runs_in_progress(st))
+    quit_with_supervisors(self);
+}
+
 caf::result<run_report> start_run(scheduler_ptr self, run_request req) {
   auto& st = self->state;
-  if (st.current)
+  bool every_account = req.accounts.empty();
+  if (every_account && st.current)
     return caf::make_error(ec::busy, "a run is in progress");
   if (st.stopping)
     return caf::make_error(ec::shutting_down, "the node is stopping");
   auto rp = self->make_response_promise<run_report>();
-  st.current = self->spawn(orchestrator, st.context,
-                           caf::actor_cast<scheduler_actor>(self));
+  auto run = self->spawn(orchestrator, st.context,
+                         caf::actor_cast<scheduler_actor>(self));
+  if (every_account)
+    st.current = run;
+  else
+    st.targeted.push_back(run);
   ++st.runs;
-  self->request(st.current, caf::infinite, atom::run_v, std::move(req))
+  self->request(run, caf::infinite, atom::run_v, std::move(req))
       .then(
-          [self, rp](run_report& report) mutable {
-            self->state.current = nullptr;
+          [self, rp, run](run_report& report) mutable {
             rp.deliver(std::move(report));
-            if (self->state.stopping)
-              quit_with_supervisors(self);
+            run_ended(self, run);
           },
-          [self, rp](const caf::error& err) mutable {
-            self->state.current = nullptr;
+          [self, rp, run](const caf::error& err) mutable {
             ++self->state.failed_runs;
             rp.deliver(err);
-            if (self->state.stopping)
-              quit_with_supervisors(self);
+            run_ended(self, run);
           });
   return rp;
 }
@@ -113,12 +133,15 @@ void on_exit_request(scheduler_ptr self, const caf::exit_msg& msg) {
     return;
   }
   st.stopping = true;
-  if (!st.current) {
+  if (!runs_in_progress(st)) {
     quit_with_supervisors(self);
     return;
   }
-  spdlog::info("scheduler: stopping; the run's passes in flight finish first");
-  self->send(st.current, atom::shutdown_v);
+  spdlog::info("scheduler: stopping; the passes in flight finish first");
+  if (st.current)
+    self->send(st.current, atom::shutdown_v);
+  for (auto& run : st.targeted)
+    self->send(run, atom::shutdown_v);
 }
 
 status_dict scheduler_status(const scheduler_state& st) {
@@ -127,6 +150,7 @@ status_dict scheduler_status(const scheduler_state& st) {
   d["runs"] = st.runs;
   d["failed_runs"] = st.failed_runs;
   d["running"] = st.current != nullptr;
+  d["targeted_runs"] = static_cast<int64_t>(st.targeted.size());
   d["supervisors"] = static_cast<int64_t>(st.supervisors.size());
   d["stopping"] = st.stopping;
   return d;
@@ -141,8 +165,13 @@ scheduler(scheduler_actor::stateful_pointer<scheduler_state> self,
   self->state.interval = interval;
   self->set_exit_handler(
       [self](caf::exit_msg& msg) { on_exit_request(self, msg); });
-  if (interval.count() > 0)
+  if (interval.count() > 0) {
+    auto& registry = self->home_system().registry();
+    registry.put(scheduler_registry_key, self);
+    self->attach_functor(
+        [&registry] { registry.erase(scheduler_registry_key); });
     self->send(self, atom::tick_v);
+  }
   return {
       [self](atom::status) { return scheduler_status(self->state); },
       [self](atom::run, run_request& req) {

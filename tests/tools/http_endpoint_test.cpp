@@ -79,6 +79,11 @@ protected:
     auto migrate =
         test::run_process({test::mailpipe_binary(), "migrate"}, env_);
     ASSERT_EQ(migrate.status, 0) << migrate.err;
+    // The jobs the endpoint queues stay queued: what is tested here is the
+    // endpoint, not the fetch_emails handler (tests/tools/fetch_job_test.cpp).
+    auto pause = test::run_process(
+        {test::mailpipe_binary(), "queue", "pause", "fetch_emails"}, env_);
+    ASSERT_EQ(pause.status, 0) << pause.err;
     pqxx::connection c{db_.url()};
     pqxx::work tx{c};
     gmail_id_ = tx.exec1("INSERT INTO email_accounts (email, provider, "

@@ -531,3 +531,63 @@ TEST_F(process_e2e,
   EXPECT_NE(node.output().find("stopped cleanly"), std::string::npos)
       << node.output();
 }
+
+TEST_F(process_e2e, a_fetch_emails_job_is_a_pass_of_its_account_at_once) {
+  // The node's own run comes once at its start, then in an hour: only the
+  // job can make the second pass.
+  std::ofstream{dir_ + "/mailpipe.toml"} << fmt::format(
+      "[node]\nname = \"e2e-fetch\"\n[http]\nlisten = \"\"\n"
+      "[imap]\nallow_plaintext = true\n[processing]\ninterval = \"1h\"\n"
+      "[jobs]\nworkers = 1\npoll_interval = \"1h\"\n"
+      "[log]\ndir = \"{}/logs\"\n",
+      dir_);
+  auto users = imap_.add_users(2);
+  auto ids = import(users);
+  auto token = add_test();
+  test::child_process node{
+      {test::mailpipe_binary(), "--config", dir_ + "/mailpipe.toml", "run"},
+      {"MAILPIPE_DATABASE_URL=" + db_.url(), "MAILPIPE_SECRET_KEY=" + key_b64},
+      "e2e-fetch"};
+  ASSERT_TRUE(test::eventually(db_.url(),
+                               "SELECT count(*) = 2 FROM "
+                               "email_processing_metrics",
+                               20s))
+      << node.output();
+  ASSERT_TRUE(imap_.deliver(users[0], "INBOX",
+                            test::sample_message(token, "gmx_inbox.eml")));
+  auto job =
+      mailpipe({"jobs", "enqueue", "fetch_emails", "--id", "push-1",
+                "--payload", fmt::format(R"({{"account_id":{}}})", ids[0])});
+  ASSERT_EQ(job.status, 0) << job.err;
+  auto bad = mailpipe({"jobs", "enqueue", "fetch_emails", "--id", "push-bad",
+                       "--payload", R"({"account":"x"})"});
+  ASSERT_EQ(bad.status, 0) << bad.err;
+  EXPECT_TRUE(test::eventually(db_.url(),
+                               "SELECT state = 'succeeded' AND "
+                               "(result->>'emails_found')::int = 1 AND "
+                               "(result->>'done')::int = 1 FROM jobs WHERE "
+                               "id = 'push-1'",
+                               20s))
+      << node.output();
+  EXPECT_EQ(scalar(fmt::format("SELECT count(*) FROM test_results WHERE "
+                               "status = 'found' AND placement = 'inbox' AND "
+                               "email_account_id = {}",
+                               ids[0])),
+            1);
+  // A pass of that account only: its second metrics row, none for the other.
+  EXPECT_EQ(scalar(fmt::format("SELECT count(*) FROM email_processing_metrics "
+                               "WHERE email_account_id = {}",
+                               ids[0])),
+            2);
+  EXPECT_EQ(scalar(fmt::format("SELECT count(*) FROM email_processing_metrics "
+                               "WHERE email_account_id = {}",
+                               ids[1])),
+            1);
+  EXPECT_TRUE(test::eventually(db_.url(),
+                               "SELECT state = 'dead' AND attempts = 1 AND "
+                               "last_error LIKE '%account_id%' FROM jobs "
+                               "WHERE id = 'push-bad'",
+                               10s));
+  node.signal(SIGTERM);
+  EXPECT_EQ(node.wait_exit(15s), 0) << node.output();
+}

@@ -18,7 +18,9 @@
 //                 "rejected" = N minus the jobs that call added (counted in the store)
 //   process       per concurrency C: N jobs enqueued in bulk (not timed), then a worker with
 //                 concurrency C and a no-op handler is started; timed from starting the worker
-//                 (connecting included) until the store says all N are completed
+//                 (connecting included) until the store says all N are completed;
+//                 handlers_done_seconds is when the last handler had run (pg-boss 10 does
+//                 not await its completion UPDATEs, so the two can differ much there)
 //
 // What a duplicate id means in each system (the dedupe each gives):
 //   bullmq   opts.jobId: an add whose jobId exists in the queue in any state (waiting, active,
@@ -49,6 +51,7 @@
 // included), 2 on bad usage.
 
 import crypto from 'node:crypto';
+import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 
 const args = process.argv.slice(2);
@@ -87,7 +90,9 @@ const pgUrl = opt('pg', process.env.MAILPIPE_TEST_DATABASE_URL || process.env.DA
 const redisUrl = opt('redis', process.env.REDIS_URL);
 
 const log = (...a) => console.error(`[${system}]`, ...a);
-const emit = (o) => process.stdout.write(`${JSON.stringify({ system, ...o })}\n`);
+// load1: the machine's 1-minute load average when the line is written (2 cores here; a
+// higher value means the numbers were taken on a busy machine).
+const emit = (o) => process.stdout.write(`${JSON.stringify({ system, ...o, load1: round(os.loadavg()[0], 2) })}\n`);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const now = () => performance.now() / 1000;
 const round = (x, d = 3) => Number(x.toFixed(d));
@@ -432,8 +437,10 @@ async function main() {
       t = now();
       const worker = await a.startWorker(c, onJob);
       let state;
+      let handlerSeconds;
       try {
         await waitFor(`process ${c}: handler`, () => handled >= N, () => handled, 5);
+        handlerSeconds = now() - t;
         await waitFor(`process ${c}: completion`, async () => (state = await a.doneState(N)).done,
                       () => JSON.stringify(state?.detail), 10);
         s = now() - t;
@@ -452,7 +459,7 @@ async function main() {
       const final = await a.doneState(N);
       const ok = once === N && final.done && final.failed === 0;
       emit({ phase: 'process', ...base, concurrency: c, seconds: round(s), per_second: rate(N, s),
-             ran_once: once, ran_more_than_once: twice, never_ran: never, failed: final.failed,
+             handlers_done_seconds: round(handlerSeconds), ran_once: once, ran_more_than_once: twice, never_ran: never, failed: final.failed,
              completed_jobs: a.completed, settings: a.settings(c), durability: a.durability });
       if (!ok) {
         log(`FAILED process ${c}: once=${once} more=${twice} never=${never} store=${JSON.stringify(final.detail)}`);
