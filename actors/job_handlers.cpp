@@ -13,6 +13,7 @@
 #include "adapters/http/discord.hpp"
 #include "adapters/http/meilisearch.hpp"
 #include "adapters/http/mistral.hpp"
+#include "adapters/http/smtp.hpp"
 #include "adapters/http/webhook.hpp"
 
 namespace mailpipe {
@@ -158,7 +159,45 @@ caf::expected<std::string> send_discord(const config& cfg,
                          "Discord refused the message: " + sent.reason);
 }
 
+// An email through `smtp.url`; the job's id is the message's id, so a
+// receiver can tell a re-sent copy.
+caf::expected<std::string> send_email(const config& cfg,
+                                      const db::claimed_job& job) {
+  auto mail = smtp::parse_job_payload(job.payload_json);
+  if (!mail)
+    return mail.error();
+  if (auto err =
+          smtp::send(cfg.smtp, *mail, std::chrono::system_clock::now(), job.id))
+    return err;
+  return fmt::format("{{\"recipients\":{}}}", mail->to.size());
+}
+
 } // namespace
+
+db::job_spec admin_email_job(const config& cfg, const db::claimed_job& dead,
+                             std::string_view error) {
+  db::job_spec spec;
+  spec.queue = "send_notifications";
+  spec.id = fmt::format("admin-email:{}:{}", dead.id, dead.attempt);
+  std::string to = "[";
+  for (auto& a : smtp::admin_recipients(cfg.smtp))
+    to += (to.size() > 1 ? "," : "") + db::json_str(a);
+  spec.payload_json = fmt::format(
+      "{{\"channel\":\"email\",\"to\":{}],\"subject\":{},\"text\":{}}}", to,
+      db::json_str(fmt::format("[mailpipe] job {} is dead", dead.id)),
+      db::json_str(fmt::format(
+          "Job {} of queue {} is dead after attempt {} of {} on node {}.\n\n"
+          "Last error: {}\n\nRedrive it with: mailpipe jobs redrive {}\n",
+          dead.id, dead.queue, dead.attempt, dead.max_attempts, cfg.node.name,
+          error, dead.id)));
+  spec.max_attempts = static_cast<int32_t>(cfg.jobs.max_attempts);
+  return spec;
+}
+
+bool is_email_job(const db::claimed_job& job) {
+  return job.queue == "send_notifications"
+         && channel_of(job.payload_json) == "email";
+}
 
 db::job_spec newsletter_job(std::string_view queue, int64_t newsletter_id,
                             int32_t max_attempts) {
@@ -178,9 +217,11 @@ caf::expected<std::string> send_notification(const config& cfg,
     return send_webhook(cfg, job);
   if (channel == "discord")
     return send_discord(cfg, job);
+  if (channel == "email")
+    return send_email(cfg, job);
   return caf::make_error(ec::invalid_argument,
-                         "notification payload: channel must be \"webhook\" "
-                         "or \"discord\"");
+                         "notification payload: channel must be \"webhook\", "
+                         "\"discord\" or \"email\"");
 }
 
 caf::expected<std::string> process_mail(const config& cfg,

@@ -28,8 +28,9 @@ using job_handlers = std::map<std::string, job_handler, std::less<>>;
 /// `send_notifications`, by the payload's `channel`: "webhook", POSTed signed
 /// with `notifications.webhook_secret` (adapters/http/webhook.hpp);
 /// "discord", a message to `alerts.discord_webhook_url`
-/// (adapters/http/discord.hpp). Any other channel (SMTP is not built) fails
-/// validation: the job is dead at once.
+/// (adapters/http/discord.hpp); "email", through `smtp.url`
+/// (adapters/http/smtp.hpp). Any other channel fails validation: the job is
+/// dead at once.
 caf::expected<std::string> send_notification(const config& cfg,
                                              pqxx::connection& conn,
                                              const db::claimed_job& job);
@@ -46,6 +47,15 @@ caf::expected<std::string> process_mail(const config& cfg,
 /// PostgreSQL's full-text index.
 caf::expected<std::string> index_news(const config& cfg, pqxx::connection& conn,
                                       const db::claimed_job& job);
+
+/// The email job that tells `smtp.admin_to` a job is dead (id
+/// `admin-email:<job id>:<attempt>`).
+db::job_spec admin_email_job(const config& cfg, const db::claimed_job& dead,
+                             std::string_view error);
+
+/// True for a send_notifications job of the email channel (whose death mails
+/// nobody: it could not be sent either).
+bool is_email_job(const db::claimed_job& job);
 
 /// The job of a newsletter in `queue`: id `<queue>:<newsletter id>`, payload
 /// `{"newsletter_id": N}`.

@@ -17,10 +17,10 @@ namespace {
 using worker_ptr = job_worker_actor::stateful_pointer<job_worker_state>;
 
 /// The most jobs one worker claims at once.
-constexpr int64_t max_claim_batch = 32;
+constexpr int64_t max_claim_batch = 64;
 
 /// A worker claims the jobs it expects to run within this time, judging by
-/// how long the queue's jobs took of late: quick jobs go 32 to a claim (one
+/// how long the queue's jobs took of late: quick jobs go 64 to a claim (one
 /// round trip for many), slow ones one at a time, so that no job waits in one
 /// worker's batch while another worker is idle.
 constexpr auto claim_horizon = std::chrono::milliseconds{100};
@@ -31,6 +31,9 @@ constexpr auto listen_slice = std::chrono::seconds{1};
 
 /// The longest a success waits to be recorded with the ones after it.
 constexpr auto completion_delay = std::chrono::milliseconds{50};
+
+/// How soon a worker looks again at a queue whose limits held jobs back.
+constexpr auto limit_recheck = std::chrono::milliseconds{100};
 
 /// How soon a worker that lost the database tries again.
 constexpr auto reconnect_after = std::chrono::seconds{1};
@@ -92,6 +95,19 @@ void invalidate_newsletter(pqxx::connection& conn, const db::claimed_job& job,
     spdlog::warn("job {}: its newsletter is marked invalid", job.id);
 }
 
+// A dead job is also an email to `smtp.admin_to` when set: a job of its own,
+// so it is retried and never lost (but a dead email job mails nobody).
+void email_admins(worker_ptr self, pqxx::connection& conn,
+                  const db::claimed_job& job, const std::string& error) {
+  auto& cfg = self->state.cfg;
+  if (cfg.smtp.url.empty() || cfg.smtp.admin_to.empty() || is_email_job(job))
+    return;
+  auto queued = db::enqueue_job(conn, admin_email_job(cfg, job, error));
+  if (!queued)
+    spdlog::error("job {}: cannot queue the admins' email: {}", job.id,
+                  render(queued.error()));
+}
+
 // Records the jobs of `queue` that succeeded, in one statement, and empties
 // `done`; false when the database did not take them (their leases then run
 // out and they are run again).
@@ -135,6 +151,7 @@ bool record_failure(worker_ptr self, pqxx::connection& conn,
                   job.attempt, error);
     invalidate_newsletter(conn, job, error);
     alert_dead(self, job, error);
+    email_admins(self, conn, job, error);
   } else {
     ++st.retried;
     ++counts.retried;
@@ -233,10 +250,13 @@ int64_t work_once(worker_ptr self) {
     return -1;
   recover(self, *conn);
   int64_t ran = 0;
+  st.held_back = false;
   for (auto& [queue, handler] : st.handlers) {
-    auto jobs =
-        db::claim_jobs(*conn, queue, st.owner,
-                       claim_size(st.job_seconds[queue]), st.cfg.jobs.lease);
+    bool held_back = false;
+    auto jobs = db::claim_jobs(*conn, queue, st.owner,
+                               claim_size(st.job_seconds[queue]),
+                               st.cfg.jobs.lease, &held_back);
+    st.held_back = st.held_back || held_back;
     if (!jobs) {
       note_error(self, jobs.error());
       drop_connection(self);
@@ -304,7 +324,11 @@ void tick(worker_ptr self) {
       self->send(self, atom::tick_v);
       return;
     }
-    st.next_look = now + st.cfg.jobs.poll_interval;
+    // A queue's limits held jobs back: no notification says when they may
+    // go, so look again soon.
+    st.next_look =
+        now
+        + (st.held_back ? duration{limit_recheck} : st.cfg.jobs.poll_interval);
   }
   auto until = std::min(st.next_look, st.next_retry);
   auto wait = std::chrono::duration_cast<duration>(until - steady::now());

@@ -57,6 +57,8 @@ struct job_worker_state {
   std::unique_ptr<db::job_listener> listener;
   /// An enqueue notified; claim at the next tick.
   bool woken = true;
+  /// A queue's limits (concurrency, rate) held jobs back at the last claim.
+  bool held_back = false;
   /// When to claim without a notification: the poll backstop, or sooner a
   /// retry this worker scheduled.
   std::chrono::steady_clock::time_point next_look{};

@@ -213,6 +213,26 @@ struct notifications_config {
   duration timeout = std::chrono::seconds{10};
 };
 
+/// `[smtp]`: email (the `email` channel of send_notifications, and the admin's
+/// copy of a dead job's alert).
+struct smtp_config {
+  /// smtp://host:port (STARTTLS) or smtps://host:port; "" sends no email.
+  std::string url = "";
+  /// Login; "" sends none.
+  std::string username = "";
+  /// Password (secret).
+  std::string password = "";
+  /// The sender's address.
+  std::string from = "mailpipe@localhost";
+  /// Addresses ("a@b, c@d") that get an email when a job is dead; "" none.
+  std::string admin_to = "";
+  /// smtp:// must upgrade to TLS (STARTTLS); false allows plain text, for a
+  /// relay on the same host.
+  bool require_tls = true;
+  /// One email's whole exchange.
+  duration timeout = std::chrono::seconds{30};
+};
+
 /// `[mistral]`: LLM content analysis.
 struct mistral_config {
   /// Base URL of the API.
@@ -255,6 +275,7 @@ struct config {
   analysis_config analysis;
   alerts_config alerts;
   notifications_config notifications;
+  smtp_config smtp;
   mistral_config mistral;
   search_config search;
   crypto_config crypto;

@@ -165,6 +165,18 @@ std::string optional_service_url(const std::string& value) {
   return value.empty() ? "" : service_url(value);
 }
 
+std::string optional_smtp_url(const std::string& value) {
+  std::string_view v{value};
+  if (v.empty())
+    return "";
+  for (auto scheme : {"smtp://", "smtps://"})
+    if (starts_with(v, scheme))
+      return url_host(v.substr(std::string_view{scheme}.size())).empty()
+                 ? "has no host"
+                 : "";
+  return "must be an smtp:// or smtps:// URL";
+}
+
 std::string log_level(const std::string& value) {
   for (auto level :
        {"trace", "debug", "info", "warn", "error", "critical", "off"})

@@ -28,6 +28,9 @@ std::string service_url(const std::string& value);
 /// Like service_url, or "" (the service not used).
 std::string optional_service_url(const std::string& value);
 
+/// "" (no SMTP server), or an smtp:// or smtps:// URL with a host.
+std::string optional_smtp_url(const std::string& value);
+
 /// One of spdlog's levels: trace, debug, info, warn, error, critical, off.
 std::string log_level(const std::string& value);
 

@@ -240,29 +240,22 @@ caf::expected<bool> job_listener::wait(duration timeout) {
 
 caf::expected<std::vector<claimed_job>>
 claim_jobs(pqxx::connection& conn, std::string_view queue,
-           std::string_view owner, int64_t limit, duration lease) {
+           std::string_view owner, int64_t limit, duration lease,
+           bool* held_back) {
   if (!is_job_queue(queue))
     return unknown_queue(queue);
   return guarded("claim jobs", [&] {
     pqxx::nontransaction tx{conn};
     auto rows = tx.exec_params(
-        R"(
-WITH next AS (
-  SELECT id FROM jobs
-  WHERE queue = $1 AND state = 'queued' AND run_at <= now()
-    AND NOT EXISTS (SELECT 1 FROM queue_settings s
-                    WHERE s.queue = $1 AND s.paused)
-  ORDER BY priority, run_at, id
-  LIMIT $3
-  FOR UPDATE SKIP LOCKED)
-UPDATE jobs j SET state = 'running', attempts = j.attempts + 1,
-  lease_owner = $2, lease_until = now() + $4 * interval '1 millisecond',
-  updated_at = now()
-FROM next WHERE j.id = next.id
-RETURNING j.id, j.priority, j.payload::text, j.attempts, j.max_attempts)",
-        std::string{queue}, std::string{owner}, limit, millis(lease));
+        "SELECT * FROM mailpipe_claim_jobs($1, $2, $3, $4)", std::string{queue},
+        std::string{owner}, static_cast<int32_t>(limit), millis(lease));
     std::vector<claimed_job> out;
+    bool limited = false;
     for (auto r : rows) {
+      if (r[0].is_null()) { // the queue's limits held the claim back
+        limited = true;
+        continue;
+      }
       claimed_job job;
       job.id = r[0].as<std::string>();
       job.queue = std::string{queue};
@@ -272,6 +265,8 @@ RETURNING j.id, j.priority, j.payload::text, j.attempts, j.max_attempts)",
       job.max_attempts = r[4].as<int32_t>();
       out.push_back(std::move(job));
     }
+    if (held_back)
+      *held_back = limited;
     // The claim order (priority, then age), which UPDATE ... RETURNING does
     // not keep.
     std::stable_sort(out.begin(), out.end(),
@@ -480,16 +475,44 @@ SELECT s.queue, s.paused,
   count(j.id) FILTER (WHERE j.state = 'queued'),
   count(j.id) FILTER (WHERE j.state = 'running'),
   count(j.id) FILTER (WHERE j.state = 'succeeded'),
-  count(j.id) FILTER (WHERE j.state = 'dead')
+  count(j.id) FILTER (WHERE j.state = 'dead'),
+  COALESCE(s.concurrency, 0), COALESCE(s.rate_limit, 0)
 FROM queue_settings s LEFT JOIN jobs j ON j.queue = s.queue
-GROUP BY s.queue, s.paused ORDER BY s.queue)");
+GROUP BY s.queue, s.paused, s.concurrency, s.rate_limit ORDER BY s.queue)");
     std::vector<queue_row> out;
     for (auto r : rows)
-      out.push_back({r[0].as<std::string>(), r[1].as<bool>(),
-                     r[2].as<int64_t>(), r[3].as<int64_t>(), r[4].as<int64_t>(),
-                     r[5].as<int64_t>()});
+      out.push_back({r[0].as<std::string>(),
+                     r[1].as<bool>(),
+                     r[2].as<int64_t>(),
+                     r[3].as<int64_t>(),
+                     r[4].as<int64_t>(),
+                     r[5].as<int64_t>(),
+                     {r[6].as<int64_t>(), r[7].as<double>()}});
     return out;
   });
+}
+
+caf::error set_queue_limits(pqxx::connection& conn, std::string_view queue,
+                            const queue_limits& limits) {
+  if (!is_job_queue(queue))
+    return unknown_queue(queue);
+  if (limits.concurrency < 0 || limits.rate_per_second < 0)
+    return caf::make_error(ec::invalid_argument,
+                           "a queue limit is a positive number, or 0 for none");
+  auto done = guarded("limit queue", [&] {
+    pqxx::nontransaction tx{conn};
+    tx.exec_params(
+        "UPDATE queue_settings SET concurrency = NULLIF($2::int, 0), "
+        "rate_limit = NULLIF($3::float8, 0), rate_tokens = "
+        "GREATEST($3::float8, 1), "
+        "rate_refilled_at = clock_timestamp() WHERE queue = $1",
+        std::string{queue}, static_cast<int32_t>(limits.concurrency),
+        limits.rate_per_second);
+    return true;
+  });
+  if (!done)
+    return done.error();
+  return {};
 }
 
 caf::expected<bool> set_queue_paused(pqxx::connection& conn,

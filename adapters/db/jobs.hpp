@@ -136,11 +136,15 @@ struct claimed_job {
 
 /// Takes up to `limit` ready jobs of `queue` (queued, `run_at` passed, the
 /// queue not paused), highest priority then oldest first, skipping rows other
-/// workers lock; each becomes running under `owner` until now + `lease`, its
-/// attempt counted.
+/// workers lock, and no more than the queue's limits allow (`queue_limits`);
+/// each becomes running under `owner` until now + `lease`, its attempt
+/// counted. One round trip (the function `mailpipe_claim_jobs`). When
+/// `held_back` is given, it says whether the queue's limits took fewer than
+/// `limit` (look again soon: a notification will not come).
 caf::expected<std::vector<claimed_job>>
 claim_jobs(pqxx::connection& conn, std::string_view queue,
-           std::string_view owner, int64_t limit, duration lease);
+           std::string_view owner, int64_t limit, duration lease,
+           bool* held_back = nullptr);
 
 /// Extends the leases `owner` holds on `ids` to now + `lease`; returns how
 /// many it still held.
@@ -246,6 +250,18 @@ caf::error redrive_job(pqxx::connection& conn, std::string_view id);
 caf::expected<int64_t> purge_jobs(pqxx::connection& conn,
                                   std::string_view state, duration older_than);
 
+/// A queue's limits for the whole cluster; 0 for none.
+struct queue_limits {
+  /// Jobs of the queue running at once.
+  int64_t concurrency = 0;
+  /// Jobs claimed per second (bursts of at most one second's worth).
+  double rate_per_second = 0;
+};
+
+/// Sets (or, with zeros, lifts) a queue's limits.
+caf::error set_queue_limits(pqxx::connection& conn, std::string_view queue,
+                            const queue_limits& limits);
+
 /// A queue as `queue list` prints it.
 struct queue_row {
   std::string queue;
@@ -254,6 +270,7 @@ struct queue_row {
   int64_t running = 0;
   int64_t succeeded = 0;
   int64_t dead = 0;
+  queue_limits limits;
 };
 
 /// Every queue with its job counts.

@@ -145,5 +145,20 @@ TEST(jobs_cli, dead_jobs_are_listed_and_redriven_queues_paused_and_counted) {
   EXPECT_EQ(
       db::claim_jobs(*c.conn, "send_notifications", "node-a", 10, 1min)->size(),
       1u);
+  auto limit = c.run(
+      {"queue", "limit", "index_news", "--concurrency", "2", "--rate", "1.5"});
+  EXPECT_EQ(limit.status, 0) << limit.err;
+  EXPECT_EQ(limit.out,
+            "queue index_news: concurrency 2, rate 1.5 per second\n");
+  auto limited = c.run({"queue", "list", "--json"});
+  EXPECT_NE(limited.out.find(R"("queue":"index_news")"), std::string::npos);
+  EXPECT_NE(limited.out.find(R"("concurrency":2,"rate_per_second":1.5})"),
+            std::string::npos)
+      << limited.out;
+  EXPECT_EQ(c.run({"queue", "limit", "index_news", "--rate", "-1"}).status, 2);
+  EXPECT_EQ(c.run({"queue", "limit", "nope"}).status, 2);
+  auto lifted = c.run({"queue", "limit", "index_news"});
+  EXPECT_EQ(lifted.out, "queue index_news: concurrency none, rate none per "
+                        "second\n");
   EXPECT_EQ(c.scalar("SELECT count(*) FROM queue_settings WHERE paused"), 0);
 }

@@ -19,6 +19,7 @@
 #include "tests/support/child.hpp"
 #include "tests/support/env.hpp"
 #include "tests/support/http_stub.hpp"
+#include "tests/support/smtp_stub.hpp"
 
 using namespace mailpipe;
 using namespace std::chrono_literals;
@@ -102,6 +103,13 @@ protected:
                                 payload},
                                env_);
     ASSERT_EQ(r.status, 0) << r.err;
+  }
+
+  int64_t count_jobs(const std::string& id) {
+    pqxx::connection c{db_.url()};
+    return pqxx::nontransaction{c}
+        .exec_params1("SELECT count(*) FROM jobs WHERE id = $1", id)[0]
+        .as<int64_t>();
   }
 
   bool eventually(const std::string& sql) {
@@ -247,4 +255,46 @@ TEST_F(jobs_node, discord_messages_obey_a_429_and_bad_payloads_are_dead) {
   EXPECT_EQ(node_->wait_exit(15s), 0) << node_->output();
   // The webhook's token is a secret: in no log line.
   EXPECT_EQ(node_->output().find("s3cret-token"), std::string::npos);
+}
+
+TEST_F(jobs_node, emails_go_through_smtp_and_a_dead_job_mails_the_admins) {
+  test::smtp_stub smtp{{"451 4.3.0 busy, try later", "250 2.0.0 queued"}};
+  node_ = start_node(
+      "jobs-email", 1, "1m", "1h",
+      fmt::format("[smtp]\nurl = \"{}\"\nfrom = \"mailpipe@ops.test\"\n"
+                  "admin_to = \"admin@ops.test, oncall@ops.test\"\n"
+                  "require_tls = false\ntimeout = \"5s\"\n",
+                  smtp.url()));
+  enqueue("mail-1", R"({"channel":"email","to":"customer@example.test",)"
+                    R"("subject":"Test mp-42 finished","text":"inbox 80 %"})");
+  // Deferred once (451), taken at the retry.
+  EXPECT_TRUE(eventually("SELECT state = 'succeeded' AND attempts = 2 FROM "
+                         "jobs WHERE id = 'mail-1'"))
+      << node_->output();
+  // A job that can never succeed is dead, and the admins get an email of it.
+  enqueue("hook-nourl", R"({"channel":"webhook","event":"x","data":{}})");
+  EXPECT_TRUE(eventually("SELECT state = 'succeeded' FROM jobs WHERE id = "
+                         "'admin-email:hook-nourl:1'"))
+      << node_->output();
+  auto taken = smtp.messages();
+  ASSERT_EQ(taken.size(), 2u);
+  EXPECT_EQ(taken[0].to, std::vector<std::string>{"customer@example.test"});
+  EXPECT_NE(taken[0].data.find("Subject: Test mp-42 finished\r\n"),
+            std::string::npos);
+  EXPECT_NE(taken[0].data.find("Message-ID: <mail-1@mailpipe>"),
+            std::string::npos);
+  EXPECT_EQ(taken[1].to,
+            (std::vector<std::string>{"admin@ops.test", "oncall@ops.test"}));
+  EXPECT_NE(taken[1].data.find("job hook-nourl is dead"), std::string::npos)
+      << taken[1].data;
+  EXPECT_NE(taken[1].data.find("mailpipe jobs redrive hook-nourl"),
+            std::string::npos);
+  // A dead email job mails nobody (it could not be sent either).
+  enqueue("mail-bad", R"({"channel":"email","to":"nobody","subject":"s",)"
+                      R"("text":"t"})");
+  EXPECT_TRUE(eventually("SELECT state = 'dead' FROM jobs WHERE id = "
+                         "'mail-bad'"));
+  EXPECT_EQ(count_jobs("admin-email:mail-bad:1"), 0);
+  node_->signal(SIGTERM);
+  EXPECT_EQ(node_->wait_exit(15s), 0) << node_->output();
 }

@@ -1,5 +1,5 @@
 // `mailpipe jobs enqueue | list | show | dead | redrive | purge` and
-// `mailpipe queue list | pause | resume`: the durable queues from the shell.
+// `mailpipe queue list | pause | resume | limit`: the durable queues from the shell.
 
 #include <iostream>
 #include <unistd.h>
@@ -232,6 +232,41 @@ void add_pause(CLI::App& parent, context& ctx, bool paused) {
   });
 }
 
+// "none", or the limit.
+std::string limit_text(double x) {
+  return x > 0 ? fmt::format("{:g}", x) : "none";
+}
+
+void add_limit(CLI::App& parent, context& ctx) {
+  auto cmd = parent.add_subcommand(
+      "limit", "set a queue's limits for the whole cluster: jobs running at "
+               "once, jobs started per second (a limit not given is none)");
+  auto queue = std::make_shared<std::string>();
+  auto limits = std::make_shared<db::queue_limits>();
+  cmd->add_option("QUEUE", *queue, "the queue")
+      ->required()
+      ->check(CLI::IsMember(queue_names()));
+  cmd->add_option("--concurrency", limits->concurrency,
+                  "jobs of the queue running at once, on every node together "
+                  "(default 0: no limit)")
+      ->check(CLI::Range(int64_t{0}, int64_t{1'000'000}));
+  cmd->add_option("--rate", limits->rate_per_second,
+                  "jobs started per second, on every node together (0: no "
+                  "limit; default 0: no limit)")
+      ->check(CLI::Range(0.0, 1e6));
+  cmd->callback([&ctx, queue, limits] {
+    auto conn = open_database(ctx, "queue limit");
+    if (!conn)
+      return;
+    if (auto err = db::set_queue_limits(*conn, *queue, *limits))
+      return report(ctx, "queue limit", err);
+    std::cout << fmt::format(
+        "queue {}: concurrency {}, rate {} per second\n", *queue,
+        limit_text(static_cast<double>(limits->concurrency)),
+        limit_text(limits->rate_per_second));
+  });
+}
+
 void add_queue_list(CLI::App& parent, context& ctx) {
   auto cmd = parent.add_subcommand("list", "every queue, paused or not, with "
                                            "its jobs by state");
@@ -244,10 +279,11 @@ void add_queue_list(CLI::App& parent, context& ctx) {
     auto queues = db::list_queues(*conn);
     if (!queues)
       return report(ctx, "queue list", queues.error());
-    constexpr auto line = "{:<20} {:<7} {:>8} {:>8} {:>10} {:>8}\n";
+    constexpr auto line =
+        "{:<20} {:<7} {:>8} {:>8} {:>10} {:>8} {:>12} {:>8}\n";
     if (!*json)
       std::cout << fmt::format(line, "QUEUE", "PAUSED", "QUEUED", "RUNNING",
-                               "SUCCEEDED", "DEAD");
+                               "SUCCEEDED", "DEAD", "CONCURRENCY", "RATE/S");
     else
       std::cout << "[";
     for (size_t i = 0; i < queues->size(); ++i) {
@@ -255,12 +291,17 @@ void add_queue_list(CLI::App& parent, context& ctx) {
       if (*json)
         std::cout << fmt::format(
             "{}{{\"queue\":{},\"paused\":{},\"queued\":{},\"running\":{},"
-            "\"succeeded\":{},\"dead\":{}}}",
+            "\"succeeded\":{},\"dead\":{},\"concurrency\":{},"
+            "\"rate_per_second\":{}}}",
             i ? ",\n " : "", json_str(q.queue), q.paused, q.queued, q.running,
-            q.succeeded, q.dead);
+            q.succeeded, q.dead, q.limits.concurrency,
+            q.limits.rate_per_second);
       else
-        std::cout << fmt::format(line, q.queue, q.paused ? "yes" : "no",
-                                 q.queued, q.running, q.succeeded, q.dead);
+        std::cout << fmt::format(
+            line, q.queue, q.paused ? "yes" : "no", q.queued, q.running,
+            q.succeeded, q.dead,
+            limit_text(static_cast<double>(q.limits.concurrency)),
+            limit_text(q.limits.rate_per_second));
     }
     if (*json)
       std::cout << "]\n";
@@ -279,11 +320,13 @@ void add_jobs_commands(CLI::App& app, context& ctx) {
               "the dead-letter queue: jobs whose attempts are spent", "dead");
   add_redrive(*jobs, ctx);
   add_purge(*jobs, ctx);
-  auto queue = app.add_subcommand("queue", "pause, resume and count queues");
+  auto queue =
+      app.add_subcommand("queue", "pause, resume, limit and count queues");
   queue->require_subcommand(1);
   add_queue_list(*queue, ctx);
   add_pause(*queue, ctx, true);
   add_pause(*queue, ctx, false);
+  add_limit(*queue, ctx);
 }
 
 } // namespace mailpipe::cli

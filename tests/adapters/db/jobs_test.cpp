@@ -7,6 +7,7 @@
 #include <set>
 #include <thread>
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <pqxx/pqxx>
 
@@ -331,6 +332,67 @@ TEST(jobs, a_batch_of_successes_is_one_statement_for_the_jobs_still_held) {
   // Again: nothing is completed twice.
   EXPECT_TRUE(db::complete_jobs(*conn, "w/1", {{"b-1", ""}})->empty());
   EXPECT_TRUE(db::complete_jobs(*conn, "w/1", {})->empty());
+}
+
+TEST(jobs, a_queue_limit_holds_claims_back_for_every_claimer) {
+  MAILPIPE_SCRATCH_DATABASE(scratch);
+  auto conn = migrated(scratch.url());
+  ASSERT_TRUE(conn);
+  std::vector<db::job_spec> specs;
+  for (int i = 0; i < 20; ++i)
+    specs.push_back(job(fmt::format("c-{}", i)));
+  ASSERT_EQ(db::enqueue_jobs(*conn, specs)->size(), 20u);
+  // Unlimited: nothing held back.
+  bool held_back = true;
+  auto first =
+      db::claim_jobs(*conn, "process_mails", "w/0", 1, 1min, &held_back);
+  ASSERT_EQ(first->size(), 1u);
+  EXPECT_FALSE(held_back);
+  // At most 3 running: one is, so 8 claimers at once take 2 between them.
+  ASSERT_FALSE(db::set_queue_limits(*conn, "process_mails", {3, 0}));
+  std::atomic<int> claimed{0}, held{0};
+  std::vector<std::thread> claimers;
+  for (int i = 1; i <= 8; ++i)
+    claimers.emplace_back([&, i] {
+      auto c = open(scratch.url());
+      bool back = false;
+      auto got = db::claim_jobs(*c, "process_mails", fmt::format("w/{}", i), 10,
+                                1min, &back);
+      claimed += got ? static_cast<int>(got->size()) : -100;
+      held += back ? 1 : 0;
+    });
+  for (auto& t : claimers)
+    t.join();
+  EXPECT_EQ(claimed.load(), 2);
+  EXPECT_EQ(held.load(), 8);
+  // One ends: one more may start.
+  ASSERT_TRUE(*db::complete_job(*conn, (*first)[0].id, "w/0"));
+  EXPECT_EQ(db::claim_jobs(*conn, "process_mails", "w/9", 10, 1min)->size(),
+            1u);
+  auto q = db::list_queues(*conn);
+  auto row = std::find_if(q->begin(), q->end(),
+                          [](auto& r) { return r.queue == "process_mails"; });
+  EXPECT_EQ(row->limits.concurrency, 3);
+  EXPECT_EQ(row->running, 3);
+  // A rate of 2 per second, no concurrency limit: a burst of 2, then
+  // nothing until the bucket refills.
+  ASSERT_FALSE(db::set_queue_limits(*conn, "process_mails", {0, 2}));
+  auto burst =
+      db::claim_jobs(*conn, "process_mails", "w/r", 10, 1min, &held_back);
+  EXPECT_EQ(burst->size(), 2u);
+  EXPECT_TRUE(held_back);
+  EXPECT_TRUE(db::claim_jobs(*conn, "process_mails", "w/r", 10, 1min)->empty());
+  std::this_thread::sleep_for(600ms); // 1.2 tokens
+  EXPECT_EQ(db::claim_jobs(*conn, "process_mails", "w/r", 10, 1min)->size(),
+            1u);
+  // Lifted: the rest at once.
+  ASSERT_FALSE(db::set_queue_limits(*conn, "process_mails", {}));
+  EXPECT_EQ(db::claim_jobs(*conn, "process_mails", "w/r", 100, 1min, &held_back)
+                ->size(),
+            13u);
+  EXPECT_FALSE(held_back);
+  EXPECT_TRUE(db::set_queue_limits(*conn, "nope", {1, 0}));
+  EXPECT_TRUE(db::set_queue_limits(*conn, "process_mails", {-1, 0}));
 }
 
 TEST(jobs, purge_deletes_finished_jobs_older_than_asked) {

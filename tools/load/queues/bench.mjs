@@ -2,7 +2,7 @@
 // pg-boss and graphile-worker on the same PostgreSQL that mailpipe's job store uses.
 //
 //   tools/load/queues/setup                              # redis-server + npm ci, once
-//   tools/dev-services start /tmp/qbench                 # PostgreSQL 15 (DIR/env)
+//   MAILPIPE_PG_FSYNC=on tools/dev-services start /tmp/qbench   # PostgreSQL 15, fsync on
 //   tools/load/queues/redis start /tmp/qbench            # private Redis (DIR/redis.env)
 //   source /tmp/qbench/env; source /tmp/qbench/redis.env
 //   node tools/load/queues/bench.mjs --system bullmq|pgboss|graphile \
@@ -157,6 +157,9 @@ async function pgConnect(url) {
   const { f, sc } = s.rows[0];
   const v = s.rows[0].v.split(' ')[0];
   log(`PostgreSQL ${v}, fsync=${f}, synchronous_commit=${sc}`);
+  if (f !== 'on' || sc === 'off') {
+    log('warning: not a durable PostgreSQL (start it with MAILPIPE_PG_FSYNC=on tools/dev-services start DIR)');
+  }
   return { client, durability: `postgresql ${v} fsync=${f} synchronous_commit=${sc}` };
 }
 
@@ -190,6 +193,7 @@ async function bullmqAdapter() {
                      `appendfsync=${fsyncMode}`;
   log(`Redis ${field('redis_version')}, ${durability}, maxmemory-policy=${policy}`);
   if (policy !== 'noeviction') log('warning: BullMQ needs maxmemory-policy noeviction');
+  if (field('aof_enabled') !== '1') log('warning: Redis runs without AOF (start it with tools/load/queues/redis)');
 
   const name = 'mailpipe-queue-bench';
   // Producers fail fast rather than queue commands while Redis is away.
