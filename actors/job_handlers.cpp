@@ -24,32 +24,18 @@ namespace {
 /// for one document; a queue of tasks ahead of it can take longer).
 constexpr auto search_task_timeout = std::chrono::seconds{60};
 
-// The `newsletter_id` of a newsletter job's payload; `ec::invalid_argument`
+// The positive number `field` of a job's payload; `ec::invalid_argument`
 // (dead at once) without one.
-caf::expected<int64_t> newsletter_id_of(const db::claimed_job& job) {
+caf::expected<int64_t> positive_id_of(const db::claimed_job& job,
+                                      const char* field) {
   simdjson::dom::parser parser;
   simdjson::dom::element doc;
   int64_t id = 0;
-  if (parser.parse(job.payload_json).get(doc) || doc["newsletter_id"].get(id)
-      || id <= 0)
+  if (parser.parse(job.payload_json).get(doc) || doc[field].get(id) || id <= 0)
     return caf::make_error(ec::invalid_argument,
-                           fmt::format("{} payload: newsletter_id must be a "
-                                       "positive number",
-                                       job.queue));
-  return id;
-}
-
-// The `account_id` of a fetch_emails payload; `ec::invalid_argument` (dead at
-// once) without one.
-caf::expected<int64_t> account_id_of(const db::claimed_job& job) {
-  simdjson::dom::parser parser;
-  simdjson::dom::element doc;
-  int64_t id = 0;
-  if (parser.parse(job.payload_json).get(doc) || doc["account_id"].get(id)
-      || id <= 0)
-    return caf::make_error(ec::invalid_argument,
-                           "fetch_emails payload: account_id must be a "
-                           "positive number");
+                           fmt::format("{} payload: {} must be a positive "
+                                       "number",
+                                       job.queue, field));
   return id;
 }
 
@@ -57,7 +43,7 @@ caf::expected<int64_t> account_id_of(const db::claimed_job& job) {
 // never succeed.
 caf::expected<db::newsletter_row> newsletter_of(pqxx::connection& conn,
                                                 const db::claimed_job& job) {
-  auto id = newsletter_id_of(job);
+  auto id = positive_id_of(job, "newsletter_id");
   if (!id)
     return id.error();
   auto row = db::find_newsletter(conn, *id);
@@ -271,7 +257,7 @@ caf::expected<std::string> index_news(const config& cfg, pqxx::connection& conn,
 caf::expected<std::string> fetch_emails(caf::actor_system& sys,
                                         const config& cfg,
                                         const db::claimed_job& job) {
-  auto account = account_id_of(job);
+  auto account = positive_id_of(job, "account_id");
   if (!account)
     return account.error();
   auto scheduler = sys.registry().get<scheduler_actor>(scheduler_registry_key);

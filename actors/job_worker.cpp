@@ -201,15 +201,16 @@ bool run_batch(worker_ptr self, pqxx::connection& conn, std::string_view queue,
                const std::vector<db::claimed_job>& jobs) {
   auto& st = self->state;
   std::vector<db::job_success> done;
+  // The queue's pace, a moving average that follows the last jobs.
+  auto& pace = st.job_seconds[std::string{queue}];
+  auto& queue_metrics = st.metrics->of(queue);
   auto oldest_done = steady::time_point{};
   for (auto& job : jobs) {
     auto started = steady::now();
     auto outcome = handler(st.cfg, conn, job);
     auto ended = steady::now();
     auto seconds = std::chrono::duration<double>(ended - started).count();
-    st.metrics->of(queue).duration.observe(seconds);
-    // The queue's pace, a moving average that follows the last jobs.
-    auto& pace = st.job_seconds[std::string{queue}];
+    queue_metrics.duration.observe(seconds);
     pace = pace <= 0 ? seconds : 0.8 * pace + 0.2 * seconds;
     if (!outcome) {
       if (!record_failure(self, conn, job, outcome.error()))
