@@ -164,7 +164,12 @@ db::job_spec admin_email_job(const config& cfg, const db::claimed_job& dead,
                              std::string_view error) {
   db::job_spec spec;
   spec.queue = "send_notifications";
-  spec.id = fmt::format("admin-email:{}:{}", dead.id, dead.attempt);
+  // One email per death: a redriven job that dies again at the same attempt
+  // gets its own.
+  auto at = std::chrono::duration_cast<std::chrono::milliseconds>(
+                std::chrono::system_clock::now().time_since_epoch())
+                .count();
+  spec.id = fmt::format("admin-email:{}:{}", dead.id, at);
   std::string to = "[";
   for (auto& a : smtp::admin_recipients(cfg.smtp))
     to += (to.size() > 1 ? "," : "") + db::json_str(a);

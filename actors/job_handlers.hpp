@@ -49,7 +49,7 @@ caf::expected<std::string> index_news(const config& cfg, pqxx::connection& conn,
                                       const db::claimed_job& job);
 
 /// The email job that tells `smtp.admin_to` a job is dead (id
-/// `admin-email:<job id>:<attempt>`).
+/// `admin-email:<job id>:<unix ms of its death>`).
 db::job_spec admin_email_job(const config& cfg, const db::claimed_job& dead,
                              std::string_view error);
 

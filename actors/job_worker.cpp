@@ -63,10 +63,13 @@ pqxx::connection* connection(worker_ptr self) {
 }
 
 // Closes the connection (its listener first); the next tick opens a new one.
+// What the worker held when its connection broke (the rest of a batch) is
+// taken back at the next tick, not when its lease runs out.
 void drop_connection(worker_ptr self) {
   auto& st = self->state;
   st.listener.reset();
   st.conn.reset();
+  st.reconciled = false;
 }
 
 // A dead job is a critical alert (DESIGN.md, "Alerts").
@@ -193,9 +196,10 @@ int64_t claim_size(double job_seconds) {
 }
 
 // Runs the claimed jobs of `queue` one by one. Successes are recorded together
-// when the batch ends, or sooner once the oldest has waited
-// `completion_delay` (so a slow job does not hold the quick ones before it);
-// a failure at once. False when the database did not take an outcome.
+// when the batch ends, or before the next job once the oldest has waited
+// `completion_delay`; a failure at once. False when the database did not take
+// an outcome (the connection is then dropped, and the next tick takes back
+// what this worker still holds).
 bool run_batch(worker_ptr self, pqxx::connection& conn, std::string_view queue,
                const job_handler& handler,
                const std::vector<db::claimed_job>& jobs) {
@@ -206,6 +210,9 @@ bool run_batch(worker_ptr self, pqxx::connection& conn, std::string_view queue,
   auto& queue_metrics = st.metrics->of(queue);
   auto oldest_done = steady::time_point{};
   for (auto& job : jobs) {
+    if (!done.empty() && steady::now() - oldest_done >= completion_delay
+        && !complete(self, conn, queue, done))
+      return false;
     auto started = steady::now();
     auto outcome = handler(st.cfg, conn, job);
     auto ended = steady::now();
@@ -220,9 +227,6 @@ bool run_batch(worker_ptr self, pqxx::connection& conn, std::string_view queue,
     if (done.empty())
       oldest_done = ended;
     done.push_back({job.id, std::move(*outcome)});
-    if (ended - oldest_done >= completion_delay
-        && !complete(self, conn, queue, done))
-      return false;
   }
   return complete(self, conn, queue, done);
 }

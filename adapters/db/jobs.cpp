@@ -496,7 +496,8 @@ caf::error set_queue_limits(pqxx::connection& conn, std::string_view queue,
                             const queue_limits& limits) {
   if (!is_job_queue(queue))
     return unknown_queue(queue);
-  if (limits.concurrency < 0 || limits.rate_per_second < 0)
+  if (limits.concurrency < 0 || limits.rate_per_second < 0
+      || !std::isfinite(limits.rate_per_second))
     return caf::make_error(ec::invalid_argument,
                            "a queue limit is a positive number, or 0 for none");
   auto done = guarded("limit queue", [&] {

@@ -53,14 +53,33 @@ std::string encoded_subject(std::string_view subject) {
   return "=?UTF-8?B?" + crypto::base64_encode(line) + "?=";
 }
 
-// The text with every line ending as CRLF.
+// The longest line RFC 5322 allows, without its CRLF.
+constexpr size_t max_line = 998;
+
+// The text with every line break (CRLF, a lone LF or a lone CR) as CRLF, so no
+// bare CR reaches the server (a receiver that takes "\r.\r" as the end of the
+// data could be fed a second message), and lines cut at `max_line` bytes on a
+// UTF-8 boundary.
 std::string crlf_lines(std::string_view text) {
   std::string out;
   out.reserve(text.size() + text.size() / 32);
+  size_t line = 0;
   for (size_t i = 0; i < text.size(); ++i) {
-    if (text[i] == '\n' && (i == 0 || text[i - 1] != '\r'))
-      out += '\r';
-    out += text[i];
+    auto c = text[i];
+    if (c == '\r' || c == '\n') {
+      if (c == '\r' && i + 1 < text.size() && text[i + 1] == '\n')
+        ++i;
+      out += "\r\n";
+      line = 0;
+      continue;
+    }
+    bool continuation = (static_cast<unsigned char>(c) & 0xC0) == 0x80;
+    if (line >= max_line && !continuation) {
+      out += "\r\n";
+      line = 0;
+    }
+    out += c;
+    ++line;
   }
   return out;
 }
@@ -183,8 +202,9 @@ caf::error send(const smtp_config& cfg, const email& e, wall_time now,
   curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
   curl_easy_setopt(h, CURLOPT_TIMEOUT_MS,
                    static_cast<long>(cfg.timeout.count()));
-  curl_easy_setopt(h, CURLOPT_USE_SSL,
-                   cfg.require_tls ? CURLUSESSL_ALL : CURLUSESSL_TRY);
+  curl_easy_setopt(
+      h, CURLOPT_USE_SSL,
+      static_cast<long>(cfg.require_tls ? CURLUSESSL_ALL : CURLUSESSL_TRY));
   if (!cfg.username.empty()) {
     curl_easy_setopt(h, CURLOPT_USERNAME, cfg.username.c_str());
     curl_easy_setopt(h, CURLOPT_PASSWORD, cfg.password.c_str());

@@ -105,10 +105,10 @@ protected:
     ASSERT_EQ(r.status, 0) << r.err;
   }
 
-  int64_t count_jobs(const std::string& id) {
+  int64_t count_jobs(const std::string& like) {
     pqxx::connection c{db_.url()};
     return pqxx::nontransaction{c}
-        .exec_params1("SELECT count(*) FROM jobs WHERE id = $1", id)[0]
+        .exec_params1("SELECT count(*) FROM jobs WHERE id LIKE $1", like)[0]
         .as<int64_t>();
   }
 
@@ -273,8 +273,8 @@ TEST_F(jobs_node, emails_go_through_smtp_and_a_dead_job_mails_the_admins) {
       << node_->output();
   // A job that can never succeed is dead, and the admins get an email of it.
   enqueue("hook-nourl", R"({"channel":"webhook","event":"x","data":{}})");
-  EXPECT_TRUE(eventually("SELECT state = 'succeeded' FROM jobs WHERE id = "
-                         "'admin-email:hook-nourl:1'"))
+  EXPECT_TRUE(eventually("SELECT count(*) = 1 FROM jobs WHERE state = "
+                         "'succeeded' AND id LIKE 'admin-email:hook-nourl:%'"))
       << node_->output();
   auto taken = smtp.messages();
   ASSERT_EQ(taken.size(), 2u);
@@ -294,7 +294,7 @@ TEST_F(jobs_node, emails_go_through_smtp_and_a_dead_job_mails_the_admins) {
                       R"("text":"t"})");
   EXPECT_TRUE(eventually("SELECT state = 'dead' FROM jobs WHERE id = "
                          "'mail-bad'"));
-  EXPECT_EQ(count_jobs("admin-email:mail-bad:1"), 0);
+  EXPECT_EQ(count_jobs("admin-email:mail-bad:%"), 0);
   node_->signal(SIGTERM);
   EXPECT_EQ(node_->wait_exit(15s), 0) << node_->output();
 }

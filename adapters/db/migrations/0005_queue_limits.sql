@@ -14,7 +14,8 @@ ALTER TABLE queue_settings
 -- and each statement after it reads a fresh snapshot (a VOLATILE function in READ
 -- COMMITTED), so the running jobs counted include every claim that went before. When a
 -- limit held the claim back, one more row is returned with a NULL id (the caller looks
--- again soon instead of waiting for a notification).
+-- again soon instead of waiting for a notification); not when the queue has no ready job
+-- left.
 CREATE FUNCTION mailpipe_claim_jobs(p_queue TEXT, p_owner TEXT, p_limit INTEGER,
                                     p_lease_ms BIGINT)
 RETURNS TABLE (id TEXT, priority SMALLINT, payload TEXT, attempts INTEGER,
@@ -26,6 +27,7 @@ DECLARE
   tokens DOUBLE PRECISION;
   running BIGINT;
   claimed INTEGER;
+  v_now TIMESTAMPTZ := clock_timestamp();
 BEGIN
   SELECT * INTO s FROM queue_settings q
   WHERE q.queue = p_queue AND (q.concurrency IS NOT NULL OR q.rate_limit IS NOT NULL)
@@ -39,7 +41,7 @@ BEGIN
     IF s.rate_limit IS NOT NULL THEN
       tokens := LEAST(GREATEST(s.rate_limit, 1),
                       s.rate_tokens + s.rate_limit
-                        * extract(epoch FROM clock_timestamp() - s.rate_refilled_at));
+                        * extract(epoch FROM v_now - s.rate_refilled_at));
       allowed := LEAST(allowed, floor(tokens)::INTEGER);
     END IF;
   END IF;
@@ -60,10 +62,12 @@ BEGIN
   GET DIAGNOSTICS claimed = ROW_COUNT;
   IF tokens IS NOT NULL THEN
     UPDATE queue_settings q SET rate_tokens = tokens - claimed,
-      rate_refilled_at = clock_timestamp()
+      rate_refilled_at = v_now
     WHERE q.queue = p_queue;
   END IF;
-  IF allowed < p_limit THEN
+  IF allowed < p_limit AND claimed = allowed
+     AND EXISTS (SELECT 1 FROM jobs j
+                 WHERE j.queue = p_queue AND j.state = 'queued' AND j.run_at <= now()) THEN
     RETURN QUERY SELECT NULL::TEXT, NULL::SMALLINT, NULL::TEXT, NULL::INTEGER,
                         NULL::INTEGER;
   END IF;

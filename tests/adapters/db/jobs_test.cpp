@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <limits>
 #include <set>
 #include <thread>
 
@@ -393,6 +394,8 @@ TEST(jobs, a_queue_limit_holds_claims_back_for_every_claimer) {
   EXPECT_FALSE(held_back);
   EXPECT_TRUE(db::set_queue_limits(*conn, "nope", {1, 0}));
   EXPECT_TRUE(db::set_queue_limits(*conn, "process_mails", {-1, 0}));
+  EXPECT_TRUE(db::set_queue_limits(
+      *conn, "process_mails", {0, std::numeric_limits<double>::quiet_NaN()}));
 }
 
 TEST(jobs, purge_deletes_finished_jobs_older_than_asked) {

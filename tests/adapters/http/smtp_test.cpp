@@ -80,6 +80,13 @@ TEST(smtp, the_message_has_its_headers_an_encoded_subject_and_crlf_lines) {
   auto encoded = smtp::message(cfg, mail, noon, "j");
   EXPECT_NE(encoded.find("Subject: =?UTF-8?B?"), std::string::npos);
   EXPECT_EQ(encoded.find("\nBcc:"), std::string::npos);
+  // A bare CR cannot end the data early; a long line is cut.
+  mail.text = "one\r.\rtwo\n" + std::string(1200, 'x');
+  auto body = smtp::message(cfg, mail, noon, "j");
+  EXPECT_NE(body.find("one\r\n.\r\ntwo\r\n" + std::string(998, 'x') + "\r\n"
+                      + std::string(202, 'x')),
+            std::string::npos);
+  EXPECT_EQ(body.find("\r."), std::string::npos); // no CR without its LF
   mail.subject = "a\r\nBcc: x@y.test";
   EXPECT_EQ(smtp::message(cfg, mail, noon, "j").find("\nBcc:"),
             std::string::npos);
