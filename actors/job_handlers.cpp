@@ -1,7 +1,5 @@
 #include "actors/job_handlers.hpp"
 
-#include <thread>
-
 #include <caf/scoped_actor.hpp>
 #include <fmt/format.h>
 #include <simdjson.h>
@@ -61,30 +59,89 @@ std::string search_document(const db::newsletter_row& n) {
                      n.analysis_json.empty() ? "null" : n.analysis_json);
 }
 
-// Reads MeiliSearch's task until it ended, waiting 50 ms, then twice as long
-// each time (at most a second), for at most `search_task_timeout`.
-caf::error await_task(http::client& client, const search_config& cfg,
-                      int64_t uid) {
-  auto deadline = std::chrono::steady_clock::now() + search_task_timeout;
-  auto wait = std::chrono::milliseconds{50};
-  for (;;) {
-    auto status = meilisearch::read_task(client, cfg, uid);
+// The MeiliSearch task an index_news job waits for, kept in its payload
+// (`"meilisearch_task": {"uid", "attempt", "since", "polls"}`).
+struct search_task {
+  int64_t uid = 0;
+  /// The attempt that added the document: a later attempt adds it again.
+  int64_t attempt = 0;
+  /// When the document was added, in Unix milliseconds.
+  int64_t since_ms = 0;
+  /// Reads of the task so far.
+  int64_t polls = 0;
+};
+
+int64_t unix_ms_now() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// The task this attempt of the job added, if it did.
+std::optional<search_task> search_task_of(const db::claimed_job& job) {
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  simdjson::dom::object task;
+  search_task out;
+  if (parser.parse(job.payload_json).get(doc)
+      || doc["meilisearch_task"].get(task) || task["uid"].get(out.uid)
+      || task["attempt"].get(out.attempt) || task["since"].get(out.since_ms)
+      || task["polls"].get(out.polls) || out.attempt != job.attempt)
+    return std::nullopt;
+  return out;
+}
+
+std::string payload_with(int64_t newsletter_id, const search_task& t) {
+  return fmt::format("{{\"newsletter_id\":{},\"meilisearch_task\":{{\"uid\":{},"
+                     "\"attempt\":{},\"since\":{},\"polls\":{}}}}}",
+                     newsletter_id, t.uid, t.attempt, t.since_ms, t.polls);
+}
+
+// 50 ms after the document was added, then twice as long each time, at most
+// a second.
+duration task_poll_wait(int64_t polls) {
+  return std::min<duration>(duration{50}
+                                * (int64_t{1} << std::min<int64_t>(polls, 5)),
+                            std::chrono::seconds{1});
+}
+
+// One step of indexing `n` in MeiliSearch: add it (first step of an
+// attempt) or read its task, then snooze while the task is pending.
+caf::expected<std::string> index_in_meilisearch(const config& cfg,
+                                                pqxx::connection& conn,
+                                                const db::claimed_job& job,
+                                                const db::newsletter_row& n) {
+  http::client client;
+  auto task = search_task_of(job);
+  if (!task) {
+    auto uid = meilisearch::add_documents(
+        client, cfg.search, meilisearch::newsletters_index, search_document(n));
+    if (!uid)
+      return uid.error();
+    task = search_task{*uid, job.attempt, unix_ms_now(), 0};
+  } else {
+    auto status = meilisearch::read_task(client, cfg.search, task->uid);
     if (!status)
       return status.error();
-    if (status->state == meilisearch::task_state::succeeded)
-      return {};
     if (status->state == meilisearch::task_state::failed)
-      return caf::make_error(
-          ec::service_unavailable,
-          fmt::format("MeiliSearch task {} failed: {}", uid, status->error));
-    if (std::chrono::steady_clock::now() + wait > deadline)
-      return caf::make_error(
-          ec::timeout, fmt::format("MeiliSearch task {} still pending "
-                                   "after {}",
-                                   uid, format_duration(search_task_timeout)));
-    std::this_thread::sleep_for(wait);
-    wait = std::min(wait * 2, std::chrono::milliseconds{1000});
+      return caf::make_error(ec::service_unavailable,
+                             fmt::format("MeiliSearch task {} failed: {}",
+                                         task->uid, status->error));
+    if (status->state == meilisearch::task_state::succeeded) {
+      if (auto err = db::mark_newsletter_indexed(conn, n.id))
+        return err;
+      return fmt::format("{{\"engine\":\"meilisearch\",\"task\":{}}}",
+                         task->uid);
+    }
+    ++task->polls;
   }
+  auto waited = duration{unix_ms_now() - task->since_ms};
+  if (waited + task_poll_wait(task->polls) > search_task_timeout)
+    return caf::make_error(ec::timeout,
+                           fmt::format("MeiliSearch task {} still pending "
+                                       "after {}",
+                                       task->uid, format_duration(waited)));
+  return snooze(task_poll_wait(task->polls), payload_with(n.id, *task));
 }
 
 // The `channel` of a notification payload ("" when it has none).
@@ -160,16 +217,26 @@ caf::expected<std::string> send_email(const config& cfg,
 
 } // namespace
 
+caf::error snooze(duration after, std::string payload_json) {
+  return caf::make_error(ec::retry_later, static_cast<int64_t>(after.count()),
+                         std::move(payload_json));
+}
+
+std::optional<job_snooze> snooze_of(const caf::error& err) {
+  if (!is(err, ec::retry_later)
+      || !err.context().match_elements<int64_t, std::string>())
+    return std::nullopt;
+  return job_snooze{duration{err.context().get_as<int64_t>(0)},
+                    err.context().get_as<std::string>(1)};
+}
+
 db::job_spec admin_email_job(const config& cfg, const db::claimed_job& dead,
                              std::string_view error) {
   db::job_spec spec;
   spec.queue = "send_notifications";
   // One email per death: a redriven job that dies again at the same attempt
   // gets its own.
-  auto at = std::chrono::duration_cast<std::chrono::milliseconds>(
-                std::chrono::system_clock::now().time_since_epoch())
-                .count();
-  spec.id = fmt::format("admin-email:{}:{}", dead.id, at);
+  spec.id = fmt::format("admin-email:{}:{}", dead.id, unix_ms_now());
   std::string to = "[";
   for (auto& a : smtp::admin_recipients(cfg.smtp))
     to += (to.size() > 1 ? "," : "") + db::json_str(a);
@@ -247,16 +314,7 @@ caf::expected<std::string> index_news(const config& cfg, pqxx::connection& conn,
       return err;
     return std::string{"{\"engine\":\"postgresql\"}"};
   }
-  http::client client;
-  auto uid = meilisearch::add_documents(
-      client, cfg.search, meilisearch::newsletters_index, search_document(*n));
-  if (!uid)
-    return uid.error();
-  if (auto err = await_task(client, cfg.search, *uid))
-    return err;
-  if (auto err = db::mark_newsletter_indexed(conn, n->id))
-    return err;
-  return fmt::format("{{\"engine\":\"meilisearch\",\"task\":{}}}", *uid);
+  return index_in_meilisearch(cfg, conn, job, *n);
 }
 
 caf::expected<std::string> fetch_emails(caf::actor_system& sys,

@@ -5,6 +5,7 @@
 
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 
 #include <caf/actor_system.hpp>
@@ -21,6 +22,21 @@ namespace mailpipe {
 /// that fails validation): it is dead at once; any other error is retried.
 using job_handler = std::function<caf::expected<std::string>(
     const config&, pqxx::connection&, const db::claimed_job&)>;
+
+/// What a handler asks of a job that cannot finish yet because it waits for
+/// something (River's snooze): run it again after `after`, with
+/// `payload_json` (what it did so far) as its payload, no attempt spent.
+struct job_snooze {
+  duration after{0};
+  std::string payload_json;
+};
+
+/// The error a handler returns to snooze its job (`ec::retry_later` carrying
+/// the wait and the payload).
+caf::error snooze(duration after, std::string payload_json);
+
+/// The snooze `err` asks for; nullopt for any other error.
+std::optional<job_snooze> snooze_of(const caf::error& err);
 
 /// The handler of each queue a worker works.
 using job_handlers = std::map<std::string, job_handler, std::less<>>;
@@ -44,7 +60,11 @@ caf::expected<std::string> process_mail(const config& cfg,
 
 /// `index_news` (`{"newsletter_id": N}`): the newsletter in MeiliSearch (its
 /// task read until it succeeded) when `search.meilisearch_url` is set, else in
-/// PostgreSQL's full-text index.
+/// PostgreSQL's full-text index. MeiliSearch indexes in a task of its own:
+/// the job snoozes while the task is pending (its uid kept in the payload, the
+/// wait doubling from 50 ms to a second), and fails when the task failed or
+/// is still pending after a minute (the next attempt adds the document
+/// again).
 caf::expected<std::string> index_news(const config& cfg, pqxx::connection& conn,
                                       const db::claimed_job& job);
 

@@ -111,6 +111,21 @@ void email_admins(worker_ptr self, pqxx::connection& conn,
                   render(queued.error()));
 }
 
+// What follows a job's death, however it died (its last attempt failed, or
+// its lease ended on its last attempt): the log line, the counters, its
+// newsletter invalid, the alert and the admins' email.
+void on_dead(worker_ptr self, pqxx::connection& conn,
+             const db::claimed_job& job, const std::string& error) {
+  auto& st = self->state;
+  ++st.dead;
+  ++st.metrics->of(job.queue).dead;
+  spdlog::error("job {} ({}) is dead after attempt {}: {}", job.id, job.queue,
+                job.attempt, error);
+  invalidate_newsletter(conn, job, error);
+  alert_dead(self, job, error);
+  email_admins(self, conn, job, error);
+}
+
 // Records the jobs of `queue` that succeeded, in one statement, and empties
 // `done`; false when the database did not take them (their leases then run
 // out and they are run again).
@@ -132,6 +147,20 @@ bool complete(worker_ptr self, pqxx::connection& conn, std::string_view queue,
   return true;
 }
 
+// Puts back a job its handler snoozed; false when the database did not take
+// it (the lease then runs out and the job is taken again).
+bool record_snooze(worker_ptr self, pqxx::connection& conn,
+                   const db::claimed_job& job, const job_snooze& snooze) {
+  auto& st = self->state;
+  auto res =
+      db::snooze_job(conn, job.id, st.owner, snooze.after, snooze.payload_json);
+  if (!res)
+    return note_error(self, res.error()), false;
+  if (*res)
+    st.next_retry = std::min(st.next_retry, steady::now() + snooze.after);
+  return true;
+}
+
 // Records a failed attempt of one job; false when the database did not take
 // it (the lease then runs out and the job is taken again).
 bool record_failure(worker_ptr self, pqxx::connection& conn,
@@ -148,13 +177,7 @@ bool record_failure(worker_ptr self, pqxx::connection& conn,
   if (!res->held)
     return true;
   if (res->dead) {
-    ++st.dead;
-    ++counts.dead;
-    spdlog::error("job {} ({}) is dead after attempt {}: {}", job.id, job.queue,
-                  job.attempt, error);
-    invalidate_newsletter(conn, job, error);
-    alert_dead(self, job, error);
-    email_admins(self, conn, job, error);
+    on_dead(self, conn, job, error);
   } else {
     ++st.retried;
     ++counts.retried;
@@ -181,6 +204,8 @@ void recover(worker_ptr self, pqxx::connection& conn) {
     spdlog::warn("job worker: took back {} job(s) whose lease ended ({} of "
                  "them dead: no attempt left)",
                  res->requeued + res->dead, res->dead);
+  for (auto& [job, error] : res->dead_jobs)
+    on_dead(self, conn, job, error);
   st.reconciled = true;
   st.last_recovery = now;
 }
@@ -197,7 +222,7 @@ int64_t claim_size(double job_seconds) {
 
 // Runs the claimed jobs of `queue` one by one. Successes are recorded together
 // when the batch ends, or before the next job once the oldest has waited
-// `completion_delay`; a failure at once. False when the database did not take
+// `completion_delay`; a failure or a snooze at once. False when the database did not take
 // an outcome (the connection is then dropped, and the next tick takes back
 // what this worker still holds).
 bool run_batch(worker_ptr self, pqxx::connection& conn, std::string_view queue,
@@ -220,7 +245,9 @@ bool run_batch(worker_ptr self, pqxx::connection& conn, std::string_view queue,
     queue_metrics.duration.observe(seconds);
     pace = pace <= 0 ? seconds : 0.8 * pace + 0.2 * seconds;
     if (!outcome) {
-      if (!record_failure(self, conn, job, outcome.error()))
+      auto snoozed = snooze_of(outcome.error());
+      if (!(snoozed ? record_snooze(self, conn, job, *snoozed)
+                    : record_failure(self, conn, job, outcome.error())))
         return false;
       continue;
     }

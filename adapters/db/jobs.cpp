@@ -360,24 +360,61 @@ RETURNING state = 'dead', attempts)",
   });
 }
 
+caf::expected<bool> snooze_job(pqxx::connection& conn, std::string_view id,
+                               std::string_view owner, duration after,
+                               std::string_view payload_json) {
+  return guarded("snooze job", [&] {
+    pqxx::nontransaction tx{conn};
+    auto rows = tx.exec_params(
+        R"(
+UPDATE jobs SET state = 'queued', lease_owner = NULL, lease_until = NULL,
+  attempts = attempts - 1, payload = $3::jsonb, updated_at = now(),
+  run_at = now() + $4 * interval '1 millisecond'
+WHERE id = $1 AND state = 'running' AND lease_owner = $2
+RETURNING 1)",
+        std::string{id}, std::string{owner}, std::string{payload_json},
+        millis(after));
+    return !rows.empty();
+  });
+}
+
 caf::expected<recovery_result> recover_jobs(pqxx::connection& conn,
                                             std::string_view owner) {
   return guarded("recover jobs", [&] {
     pqxx::nontransaction tx{conn};
-    auto row = tx.exec_params1(
+    auto rows = tx.exec_params(
         R"(
-WITH taken AS (
-  UPDATE jobs SET lease_owner = NULL, lease_until = NULL, updated_at = now(),
-    last_error = 'lease of ' || COALESCE(lease_owner, '?') || ' ended while running',
-    state = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'queued' END,
-    finished_at = CASE WHEN attempts >= max_attempts THEN now() END
+WITH old AS (
+  SELECT id, lease_owner FROM jobs
   WHERE state = 'running'
     AND (lease_until < now() OR ($1 <> '' AND lease_owner = $1))
-  RETURNING state)
-SELECT count(*) FILTER (WHERE state = 'queued'),
-       count(*) FILTER (WHERE state = 'dead') FROM taken)",
+  FOR UPDATE SKIP LOCKED)
+UPDATE jobs j SET lease_owner = NULL, lease_until = NULL, updated_at = now(),
+  last_error = 'lease of ' || COALESCE(old.lease_owner, '?')
+               || ' ended while running',
+  state = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'queued' END,
+  finished_at = CASE WHEN attempts >= max_attempts THEN now() END
+FROM old WHERE j.id = old.id
+RETURNING j.state = 'dead', j.id, j.queue, j.priority, j.payload::text,
+  j.attempts, j.max_attempts, j.last_error)",
         std::string{owner});
-    return recovery_result{row[0].as<int64_t>(), row[1].as<int64_t>()};
+    recovery_result out;
+    for (auto r : rows) {
+      if (!r[0].as<bool>()) {
+        ++out.requeued;
+        continue;
+      }
+      ++out.dead;
+      claimed_job job;
+      job.id = r[1].as<std::string>();
+      job.queue = r[2].as<std::string>();
+      job.priority = static_cast<job_priority>(r[3].as<int16_t>());
+      job.payload_json = r[4].as<std::string>();
+      job.attempt = r[5].as<int32_t>();
+      job.max_attempts = r[6].as<int32_t>();
+      out.dead_jobs.push_back({std::move(job), r[7].as<std::string>()});
+    }
+    return out;
   });
 }
 

@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <caf/expected.hpp>
@@ -190,12 +191,23 @@ caf::expected<failure_result>
 fail_job(pqxx::connection& conn, std::string_view id, std::string_view owner,
          std::string_view error, bool permanent, duration retry_in);
 
+/// Puts back a job `owner` holds that is not finished but waits for something
+/// (River's snooze): queued again to run after `after`, its payload replaced
+/// by `payload_json` (what it did so far), the attempt not counted. False
+/// when `owner` no longer held it.
+caf::expected<bool> snooze_job(pqxx::connection& conn, std::string_view id,
+                               std::string_view owner, duration after,
+                               std::string_view payload_json);
+
 /// What recovery did.
 struct recovery_result {
   /// Jobs queued again.
   int64_t requeued = 0;
   /// Jobs whose attempts were spent, now dead.
   int64_t dead = 0;
+  /// Those dead jobs and their last error, for what follows a death (the
+  /// alert, the newsletter, the admins' email).
+  std::vector<std::pair<claimed_job, std::string>> dead_jobs;
 };
 
 /// Takes back running jobs whose lease has run out (their node died or hung):

@@ -110,6 +110,10 @@ struct endpoint::impl {
   route_env env{cfg, pool};
   httplib::Server server;
   std::thread thread;
+  /// The listening socket (set when it is made) and whether the listening
+  /// loop has returned: `stop` ends a loop that has not started yet too.
+  std::atomic<int> listen_fd{-1};
+  std::atomic<bool> listen_returned{false};
   std::atomic<int64_t> requests{0};
   std::atomic<int64_t> server_errors{0};
 
@@ -242,11 +246,15 @@ caf::error endpoint::start() {
   server.set_payload_max_length(1 << 20);
   server.set_read_timeout(10);
   server.set_write_timeout(10);
+  // An idle keep-alive connection holds a request thread, and stop() waits
+  // for it: a second, not cpp-httplib's five, so that a node stops promptly.
+  server.set_keep_alive_timeout(1);
   // SO_REUSEADDR only: cpp-httplib's default adds SO_REUSEPORT, which lets a
   // second node bind the same port and take half of the first one's requests.
-  server.set_socket_options([](socket_t sock) {
+  server.set_socket_options([this](socket_t sock) {
     int yes = 1;
     ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    impl_->listen_fd = sock;
   });
   impl_->add_routes();
   if (!server.bind_to_port(host, port))
@@ -256,10 +264,10 @@ caf::error endpoint::start() {
                     "process, or not an address of this host): set [http] "
                     "listen to another address, or \"\" to turn it off",
                     address));
-  impl_->thread = std::thread{[this] { impl_->server.listen_after_bind(); }};
-  // stop() does nothing before the server runs: wait until it does.
-  for (int i = 0; i < 5000 && !server.is_running(); ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds{1});
+  impl_->thread = std::thread{[this] {
+    impl_->server.listen_after_bind();
+    impl_->listen_returned = true;
+  }};
   spdlog::info("HTTP endpoint listening on {}", address);
   return {};
 }
@@ -267,7 +275,13 @@ caf::error endpoint::start() {
 void endpoint::stop() {
   if (!impl_->thread.joinable())
     return;
-  impl_->server.stop();
+  // cpp-httplib's stop() does nothing until its loop runs. Before that, the
+  // socket is shut down instead (not closed: the loop owns it and closes it
+  // when its first accept fails). One of the two, never both: each closes.
+  if (impl_->server.is_running())
+    impl_->server.stop();
+  else if (!impl_->listen_returned && impl_->listen_fd >= 0)
+    ::shutdown(impl_->listen_fd, SHUT_RDWR);
   impl_->thread.join();
 }
 

@@ -248,8 +248,44 @@ TEST_F(news_node, with_meilisearch_the_document_is_added_and_its_task_polled) {
   EXPECT_NE(posted[0].body.find(R"("category": "product")"), std::string::npos)
       << posted[0].body;
   EXPECT_EQ(meili.count("/tasks/7"), 3u);
+  // The job snoozed while the task was pending: one attempt, no error.
+  EXPECT_TRUE(eventually("SELECT attempts = 1 AND last_error IS NULL FROM jobs "
+                         "WHERE id = 'index_news:1'"));
 
   auto found = mailpipe(cfg, {"news", "search", "rocket"});
   ASSERT_EQ(found.status, 0) << found.err;
   EXPECT_EQ(found.out, "[{\"id\":1,\"subject\":\"Acme\"}]\n");
+}
+
+TEST_F(news_node,
+       a_failed_meilisearch_task_fails_the_attempt_and_the_next_adds_again) {
+  mistral_.on("POST", "/v1/chat/completions",
+              [](const stub_request&) { return completion(analysis_content); });
+  test::http_stub meili;
+  meili.script("POST", "/indexes/newsletters/documents",
+               {stub_reply::json(202, R"({"taskUid":7,"status":"enqueued"})"),
+                stub_reply::json(202, R"({"taskUid":8,"status":"enqueued"})")});
+  meili.on("GET", "/tasks/7", [](const stub_request&) {
+    return stub_reply::json(
+        200, R"({"uid":7,"status":"failed","error":{"message":"disk full",)"
+             R"("code":"no_space_left_on_device"}})");
+  });
+  meili.on("GET", "/tasks/8", [](const stub_request&) {
+    return stub_reply::json(200, R"({"uid":8,"status":"succeeded"})");
+  });
+  auto cfg = write_config(fmt::format(
+      "meilisearch_url = \"{}\"\nmeilisearch_api_key = \"k\"", meili.url()));
+  start_node(cfg);
+  ASSERT_EQ(mailpipe(cfg, {"news", "add", eml_}).status, 0);
+  EXPECT_TRUE(eventually("SELECT status = 'indexed' FROM newsletters WHERE "
+                         "id = 1"))
+      << node_->output();
+  EXPECT_TRUE(eventually("SELECT state = 'succeeded' AND attempts = 2 AND "
+                         "(result->>'task')::int = 8 FROM jobs WHERE id = "
+                         "'index_news:1'"));
+  EXPECT_EQ(meili.count("/indexes/newsletters/documents"), 2u);
+  EXPECT_EQ(meili.count("/tasks/7"), 1u);
+  EXPECT_NE(node_->output().find("MeiliSearch task 7 failed: disk full"),
+            std::string::npos)
+      << node_->output();
 }

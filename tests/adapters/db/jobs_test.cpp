@@ -300,11 +300,47 @@ TEST(jobs,
   auto got = db::claim_jobs(*conn, "process_mails", "n", 10, 1min);
   ASSERT_TRUE(got);
   expire_lease(*conn, "p-1");
-  EXPECT_EQ(db::recover_jobs(*conn)->dead, 1);
+  auto dead = db::recover_jobs(*conn);
+  ASSERT_TRUE(dead) << render(dead.error());
+  EXPECT_EQ(dead->dead, 1);
+  // Returned with its payload and error, for the alert and its newsletter.
+  ASSERT_EQ(dead->dead_jobs.size(), 1u);
+  EXPECT_EQ(dead->dead_jobs[0].first.id, "p-1");
+  EXPECT_EQ(dead->dead_jobs[0].first.queue, "process_mails");
+  EXPECT_EQ(dead->dead_jobs[0].first.payload_json,
+            db::find_job(*conn, "p-1")->payload_json);
+  EXPECT_EQ(dead->dead_jobs[0].second, "lease of n ended while running");
   auto p = db::find_job(*conn, "p-1");
   EXPECT_EQ(p->state, "dead");
   EXPECT_NE(p->last_error.find("lease of n"), std::string::npos)
       << p->last_error;
+}
+
+TEST(jobs, a_snoozed_job_waits_with_its_new_payload_and_keeps_its_attempts) {
+  MAILPIPE_SCRATCH_DATABASE(scratch);
+  auto conn = migrated(scratch.url());
+  ASSERT_TRUE(conn);
+  ASSERT_TRUE(db::enqueue_job(*conn, job("s-1"))->added);
+  ASSERT_EQ(db::claim_jobs(*conn, "process_mails", "w/1", 10, 1min)->size(),
+            1u);
+  // Only its holder may snooze it.
+  EXPECT_FALSE(*db::snooze_job(*conn, "s-1", "w/2", 0ms, R"({"step":2})"));
+  auto held = db::snooze_job(*conn, "s-1", "w/1", 1h, R"({"step":2})");
+  ASSERT_TRUE(held) << render(held.error());
+  EXPECT_TRUE(*held);
+  auto row = db::find_job(*conn, "s-1");
+  EXPECT_EQ(row->state, "queued");
+  EXPECT_EQ(row->attempts, 0);
+  EXPECT_EQ(row->payload_json, R"({"step": 2})");
+  // Not ready before its time; then claimed as the same attempt.
+  EXPECT_TRUE(db::claim_jobs(*conn, "process_mails", "w/1", 10, 1min)->empty());
+  EXPECT_FALSE(*db::snooze_job(*conn, "s-1", "w/1", 0ms, "{}")); // queued
+  pqxx::nontransaction{*conn}.exec(
+      "UPDATE jobs SET run_at = now() WHERE id = 's-1'");
+  auto again = db::claim_jobs(*conn, "process_mails", "w/1", 10, 1min);
+  ASSERT_EQ(again->size(), 1u);
+  EXPECT_EQ((*again)[0].attempt, 1);
+  EXPECT_EQ((*again)[0].payload_json, R"({"step": 2})");
 }
 
 TEST(jobs, a_batch_of_successes_is_one_statement_for_the_jobs_still_held) {
