@@ -203,6 +203,26 @@ constexpr caf::atom_value scheduler_registry_key = caf::atom("scheduler");
 /// The key under which a node's lease keeper is in the registry.
 constexpr caf::atom_value lease_keeper_registry_key = caf::atom("leasekeep");
 
+// -- IMAP push (docs/pipeline.md, "IMAP push") ---------------------------------
+
+/// Takes the watch of the accounts with push on and runs a watcher for each
+/// (detached: it blocks on PostgreSQL).
+using push_watch_actor = caf::typed_actor<
+    // Returns the accounts watched, the reports and the jobs added.
+    status_handler,
+    // A watcher saw new mail in this account: enqueue its fetch_emails job.
+    caf::reacts_to<atom::fetch, int64_t>,
+    // Internal: renew the watches, take new ones, drop those turned off.
+    caf::reacts_to<atom::tick>>;
+
+/// Holds one IDLE connection to a push account's server (detached: it blocks
+/// on the socket).
+using idle_watcher_actor = caf::typed_actor<
+    // Returns the account, whether it is connected and the reports made.
+    status_handler,
+    // Internal: one round (look at the folders, then IDLE).
+    caf::reacts_to<atom::run>>;
+
 // -- the HTTP endpoint (docs/http.md) -----------------------------------------
 
 /// Serves the node's HTTP endpoint (detached: it owns the server's threads,

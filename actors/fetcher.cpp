@@ -21,14 +21,6 @@ imap::security security_of(const std::string& name) {
   return imap::security::implicit_tls;
 }
 
-imap::endpoint endpoint_of(const claimed_account& acc) {
-  imap::endpoint ep;
-  ep.host = acc.imap_host;
-  ep.port = static_cast<uint16_t>(acc.imap_port);
-  ep.mode = security_of(acc.imap_security);
-  return ep;
-}
-
 std::vector<std::string> tokens_of(const claimed_account& acc) {
   std::vector<std::string> out;
   for (auto& t : acc.tests)
@@ -53,29 +45,10 @@ oauth2::token_cache& tokens(const config& cfg, const claimed_account& acc,
   return *know.tokens;
 }
 
-caf::expected<imap::credentials> credentials_of(const config& cfg,
-                                                const claimed_account& acc,
-                                                connection_knowledge& know) {
-  imap::credentials cred;
-  cred.user = acc.username.empty() ? acc.email : acc.username;
-  if (acc.auth_method != "xoauth2") {
-    cred.secret = acc.secret;
-    return cred;
-  }
-  http::client client;
-  auto token = tokens(cfg, acc, know)
-                   .access_token(client, std::chrono::system_clock::now());
-  if (!token)
-    return token.error();
-  cred.secret = std::move(*token);
-  cred.mechanism = imap::credentials::method::xoauth2;
-  return cred;
-}
-
 caf::expected<std::vector<found_message>>
 fetch_imap(const config& cfg, const pass_request& req,
            connection_knowledge& know) {
-  auto cred = credentials_of(cfg, req.account, know);
+  auto cred = imap_credentials_of(cfg, req.account, know);
   if (!cred)
     return cred.error();
   if (!know.hints.known)
@@ -87,7 +60,7 @@ fetch_imap(const config& cfg, const pass_request& req,
   auto settings = imap::make_settings(cfg.imap);
   settings.command_timeout = std::min(settings.command_timeout, req.timeout);
   settings.connect_timeout = std::min(settings.connect_timeout, req.timeout);
-  return imap::find_test_messages(endpoint_of(req.account), *cred,
+  return imap::find_test_messages(imap_endpoint_of(req.account), *cred,
                                   tokens_of(req.account), opts, settings);
 }
 
@@ -208,6 +181,33 @@ fetcher(fetcher_ptr self, config cfg, fetch_fn fetch,
 }
 
 // -- session hints kept in sync_state -----------------------------------------
+
+imap::endpoint imap_endpoint_of(const claimed_account& acc) {
+  imap::endpoint ep;
+  ep.host = acc.imap_host;
+  ep.port = static_cast<uint16_t>(acc.imap_port);
+  ep.mode = security_of(acc.imap_security);
+  return ep;
+}
+
+caf::expected<imap::credentials>
+imap_credentials_of(const config& cfg, const claimed_account& acc,
+                    connection_knowledge& know) {
+  imap::credentials cred;
+  cred.user = acc.username.empty() ? acc.email : acc.username;
+  if (acc.auth_method != "xoauth2") {
+    cred.secret = acc.secret;
+    return cred;
+  }
+  http::client client;
+  auto token = tokens(cfg, acc, know)
+                   .access_token(client, std::chrono::system_clock::now());
+  if (!token)
+    return token.error();
+  cred.secret = std::move(*token);
+  cred.mechanism = imap::credentials::method::xoauth2;
+  return cred;
+}
 
 std::string hints_json(const imap::session_hints& hints) {
   if (!hints.complete())

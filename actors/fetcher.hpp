@@ -48,6 +48,16 @@ caf::expected<std::vector<found_message>>
 fetch_test_messages(const config& cfg, const pass_request& req,
                     connection_knowledge& know, fetch_progress& progress);
 
+/// The IMAP server of an account.
+imap::endpoint imap_endpoint_of(const claimed_account& acc);
+
+/// The login of an IMAP account: its password, or an OAuth2 access token
+/// (refreshed through `know.tokens`) for XOAUTH2. Blocks on the token
+/// endpoint when the cached token is stale.
+caf::expected<imap::credentials>
+imap_credentials_of(const config& cfg, const claimed_account& acc,
+                    connection_knowledge& know);
+
 /// The IMAP session hints as an account's `sync_state.imap_hints` keeps them
 /// (`{"greeting": ..., "capabilities": ..., "junk": ...}`), so that a process
 /// started by cron also makes one-round-trip passes; "" when incomplete.

@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/actors.hpp"
+#include "actors/newsletter_scan.hpp"
 #include "adapters/db/json_output.hpp"
 #include "adapters/db/newsletters.hpp"
 #include "adapters/http/discord.hpp"
@@ -13,6 +14,8 @@
 #include "adapters/http/mistral.hpp"
 #include "adapters/http/smtp.hpp"
 #include "adapters/http/webhook.hpp"
+#include "adapters/mail/newsletter.hpp"
+#include "adapters/sys/crypto.hpp"
 
 namespace mailpipe {
 
@@ -257,6 +260,30 @@ bool is_email_job(const db::claimed_job& job) {
          && channel_of(job.payload_json) == "email";
 }
 
+caf::expected<db::newsletter_added>
+add_newsletter_message(pqxx::connection& conn, const config& cfg,
+                       std::string_view message,
+                       std::optional<int64_t> account) {
+  auto text = read_newsletter(message, cfg.analysis.max_header_bytes);
+  db::newsletter_spec spec{text.message_id.empty()
+                               ? "sha256:" + crypto::sha256_hex(message)
+                               : text.message_id,
+                           account,
+                           text.sender,
+                           text.subject,
+                           text.date,
+                           text.body};
+  auto added = db::add_newsletter(conn, spec);
+  if (!added || added->status != "new")
+    return added;
+  auto job = db::enqueue_job(
+      conn, newsletter_job("process_mails", added->id,
+                           static_cast<int32_t>(cfg.jobs.max_attempts)));
+  if (!job)
+    return job.error();
+  return added;
+}
+
 db::job_spec newsletter_job(std::string_view queue, int64_t newsletter_id,
                             int32_t max_attempts) {
   db::job_spec spec;
@@ -319,6 +346,7 @@ caf::expected<std::string> index_news(const config& cfg, pqxx::connection& conn,
 
 caf::expected<std::string> fetch_emails(caf::actor_system& sys,
                                         const config& cfg,
+                                        pqxx::connection& conn,
                                         const db::claimed_job& job) {
   auto account = positive_id_of(job, "account_id");
   if (!account)
@@ -331,30 +359,37 @@ caf::expected<std::string> fetch_emails(caf::actor_system& sys,
   req.parallel = 1;
   req.account_timeout = cfg.processing.account_timeout;
   req.accounts = {*account};
-  caf::expected<std::string> out = caf::make_error(ec::timeout);
+  caf::expected<run_report> report = caf::make_error(ec::timeout);
   caf::scoped_actor self{sys};
   self->request(scheduler,
                 cfg.processing.account_timeout + std::chrono::minutes{1},
                 atom::run_v, std::move(req))
-      .receive(
-          [&](const run_report& r) {
-            out = fmt::format("{{\"run_id\":{},\"done\":{},\"failed\":{},"
-                              "\"skipped\":{},\"emails_found\":{},"
-                              "\"recorded\":{}}}",
-                              db::json_str(r.run_id), r.done, r.failed,
-                              r.skipped, r.emails_found, r.recorded);
-          },
-          [&](const caf::error& err) { out = err; });
-  return out;
+      .receive([&](const run_report& r) { report = r; },
+               [&](const caf::error& err) { report = err; });
+  if (!report)
+    return report.error();
+  auto& r = *report;
+  // A pass that failed recorded why (its retry time says when to come back).
+  auto scan =
+      r.failed > 0 ? newsletter_scan{} : scan_newsletters(cfg, conn, *account);
+  if (!scan)
+    return scan.error();
+  return fmt::format("{{\"run_id\":{},\"done\":{},\"failed\":{},"
+                     "\"skipped\":{},\"emails_found\":{},\"recorded\":{},"
+                     "\"newsletters\":{}}}",
+                     db::json_str(r.run_id), r.done, r.failed, r.skipped,
+                     r.emails_found, r.recorded,
+                     scan->scanned ? std::to_string(scan->added) : "null");
 }
 
 job_handlers standard_job_handlers(const config& cfg, caf::actor_system& sys) {
-  job_handlers out{{"send_notifications", send_notification},
-                   {"index_news", index_news},
-                   {"fetch_emails", [&sys](const config& c, pqxx::connection&,
-                                           const db::claimed_job& job) {
-                      return fetch_emails(sys, c, job);
-                    }}};
+  job_handlers out{
+      {"send_notifications", send_notification},
+      {"index_news", index_news},
+      {"fetch_emails", [&sys](const config& c, pqxx::connection& conn,
+                              const db::claimed_job& job) {
+         return fetch_emails(sys, c, conn, job);
+       }}};
   if (!cfg.mistral.api_key.empty())
     out.emplace("process_mails", process_mail);
   return out;

@@ -13,6 +13,7 @@
 #include <pqxx/connection>
 
 #include "adapters/db/jobs.hpp"
+#include "adapters/db/newsletters.hpp"
 #include "config/config.hpp"
 
 namespace mailpipe {
@@ -82,6 +83,14 @@ bool is_email_job(const db::claimed_job& job);
 db::job_spec newsletter_job(std::string_view queue, int64_t newsletter_id,
                             int32_t max_attempts);
 
+/// Adds `message` (a whole RFC 5322 message) as a newsletter of `account` (its
+/// key the Message-ID, else a digest of the message) and, while it is new,
+/// queues its `process_mails` job (once: the job id is the newsletter's).
+caf::expected<db::newsletter_added>
+add_newsletter_message(pqxx::connection& conn, const config& cfg,
+                       std::string_view message,
+                       std::optional<int64_t> account);
+
 /// `fetch_emails` (`{"account_id": N, ...}`, as push notifications enqueue
 /// it): a processing run of that one account now, through the node's
 /// scheduler (found in `sys`'s registry), waited for at most
@@ -89,8 +98,12 @@ db::job_spec newsletter_job(std::string_view queue, int64_t newsletter_id,
 /// what the pass did to the account (a failure, its retry time) is the
 /// pipeline's to record, as in any run, so a pass that failed is still a job
 /// that succeeded. A node without a scheduler yet is a failure, retried.
+/// Then, unless the pass failed, the account's new list messages become
+/// newsletters with their process_mails jobs (`scan_newsletters`); the result
+/// says how many (`"newsletters"`, null when the account is not scanned).
 caf::expected<std::string> fetch_emails(caf::actor_system& sys,
                                         const config& cfg,
+                                        pqxx::connection& conn,
                                         const db::claimed_job& job);
 
 /// The handlers of a production node: every queue that has one, except

@@ -189,6 +189,27 @@ bool record_failure(worker_ptr self, pqxx::connection& conn,
   return true;
 }
 
+// LISTENs on the worker's connection (opened when missing) unless it does
+// already; false when the database is not there. A worker listens before it
+// claims, so that no job enqueued between its claim and its wait goes
+// unnoticed until the poll backstop.
+bool start_listening(worker_ptr self) {
+  auto& st = self->state;
+  if (st.listener)
+    return true;
+  auto conn = connection(self);
+  if (!conn)
+    return false;
+  try {
+    st.listener = std::make_unique<db::job_listener>(*conn);
+  } catch (const std::exception& e) {
+    note_error(self, db::to_error(e, "listen for jobs"));
+    drop_connection(self);
+    return false;
+  }
+  return true;
+}
+
 // Takes back what this worker held when it last ran (its owner name is its
 // node's and its number), then, every third of a lease, any job whose lease
 // ran out.
@@ -277,6 +298,8 @@ void tell_keeper(worker_ptr self, Atom what,
 // when the database is not there.
 int64_t work_once(worker_ptr self) {
   auto& st = self->state;
+  if (!start_listening(self))
+    return -1;
   auto conn = connection(self);
   if (!conn)
     return -1;
@@ -315,18 +338,8 @@ int64_t work_once(worker_ptr self) {
 // there.
 bool listen(worker_ptr self, duration timeout) {
   auto& st = self->state;
-  if (!st.listener) {
-    auto conn = connection(self);
-    if (!conn)
-      return false;
-    try {
-      st.listener = std::make_unique<db::job_listener>(*conn);
-    } catch (const std::exception& e) {
-      note_error(self, db::to_error(e, "listen for jobs"));
-      drop_connection(self);
-      return false;
-    }
-  }
+  if (!start_listening(self))
+    return false;
   auto heard = st.listener->wait(timeout);
   if (!heard) {
     note_error(self, heard.error());

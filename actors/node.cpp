@@ -11,6 +11,7 @@
 #include "actors/http_endpoint.hpp"
 #include "actors/job_worker.hpp"
 #include "actors/pipeline.hpp"
+#include "actors/push_watch.hpp"
 #include "actors/registrar.hpp"
 #include "actors/terminator.hpp"
 
@@ -79,6 +80,10 @@ std::vector<node_child_spec> standard_children(const config& cfg) {
   auto jobs = std::make_shared<job_metrics>();
   for (auto& spec : job_worker_children(cfg, jobs))
     out.push_back(std::move(spec));
+  out.push_back({push_watch_state::name, [cfg](caf::actor_system& sys) {
+                   return caf::actor_cast<caf::actor>(
+                       sys.spawn<caf::detached>(push_watch, cfg));
+                 }});
   for (auto& spec : http_endpoint_children(cfg, jobs))
     out.push_back(std::move(spec));
   return out;

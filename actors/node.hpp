@@ -23,7 +23,8 @@ struct node_child_spec {
 
 /// The children of a production node, in start order: the registrar first, then
 /// the pipeline (`pipeline_children`): stores, metrics, alerter, scheduler;
-/// then the job workers (`job_worker_children`), and the HTTP endpoint
+/// then the job workers (`job_worker_children`), the push watch
+/// (`push_watch`), and the HTTP endpoint
 /// (`http_endpoint_children`) when `http.listen` is set.
 std::vector<node_child_spec> standard_children(const config& cfg);
 

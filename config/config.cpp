@@ -97,6 +97,7 @@ const std::vector<field>& schema() {
       MP_NUM(imap.connect_timeout, 100 * ms, hour),
       MP_NUM(imap.command_timeout, 100 * ms, hour),
       MP_BOOL(imap.tls_session_resumption),
+      MP_NUM(imap.idle_interval, sec, 29 * 60 * sec),
       MP_STR(gmail.api_url, false, service_url),
       MP_STR(gmail.token_url, false, service_url),
       MP_STR(gmail.client_id, false, nullptr),

@@ -109,6 +109,9 @@ struct imap_config {
   /// Resume TLS sessions with servers already verified (skips the
   /// certificate on later connections to the same host, port and name).
   bool tls_session_resumption = true;
+  /// How long one IDLE of a push account waits before it is renewed (the
+  /// junk folder is looked at in between; RFC 2177 asks for at most 29 min).
+  duration idle_interval = std::chrono::seconds{10};
 };
 
 /// `[gmail]`: the Gmail API.

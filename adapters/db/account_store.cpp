@@ -160,7 +160,9 @@ std::string info_query() {
       "NULL, {}, {}, "
       "(SELECT count(*) FROM test_results r WHERE r.email_account_id = a.id "
       "AND r.status = 'pending'), COALESCE(f.failure_count, 0), "
-      "COALESCE(f.failure_class, ''), COALESCE(f.last_error, ''), {}, {}, {} "
+      "COALESCE(f.failure_class, ''), COALESCE(f.last_error, ''), {}, {}, {}, "
+      "a.push, COALESCE((SELECT w.owner FROM push_watches w WHERE "
+      "w.email_account_id = a.id AND w.until > now()), '') "
       "FROM email_accounts a LEFT JOIN email_account_failures f "
       "ON f.email_account_id = a.id",
       iso_text("a.disabled_at"), iso_text("a.last_processed_at"),
@@ -191,6 +193,8 @@ account_info read_info(const pqxx::row& r) {
   a.last_failure_at = r[18].as<std::string>();
   a.retry_at = r[19].as<std::string>();
   a.state = r[20].as<std::string>();
+  a.push = r[21].as<bool>();
+  a.push_watched_by = r[22].as<std::string>();
   return a;
 }
 

@@ -80,6 +80,10 @@ struct account_info {
   std::string username;
   std::string auth_method;
   bool has_secret = false;
+  /// New mail is watched for with IMAP IDLE (`account push ID on`).
+  bool push = false;
+  /// The node whose watch is live ("" when none).
+  std::string push_watched_by;
   std::string last_processed_at;
   std::string created_at;
   /// Pending test results of the account.

@@ -9,6 +9,7 @@
 
 #include "adapters/analysis/analysis_json.hpp"
 #include "adapters/db/connection.hpp"
+#include "adapters/db/json_output.hpp"
 #include "adapters/db/sql_values.hpp"
 #include "messages/error.hpp"
 
@@ -150,6 +151,18 @@ job_priority default_priority(std::string_view queue) {
   return queue == "fetch_emails" || queue == "process_mails"
              ? job_priority::high
              : job_priority::medium;
+}
+
+job_spec fetch_emails_job(int64_t account, std::string_view provider,
+                          std::string_view trigger, std::string_view key_name,
+                          std::string_view key) {
+  job_spec spec;
+  spec.queue = "fetch_emails";
+  spec.id = fmt::format("fetch_emails:{}:{}:{}", provider, account, key);
+  spec.payload_json = fmt::format(
+      "{{\"account_id\":{},\"provider\":{},\"trigger\":{},{}:{}}}", account,
+      json_str(provider), json_str(trigger), json_str(key_name), json_str(key));
+  return spec;
 }
 
 // -- retries ------------------------------------------------------------------

@@ -75,6 +75,14 @@ struct job_spec {
   int32_t max_attempts = 3;
 };
 
+/// The fetch_emails job of `account` for the change `key` that `trigger`
+/// reported (a Gmail historyId, a Graph message id, an IMAP IDLE wake-up): id
+/// `fetch_emails:<provider>:<account>:<key>`, payload `{"account_id", "provider",
+/// "trigger", <key_name>: key}`.
+job_spec fetch_emails_job(int64_t account, std::string_view provider,
+                          std::string_view trigger, std::string_view key_name,
+                          std::string_view key);
+
 /// What became of one enqueue.
 struct enqueue_result {
   /// True when this call added the job (or re-queued a dead one with its id).

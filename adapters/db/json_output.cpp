@@ -21,16 +21,18 @@ std::string to_json(const account_info& a) {
       "{{\"id\":{},\"email\":{},\"provider\":{},\"state\":{},\"active\":{},"
       "\"disabled_reason\":{},\"disabled_at\":{},\"imap_host\":{},"
       "\"imap_port\":{},\"imap_security\":{},\"username\":{},"
-      "\"auth_method\":{},\"has_secret\":{},\"last_processed_at\":{},"
+      "\"auth_method\":{},\"has_secret\":{},\"push\":{},"
+      "\"push_watched_by\":{},\"last_processed_at\":{},"
       "\"created_at\":{},\"pending_tests\":{},\"failure\":{{\"count\":{},"
       "\"class\":{},\"last_error\":{},\"last_failure_at\":{},"
       "\"retry_at\":{}}}}}",
       a.id, json_str(a.email), json_str(a.provider), json_str(a.state),
       a.active, json_str(a.disabled_reason), json_str(a.disabled_at),
       json_str(a.imap_host), a.imap_port, json_str(a.imap_security),
-      json_str(a.username), json_str(a.auth_method), a.has_secret,
-      json_str(a.last_processed_at), json_str(a.created_at), a.pending_tests,
-      a.failure_count, json_str(a.failure_class), json_str(a.last_error),
+      json_str(a.username), json_str(a.auth_method), a.has_secret, a.push,
+      json_str(a.push_watched_by), json_str(a.last_processed_at),
+      json_str(a.created_at), a.pending_tests, a.failure_count,
+      json_str(a.failure_class), json_str(a.last_error),
       json_str(a.last_failure_at), json_str(a.retry_at));
 }
 

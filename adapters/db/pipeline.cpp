@@ -1,5 +1,6 @@
 #include "adapters/db/pipeline.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <unordered_map>
 
@@ -99,7 +100,10 @@ std::string candidates_query(bool lock) {
       "SELECT a.id FROM email_accounts a WHERE {} AND {} AND {} "
       "ORDER BY a.last_processed_at NULLS FIRST, a.id LIMIT $4{}",
       eligible_where, retry_passed, lease_free,
-      lock ? " FOR UPDATE OF a SKIP LOCKED" : "");
+      // NO KEY UPDATE: the claim changes no key, and a row some insert
+      // elsewhere refers to (a push watch, a test result: their foreign keys
+      // take KEY SHARE) is not skipped for it.
+      lock ? " FOR NO KEY UPDATE OF a SKIP LOCKED" : "");
 }
 
 caf::expected<claim_result>
@@ -299,6 +303,116 @@ caf::expected<claim_result> claim_accounts(pqxx::connection& conn,
 caf::expected<claim_result> eligible_accounts(pqxx::connection& conn,
                                               const claim_request& req) {
   return select_accounts(conn, req, false);
+}
+
+caf::expected<std::vector<claimed_account>>
+claim_push_accounts(pqxx::connection& conn, std::string_view owner,
+                    duration lease, int64_t limit) {
+  return guarded("claim push accounts", [&] {
+    pqxx::work tx{conn};
+    tx.exec_params(
+        "DELETE FROM push_watches w WHERE owner = $1 AND NOT EXISTS (SELECT 1 "
+        "FROM email_accounts a WHERE a.id = w.email_account_id AND a.push AND "
+        "a.active AND a.provider = 'imap')",
+        std::string{owner});
+    // Another node's live watch is left alone, in the selection and, should
+    // two nodes insert at once, in the conflict's update.
+    auto rows = tx.exec_params(
+        fmt::format(
+            "WITH taken AS (INSERT INTO push_watches (email_account_id, "
+            "owner, until) SELECT a.id, $1, now() + $2 * interval "
+            "'1 millisecond' FROM email_accounts a WHERE a.push AND a.active "
+            "AND a.provider = 'imap' AND NOT EXISTS (SELECT 1 FROM "
+            "push_watches w WHERE w.email_account_id = a.id AND w.owner <> $1 "
+            "AND w.until > now()) ORDER BY a.id LIMIT $3 "
+            "ON CONFLICT (email_account_id) DO UPDATE SET owner = "
+            "EXCLUDED.owner, until = EXCLUDED.until WHERE push_watches.owner = "
+            "EXCLUDED.owner OR push_watches.until <= now() "
+            "RETURNING email_account_id) "
+            "SELECT {} FROM email_accounts a JOIN taken t ON "
+            "t.email_account_id = a.id ORDER BY a.id",
+            account_columns),
+        std::string{owner}, static_cast<int64_t>(lease.count()), limit);
+    tx.commit();
+    std::vector<claimed_account> out;
+    for (const auto& row : rows)
+      out.push_back(read_account(row));
+    return out;
+  });
+}
+
+caf::expected<int64_t> release_push_accounts(pqxx::connection& conn,
+                                             std::string_view owner) {
+  return guarded("release push accounts", [&] {
+    pqxx::nontransaction tx{conn};
+    return static_cast<int64_t>(
+        tx.exec_params("DELETE FROM push_watches WHERE owner = $1",
+                       std::string{owner})
+            .affected_rows());
+  });
+}
+
+caf::expected<claimed_account> load_active_account(pqxx::connection& conn,
+                                                   int64_t account_id) {
+  auto found = guarded("load account", [&]() -> std::optional<claimed_account> {
+    pqxx::nontransaction tx{conn};
+    auto rows = tx.exec_params(
+        fmt::format("SELECT {} FROM email_accounts a WHERE a.id = $1 AND "
+                    "a.active",
+                    account_columns),
+        account_id);
+    if (rows.empty())
+      return std::nullopt;
+    return read_account(rows[0]);
+  });
+  if (!found)
+    return found.error();
+  if (!*found)
+    return caf::make_error(
+        ec::not_found, fmt::format("no active account with id {}", account_id));
+  return std::move(**found);
+}
+
+caf::error save_sync_key(pqxx::connection& conn, int64_t account_id,
+                         std::string_view key, std::string_view json) {
+  auto n = guarded("save sync state", [&] {
+    pqxx::nontransaction tx{conn};
+    return tx
+        .exec_params("UPDATE email_accounts SET sync_state = "
+                     "jsonb_set(sync_state, ARRAY[$2], $3::jsonb), "
+                     "updated_at = now() WHERE id = $1",
+                     account_id, std::string{key}, std::string{json})
+        .affected_rows();
+  });
+  if (!n)
+    return n.error();
+  return *n == 0 ? no_account(account_id) : caf::none;
+}
+
+caf::error set_account_push(pqxx::connection& conn, int64_t account_id,
+                            bool on) {
+  auto provider = guarded("set push", [&]() -> std::optional<std::string> {
+    pqxx::nontransaction tx{conn};
+    auto rows = tx.exec_params(
+        "UPDATE email_accounts SET push = $2 AND provider = 'imap', "
+        "updated_at = now() WHERE id = $1 RETURNING provider",
+        account_id, on);
+    if (rows.empty())
+      return std::nullopt;
+    return rows[0][0].as<std::string>();
+  });
+  if (!provider)
+    return provider.error();
+  if (!*provider)
+    return caf::make_error(ec::not_found,
+                           fmt::format("no account with id {}", account_id));
+  if (on && **provider != "imap")
+    return caf::make_error(
+        ec::invalid_argument,
+        fmt::format("account {} is a {} account: it pushes through the node's "
+                    "HTTP endpoint (docs/http.md), not IMAP IDLE",
+                    account_id, **provider));
+  return {};
 }
 
 caf::expected<bool> release_lease(pqxx::connection& conn, int64_t account_id,

@@ -52,6 +52,37 @@ caf::expected<claim_result> claim_accounts(pqxx::connection& conn,
 caf::expected<claim_result> eligible_accounts(pqxx::connection& conn,
                                               const claim_request& req);
 
+// -- IMAP push (migration 0006) -------------------------------------------------
+
+/// Takes or keeps the watch (a row of `push_watches`) of the active IMAP
+/// accounts with `push` on that no other node watches (its lease passed) or
+/// that `owner` watches already, up to `limit`, each until now + `lease`;
+/// gives back those of `owner` whose push is off or that are no longer active.
+/// Locks no account row. Returns the
+/// accounts `owner` watches now (no tests, no secret), by id.
+caf::expected<std::vector<claimed_account>>
+claim_push_accounts(pqxx::connection& conn, std::string_view owner,
+                    duration lease, int64_t limit);
+
+/// Gives back every watch of `owner` (a node that stops).
+caf::expected<int64_t> release_push_accounts(pqxx::connection& conn,
+                                             std::string_view owner);
+
+/// Turns push on or off for an account. Errors: `not_found`; push on for a
+/// Gmail or Outlook account is `invalid_argument` (they push through the
+/// node's HTTP endpoint).
+caf::error set_account_push(pqxx::connection& conn, int64_t account_id,
+                            bool on);
+
+/// One active account as a claim returns it (no tests, no secret). Errors:
+/// `not_found` (no such account, or disabled).
+caf::expected<claimed_account> load_active_account(pqxx::connection& conn,
+                                                   int64_t account_id);
+
+/// Sets one key of an account's `sync_state` to `json`, the others kept.
+caf::error save_sync_key(pqxx::connection& conn, int64_t account_id,
+                         std::string_view key, std::string_view json);
+
 /// Gives a lease back if `holder` still holds it; true when it did.
 caf::expected<bool> release_lease(pqxx::connection& conn, int64_t account_id,
                                   const lease_holder& holder);

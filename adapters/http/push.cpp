@@ -17,21 +17,6 @@ namespace mailpipe::http {
 
 namespace {
 
-// The fetch_emails job of `account` for the change `key` (a Gmail historyId,
-// a Graph message id) that `trigger` reported.
-db::job_spec fetch_job(int64_t account, std::string_view provider,
-                       std::string_view trigger, std::string_view key_name,
-                       std::string_view key) {
-  db::job_spec spec;
-  spec.queue = "fetch_emails";
-  spec.id = fmt::format("fetch_emails:{}:{}:{}", provider, account, key);
-  spec.payload_json =
-      fmt::format("{{\"account_id\":{},\"provider\":{},\"trigger\":{},{}:{}}}",
-                  account, db::json_str(provider), db::json_str(trigger),
-                  db::json_str(key_name), db::json_str(key));
-  return spec;
-}
-
 // Gmail's notification data: `{"emailAddress": ..., "historyId": ...}`, the
 // historyId a number or a string.
 struct gmail_change {
@@ -90,9 +75,9 @@ reply gmail_push(route_env& env, const httplib::Request& req) {
         auto account = db::find_active_account(conn, "gmail", change->email);
         if (!account)
           return account.error();
-        auto added =
-            db::enqueue_job(conn, fetch_job(*account, "gmail", "gmail_push",
-                                            "history_id", change->history_id));
+        auto added = db::enqueue_job(
+            conn, db::fetch_emails_job(*account, "gmail", "gmail_push",
+                                       "history_id", change->history_id));
         if (!added)
           return added.error();
         return added->added ? "added" : "already there";
@@ -143,8 +128,8 @@ reply graph_push(route_env& env, const httplib::Request& req) {
     }
     if (n["resourceData"]["id"].get(message) && n["resource"].get(message))
       continue;
-    jobs.push_back(fetch_job(account, "outlook", "graph_notification",
-                             "message", message));
+    jobs.push_back(db::fetch_emails_job(
+        account, "outlook", "graph_notification", "message", message));
   }
   if (refused > 0)
     spdlog::warn("graph notifications for account {}: {} with a wrong "

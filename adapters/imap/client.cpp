@@ -738,6 +738,26 @@ session::fetch_headers(const std::vector<uint32_t>& uids) {
   return headers_from(*rep);
 }
 
+caf::expected<std::vector<fetched_message>>
+session::fetch_messages(const std::vector<uint32_t>& uids) {
+  std::vector<fetched_message> out;
+  if (uids.empty())
+    return out;
+  auto rep = run_checked(
+      make_command(fmt::format("UID FETCH {} (UID BODY.PEEK[])", uid_set(uids)),
+                   "UID FETCH"),
+      ec::protocol_error);
+  if (!rep)
+    return std::move(rep.error());
+  for (const auto& r : rep->untagged) {
+    auto uid = fetch_item(r, "UID");
+    auto body = fetch_item(r, "BODY[]");
+    if (uid && body && uid->number() && body->has_text())
+      out.push_back({*uid->number(), body->text});
+  }
+  return out;
+}
+
 caf::expected<std::optional<uint32_t>>
 session::idle(std::chrono::milliseconds wait) {
   if (!has_capability("IDLE"))

@@ -145,6 +145,14 @@ struct fetched_header {
   std::vector<std::string> labels;
 };
 
+/// A whole message from `UID FETCH`.
+struct fetched_message {
+  /// The message's UID.
+  uint32_t uid = 0;
+  /// The raw RFC 5322 message.
+  std::string raw;
+};
+
 // -- capabilities -------------------------------------------------------------
 
 /// A capability list as a server announced it: the text, and its words in
@@ -258,6 +266,10 @@ public:
   /// `UID FETCH uids (UID BODY.PEEK[HEADER])`, plus X-GM-LABELS on Gmail.
   caf::expected<std::vector<fetched_header>>
   fetch_headers(const std::vector<uint32_t>& uids);
+
+  /// `UID FETCH uids (UID BODY.PEEK[])`: whole messages, `\Seen` left unset.
+  caf::expected<std::vector<fetched_message>>
+  fetch_messages(const std::vector<uint32_t>& uids);
 
   /// Enters IDLE on the selected mailbox and waits up to `wait` for a new
   /// message. Returns the new EXISTS count, or nullopt when nothing arrived.

@@ -61,11 +61,12 @@ TEST_F(node_fixture, answers_status_and_shuts_down_in_order) {
   auto children = caf::get_if<std::vector<caf::config_value>>(&d, "children");
   ASSERT_TRUE(children);
   // The registrar, then the pipeline: a store per pooled connection, metrics,
-  // alerter, scheduler; then the lease keeper and the job workers.
+  // alerter, scheduler; then the lease keeper, the job workers and the push
+  // watch.
   auto cfg = node_config(db.url());
   auto pool = static_cast<size_t>(cfg.database.pool_size);
   auto workers = static_cast<size_t>(cfg.jobs.workers);
-  ASSERT_EQ(children->size(), 1u + pool + 3u + 1u + workers);
+  ASSERT_EQ(children->size(), 1u + pool + 3u + 1u + workers + 1u);
   // The registrar writes the node row and heartbeats.
   EXPECT_TRUE(test::eventually(db.url(),
                                "SELECT count(*) = 1 FROM nodes WHERE name = "

@@ -25,6 +25,7 @@
 #include "tests/support/child.hpp"
 #include "tests/support/dovecot.hpp"
 #include "tests/support/env.hpp"
+#include "tests/support/fault_proxy.hpp"
 #include "tests/support/http_stub.hpp"
 
 using namespace mailpipe;
@@ -588,6 +589,224 @@ TEST_F(process_e2e, a_fetch_emails_job_is_a_pass_of_its_account_at_once) {
                                "last_error LIKE '%account_id%' FROM jobs "
                                "WHERE id = 'push-bad'",
                                10s));
+  node.signal(SIGTERM);
+  EXPECT_EQ(node.wait_exit(15s), 0) << node.output();
+}
+
+TEST_F(process_e2e,
+       a_push_account_is_watched_with_idle_and_new_mail_is_a_pass) {
+  // The node's own run comes once at its start, then in an hour: only the
+  // IDLE watch can make the second pass of the push accounts.
+  std::ofstream{dir_ + "/mailpipe.toml"}
+      << fmt::format("[node]\nname = \"e2e-push\"\n[http]\nlisten = \"\"\n"
+                     "[imap]\nallow_plaintext = true\nidle_interval = \"1s\"\n"
+                     "[processing]\ninterval = \"1h\"\n"
+                     "[jobs]\nworkers = 1\npoll_interval = \"1h\"\n"
+                     "[log]\ndir = \"{}/logs\"\n",
+                     dir_);
+  auto users = imap_.add_users(3);
+  auto ids = import(users);
+  auto token = add_test();
+  for (int i : {0, 1}) {
+    auto on = mailpipe({"account", "push", std::to_string(ids[i]), "on"});
+    ASSERT_EQ(on.status, 0) << on.err;
+    EXPECT_EQ(on.out, fmt::format("account {}: push on\n", ids[i]));
+  }
+  auto missing = mailpipe({"account", "push", "999999", "on"});
+  EXPECT_EQ(missing.status, 1);
+  EXPECT_NE(missing.err.find("no account with id 999999"), std::string::npos)
+      << missing.err;
+  test::child_process node{
+      {test::mailpipe_binary(), "--config", dir_ + "/mailpipe.toml", "run"},
+      {"MAILPIPE_DATABASE_URL=" + db_.url(), "MAILPIPE_SECRET_KEY=" + key_b64},
+      "e2e-push"};
+  ASSERT_TRUE(test::eventually(db_.url(),
+                               "SELECT count(*) = 3 FROM "
+                               "email_processing_metrics",
+                               20s))
+      << node.output();
+  ASSERT_TRUE(test::eventually(db_.url(),
+                               "SELECT count(*) = 2 FROM push_watches WHERE "
+                               "owner = 'e2e-push/push' AND until > now()",
+                               20s))
+      << node.output();
+  auto shown = mailpipe({"account", "show", std::to_string(ids[0]), "--json"});
+  EXPECT_NE(shown.out.find(R"("push":true,"push_watched_by":"e2e-push/push")"),
+            std::string::npos)
+      << shown.out;
+  // Mail delivered before a watcher's first look is the baseline it compares
+  // with: wait until both have looked.
+  auto looked = [&] {
+    auto out = node.output();
+    return out.find(fmt::format("account {}: idle on INBOX", ids[0]))
+               != std::string::npos
+           && out.find(fmt::format("account {}: idle on INBOX", ids[1]))
+                  != std::string::npos;
+  };
+  for (int i = 0; i < 200 && !looked(); ++i)
+    std::this_thread::sleep_for(100ms);
+  ASSERT_TRUE(looked()) << node.output();
+  ASSERT_TRUE(imap_.deliver(users[0], "INBOX",
+                            test::sample_message(token, "gmx_inbox.eml")));
+  ASSERT_TRUE(imap_.deliver(users[1], "Junk",
+                            test::sample_message(token, "gmx_inbox.eml")));
+  ASSERT_TRUE(imap_.deliver(users[2], "INBOX",
+                            test::sample_message(token, "gmx_inbox.eml")));
+  EXPECT_TRUE(test::eventually(
+      db_.url(),
+      fmt::format("SELECT count(*) = 2 FROM test_results WHERE status = "
+                  "'found' AND ((email_account_id = {} AND placement = "
+                  "'inbox') OR (email_account_id = {} AND placement = 'spam'))",
+                  ids[0], ids[1]),
+      20s))
+      << node.output();
+  // Found by the jobs of the watch (each ends after its pass and scan).
+  EXPECT_TRUE(test::eventually(
+      db_.url(),
+      fmt::format("SELECT count(DISTINCT payload->>'account_id') = 2 FROM jobs "
+                  "WHERE queue = 'fetch_emails' AND payload->>'trigger' = "
+                  "'imap_idle' AND state = 'succeeded' AND "
+                  "(payload->>'account_id')::bigint IN ({}, {})",
+                  ids[0], ids[1]),
+      20s));
+  // The account without push waits for the next tick.
+  EXPECT_EQ(scalar(fmt::format("SELECT count(*) FROM test_results WHERE "
+                               "status = 'pending' AND email_account_id = {}",
+                               ids[2])),
+            1);
+  node.signal(SIGTERM);
+  EXPECT_EQ(node.wait_exit(15s), 0) << node.output();
+  // The watches are given back.
+  EXPECT_EQ(scalar("SELECT count(*) FROM push_watches"), 0);
+}
+
+// A list message as a newsletter sender writes it (`n` makes it unique).
+std::string list_message(int n) {
+  return fmt::format("Message-ID: <issue-{0}@letters.acme.test>\r\n"
+                     "From: Acme Letters <letters@acme.test>\r\n"
+                     "To: seed@mailpipe.test\r\n"
+                     "Subject: Acme weekly #{0}\r\n"
+                     "Date: Mon, 07 Dec 2026 08:00:00 +0000\r\n"
+                     "List-Id: Acme weekly <weekly.acme.test>\r\n"
+                     "List-Unsubscribe: <https://acme.test/u/{0}>\r\n"
+                     "Content-Type: text/plain; charset=utf-8\r\n\r\n"
+                     "This week at Acme: issue {0}.\r\n",
+                     n);
+}
+
+TEST_F(process_e2e, a_fetch_emails_job_adds_the_accounts_new_newsletters) {
+  std::ofstream{dir_ + "/mailpipe.toml"} << fmt::format(
+      "[node]\nname = \"e2e-news\"\n[http]\nlisten = \"\"\n"
+      "[imap]\nallow_plaintext = true\n[processing]\ninterval = \"1h\"\n"
+      "[jobs]\nworkers = 1\npoll_interval = \"1h\"\n"
+      "[log]\ndir = \"{}/logs\"\n",
+      dir_);
+  auto users = imap_.add_users(1);
+  auto ids = import(users);
+  // One list message before the first scan, and an ordinary message.
+  ASSERT_TRUE(imap_.deliver(users[0], "INBOX", list_message(1)));
+  ASSERT_TRUE(imap_.deliver(users[0], "INBOX",
+                            test::sample_message("mp-other", "gmx_inbox.eml")));
+  test::child_process node{
+      {test::mailpipe_binary(), "--config", dir_ + "/mailpipe.toml", "run"},
+      {"MAILPIPE_DATABASE_URL=" + db_.url(), "MAILPIPE_SECRET_KEY=" + key_b64},
+      "e2e-news"};
+  auto fetch = [&](const std::string& id) {
+    auto job =
+        mailpipe({"jobs", "enqueue", "fetch_emails", "--id", id, "--payload",
+                  fmt::format(R"({{"account_id":{}}})", ids[0])});
+    ASSERT_EQ(job.status, 0) << job.err;
+    EXPECT_TRUE(test::eventually(
+        db_.url(),
+        fmt::format("SELECT state = 'succeeded' FROM jobs WHERE id = '{}'", id),
+        20s))
+        << node.output();
+  };
+  fetch("f-1");
+  EXPECT_EQ(scalar("SELECT (result->>'newsletters')::int FROM jobs WHERE id = "
+                   "'f-1'"),
+            1);
+  EXPECT_EQ(scalar(fmt::format(
+                "SELECT count(*) FROM newsletters WHERE email_account_id = {} "
+                "AND subject = 'Acme weekly #1' AND message_key = "
+                "'issue-1@letters.acme.test' AND body_text LIKE '%issue 1.%'",
+                ids[0])),
+            1);
+  // Its analysis is queued (no Mistral key here: the job waits).
+  EXPECT_EQ(scalar("SELECT count(*) FROM jobs WHERE queue = 'process_mails' "
+                   "AND state = 'queued'"),
+            1);
+  // A scan goes on from where the last one stopped.
+  fetch("f-2");
+  EXPECT_EQ(scalar("SELECT (result->>'newsletters')::int FROM jobs WHERE id = "
+                   "'f-2'"),
+            0);
+  ASSERT_TRUE(imap_.deliver(users[0], "INBOX", list_message(2)));
+  fetch("f-3");
+  EXPECT_EQ(scalar("SELECT (result->>'newsletters')::int FROM jobs WHERE id = "
+                   "'f-3'"),
+            1);
+  EXPECT_EQ(scalar("SELECT count(*) FROM newsletters"), 2);
+  EXPECT_EQ(scalar("SELECT count(*) FROM jobs WHERE queue = 'process_mails'"),
+            2);
+  node.signal(SIGTERM);
+  EXPECT_EQ(node.wait_exit(15s), 0) << node.output();
+}
+
+TEST_F(process_e2e, a_push_watch_reconnects_and_reports_what_came_meanwhile) {
+  std::ofstream{dir_ + "/mailpipe.toml"}
+      << fmt::format("[node]\nname = \"e2e-push2\"\n[http]\nlisten = \"\"\n"
+                     "[imap]\nallow_plaintext = true\nidle_interval = \"1s\"\n"
+                     "command_timeout = \"5s\"\nconnect_timeout = \"5s\"\n"
+                     "[processing]\ninterval = \"1h\"\nretry_after = \"1s\"\n"
+                     "[jobs]\nworkers = 1\npoll_interval = \"1h\"\n"
+                     "[log]\ndir = \"{}/logs\"\n",
+                     dir_);
+  test::fault_proxy proxy{"127.0.0.1", imap_.port()};
+  auto users = imap_.add_users(1);
+  auto ids = import(users, proxy.port());
+  auto token = add_test();
+  ASSERT_EQ(mailpipe({"account", "push", std::to_string(ids[0]), "on"}).status,
+            0);
+  test::child_process node{
+      {test::mailpipe_binary(), "--config", dir_ + "/mailpipe.toml", "run"},
+      {"MAILPIPE_DATABASE_URL=" + db_.url(), "MAILPIPE_SECRET_KEY=" + key_b64},
+      "e2e-push2"};
+  auto logged = [&](const std::string& text) {
+    for (int i = 0; i < 300; ++i) {
+      if (node.output().find(text) != std::string::npos)
+        return true;
+      std::this_thread::sleep_for(100ms);
+    }
+    return false;
+  };
+  ASSERT_TRUE(logged(fmt::format("account {}: idle on INBOX", ids[0])))
+      << node.output();
+  // The node's first run is over (it found nothing yet; a pass slowed down by
+  // a busy machine may have failed: it is retried a second later).
+  ASSERT_TRUE(test::eventually(db_.url(),
+                               "SELECT count(*) = 1 FROM "
+                               "email_processing_metrics",
+                               20s))
+      << node.output();
+  // The server goes silent: the watcher's round times out and it reconnects.
+  proxy.freeze();
+  ASSERT_TRUE(logged(fmt::format("account {}: ", ids[0]) + "timeout"))
+      << node.output();
+  ASSERT_TRUE(imap_.deliver(users[0], "Junk",
+                            test::sample_message(token, "gmx_inbox.eml")));
+  auto before = proxy.accepted();
+  proxy.resume();
+  ASSERT_TRUE(logged(fmt::format("account {}: connected again", ids[0])))
+      << node.output();
+  EXPECT_GT(proxy.accepted(), before);
+  EXPECT_TRUE(test::eventually(
+      db_.url(),
+      fmt::format("SELECT count(*) = 1 FROM test_results WHERE status = "
+                  "'found' AND placement = 'spam' AND email_account_id = {}",
+                  ids[0]),
+      20s))
+      << node.output();
   node.signal(SIGTERM);
   EXPECT_EQ(node.wait_exit(15s), 0) << node.output();
 }

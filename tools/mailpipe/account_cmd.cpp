@@ -1,4 +1,4 @@
-// `mailpipe account add | list | show | reactivate | remove | import`. Secrets come from
+// `mailpipe account add | list | show | reactivate | remove | push | import`. Secrets come from
 // the environment or stdin, never from the command line, and are sealed with [crypto]'s key.
 
 #include <fstream>
@@ -255,6 +255,10 @@ void print_details(const db::account_info& a) {
   line("auth",
        fmt::format("{} ({})", a.auth_method,
                    a.has_secret ? "secret stored, sealed" : "no secret"));
+  if (a.push)
+    line("push", a.push_watched_by.empty()
+                     ? std::string{"on (not watched yet)"}
+                     : "on, watched by " + a.push_watched_by);
   line("pending tests", std::to_string(a.pending_tests));
   line("last processed", a.last_processed_at);
   line("failures", std::to_string(a.failure_count));
@@ -373,6 +377,26 @@ void add_by_id(CLI::App& parent, context& ctx, const char* name,
   });
 }
 
+// `account push ID on|off`.
+void add_push(CLI::App& parent, context& ctx) {
+  auto cmd = parent.add_subcommand(
+      "push", "watch an IMAP account for new mail with IDLE (on) or not (off)");
+  auto id = std::make_shared<int64_t>(0);
+  auto state = std::make_shared<std::string>();
+  cmd->add_option("ID", *id, "the account id")->required();
+  cmd->add_option("STATE", *state, "on or off")
+      ->required()
+      ->check(CLI::IsMember({"on", "off"}));
+  cmd->callback([&ctx, id, state] {
+    auto conn = open_database(ctx, "account push");
+    if (!conn)
+      return;
+    if (auto err = db::set_account_push(*conn, *id, *state == "on"))
+      return report(ctx, "account push", err);
+    std::cout << fmt::format("account {}: push {}\n", *id, *state);
+  });
+}
+
 void add_import(CLI::App& parent, context& ctx) {
   auto cmd = parent.add_subcommand(
       "import",
@@ -416,6 +440,7 @@ void add_account_commands(CLI::App& app, context& ctx) {
   add_by_id(*cmd, ctx, "remove",
             "delete an account with its results and secret",
             &db::remove_account, "removed");
+  add_push(*cmd, ctx);
   add_import(*cmd, ctx);
 }
 

@@ -47,34 +47,18 @@ bool add_one(pqxx::connection& conn, const config& cfg, const std::string& file,
     std::cerr << "news add: " << render(text.error()) << "\n";
     return false;
   }
-  auto msg = read_newsletter(*text, cfg.analysis.max_header_bytes);
-  db::newsletter_spec spec{msg.message_id.empty()
-                               ? "sha256:" + crypto::sha256_hex(*text)
-                               : msg.message_id,
-                           account,
-                           msg.sender,
-                           msg.subject,
-                           msg.date,
-                           msg.body};
-  auto added = db::add_newsletter(conn, spec);
+  auto added = add_newsletter_message(conn, cfg, *text, account);
   if (!added) {
     std::cerr << "news add: " << file << ": " << render(added.error()) << "\n";
     return false;
   }
-  // A newsletter still new gets its job (again: the job id makes it once).
-  if (added->status == "new") {
-    auto job = db::enqueue_job(
-        conn, newsletter_job("process_mails", added->id,
-                             static_cast<int32_t>(cfg.jobs.max_attempts)));
-    if (!job) {
-      std::cerr << "news add: " << render(job.error()) << "\n";
-      return false;
-    }
-  }
   if (added->added)
-    std::cout << fmt::format("newsletter {} added from {}: \"{}\"; its "
-                             "analysis is queued (process_mails:{})\n",
-                             added->id, file, spec.subject, added->id);
+    std::cout << fmt::format(
+        "newsletter {} added from {}: \"{}\"; its "
+        "analysis is queued (process_mails:{})\n",
+        added->id, file,
+        read_newsletter(*text, cfg.analysis.max_header_bytes).subject,
+        added->id);
   else
     std::cout << fmt::format("newsletter {} is already there ({}): {}\n",
                              added->id, added->status, file);

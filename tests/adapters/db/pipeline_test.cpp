@@ -255,6 +255,63 @@ TEST(pipeline, leases_are_released_and_renewed_only_by_their_holder) {
   EXPECT_TRUE(is(db::save_sync_state(*f.conn, 999, "{}"), ec::not_found));
 }
 
+TEST(pipeline, a_row_another_insert_refers_to_is_claimed_not_skipped) {
+  MAILPIPE_SCRATCH_DATABASE(db);
+  fixture f{db.url()};
+  auto ids = f.accounts(1);
+  f.test("tok");
+  // Another session inserts a row that refers to the account (a push watch),
+  // its transaction still open: the foreign key holds KEY SHARE on it.
+  pqxx::connection other{db.url()};
+  pqxx::work tx{other};
+  tx.exec(fmt::format("INSERT INTO push_watches VALUES ({}, 'n/push', now())",
+                      ids[0]));
+  auto claimed = db::claim_accounts(*f.conn, request(run_a));
+  ASSERT_TRUE(claimed) << render(claimed.error());
+  EXPECT_EQ(claimed->accounts.size(), 1u);
+  tx.abort();
+}
+
+TEST(pipeline, one_node_at_a_time_watches_a_push_account_until_push_is_off) {
+  MAILPIPE_SCRATCH_DATABASE(db);
+  fixture f{db.url()};
+  auto ids = f.accounts(3);
+  ASSERT_FALSE(db::set_account_push(*f.conn, ids[0], true));
+  ASSERT_FALSE(db::set_account_push(*f.conn, ids[1], true));
+  EXPECT_TRUE(is(db::set_account_push(*f.conn, 999, true), ec::not_found));
+  auto held_ids = [](const std::vector<claimed_account>& xs) {
+    std::vector<int64_t> out;
+    for (auto& x : xs)
+      out.push_back(x.id);
+    return out;
+  };
+  auto a = db::claim_push_accounts(*f.conn, "a/push", 1min, 1000);
+  ASSERT_TRUE(a) << render(a.error());
+  EXPECT_EQ(held_ids(*a), (std::vector<int64_t>{ids[0], ids[1]}));
+  EXPECT_EQ((*a)[0].imap_host, "127.0.0.1");
+  // Another node gets nothing while a's watches are live; a keeps them.
+  EXPECT_TRUE(db::claim_push_accounts(*f.conn, "b/push", 1min, 1000)->empty());
+  EXPECT_EQ(db::claim_push_accounts(*f.conn, "a/push", 1min, 1000)->size(), 2u);
+  // Push off: given back at a's next claim. A lease that ran out: b takes it.
+  ASSERT_FALSE(db::set_account_push(*f.conn, ids[0], false));
+  f.exec(fmt::format("UPDATE push_watches SET until = now() - interval '1s' "
+                     "WHERE email_account_id = {}",
+                     ids[1]));
+  EXPECT_EQ(held_ids(*db::claim_push_accounts(*f.conn, "b/push", 1min, 1000)),
+            std::vector<int64_t>{ids[1]});
+  EXPECT_TRUE(db::claim_push_accounts(*f.conn, "a/push", 1min, 1000)->empty());
+  EXPECT_EQ(
+      f.scalar("SELECT count(*) FROM push_watches WHERE owner = 'a/push'"), 0);
+  // A disabled account is not watched; a stopping node gives its watches back.
+  f.exec(fmt::format("UPDATE email_accounts SET active = false WHERE id = {}",
+                     ids[1]));
+  EXPECT_TRUE(db::claim_push_accounts(*f.conn, "b/push", 1min, 1000)->empty());
+  ASSERT_FALSE(db::set_account_push(*f.conn, ids[2], true));
+  EXPECT_EQ(db::claim_push_accounts(*f.conn, "b/push", 1min, 1000)->size(), 1u);
+  EXPECT_EQ(*db::release_push_accounts(*f.conn, "b/push"), 1);
+  EXPECT_EQ(f.scalar("SELECT count(*) FROM push_watches"), 0);
+}
+
 TEST(pipeline, a_result_is_recorded_once_and_a_rerun_changes_nothing) {
   MAILPIPE_SCRATCH_DATABASE(db);
   fixture f{db.url()};

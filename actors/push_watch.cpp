@@ -1,0 +1,313 @@
+#include "actors/push_watch.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/exit_reason.hpp>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "adapters/db/account_store.hpp"
+#include "adapters/db/connection.hpp"
+#include "adapters/db/jobs.hpp"
+#include "adapters/db/pipeline.hpp"
+
+namespace mailpipe {
+
+namespace {
+
+// -- the watcher of one account -----------------------------------------------
+
+using watcher_ptr = idle_watcher_actor::stateful_pointer<idle_watcher_state>;
+
+// Connects, logs in and finds the junk folder (from the hints the account's
+// passes keep, else from LIST).
+caf::error connect(watcher_ptr self) {
+  auto& st = self->state;
+  auto cred = imap_credentials_of(st.cfg, st.account, st.know);
+  if (!cred)
+    return cred.error();
+  auto opened =
+      imap::session::open(imap_endpoint_of(st.account),
+                          imap::make_settings(st.cfg.imap), &st.know.hints);
+  if (!opened)
+    return opened.error();
+  if (auto err = opened->authenticate(*cred))
+    return err;
+  st.junk_folder = st.know.hints.junk_folder;
+  if (st.junk_folder.empty()) {
+    auto boxes = opened->list();
+    if (!boxes)
+      return boxes.error();
+    if (auto junk = imap::find_junk(*boxes))
+      st.junk_folder = junk->name;
+  }
+  st.session.emplace(std::move(*opened));
+  return {};
+}
+
+// Reads `mailbox`'s UIDNEXT and says whether it moved since `last` (never on
+// the first look, which only sets `last`).
+caf::expected<bool> moved(imap::session& session, const std::string& mailbox,
+                          std::optional<uint32_t>& last) {
+  auto status = session.examine(mailbox);
+  if (!status)
+    return status.error();
+  bool out = last && *last != status->uid_next;
+  last = status->uid_next;
+  return out;
+}
+
+// One round: the junk folder and INBOX looked at (a report when either
+// moved), then IDLE on INBOX until new mail or `imap.idle_interval`. INBOX is
+// examined last so that IDLE watches it.
+caf::error watch_round(watcher_ptr self) {
+  auto& st = self->state;
+  if (!st.session)
+    if (auto err = connect(self))
+      return err;
+  bool news = false;
+  if (!st.junk_folder.empty()) {
+    auto junk = moved(*st.session, st.junk_folder, st.junk_next);
+    if (!junk)
+      return junk.error();
+    news = *junk;
+  }
+  auto inbox = moved(*st.session, "INBOX", st.inbox_next);
+  if (!inbox)
+    return inbox.error();
+  if (news || *inbox) {
+    ++st.reports;
+    self->send(st.parent, atom::fetch_v, st.account.id);
+  }
+  if (!st.idling) {
+    spdlog::info("push watch: account {}: idle on INBOX, {} looked at every {}",
+                 st.account.id,
+                 st.junk_folder.empty() ? "no junk folder" : st.junk_folder,
+                 format_duration(st.cfg.imap.idle_interval));
+    st.idling = true;
+  }
+  // New mail ends the IDLE early; the next round's look reports it.
+  auto idle = st.session->idle(st.cfg.imap.idle_interval);
+  return idle ? caf::error{} : idle.error();
+}
+
+// After `failures` failed rounds in a row: 1 s, doubling, at most a minute.
+duration reconnect_wait(int64_t failures) {
+  return std::min<duration>(
+      std::chrono::seconds{1}
+          * (int64_t{1} << std::min<int64_t>(failures - 1, 6)),
+      std::chrono::minutes{1});
+}
+
+// A failed round: the session dropped, the next round (a new connection) after
+// a wait that grows while the server keeps failing. The folders' UIDNEXT are
+// kept, so mail that came meanwhile is reported by the first round back.
+void after_failure(watcher_ptr self, const caf::error& err) {
+  auto& st = self->state;
+  st.session.reset();
+  ++st.failures;
+  auto wait = reconnect_wait(st.failures);
+  auto text = render(err);
+  if (text != st.last_error)
+    spdlog::warn("push watch: account {}: {} (connecting again in {})",
+                 st.account.id, text, format_duration(wait));
+  st.last_error = std::move(text);
+  self->delayed_send(self, wait, atom::run_v);
+}
+
+// -- the push watch of a node -------------------------------------------------
+
+using watch_ptr = push_watch_actor::stateful_pointer<push_watch_state>;
+
+void note_error(watch_ptr self, const caf::error& err) {
+  auto& st = self->state;
+  auto text = render(err);
+  if (text != st.last_error)
+    spdlog::error("push watch: {}", text);
+  st.last_error = std::move(text);
+}
+
+// The watcher of `acc`, monitored; nullopt when its secret cannot be opened.
+std::optional<idle_watcher_actor> start_watcher(watch_ptr self,
+                                                claimed_account acc) {
+  auto& st = self->state;
+  auto secret = db::load_secret(*st.conn, acc.id, *st.box);
+  if (!secret) {
+    spdlog::warn("push watch: account {}: {}", acc.id, render(secret.error()));
+    return std::nullopt;
+  }
+  acc.secret = std::move(*secret);
+  auto id = acc.id;
+  spdlog::info("push watch: watching account {} ({}) with IDLE", id, acc.email);
+  auto watcher = self->spawn<caf::detached>(
+      idle_watcher, st.cfg, std::move(acc), push_watch_actor{self});
+  self->monitor(watcher);
+  return watcher;
+}
+
+// A report of new mail: the account's fetch_emails job, keyed by the time.
+// False when the database did not take it.
+bool add_fetch_job(watch_ptr self, int64_t account) {
+  auto& st = self->state;
+  if (!st.conn)
+    return false;
+  auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::system_clock::now().time_since_epoch());
+  auto job = db::fetch_emails_job(account, "imap", "imap_idle", "seen_at",
+                                  std::to_string(now.count()));
+  auto added = db::enqueue_job(*st.conn, job);
+  if (!added) {
+    st.conn.reset();
+    note_error(self, added.error());
+    return false;
+  }
+  ++st.jobs_added;
+  spdlog::info("push watch: new mail in account {}: job {}", account, job.id);
+  return true;
+}
+
+// Queues the reports not queued yet (the database was away when they came).
+void add_unqueued_jobs(watch_ptr self) {
+  auto& unqueued = self->state.unqueued;
+  for (auto i = unqueued.begin(); i != unqueued.end();)
+    i = add_fetch_job(self, *i) ? unqueued.erase(i) : std::next(i);
+}
+
+// Renews the watches and takes new ones; starts a watcher for each account
+// newly held (or whose watcher failed), stops those no longer held.
+void rescan(watch_ptr self) {
+  auto& st = self->state;
+  if (!st.conn) {
+    auto conn = db::connect(st.cfg.database);
+    if (!conn)
+      return note_error(self, conn.error());
+    st.conn = std::move(*conn);
+  }
+  auto held =
+      db::claim_push_accounts(*st.conn, st.owner, push_lease, max_push_watches);
+  if (!held) {
+    st.conn.reset();
+    return note_error(self, held.error());
+  }
+  st.last_error.clear();
+  add_unqueued_jobs(self);
+  std::map<int64_t, idle_watcher_actor> next;
+  for (auto& acc : *held) {
+    auto i = st.watchers.find(acc.id);
+    if (i != st.watchers.end()) {
+      next.insert(st.watchers.extract(i));
+      continue;
+    }
+    auto id = acc.id;
+    if (auto watcher = start_watcher(self, std::move(acc)))
+      next.emplace(id, *watcher);
+  }
+  for (auto& [id, watcher] : st.watchers) {
+    spdlog::info("push watch: account {} is no longer watched", id);
+    self->send_exit(watcher, caf::exit_reason::user_shutdown);
+  }
+  st.watchers = std::move(next);
+}
+
+// A watcher that ended: forgotten, so the next rescan starts it again.
+void on_watcher_down(watch_ptr self, const caf::down_msg& msg) {
+  auto& watchers = self->state.watchers;
+  for (auto i = watchers.begin(); i != watchers.end(); ++i) {
+    if (i->second.address() != msg.source)
+      continue;
+    if (msg.reason && msg.reason != caf::exit_reason::user_shutdown)
+      spdlog::warn("push watch: account {}: {} (tried again in {})", i->first,
+                   render(msg.reason), format_duration(push_lease / 3));
+    watchers.erase(i);
+    return;
+  }
+}
+
+// Stops every watcher and gives the watches back.
+void stop_watching(watch_ptr self, const caf::error& reason) {
+  auto& st = self->state;
+  for (auto& [id, watcher] : st.watchers)
+    self->send_exit(watcher, caf::exit_reason::user_shutdown);
+  st.watchers.clear();
+  if (st.conn)
+    if (auto released = db::release_push_accounts(*st.conn, st.owner);
+        !released)
+      note_error(self, released.error());
+  self->quit(reason);
+}
+
+} // namespace
+
+idle_watcher_actor::behavior_type idle_watcher(watcher_ptr self, config cfg,
+                                               claimed_account account,
+                                               push_watch_actor parent) {
+  auto& st = self->state;
+  st.cfg = std::move(cfg);
+  st.account = std::move(account);
+  st.parent = std::move(parent);
+  st.know.hints = hints_of(st.account.sync_state);
+  self->send(self, atom::run_v);
+  return {
+      [self](atom::run) {
+        if (auto err = watch_round(self))
+          return after_failure(self, err);
+        auto& st = self->state;
+        if (st.failures > 0)
+          spdlog::info("push watch: account {}: connected again",
+                       st.account.id);
+        st.failures = 0;
+        st.last_error.clear();
+        self->send(self, atom::run_v);
+      },
+      [self](atom::status) {
+        auto& st = self->state;
+        status_dict d;
+        d["name"] = std::string{idle_watcher_state::name};
+        d["account"] = st.account.id;
+        d["connected"] = st.session.has_value();
+        d["reports"] = st.reports;
+        d["failures"] = st.failures;
+        d["last_error"] = st.last_error;
+        return d;
+      },
+  };
+}
+
+push_watch_actor::behavior_type push_watch(watch_ptr self, config cfg) {
+  auto& st = self->state;
+  st.cfg = std::move(cfg);
+  st.owner = st.cfg.node.name + "/push";
+  if (auto box = crypto::secret_box::load(st.cfg.crypto))
+    st.box = std::move(*box);
+  else
+    spdlog::warn("push watch: {}; no account is watched", render(box.error()));
+  self->set_down_handler(
+      [self](const caf::down_msg& msg) { on_watcher_down(self, msg); });
+  self->set_exit_handler(
+      [self](const caf::exit_msg& msg) { stop_watching(self, msg.reason); });
+  if (st.box)
+    self->send(self, atom::tick_v);
+  return {
+      [self](atom::tick) {
+        rescan(self);
+        self->delayed_send(self, push_lease / 3, atom::tick_v);
+      },
+      [self](atom::fetch, int64_t account) {
+        ++self->state.reports;
+        if (!add_fetch_job(self, account))
+          self->state.unqueued.insert(account);
+      },
+      [self](atom::status) {
+        auto& st = self->state;
+        status_dict d;
+        d["name"] = std::string{push_watch_state::name};
+        d["accounts"] = static_cast<int64_t>(st.watchers.size());
+        d["reports"] = st.reports;
+        d["jobs_added"] = st.jobs_added;
+        d["unqueued"] = static_cast<int64_t>(st.unqueued.size());
+        d["last_error"] = st.last_error;
+        return d;
+      },
+  };
+}
+
+} // namespace mailpipe
