@@ -62,12 +62,12 @@ std::string search_document(const db::newsletter_row& n) {
                      n.analysis_json.empty() ? "null" : n.analysis_json);
 }
 
-// The MeiliSearch task an index_news job waits for, kept in its payload
-// (`"meilisearch_task": {"uid", "attempt", "since", "polls"}`).
+// The MeiliSearch task an index_news job waits for, kept in its payload while
+// the attempt that added the document snoozes
+// (`"snoozed": {"meilisearch_task", "since", "polls"}`, dropped when the
+// attempt fails).
 struct search_task {
   int64_t uid = 0;
-  /// The attempt that added the document: a later attempt adds it again.
-  int64_t attempt = 0;
   /// When the document was added, in Unix milliseconds.
   int64_t since_ms = 0;
   /// Reads of the task so far.
@@ -86,18 +86,17 @@ std::optional<search_task> search_task_of(const db::claimed_job& job) {
   simdjson::dom::element doc;
   simdjson::dom::object task;
   search_task out;
-  if (parser.parse(job.payload_json).get(doc)
-      || doc["meilisearch_task"].get(task) || task["uid"].get(out.uid)
-      || task["attempt"].get(out.attempt) || task["since"].get(out.since_ms)
-      || task["polls"].get(out.polls) || out.attempt != job.attempt)
+  if (parser.parse(job.payload_json).get(doc) || doc["snoozed"].get(task)
+      || task["meilisearch_task"].get(out.uid)
+      || task["since"].get(out.since_ms) || task["polls"].get(out.polls))
     return std::nullopt;
   return out;
 }
 
 std::string payload_with(int64_t newsletter_id, const search_task& t) {
-  return fmt::format("{{\"newsletter_id\":{},\"meilisearch_task\":{{\"uid\":{},"
-                     "\"attempt\":{},\"since\":{},\"polls\":{}}}}}",
-                     newsletter_id, t.uid, t.attempt, t.since_ms, t.polls);
+  return fmt::format("{{\"newsletter_id\":{},\"snoozed\":{{"
+                     "\"meilisearch_task\":{},\"since\":{},\"polls\":{}}}}}",
+                     newsletter_id, t.uid, t.since_ms, t.polls);
 }
 
 // 50 ms after the document was added, then twice as long each time, at most
@@ -121,7 +120,7 @@ caf::expected<std::string> index_in_meilisearch(const config& cfg,
         client, cfg.search, meilisearch::newsletters_index, search_document(n));
     if (!uid)
       return uid.error();
-    task = search_task{*uid, job.attempt, unix_ms_now(), 0};
+    task = search_task{*uid, unix_ms_now(), 0};
   } else {
     auto status = meilisearch::read_task(client, cfg.search, task->uid);
     if (!status)
@@ -177,8 +176,9 @@ caf::expected<std::string> send_webhook(const config& cfg,
 }
 
 // A message to the Discord webhook of `alerts.discord_webhook_url` (a secret:
-// never in a job's payload). A 429 or 5xx is retried; a refusal for good (a
-// 4xx: a deleted webhook) makes the job dead at once.
+// never in a job's payload). A 429 snoozes the job for the wait Discord names
+// (no attempt spent); a 5xx or no answer is retried; a refusal for good (a 4xx:
+// a deleted webhook) makes the job dead at once.
 caf::expected<std::string> send_discord(const config& cfg,
                                         const db::claimed_job& job) {
   clock_fn now = [] { return std::chrono::system_clock::now(); };
@@ -197,6 +197,11 @@ caf::expected<std::string> send_discord(const config& cfg,
     case discord::delivery_status::delivered:
       return fmt::format("{{\"http_status\":{}}}", sent.http_status);
     case discord::delivery_status::retry:
+      if (sent.http_status == 429 && sent.wait > duration{0}) {
+        spdlog::warn("job {}: Discord asks to wait {} (429): snoozed", job.id,
+                     format_duration(sent.wait));
+        return snooze(sent.wait, job.payload_json);
+      }
       return caf::make_error(ec::service_unavailable,
                              "Discord: " + sent.reason);
     case discord::delivery_status::failed: break;
@@ -369,9 +374,12 @@ caf::expected<std::string> fetch_emails(caf::actor_system& sys,
   if (!report)
     return report.error();
   auto& r = *report;
-  // A pass that failed recorded why (its retry time says when to come back).
-  auto scan =
-      r.failed > 0 ? newsletter_scan{} : scan_newsletters(cfg, conn, *account);
+  // A pass that failed recorded why, and an account skipped (inside its retry
+  // time, or passed by another run) is not read now either: its retry time
+  // or the other run decides when it is.
+  auto scan = r.failed > 0 || r.skipped > 0
+                  ? newsletter_scan{}
+                  : scan_newsletters(cfg, conn, *account);
   if (!scan)
     return scan.error();
   return fmt::format("{{\"run_id\":{},\"done\":{},\"failed\":{},"

@@ -98,7 +98,8 @@ add_newsletter_message(pqxx::connection& conn, const config& cfg,
 /// what the pass did to the account (a failure, its retry time) is the
 /// pipeline's to record, as in any run, so a pass that failed is still a job
 /// that succeeded. A node without a scheduler yet is a failure, retried.
-/// Then, unless the pass failed, the account's new list messages become
+/// Then, unless the pass failed or the account was skipped (its retry time, or
+/// another run's lease), the account's new list messages become
 /// newsletters with their process_mails jobs (`scan_newsletters`); the result
 /// says how many (`"newsletters"`, null when the account is not scanned).
 caf::expected<std::string> fetch_emails(caf::actor_system& sys,

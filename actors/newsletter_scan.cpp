@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 #include <simdjson.h>
+#include <spdlog/spdlog.h>
 
 #include "actors/fetcher.hpp"
 #include "actors/job_handlers.hpp"
@@ -14,6 +15,10 @@
 namespace mailpipe {
 
 namespace {
+
+/// Messages fetched in one `UID FETCH` (a command's answer must come within
+/// `imap.command_timeout`), the cursor saved after each.
+constexpr size_t fetch_chunk = 20;
 
 /// Where a scan of INBOX stopped.
 struct scan_cursor {
@@ -57,6 +62,38 @@ caf::expected<std::vector<uint32_t>> list_messages(imap::session& session,
   if (out.size() > static_cast<size_t>(max_newsletters_per_scan))
     out.resize(max_newsletters_per_scan);
   return out;
+}
+
+// True for a message the database refuses for what it holds (SQLSTATE class
+// 22, a data exception): skipping it loses that message only.
+bool refused_for_its_data(const caf::error& err) {
+  return is(err, ec::database_error)
+         && render(err).find("(SQLSTATE 22") != std::string::npos;
+}
+
+// Adds the messages `uids` of INBOX as newsletters of `acc`. A message the
+// database refuses for its data is skipped with a warning, so one bad message
+// never stops the account's scans; a database that is away or a server that
+// fails ends the scan (the job is retried).
+caf::error add_chunk(const config& cfg, pqxx::connection& conn,
+                     imap::session& session, const claimed_account& acc,
+                     const std::vector<uint32_t>& uids, newsletter_scan& out) {
+  auto messages = session.fetch_messages(uids);
+  if (!messages)
+    return messages.error();
+  for (auto& m : *messages) {
+    auto added = add_newsletter_message(conn, cfg, m.raw, acc.id);
+    if (!added && refused_for_its_data(added.error())) {
+      spdlog::warn("account {}: INBOX message {} skipped as a newsletter: {}",
+                   acc.id, m.uid, render(added.error()));
+      continue;
+    }
+    if (!added)
+      return added.error();
+    ++out.read;
+    out.added += added->added ? 1 : 0;
+  }
+  return {};
 }
 
 caf::expected<imap::session> log_in(const config& cfg, pqxx::connection& conn,
@@ -106,23 +143,25 @@ caf::expected<newsletter_scan> scan_newsletters(const config& cfg,
   auto uids = list_messages(*session, cursor.next_uid);
   if (!uids)
     return uids.error();
-  auto messages = session->fetch_messages(*uids);
-  if (!messages)
-    return messages.error();
-  for (auto& m : *messages) {
-    auto added = add_newsletter_message(conn, cfg, m.raw, account_id);
-    if (!added)
-      return added.error();
-    ++out.read;
-    out.added += added->added ? 1 : 0;
-    cursor.next_uid = std::max(cursor.next_uid, m.uid + 1);
+  for (size_t i = 0; i < uids->size(); i += fetch_chunk) {
+    std::vector<uint32_t> chunk(uids->begin() + static_cast<std::ptrdiff_t>(i),
+                                uids->begin()
+                                    + static_cast<std::ptrdiff_t>(std::min(
+                                        uids->size(), i + fetch_chunk)));
+    if (auto err = add_chunk(cfg, conn, *session, *acc, chunk, out))
+      return err;
+    cursor.next_uid = chunk.back() + 1;
+    if (auto err = db::save_sync_key(conn, account_id, "newsletters",
+                                     cursor_json(cursor)))
+      return err;
   }
-  if (uids->size() < static_cast<size_t>(max_newsletters_per_scan))
+  if (uids->size() < static_cast<size_t>(max_newsletters_per_scan)) {
     cursor.next_uid = std::max(cursor.next_uid, inbox->uid_next);
+    if (auto err = db::save_sync_key(conn, account_id, "newsletters",
+                                     cursor_json(cursor)))
+      return err;
+  }
   (void)session->logout();
-  if (auto err = db::save_sync_key(conn, account_id, "newsletters",
-                                   cursor_json(cursor)))
-    return err;
   return out;
 }
 

@@ -29,8 +29,9 @@ struct newsletter_scan {
 /// Scans the INBOX of IMAP account `account_id` from where the last scan
 /// stopped (`sync_state.newsletters`: UIDVALIDITY and the next UID; a first
 /// scan reads the whole INBOX, oldest first), adds each list message as a
-/// newsletter of the account and queues its analysis, then saves where it
-/// stopped. Blocks on the server and the database.
+/// newsletter of the account and queues its analysis, 20 messages per fetch,
+/// the cursor saved after each fetch. A message the database refuses for its
+/// data is skipped with a warning. Blocks on the server and the database.
 caf::expected<newsletter_scan>
 scan_newsletters(const config& cfg, pqxx::connection& conn, int64_t account_id);
 

@@ -1,5 +1,7 @@
 #include "actors/push_watch.hpp"
 
+#include <sys/socket.h>
+
 #include <caf/actor_system.hpp>
 #include <caf/exit_reason.hpp>
 #include <fmt/format.h>
@@ -11,6 +13,32 @@
 #include "adapters/db/pipeline.hpp"
 
 namespace mailpipe {
+
+// -- the interrupt ------------------------------------------------------------
+
+void idle_interrupt::attach(int fd) {
+  std::lock_guard<std::mutex> guard{mx_};
+  fd_ = fd;
+  if (fired_ && fd_ >= 0)
+    ::shutdown(fd_, SHUT_RDWR);
+}
+
+void idle_interrupt::fire() {
+  std::lock_guard<std::mutex> guard{mx_};
+  fired_ = true;
+  if (fd_ >= 0)
+    ::shutdown(fd_, SHUT_RDWR);
+}
+
+bool idle_interrupt::fired() const {
+  std::lock_guard<std::mutex> guard{mx_};
+  return fired_;
+}
+
+idle_watcher_state::~idle_watcher_state() {
+  if (interrupt)
+    interrupt->attach(-1);
+}
 
 namespace {
 
@@ -30,6 +58,7 @@ caf::error connect(watcher_ptr self) {
                           imap::make_settings(st.cfg.imap), &st.know.hints);
   if (!opened)
     return opened.error();
+  st.interrupt->attach(opened->native_handle());
   if (auto err = opened->authenticate(*cred))
     return err;
   st.junk_folder = st.know.hints.junk_folder;
@@ -44,16 +73,37 @@ caf::error connect(watcher_ptr self) {
   return {};
 }
 
-// Reads `mailbox`'s UIDNEXT and says whether it moved since `last` (never on
-// the first look, which only sets `last`).
+// Drops the session (its socket detached from the interrupt first).
+void disconnect(watcher_ptr self) {
+  auto& st = self->state;
+  st.interrupt->attach(-1);
+  st.session.reset();
+}
+
+// Reads `mailbox`'s status and says whether its UIDNEXT moved since `last`
+// (or was not known yet), keeping the new one in `last`.
 caf::expected<bool> moved(imap::session& session, const std::string& mailbox,
-                          std::optional<uint32_t>& last) {
+                          std::optional<uint32_t>& last,
+                          uint32_t* exists = nullptr) {
   auto status = session.examine(mailbox);
   if (!status)
     return status.error();
-  bool out = last && *last != status->uid_next;
+  bool out = !last || *last != status->uid_next;
   last = status->uid_next;
+  if (exists)
+    *exists = status->exists;
   return out;
+}
+
+void log_first_round(watcher_ptr self) {
+  auto& st = self->state;
+  if (st.idling)
+    return;
+  spdlog::info("push watch: account {}: idle on INBOX, {} looked at every {}",
+               st.account.id,
+               st.junk_folder.empty() ? "no junk folder" : st.junk_folder,
+               format_duration(st.cfg.imap.idle_interval));
+  st.idling = true;
 }
 
 // One round: the junk folder and INBOX looked at (a report when either
@@ -71,22 +121,17 @@ caf::error watch_round(watcher_ptr self) {
       return junk.error();
     news = *junk;
   }
-  auto inbox = moved(*st.session, "INBOX", st.inbox_next);
+  uint32_t exists = 0;
+  auto inbox = moved(*st.session, "INBOX", st.inbox_next, &exists);
   if (!inbox)
     return inbox.error();
   if (news || *inbox) {
     ++st.reports;
     self->send(st.parent, atom::fetch_v, st.account.id);
   }
-  if (!st.idling) {
-    spdlog::info("push watch: account {}: idle on INBOX, {} looked at every {}",
-                 st.account.id,
-                 st.junk_folder.empty() ? "no junk folder" : st.junk_folder,
-                 format_duration(st.cfg.imap.idle_interval));
-    st.idling = true;
-  }
+  log_first_round(self);
   // New mail ends the IDLE early; the next round's look reports it.
-  auto idle = st.session->idle(st.cfg.imap.idle_interval);
+  auto idle = st.session->idle(st.cfg.imap.idle_interval, exists);
   return idle ? caf::error{} : idle.error();
 }
 
@@ -100,10 +145,13 @@ duration reconnect_wait(int64_t failures) {
 
 // A failed round: the session dropped, the next round (a new connection) after
 // a wait that grows while the server keeps failing. The folders' UIDNEXT are
-// kept, so mail that came meanwhile is reported by the first round back.
+// kept, so mail that came meanwhile is reported by the first round back. An
+// interrupted watcher (its node stops) quits instead.
 void after_failure(watcher_ptr self, const caf::error& err) {
   auto& st = self->state;
-  st.session.reset();
+  disconnect(self);
+  if (st.interrupt->fired())
+    return self->quit(caf::exit_reason::user_shutdown);
   ++st.failures;
   auto wait = reconnect_wait(st.failures);
   auto text = render(err);
@@ -112,6 +160,15 @@ void after_failure(watcher_ptr self, const caf::error& err) {
                  st.account.id, text, format_duration(wait));
   st.last_error = std::move(text);
   self->delayed_send(self, wait, atom::run_v);
+}
+
+void after_success(watcher_ptr self) {
+  auto& st = self->state;
+  if (st.failures > 0)
+    spdlog::info("push watch: account {}: connected again", st.account.id);
+  st.failures = 0;
+  st.last_error.clear();
+  self->send(self, atom::run_v);
 }
 
 // -- the push watch of a node -------------------------------------------------
@@ -127,8 +184,8 @@ void note_error(watch_ptr self, const caf::error& err) {
 }
 
 // The watcher of `acc`, monitored; nullopt when its secret cannot be opened.
-std::optional<idle_watcher_actor> start_watcher(watch_ptr self,
-                                                claimed_account acc) {
+std::optional<watched_account> start_watcher(watch_ptr self,
+                                             claimed_account acc) {
   auto& st = self->state;
   auto secret = db::load_secret(*st.conn, acc.id, *st.box);
   if (!secret) {
@@ -136,12 +193,18 @@ std::optional<idle_watcher_actor> start_watcher(watch_ptr self,
     return std::nullopt;
   }
   acc.secret = std::move(*secret);
-  auto id = acc.id;
-  spdlog::info("push watch: watching account {} ({}) with IDLE", id, acc.email);
+  spdlog::info("push watch: watching account {} ({}) with IDLE", acc.id,
+               acc.email);
+  auto interrupt = std::make_shared<idle_interrupt>();
   auto watcher = self->spawn<caf::detached>(
-      idle_watcher, st.cfg, std::move(acc), push_watch_actor{self});
+      idle_watcher, st.cfg, std::move(acc), push_watch_actor{self}, interrupt);
   self->monitor(watcher);
-  return watcher;
+  return watched_account{watcher, interrupt};
+}
+
+void stop_watcher(watch_ptr self, const watched_account& w) {
+  w.interrupt->fire();
+  self->send_exit(w.handle, caf::exit_reason::user_shutdown);
 }
 
 // A report of new mail: the account's fetch_emails job, keyed by the time.
@@ -173,7 +236,7 @@ void add_unqueued_jobs(watch_ptr self) {
 }
 
 // Renews the watches and takes new ones; starts a watcher for each account
-// newly held (or whose watcher failed), stops those no longer held.
+// newly held (or whose watcher ended), stops those no longer held.
 void rescan(watch_ptr self) {
   auto& st = self->state;
   if (!st.conn) {
@@ -190,73 +253,94 @@ void rescan(watch_ptr self) {
   }
   st.last_error.clear();
   add_unqueued_jobs(self);
-  std::map<int64_t, idle_watcher_actor> next;
+  watcher_map next;
   for (auto& acc : *held) {
-    auto i = st.watchers.find(acc.id);
-    if (i != st.watchers.end()) {
-      next.insert(st.watchers.extract(i));
+    auto i = st.watchers->find(acc.id);
+    if (i != st.watchers->end()) {
+      next.insert(st.watchers->extract(i));
       continue;
     }
     auto id = acc.id;
     if (auto watcher = start_watcher(self, std::move(acc)))
       next.emplace(id, *watcher);
   }
-  for (auto& [id, watcher] : st.watchers) {
+  for (auto& [id, w] : *st.watchers) {
     spdlog::info("push watch: account {} is no longer watched", id);
-    self->send_exit(watcher, caf::exit_reason::user_shutdown);
+    stop_watcher(self, w);
   }
-  st.watchers = std::move(next);
+  *st.watchers = std::move(next);
 }
 
-// A watcher that ended: forgotten, so the next rescan starts it again.
-void on_watcher_down(watch_ptr self, const caf::down_msg& msg) {
-  auto& watchers = self->state.watchers;
-  for (auto i = watchers.begin(); i != watchers.end(); ++i) {
-    if (i->second.address() != msg.source)
-      continue;
-    if (msg.reason && msg.reason != caf::exit_reason::user_shutdown)
-      spdlog::warn("push watch: account {}: {} (tried again in {})", i->first,
-                   render(msg.reason), format_duration(push_lease / 3));
-    watchers.erase(i);
-    return;
-  }
-}
-
-// Stops every watcher and gives the watches back.
-void stop_watching(watch_ptr self, const caf::error& reason) {
+// Once stopping and every watcher is down: the watches given back, the end.
+void finish_if_stopped(watch_ptr self) {
   auto& st = self->state;
-  for (auto& [id, watcher] : st.watchers)
-    self->send_exit(watcher, caf::exit_reason::user_shutdown);
-  st.watchers.clear();
+  if (!st.stopping || !st.watchers->empty())
+    return;
   if (st.conn)
     if (auto released = db::release_push_accounts(*st.conn, st.owner);
         !released)
       note_error(self, released.error());
-  self->quit(reason);
+  self->quit(st.stop_reason);
+}
+
+// A watcher that ended: forgotten (the next rescan starts it again unless the
+// watch stops).
+void on_watcher_down(watch_ptr self, const caf::down_msg& msg) {
+  auto& watchers = *self->state.watchers;
+  for (auto i = watchers.begin(); i != watchers.end(); ++i) {
+    if (i->second.handle.address() != msg.source)
+      continue;
+    if (msg.reason && msg.reason != caf::exit_reason::user_shutdown)
+      spdlog::warn("push watch: account {}: the watcher ended: {}", i->first,
+                   render(msg.reason));
+    watchers.erase(i);
+    break;
+  }
+  finish_if_stopped(self);
+}
+
+// The exit message: every watcher interrupted and told to stop; the watch
+// ends when they are down.
+void start_stopping(watch_ptr self, const caf::exit_msg& msg) {
+  auto& st = self->state;
+  if (msg.reason == caf::exit_reason::kill)
+    return self->quit(msg.reason);
+  st.stopping = true;
+  st.stop_reason = msg.reason;
+  for (auto& [id, w] : *st.watchers)
+    stop_watcher(self, w);
+  finish_if_stopped(self);
+}
+
+status_dict watch_status(const push_watch_state& st) {
+  status_dict d;
+  d["name"] = std::string{push_watch_state::name};
+  d["accounts"] = static_cast<int64_t>(st.watchers->size());
+  d["reports"] = st.reports;
+  d["jobs_added"] = st.jobs_added;
+  d["unqueued"] = static_cast<int64_t>(st.unqueued.size());
+  d["last_error"] = st.last_error;
+  return d;
 }
 
 } // namespace
 
-idle_watcher_actor::behavior_type idle_watcher(watcher_ptr self, config cfg,
-                                               claimed_account account,
-                                               push_watch_actor parent) {
+idle_watcher_actor::behavior_type
+idle_watcher(watcher_ptr self, config cfg, claimed_account account,
+             push_watch_actor parent,
+             std::shared_ptr<idle_interrupt> interrupt) {
   auto& st = self->state;
   st.cfg = std::move(cfg);
   st.account = std::move(account);
   st.parent = std::move(parent);
+  st.interrupt = std::move(interrupt);
   st.know.hints = hints_of(st.account.sync_state);
   self->send(self, atom::run_v);
   return {
       [self](atom::run) {
         if (auto err = watch_round(self))
           return after_failure(self, err);
-        auto& st = self->state;
-        if (st.failures > 0)
-          spdlog::info("push watch: account {}: connected again",
-                       st.account.id);
-        st.failures = 0;
-        st.last_error.clear();
-        self->send(self, atom::run_v);
+        after_success(self);
       },
       [self](atom::status) {
         auto& st = self->state;
@@ -280,14 +364,21 @@ push_watch_actor::behavior_type push_watch(watch_ptr self, config cfg) {
     st.box = std::move(*box);
   else
     spdlog::warn("push watch: {}; no account is watched", render(box.error()));
+  // However the watch ends (a kill too), no watcher stays in its IDLE.
+  self->attach_functor([watchers = st.watchers] {
+    for (auto& [id, w] : *watchers)
+      w.interrupt->fire();
+  });
   self->set_down_handler(
       [self](const caf::down_msg& msg) { on_watcher_down(self, msg); });
   self->set_exit_handler(
-      [self](const caf::exit_msg& msg) { stop_watching(self, msg.reason); });
+      [self](const caf::exit_msg& msg) { start_stopping(self, msg); });
   if (st.box)
     self->send(self, atom::tick_v);
   return {
       [self](atom::tick) {
+        if (self->state.stopping)
+          return;
         rescan(self);
         self->delayed_send(self, push_lease / 3, atom::tick_v);
       },
@@ -296,17 +387,7 @@ push_watch_actor::behavior_type push_watch(watch_ptr self, config cfg) {
         if (!add_fetch_job(self, account))
           self->state.unqueued.insert(account);
       },
-      [self](atom::status) {
-        auto& st = self->state;
-        status_dict d;
-        d["name"] = std::string{push_watch_state::name};
-        d["accounts"] = static_cast<int64_t>(st.watchers.size());
-        d["reports"] = st.reports;
-        d["jobs_added"] = st.jobs_added;
-        d["unqueued"] = static_cast<int64_t>(st.unqueued.size());
-        d["last_error"] = st.last_error;
-        return d;
-      },
+      [self](atom::status) { return watch_status(self->state); },
   };
 }
 

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
@@ -32,17 +33,35 @@ constexpr auto push_lease = std::chrono::seconds{60};
 /// each); the others wait for another node.
 constexpr int64_t max_push_watches = 1000;
 
+/// Lets another thread end a watcher's blocking IDLE at once (the node
+/// stops): the socket is shut down now, and every later one as it opens.
+class idle_interrupt {
+public:
+  /// The watcher's socket from now on; -1 before the watcher closes it.
+  void attach(int fd);
+  /// Shuts the socket down, now and at every later `attach`.
+  void fire();
+  /// True once fired.
+  bool fired() const;
+
+private:
+  mutable std::mutex mx_;
+  int fd_ = -1;
+  bool fired_ = false;
+};
+
 /// State of the watcher of one account.
 struct idle_watcher_state {
   static inline const char* name = "idle_watcher";
   config cfg;
   claimed_account account;
   push_watch_actor parent;
+  std::shared_ptr<idle_interrupt> interrupt;
   connection_knowledge know;
   std::optional<imap::session> session;
   std::string junk_folder;
   /// UIDNEXT of INBOX and the junk folder when last looked at (nullopt: not
-  /// yet, the first look sets it without reporting).
+  /// yet).
   std::optional<uint32_t> inbox_next;
   std::optional<uint32_t> junk_next;
   /// True after the first round (logged once).
@@ -51,17 +70,32 @@ struct idle_watcher_state {
   /// Failed rounds in a row, and the last one's error.
   int64_t failures = 0;
   std::string last_error;
+
+  /// The socket is detached from the interrupt before the session closes it.
+  ~idle_watcher_state();
 };
 
 /// Holds one IDLE connection to `account`'s server (detached: it blocks on the
-/// socket). Each round looks at UIDNEXT of the junk folder and INBOX, tells
-/// `parent` when either moved since the last round, then IDLEs on INBOX for
-/// at most `imap.idle_interval` (new mail ends the IDLE at once). When the
-/// server fails (a dropped connection, a refused login) it connects again
-/// after 1 s, doubling to a minute, and reports what came meanwhile.
+/// socket). Each round looks at UIDNEXT of the junk folder and INBOX and tells
+/// `parent` when either moved since the last round (the first round too: mail
+/// may have come while no node watched), then IDLEs on INBOX for at most
+/// `imap.idle_interval` (new mail ends the IDLE at once). When the server fails
+/// (a dropped connection, a refused login) it connects again after 1 s,
+/// doubling to a minute, and reports what came meanwhile. `interrupt` ends
+/// its IDLE when the node stops; it then quits.
 idle_watcher_actor::behavior_type
 idle_watcher(idle_watcher_actor::stateful_pointer<idle_watcher_state> self,
-             config cfg, claimed_account account, push_watch_actor parent);
+             config cfg, claimed_account account, push_watch_actor parent,
+             std::shared_ptr<idle_interrupt> interrupt);
+
+/// A watched account's watcher.
+struct watched_account {
+  idle_watcher_actor handle;
+  std::shared_ptr<idle_interrupt> interrupt;
+};
+
+/// The watchers of a push watch, by account id.
+using watcher_map = std::map<int64_t, watched_account>;
 
 /// State of a node's push watch.
 struct push_watch_state {
@@ -71,13 +105,17 @@ struct push_watch_state {
   /// The watch lease holder: `<node name>/push`.
   std::string owner;
   std::unique_ptr<pqxx::connection> conn;
-  std::map<int64_t, idle_watcher_actor> watchers;
+  /// Shared with the functor that interrupts them however the watch ends.
+  std::shared_ptr<watcher_map> watchers = std::make_shared<watcher_map>();
   int64_t reports = 0;
   int64_t jobs_added = 0;
   /// Accounts whose report came while the database was away: queued at the
   /// next rescan that reaches it.
   std::set<int64_t> unqueued;
   std::string last_error;
+  /// Set by the exit message: the watch ends once its watchers are down.
+  bool stopping = false;
+  caf::error stop_reason;
 };
 
 /// Takes (and keeps, every third of `push_lease`) the watch of the push
@@ -85,7 +123,9 @@ struct push_watch_state {
 /// whose push went off, and turns a watcher's report into a fetch_emails job
 /// (`fetch_emails:imap:<account>:<unix ms>`; a report that comes while the
 /// database is away is queued when it is back). Detached: it blocks on
-/// PostgreSQL. Gives its watches back when it stops.
+/// PostgreSQL. When told to exit it interrupts its watchers' IDLE, waits for
+/// them, gives its watches back, then quits (killed, it interrupts them and
+/// its leases run out).
 push_watch_actor::behavior_type
 push_watch(push_watch_actor::stateful_pointer<push_watch_state> self,
            config cfg);

@@ -354,7 +354,7 @@ fail_job(pqxx::connection& conn, std::string_view id, std::string_view owner,
     auto rows = tx.exec_params(
         R"(
 UPDATE jobs SET last_error = $3, lease_owner = NULL, lease_until = NULL,
-  updated_at = now(),
+  updated_at = now(), payload = payload - 'snoozed',
   state = CASE WHEN $4 OR attempts >= max_attempts THEN 'dead' ELSE 'queued' END,
   finished_at = CASE WHEN $4 OR attempts >= max_attempts THEN now() END,
   run_at = CASE WHEN $4 OR attempts >= max_attempts THEN run_at
@@ -403,6 +403,7 @@ WITH old AS (
     AND (lease_until < now() OR ($1 <> '' AND lease_owner = $1))
   FOR UPDATE SKIP LOCKED)
 UPDATE jobs j SET lease_owner = NULL, lease_until = NULL, updated_at = now(),
+  payload = j.payload - 'snoozed',
   last_error = 'lease of ' || COALESCE(old.lease_owner, '?')
                || ' ended while running',
   state = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'queued' END,
@@ -484,7 +485,7 @@ caf::error redrive_job(pqxx::connection& conn, std::string_view id) {
 WITH before AS (SELECT state FROM jobs WHERE id = $1),
 redriven AS (
   UPDATE jobs SET state = 'queued', attempts = 0, run_at = now(),
-    finished_at = NULL, updated_at = now()
+    finished_at = NULL, updated_at = now(), payload = payload - 'snoozed'
   WHERE id = $1 AND state = 'dead' RETURNING 1)
 SELECT state FROM before)",
         std::string{id});

@@ -201,8 +201,10 @@ fail_job(pqxx::connection& conn, std::string_view id, std::string_view owner,
 
 /// Puts back a job `owner` holds that is not finished but waits for something
 /// (River's snooze): queued again to run after `after`, its payload replaced
-/// by `payload_json` (what it did so far), the attempt not counted. False
-/// when `owner` no longer held it.
+/// by `payload_json`, the attempt not counted. False when `owner` no longer
+/// held it. What the attempt did so far goes under the payload's key
+/// `"snoozed"`, which a failure, a lease that ends and a redrive drop: the
+/// next attempt starts afresh.
 caf::expected<bool> snooze_job(pqxx::connection& conn, std::string_view id,
                                std::string_view owner, duration after,
                                std::string_view payload_json);

@@ -316,7 +316,8 @@ claim_push_accounts(pqxx::connection& conn, std::string_view owner,
         "a.active AND a.provider = 'imap')",
         std::string{owner});
     // Another node's live watch is left alone, in the selection and, should
-    // two nodes insert at once, in the conflict's update.
+    // two nodes insert at once, in the conflict's update. The node's own
+    // watches come first, so that a node at its limit keeps them.
     auto rows = tx.exec_params(
         fmt::format(
             "WITH taken AS (INSERT INTO push_watches (email_account_id, "
@@ -324,7 +325,9 @@ claim_push_accounts(pqxx::connection& conn, std::string_view owner,
             "'1 millisecond' FROM email_accounts a WHERE a.push AND a.active "
             "AND a.provider = 'imap' AND NOT EXISTS (SELECT 1 FROM "
             "push_watches w WHERE w.email_account_id = a.id AND w.owner <> $1 "
-            "AND w.until > now()) ORDER BY a.id LIMIT $3 "
+            "AND w.until > now()) ORDER BY EXISTS (SELECT 1 FROM push_watches "
+            "w WHERE w.email_account_id = a.id AND w.owner = $1) DESC, a.id "
+            "LIMIT $3 "
             "ON CONFLICT (email_account_id) DO UPDATE SET owner = "
             "EXCLUDED.owner, until = EXCLUDED.until WHERE push_watches.owner = "
             "EXCLUDED.owner OR push_watches.until <= now() "

@@ -759,7 +759,7 @@ session::fetch_messages(const std::vector<uint32_t>& uids) {
 }
 
 caf::expected<std::optional<uint32_t>>
-session::idle(std::chrono::milliseconds wait) {
+session::idle(std::chrono::milliseconds wait, uint32_t known_exists) {
   if (!has_capability("IDLE"))
     return caf::make_error(ec::protocol_error, "the server has no IDLE");
   auto tag = next_tag();
@@ -767,6 +767,9 @@ session::idle(std::chrono::milliseconds wait) {
     return err;
   auto deadline = clock::now() + cfg_.command_timeout;
   std::optional<uint32_t> exists;
+  auto is_news = [known_exists](const response& r) {
+    return r.keyword == "EXISTS" && r.number && *r.number > known_exists;
+  };
   for (;;) { // wait for "+ idling" (EXISTS may come first)
     auto r = read_response(deadline);
     if (!r)
@@ -775,7 +778,7 @@ session::idle(std::chrono::milliseconds wait) {
       break;
     if (r->kind == response_kind::tagged)
       return error_from(*r, ec::protocol_error, "IDLE", secrets_);
-    if (r->keyword == "EXISTS" && r->number)
+    if (is_news(*r))
       exists = r->number;
   }
   auto until = clock::now() + wait;
@@ -788,7 +791,7 @@ session::idle(std::chrono::milliseconds wait) {
     }
     if (r->state == status::bye)
       return error_from(*r, ec::service_unavailable, "IDLE", secrets_);
-    if (r->keyword == "EXISTS" && r->number)
+    if (is_news(*r))
       exists = r->number;
   }
   if (auto err = write_raw("DONE\r\n"))
@@ -803,7 +806,7 @@ session::idle(std::chrono::milliseconds wait) {
         return error_from(*r, ec::protocol_error, "IDLE", secrets_);
       return exists;
     }
-    if (r->keyword == "EXISTS" && r->number && !exists)
+    if (is_news(*r) && !exists)
       exists = r->number;
   }
 }

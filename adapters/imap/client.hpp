@@ -227,6 +227,9 @@ public:
   /// True when the TLS handshake resumed a cached session.
   bool tls_session_reused() const { return conn_.session_reused(); }
 
+  /// The socket (see `connection::native_handle`).
+  int native_handle() const { return conn_.native_handle(); }
+
   /// The capabilities last announced (greeting, login, or `CAPABILITY`).
   const capability_list& capabilities() const { return *caps_; }
 
@@ -272,8 +275,10 @@ public:
   fetch_messages(const std::vector<uint32_t>& uids);
 
   /// Enters IDLE on the selected mailbox and waits up to `wait` for a new
-  /// message. Returns the new EXISTS count, or nullopt when nothing arrived.
-  caf::expected<std::optional<uint32_t>> idle(std::chrono::milliseconds wait);
+  /// message: an EXISTS above `known_exists` (a server may repeat the count it
+  /// has). Returns the new EXISTS count, or nullopt when nothing arrived.
+  caf::expected<std::optional<uint32_t>> idle(std::chrono::milliseconds wait,
+                                              uint32_t known_exists = 0);
 
   /// Sends LOGOUT and waits for its answer, then closes.
   caf::error logout();

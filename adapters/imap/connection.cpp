@@ -347,6 +347,10 @@ bool connection::is_open() const {
   return impl_ && impl_->fd >= 0;
 }
 
+int connection::native_handle() const {
+  return impl_ ? impl_->fd : -1;
+}
+
 void connection::close() {
   if (impl_)
     impl_->shut();

@@ -90,6 +90,10 @@ public:
   /// True while the socket is open.
   bool is_open() const;
 
+  /// The socket (-1 when closed), for another thread to shut it down and end
+  /// a blocking read (`::shutdown`, never `::close`: the owner closes it).
+  int native_handle() const;
+
   /// Closes the connection (a TLS close_notify is sent when possible).
   void close();
 

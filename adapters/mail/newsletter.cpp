@@ -1,10 +1,27 @@
 #include "adapters/mail/newsletter.hpp"
 
+#include <algorithm>
+
 #include "adapters/mail/headers.hpp"
 #include "adapters/mail/rfc2047.hpp"
 #include "adapters/mail/test_id.hpp"
+#include "adapters/mail/text.hpp"
 
 namespace mailpipe {
+
+namespace {
+
+// `s` as text a database takes: valid UTF-8 kept, any other byte read as
+// Windows-1252 (a Latin-1 body decoded from quoted-printable), no NUL.
+std::string as_text(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  text::append_lenient_utf8(out, s);
+  out.erase(std::remove(out.begin(), out.end(), '\0'), out.end());
+  return out;
+}
+
+} // namespace
 
 newsletter_text read_newsletter(std::string_view message,
                                 std::size_t max_header_bytes,
@@ -14,11 +31,11 @@ newsletter_text read_newsletter(std::string_view message,
   auto id = unfold(headers.value_of("Message-ID"));
   if (id.size() >= 2 && id.front() == '<' && id.back() == '>')
     id = id.substr(1, id.size() - 2);
-  out.message_id = id;
-  out.sender = decode_rfc2047(unfold(headers.value_of("From")));
-  out.subject = decode_rfc2047(unfold(headers.value_of("Subject")));
-  out.date = unfold(headers.value_of("Date"));
-  out.body = first_body_part(headers, max_body_bytes);
+  out.message_id = as_text(id);
+  out.sender = as_text(decode_rfc2047(unfold(headers.value_of("From"))));
+  out.subject = as_text(decode_rfc2047(unfold(headers.value_of("Subject"))));
+  out.date = as_text(unfold(headers.value_of("Date")));
+  out.body = as_text(first_body_part(headers, max_body_bytes));
   return out;
 }
 

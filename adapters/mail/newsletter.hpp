@@ -22,7 +22,9 @@ struct newsletter_text {
   std::string body;
 };
 
-/// Reads `message` (header block of at most `max_header_bytes`).
+/// Reads `message` (header block of at most `max_header_bytes`). Every field
+/// is valid UTF-8 without NUL (stray 8-bit bytes read as Windows-1252), so a
+/// database takes it whatever the message's charset.
 newsletter_text read_newsletter(std::string_view message,
                                 std::size_t max_header_bytes,
                                 std::size_t max_body_bytes = 1 << 20);

@@ -227,9 +227,14 @@ TEST_F(jobs_node, discord_messages_obey_a_429_and_bad_payloads_are_dead) {
                        R"("description":"inbox 80 %, spam 20 %"})");
   enqueue("discord-bad", R"({"channel":"discord","description":"no title"})");
   enqueue("smtp-1", R"({"channel":"smtp","to":"ops@example.test"})");
-  // Refused once with a 429, delivered at the retry (backoff 100 ms).
-  EXPECT_TRUE(eventually("SELECT state = 'succeeded' AND attempts = 2 FROM "
-                         "jobs WHERE id = 'discord-1'"))
+  // Refused once with a 429: snoozed for Discord's retry_after, then
+  // delivered, on one attempt and with no error.
+  EXPECT_TRUE(eventually("SELECT state = 'succeeded' AND attempts = 1 AND "
+                         "last_error IS NULL FROM jobs WHERE id = 'discord-1'"))
+      << node_->output();
+  EXPECT_NE(node_->output().find("job discord-1: Discord asks to wait 50ms "
+                                 "(429): snoozed"),
+            std::string::npos)
       << node_->output();
   // The same webhook also gets the node's alerts: the two dead jobs below.
   std::vector<stub_request> posts, alerts;

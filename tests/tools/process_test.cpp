@@ -634,8 +634,9 @@ TEST_F(process_e2e,
   EXPECT_NE(shown.out.find(R"("push":true,"push_watched_by":"e2e-push/push")"),
             std::string::npos)
       << shown.out;
-  // Mail delivered before a watcher's first look is the baseline it compares
-  // with: wait until both have looked.
+  // A watcher's first look reports what is there (mail may have come while
+  // no node watched); wait for both, so that the next reports are the new
+  // mail's.
   auto looked = [&] {
     auto out = node.output();
     return out.find(fmt::format("account {}: idle on INBOX", ids[0]))
@@ -646,6 +647,9 @@ TEST_F(process_e2e,
   for (int i = 0; i < 200 && !looked(); ++i)
     std::this_thread::sleep_for(100ms);
   ASSERT_TRUE(looked()) << node.output();
+  auto delivered_at = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
   ASSERT_TRUE(imap_.deliver(users[0], "INBOX",
                             test::sample_message(token, "gmx_inbox.eml")));
   ASSERT_TRUE(imap_.deliver(users[1], "Junk",
@@ -660,14 +664,16 @@ TEST_F(process_e2e,
                   ids[0], ids[1]),
       20s))
       << node.output();
-  // Found by the jobs of the watch (each ends after its pass and scan).
+  // Found by the jobs the watch added for the new mail (each ends after its
+  // pass and scan).
   EXPECT_TRUE(test::eventually(
       db_.url(),
       fmt::format("SELECT count(DISTINCT payload->>'account_id') = 2 FROM jobs "
                   "WHERE queue = 'fetch_emails' AND payload->>'trigger' = "
                   "'imap_idle' AND state = 'succeeded' AND "
-                  "(payload->>'account_id')::bigint IN ({}, {})",
-                  ids[0], ids[1]),
+                  "(payload->>'account_id')::bigint IN ({}, {}) AND "
+                  "(payload->>'seen_at')::bigint > {}",
+                  ids[0], ids[1], delivered_at),
       20s));
   // The account without push waits for the next tick.
   EXPECT_EQ(scalar(fmt::format("SELECT count(*) FROM test_results WHERE "
@@ -790,12 +796,12 @@ TEST_F(process_e2e, a_push_watch_reconnects_and_reports_what_came_meanwhile) {
                                20s))
       << node.output();
   // The server goes silent: the watcher's round times out and it reconnects.
+  auto before = proxy.accepted();
   proxy.freeze();
   ASSERT_TRUE(logged(fmt::format("account {}: ", ids[0]) + "timeout"))
       << node.output();
   ASSERT_TRUE(imap_.deliver(users[0], "Junk",
                             test::sample_message(token, "gmx_inbox.eml")));
-  auto before = proxy.accepted();
   proxy.resume();
   ASSERT_TRUE(logged(fmt::format("account {}: connected again", ids[0])))
       << node.output();
@@ -809,4 +815,41 @@ TEST_F(process_e2e, a_push_watch_reconnects_and_reports_what_came_meanwhile) {
       << node.output();
   node.signal(SIGTERM);
   EXPECT_EQ(node.wait_exit(15s), 0) << node.output();
+}
+
+TEST_F(process_e2e, a_node_stops_at_once_while_its_watchers_idle) {
+  // IDLE for ten minutes: only the interrupt lets the node stop in time.
+  std::ofstream{dir_ + "/mailpipe.toml"}
+      << fmt::format("[node]\nname = \"e2e-push3\"\nshutdown_grace = \"8s\"\n"
+                     "[http]\nlisten = \"\"\n"
+                     "[imap]\nallow_plaintext = true\nidle_interval = \"10m\"\n"
+                     "[processing]\ninterval = \"1h\"\n[jobs]\nworkers = 1\n"
+                     "[log]\ndir = \"{}/logs\"\n",
+                     dir_);
+  auto users = imap_.add_users(2);
+  auto ids = import(users);
+  for (auto id : ids)
+    ASSERT_EQ(mailpipe({"account", "push", std::to_string(id), "on"}).status,
+              0);
+  test::child_process node{
+      {test::mailpipe_binary(), "--config", dir_ + "/mailpipe.toml", "run"},
+      {"MAILPIPE_DATABASE_URL=" + db_.url(), "MAILPIPE_SECRET_KEY=" + key_b64},
+      "e2e-push3"};
+  auto idling = [&] {
+    auto out = node.output();
+    return out.find(fmt::format("account {}: idle on INBOX", ids[0]))
+               != std::string::npos
+           && out.find(fmt::format("account {}: idle on INBOX", ids[1]))
+                  != std::string::npos;
+  };
+  for (int i = 0; i < 200 && !idling(); ++i)
+    std::this_thread::sleep_for(100ms);
+  ASSERT_TRUE(idling()) << node.output();
+  EXPECT_EQ(scalar("SELECT count(*) FROM push_watches"), 2);
+  node.signal(SIGTERM);
+  // Well within the grace: the watchers did not wait for their IDLE to end.
+  EXPECT_EQ(node.wait_exit(4s), 0) << node.output();
+  EXPECT_EQ(node.output().find("still blocked"), std::string::npos)
+      << node.output();
+  EXPECT_EQ(scalar("SELECT count(*) FROM push_watches"), 0);
 }

@@ -2,8 +2,8 @@
 -- connection; new mail in INBOX or the junk folder becomes a fetch_emails job at once.
 -- A row of `push_watches` is a node's lease on the watch of one account, renewed while
 -- it watches, so a node that dies hands its watches to another when the lease ends. The
--- leases live in a table of their own: taking and renewing them never locks an account's
--- row, which a run's claim (FOR UPDATE SKIP LOCKED) would then skip.
+-- leases live in a table of their own: taking and renewing them never writes an
+-- account's row, which a run's claim (SKIP LOCKED) would then skip.
 ALTER TABLE email_accounts ADD COLUMN push BOOLEAN NOT NULL DEFAULT FALSE;
 CREATE TABLE push_watches (
   email_account_id BIGINT PRIMARY KEY REFERENCES email_accounts (id) ON DELETE CASCADE,

@@ -325,13 +325,14 @@ TEST(jobs, a_snoozed_job_waits_with_its_new_payload_and_keeps_its_attempts) {
             1u);
   // Only its holder may snooze it.
   EXPECT_FALSE(*db::snooze_job(*conn, "s-1", "w/2", 0ms, R"({"step":2})"));
-  auto held = db::snooze_job(*conn, "s-1", "w/1", 1h, R"({"step":2})");
+  auto held = db::snooze_job(*conn, "s-1", "w/1", 1h,
+                             R"({"step":2,"snoozed":{"task":7}})");
   ASSERT_TRUE(held) << render(held.error());
   EXPECT_TRUE(*held);
   auto row = db::find_job(*conn, "s-1");
   EXPECT_EQ(row->state, "queued");
   EXPECT_EQ(row->attempts, 0);
-  EXPECT_EQ(row->payload_json, R"({"step": 2})");
+  EXPECT_EQ(row->payload_json, R"({"step": 2, "snoozed": {"task": 7}})");
   // Not ready before its time; then claimed as the same attempt.
   EXPECT_TRUE(db::claim_jobs(*conn, "process_mails", "w/1", 10, 1min)->empty());
   EXPECT_FALSE(*db::snooze_job(*conn, "s-1", "w/1", 0ms, "{}")); // queued
@@ -340,7 +341,10 @@ TEST(jobs, a_snoozed_job_waits_with_its_new_payload_and_keeps_its_attempts) {
   auto again = db::claim_jobs(*conn, "process_mails", "w/1", 10, 1min);
   ASSERT_EQ(again->size(), 1u);
   EXPECT_EQ((*again)[0].attempt, 1);
-  EXPECT_EQ((*again)[0].payload_json, R"({"step": 2})");
+  EXPECT_EQ((*again)[0].payload_json, R"({"step": 2, "snoozed": {"task": 7}})");
+  // A failed attempt drops what it did while snoozed; the next starts afresh.
+  ASSERT_TRUE(db::fail_job(*conn, "s-1", "w/1", "boom", false, 0ms)->held);
+  EXPECT_EQ(db::find_job(*conn, "s-1")->payload_json, R"({"step": 2})");
 }
 
 TEST(jobs, a_batch_of_successes_is_one_statement_for_the_jobs_still_held) {

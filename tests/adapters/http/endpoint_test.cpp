@@ -3,6 +3,11 @@
 
 #include "adapters/http/endpoint.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 
 #include "adapters/http/client.hpp"
@@ -11,6 +16,19 @@
 
 namespace mailpipe {
 namespace {
+
+// A port the kernel gives out now (bound to 0, then closed).
+int free_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
 
 config endpoint_config(int port) {
   config cfg;
@@ -28,8 +46,9 @@ TEST(endpoint, stops_at_once_after_start_whether_or_not_it_listens_yet) {
 }
 
 TEST(endpoint, answers_until_stopped_then_frees_its_port) {
-  // A fixed port, so that a second endpoint can bind it after the first.
-  auto port = 20000 + getpid() % 20000;
+  // A port that was free a moment ago, so that a second endpoint can bind it
+  // after the first.
+  auto port = free_port();
   http::endpoint first{endpoint_config(port), {}};
   ASSERT_FALSE(first.start());
   http::client client;
