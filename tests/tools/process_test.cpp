@@ -620,9 +620,11 @@ TEST_F(process_e2e,
       {test::mailpipe_binary(), "--config", dir_ + "/mailpipe.toml", "run"},
       {"MAILPIPE_DATABASE_URL=" + db_.url(), "MAILPIPE_SECRET_KEY=" + key_b64},
       "e2e-push"};
+  // Every account had its first pass (the watchers' first reports may add
+  // more passes of the push accounts at once, so count accounts, not rows).
   ASSERT_TRUE(test::eventually(db_.url(),
-                               "SELECT count(*) = 3 FROM "
-                               "email_processing_metrics",
+                               "SELECT count(DISTINCT email_account_id) = 3 "
+                               "FROM email_processing_metrics",
                                20s))
       << node.output();
   ASSERT_TRUE(test::eventually(db_.url(),
@@ -789,9 +791,10 @@ TEST_F(process_e2e, a_push_watch_reconnects_and_reports_what_came_meanwhile) {
   ASSERT_TRUE(logged(fmt::format("account {}: idle on INBOX", ids[0])))
       << node.output();
   // The node's first run is over (it found nothing yet; a pass slowed down by
-  // a busy machine may have failed: it is retried a second later).
+  // a busy machine may have failed: it is retried a second later). The
+  // watcher's first report may have added a second pass already.
   ASSERT_TRUE(test::eventually(db_.url(),
-                               "SELECT count(*) = 1 FROM "
+                               "SELECT count(*) >= 1 FROM "
                                "email_processing_metrics",
                                20s))
       << node.output();
