@@ -382,6 +382,10 @@ caf::expected<std::string> fetch_emails(caf::actor_system& sys,
                   : scan_newsletters(cfg, conn, *account);
   if (!scan)
     return scan.error();
+  // Gmail or Graph asked the scan to wait: the job comes back after the wait
+  // (its pass then runs again, which records nothing twice).
+  if (scan->retry_in > duration{0})
+    return snooze(scan->retry_in, job.payload_json);
   return fmt::format("{{\"run_id\":{},\"done\":{},\"failed\":{},"
                      "\"skipped\":{},\"emails_found\":{},\"recorded\":{},"
                      "\"newsletters\":{}}}",

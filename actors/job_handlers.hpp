@@ -102,6 +102,7 @@ add_newsletter_message(pqxx::connection& conn, const config& cfg,
 /// another run's lease), the account's new list messages become
 /// newsletters with their process_mails jobs (`scan_newsletters`); the result
 /// says how many (`"newsletters"`, null when the account is not scanned).
+/// A scan that Gmail or Graph asked to wait snoozes the job for that wait.
 caf::expected<std::string> fetch_emails(caf::actor_system& sys,
                                         const config& cfg,
                                         pqxx::connection& conn,

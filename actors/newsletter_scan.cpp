@@ -9,39 +9,105 @@
 #include "actors/fetcher.hpp"
 #include "actors/job_handlers.hpp"
 #include "adapters/db/account_store.hpp"
+#include "adapters/db/json_output.hpp"
 #include "adapters/db/pipeline.hpp"
+#include "adapters/mail/newsletter.hpp"
+#include "adapters/providers/gmail.hpp"
+#include "adapters/providers/graph.hpp"
 #include "adapters/sys/crypto.hpp"
 
 namespace mailpipe {
 
 namespace {
 
+// -- what every provider's scan shares ----------------------------------------
+
+// The account's secret (a password or a refresh token), unsealed.
+caf::expected<std::string>
+unseal_secret(const config& cfg, pqxx::connection& conn, int64_t account_id) {
+  auto box = crypto::secret_box::load(cfg.crypto);
+  if (!box)
+    return box.error();
+  return db::load_secret(conn, account_id, *box);
+}
+
+// The scan's cursor, `sync_state.newsletters`, as a JSON element (an error
+// when there is none).
+simdjson::simdjson_result<simdjson::dom::element>
+cursor_of(simdjson::dom::parser& parser, std::string_view sync_state) {
+  auto doc = parser.parse(sync_state.data(), sync_state.size());
+  if (doc.error())
+    return doc.error();
+  return doc.value()["newsletters"];
+}
+
+// The string member `key` of the cursor, "" when absent.
+std::string cursor_text(std::string_view sync_state, const char* key) {
+  simdjson::dom::parser parser;
+  std::string_view text;
+  if (cursor_of(parser, sync_state)[key].get(text))
+    return "";
+  return std::string{text};
+}
+
+caf::error save_cursor(pqxx::connection& conn, int64_t account_id,
+                       const std::string& json) {
+  return db::save_sync_key(conn, account_id, "newsletters", json);
+}
+
+// True for a message the database refuses for what it holds (SQLSTATE class
+// 22, a data exception): skipping it loses that message only.
+bool refused_for_its_data(const caf::error& err) {
+  return is(err, ec::database_error)
+         && render(err).find("(SQLSTATE 22") != std::string::npos;
+}
+
+// Adds `message` (a whole RFC 5322 message, `what` names it in a log line) as
+// a newsletter of `account_id`. A message the database refuses for its data is
+// skipped with a warning, so one bad message never stops the account's scans;
+// a database that is away ends the scan (the job is retried).
+caf::error add_message(const config& cfg, pqxx::connection& conn,
+                       int64_t account_id, std::string_view message,
+                       std::string_view what, newsletter_scan& out) {
+  auto added = add_newsletter_message(conn, cfg, message, account_id);
+  if (!added && refused_for_its_data(added.error())) {
+    spdlog::warn("account {}: {} skipped as a newsletter: {}", account_id, what,
+                 render(added.error()));
+    return {};
+  }
+  if (!added)
+    return added.error();
+  ++out.read;
+  out.added += added->added ? 1 : 0;
+  return {};
+}
+
+// -- IMAP ---------------------------------------------------------------------
+
 /// Messages fetched in one `UID FETCH` (a command's answer must come within
 /// `imap.command_timeout`), the cursor saved after each.
 constexpr size_t fetch_chunk = 20;
 
 /// Where a scan of INBOX stopped.
-struct scan_cursor {
+struct uid_cursor {
   uint32_t uid_validity = 0;
   uint32_t next_uid = 1;
 };
 
-// The cursor kept in `sync_state.newsletters`; the start of the mailbox when
-// there is none or its UIDVALIDITY changed (the UIDs were renumbered).
-scan_cursor cursor_of(std::string_view sync_state, uint32_t uid_validity) {
+// The cursor kept in `sync_state`; the start of the mailbox when there is
+// none or its UIDVALIDITY changed (the UIDs were renumbered).
+uid_cursor uid_cursor_of(std::string_view sync_state, uint32_t uid_validity) {
   simdjson::dom::parser parser;
-  simdjson::dom::element doc;
+  auto cursor = cursor_of(parser, sync_state);
   uint64_t validity = 0;
   uint64_t next = 0;
-  if (parser.parse(sync_state.data(), sync_state.size()).get(doc)
-      || doc["newsletters"]["uid_validity"].get(validity)
-      || doc["newsletters"]["next_uid"].get(next) || validity != uid_validity
-      || next == 0)
+  if (cursor["uid_validity"].get(validity) || cursor["next_uid"].get(next)
+      || validity != uid_validity || next == 0)
     return {uid_validity, 1};
   return {uid_validity, static_cast<uint32_t>(next)};
 }
 
-std::string cursor_json(const scan_cursor& c) {
+std::string uid_cursor_json(const uid_cursor& c) {
   return fmt::format("{{\"uid_validity\":{},\"next_uid\":{}}}", c.uid_validity,
                      c.next_uid);
 }
@@ -64,44 +130,23 @@ caf::expected<std::vector<uint32_t>> list_messages(imap::session& session,
   return out;
 }
 
-// True for a message the database refuses for what it holds (SQLSTATE class
-// 22, a data exception): skipping it loses that message only.
-bool refused_for_its_data(const caf::error& err) {
-  return is(err, ec::database_error)
-         && render(err).find("(SQLSTATE 22") != std::string::npos;
-}
-
-// Adds the messages `uids` of INBOX as newsletters of `acc`. A message the
-// database refuses for its data is skipped with a warning, so one bad message
-// never stops the account's scans; a database that is away or a server that
-// fails ends the scan (the job is retried).
+// Adds the messages `uids` of INBOX as newsletters of `acc`.
 caf::error add_chunk(const config& cfg, pqxx::connection& conn,
                      imap::session& session, const claimed_account& acc,
                      const std::vector<uint32_t>& uids, newsletter_scan& out) {
   auto messages = session.fetch_messages(uids);
   if (!messages)
     return messages.error();
-  for (auto& m : *messages) {
-    auto added = add_newsletter_message(conn, cfg, m.raw, acc.id);
-    if (!added && refused_for_its_data(added.error())) {
-      spdlog::warn("account {}: INBOX message {} skipped as a newsletter: {}",
-                   acc.id, m.uid, render(added.error()));
-      continue;
-    }
-    if (!added)
-      return added.error();
-    ++out.read;
-    out.added += added->added ? 1 : 0;
-  }
+  for (auto& m : *messages)
+    if (auto err = add_message(cfg, conn, acc.id, m.raw,
+                               fmt::format("INBOX message {}", m.uid), out))
+      return err;
   return {};
 }
 
 caf::expected<imap::session> log_in(const config& cfg, pqxx::connection& conn,
                                     claimed_account& acc) {
-  auto box = crypto::secret_box::load(cfg.crypto);
-  if (!box)
-    return box.error();
-  auto secret = db::load_secret(conn, acc.id, *box);
+  auto secret = unseal_secret(cfg, conn, acc.id);
   if (!secret)
     return secret.error();
   acc.secret = std::move(*secret);
@@ -119,6 +164,154 @@ caf::expected<imap::session> log_in(const config& cfg, pqxx::connection& conn,
   return session;
 }
 
+caf::error scan_imap(const config& cfg, pqxx::connection& conn,
+                     claimed_account& acc, newsletter_scan& out) {
+  auto session = log_in(cfg, conn, acc);
+  if (!session)
+    return session.error();
+  auto inbox = session->examine("INBOX");
+  if (!inbox)
+    return inbox.error();
+  auto cursor = uid_cursor_of(acc.sync_state, inbox->uid_validity);
+  auto uids = list_messages(*session, cursor.next_uid);
+  if (!uids)
+    return uids.error();
+  for (size_t i = 0; i < uids->size(); i += fetch_chunk) {
+    std::vector<uint32_t> chunk(uids->begin() + static_cast<std::ptrdiff_t>(i),
+                                uids->begin()
+                                    + static_cast<std::ptrdiff_t>(std::min(
+                                        uids->size(), i + fetch_chunk)));
+    if (auto err = add_chunk(cfg, conn, *session, acc, chunk, out))
+      return err;
+    cursor.next_uid = chunk.back() + 1;
+    if (auto err = save_cursor(conn, acc.id, uid_cursor_json(cursor)))
+      return err;
+  }
+  if (uids->size() < static_cast<size_t>(max_newsletters_per_scan)) {
+    cursor.next_uid = std::max(cursor.next_uid, inbox->uid_next);
+    if (auto err = save_cursor(conn, acc.id, uid_cursor_json(cursor)))
+      return err;
+  }
+  (void)session->logout();
+  return {};
+}
+
+// -- Gmail and Outlook --------------------------------------------------------
+
+// What a REST scan talks through: the account's token cache (its refresh
+// token unsealed) and an API session.
+struct rest_channel {
+  http::client client;
+  oauth2::token_cache tokens;
+  api_session session;
+
+  template <class ProviderConfig>
+  rest_channel(const ProviderConfig& section, const claimed_account& acc,
+               std::string refresh_token)
+      : tokens(token_endpoint(section), std::move(refresh_token)),
+        session(session_options(section, acc.email), client, tokens, nullptr) {}
+};
+
+// A REST call's error: the scan stops; a wait the provider asked for is the
+// scan's `retry_in`, any other error the scan's.
+caf::error stop(const caf::error& err, const api_session& session,
+                newsletter_scan& out) {
+  if (!is(err, ec::retry_later))
+    return err;
+  out.retry_in = std::max(session.retry_in(), duration{1});
+  return {};
+}
+
+bool in_inbox(const std::vector<std::string>& labels) {
+  return std::find(labels.begin(), labels.end(), "INBOX") != labels.end();
+}
+
+// Starts the cursor of a Gmail account at the mailbox's current history.
+caf::error start_history(pqxx::connection& conn, int64_t account_id,
+                         gmail::mailbox& box, newsletter_scan& out,
+                         const api_session& session) {
+  auto id = box.current_history_id();
+  if (!id)
+    return stop(id.error(), session, out);
+  return save_cursor(conn, account_id,
+                     fmt::format("{{\"history_id\":{}}}", db::json_str(*id)));
+}
+
+caf::error scan_gmail(const config& cfg, pqxx::connection& conn,
+                      const claimed_account& acc, api_session& session,
+                      newsletter_scan& out) {
+  gmail::mailbox box{gmail::options{}, session};
+  auto start = cursor_text(acc.sync_state, "history_id");
+  if (start.empty())
+    return start_history(conn, acc.id, box, out, session);
+  auto history = box.history_since(start);
+  if (!history)
+    return stop(history.error(), session, out);
+  if (history->resync_needed)
+    return start_history(conn, acc.id, box, out, session);
+  for (auto& id : history->added_ids) {
+    auto msg = box.raw(id);
+    if (!msg && is(msg.error(), ec::not_found))
+      continue; // deleted since
+    if (!msg)
+      return stop(msg.error(), session, out);
+    if (!in_inbox(msg->label_ids)
+        || !is_list_message(msg->raw, cfg.analysis.max_header_bytes))
+      continue;
+    if (auto err = add_message(cfg, conn, acc.id, msg->raw,
+                               fmt::format("Gmail message {}", id), out))
+      return err;
+  }
+  return save_cursor(
+      conn, acc.id,
+      fmt::format("{{\"history_id\":{}}}", db::json_str(history->history_id)));
+}
+
+bool has_list_header(const graph::message& m) {
+  return std::any_of(m.headers.begin(), m.headers.end(),
+                     [](auto& h) { return is_list_header(h.name); });
+}
+
+caf::error scan_outlook(const config& cfg, pqxx::connection& conn,
+                        const claimed_account& acc, api_session& session,
+                        newsletter_scan& out) {
+  graph::mailbox box{graph::options{}, session};
+  auto link = cursor_text(acc.sync_state, "delta_link");
+  auto round = box.delta("inbox", link);
+  if (round && round->resync_needed)
+    round = box.delta("inbox");
+  if (!round)
+    return stop(round.error(), session, out);
+  // A round from scratch lists the whole inbox: it only sets the cursor.
+  bool from_scratch = link.empty() || round->resync_needed;
+  for (auto& m : round->changed) {
+    if (from_scratch || !has_list_header(m))
+      continue;
+    auto mime = box.mime(m.id);
+    if (!mime && is(mime.error(), ec::not_found))
+      continue; // deleted since
+    if (!mime)
+      return stop(mime.error(), session, out);
+    if (auto err = add_message(cfg, conn, acc.id, *mime,
+                               fmt::format("Outlook message {}", m.id), out))
+      return err;
+  }
+  return save_cursor(
+      conn, acc.id,
+      fmt::format("{{\"delta_link\":{}}}", db::json_str(round->delta_link)));
+}
+
+template <class ProviderConfig, class Scan>
+caf::error scan_rest(const config& cfg, const ProviderConfig& section,
+                     pqxx::connection& conn, const claimed_account& acc,
+                     Scan scan, newsletter_scan& out) {
+  auto refresh_token = unseal_secret(cfg, conn, acc.id);
+  if (!refresh_token)
+    return refresh_token.error();
+  rest_channel channel{section, acc, std::move(*refresh_token)};
+  return scan(cfg, conn, acc, channel.session, out);
+}
+
 } // namespace
 
 caf::expected<newsletter_scan> scan_newsletters(const config& cfg,
@@ -130,38 +323,19 @@ caf::expected<newsletter_scan> scan_newsletters(const config& cfg,
     return out; // removed or disabled since the job was queued
   if (!acc)
     return acc.error();
-  if (acc->kind != provider::imap)
-    return out;
   out.scanned = true;
-  auto session = log_in(cfg, conn, *acc);
-  if (!session)
-    return session.error();
-  auto inbox = session->examine("INBOX");
-  if (!inbox)
-    return inbox.error();
-  auto cursor = cursor_of(acc->sync_state, inbox->uid_validity);
-  auto uids = list_messages(*session, cursor.next_uid);
-  if (!uids)
-    return uids.error();
-  for (size_t i = 0; i < uids->size(); i += fetch_chunk) {
-    std::vector<uint32_t> chunk(uids->begin() + static_cast<std::ptrdiff_t>(i),
-                                uids->begin()
-                                    + static_cast<std::ptrdiff_t>(std::min(
-                                        uids->size(), i + fetch_chunk)));
-    if (auto err = add_chunk(cfg, conn, *session, *acc, chunk, out))
-      return err;
-    cursor.next_uid = chunk.back() + 1;
-    if (auto err = db::save_sync_key(conn, account_id, "newsletters",
-                                     cursor_json(cursor)))
-      return err;
+  caf::error err;
+  switch (acc->kind) {
+    case provider::imap: err = scan_imap(cfg, conn, *acc, out); break;
+    case provider::gmail:
+      err = scan_rest(cfg, cfg.gmail, conn, *acc, scan_gmail, out);
+      break;
+    case provider::outlook:
+      err = scan_rest(cfg, cfg.outlook, conn, *acc, scan_outlook, out);
+      break;
   }
-  if (uids->size() < static_cast<size_t>(max_newsletters_per_scan)) {
-    cursor.next_uid = std::max(cursor.next_uid, inbox->uid_next);
-    if (auto err = db::save_sync_key(conn, account_id, "newsletters",
-                                     cursor_json(cursor)))
-      return err;
-  }
-  (void)session->logout();
+  if (err)
+    return err;
   return out;
 }
 

@@ -1,8 +1,10 @@
 #pragma once
 
 // Newsletters in a seed account's new mail (docs/jobs.md, "fetch_emails"):
-// the messages of INBOX that carry List-Unsubscribe or List-Id (RFC 2369,
-// RFC 2919), added as newsletters with their process_mails jobs.
+// the messages that carry List-Unsubscribe or List-Id (RFC 2369, RFC 2919),
+// added as newsletters with their process_mails jobs. IMAP accounts are read
+// in INBOX by UID, Gmail accounts through their history, Outlook accounts
+// through delta rounds of their inbox.
 
 #include <cstdint>
 
@@ -13,25 +15,39 @@
 
 namespace mailpipe {
 
-/// At most this many messages are read per scan; the next scan goes on.
+/// At most this many messages of an IMAP INBOX are read per scan; the next
+/// scan goes on.
 constexpr int64_t max_newsletters_per_scan = 200;
 
 /// What one scan did.
 struct newsletter_scan {
-  /// False for an account that is not scanned: Gmail and Outlook (not built
-  /// yet), a disabled or removed account.
+  /// False for an account that is not scanned: disabled or removed.
   bool scanned = false;
   /// List messages read, and newsletters added among them.
   int64_t read = 0;
   int64_t added = 0;
+  /// Above zero when Gmail or Graph asked to wait (a rate limit, or an error
+  /// to retry later): the scan stopped there, its cursor where it was, and
+  /// the next scan after that wait goes on.
+  duration retry_in{0};
 };
 
-/// Scans the INBOX of IMAP account `account_id` from where the last scan
-/// stopped (`sync_state.newsletters`: UIDVALIDITY and the next UID; a first
-/// scan reads the whole INBOX, oldest first), adds each list message as a
-/// newsletter of the account and queues its analysis, 20 messages per fetch,
-/// the cursor saved after each fetch. A message the database refuses for its
+/// Scans account `account_id`'s new mail from where its last scan stopped
+/// (`sync_state.newsletters`), adds each list message as a newsletter of the
+/// account and queues its analysis. A message the database refuses for its
 /// data is skipped with a warning. Blocks on the server and the database.
+/// - IMAP: INBOX from the cursor (UIDVALIDITY and the next UID; a first scan
+///   reads the whole INBOX, oldest first), at most
+///   `max_newsletters_per_scan` messages, 20 per fetch, the cursor saved
+///   after each fetch.
+/// - Gmail: the messages the history adds after the cursor's `history_id`,
+///   read with format=raw, those labelled INBOX; the cursor then moves to the
+///   history's end. A first scan, or one whose history Gmail no longer has,
+///   only sets the cursor (the mailbox's current historyId).
+/// - Outlook: the inbox's messages a delta round from the cursor's
+///   `delta_link` reports, read as MIME; the cursor then takes the round's
+///   new link. A first scan, or one whose link Graph refused, only makes a
+///   round from scratch to set the cursor.
 caf::expected<newsletter_scan>
 scan_newsletters(const config& cfg, pqxx::connection& conn, int64_t account_id);
 

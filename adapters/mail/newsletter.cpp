@@ -39,4 +39,16 @@ newsletter_text read_newsletter(std::string_view message,
   return out;
 }
 
+bool is_list_header(std::string_view name) {
+  return text::iequals(name, "List-Unsubscribe")
+         || text::iequals(name, "List-Id");
+}
+
+bool is_list_message(std::string_view message, std::size_t max_header_bytes) {
+  auto headers = parse_header_block(message, max_header_bytes);
+  return std::any_of(
+      headers.fields.begin(), headers.fields.end(),
+      [](const header_field& f) { return is_list_header(f.name); });
+}
+
 } // namespace mailpipe

@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include "adapters/providers/mail_json.hpp"
+#include "adapters/sys/crypto.hpp"
 
 namespace mailpipe::gmail {
 
@@ -15,6 +16,20 @@ namespace {
 using mail_json::malformed;
 using mail_json::string_field;
 using mail_json::with_object;
+
+// `labelIds` of a message resource (none when absent).
+template <class Json>
+std::vector<std::string> label_ids_of(Json doc) {
+  std::vector<std::string> out;
+  simdjson::dom::array labels;
+  if (doc["labelIds"].get(labels) == simdjson::SUCCESS)
+    for (auto l : labels) {
+      std::string_view text;
+      if (l.get(text) == simdjson::SUCCESS)
+        out.emplace_back(text);
+    }
+  return out;
+}
 
 } // namespace
 
@@ -49,16 +64,28 @@ caf::expected<message_metadata> parse_message_metadata(std::string_view body) {
         if (out.id.empty())
           return malformed("Gmail messages.get");
         out.history_id = string_field(doc, "historyId");
-        simdjson::dom::array labels;
-        if (doc["labelIds"].get(labels) == simdjson::SUCCESS)
-          for (auto l : labels) {
-            std::string_view text;
-            if (l.get(text) == simdjson::SUCCESS)
-              out.label_ids.emplace_back(text);
-          }
+        out.label_ids = label_ids_of(doc);
         simdjson::dom::array headers;
         if (doc["payload"]["headers"].get(headers) == simdjson::SUCCESS)
           out.headers = mail_json::parse_headers(headers);
+        return out;
+      });
+}
+
+caf::expected<raw_message> parse_raw_message(std::string_view body) {
+  return with_object<raw_message>(
+      body, "Gmail messages.get (raw)",
+      [](auto doc) -> caf::expected<raw_message> {
+        raw_message out;
+        out.id = string_field(doc, "id");
+        auto encoded = string_field(doc, "raw");
+        if (out.id.empty() || encoded.empty())
+          return malformed("Gmail messages.get (raw)");
+        auto decoded = crypto::base64_decode(encoded);
+        if (!decoded)
+          return malformed("Gmail messages.get (raw)");
+        out.raw = std::move(*decoded);
+        out.label_ids = label_ids_of(doc);
         return out;
       });
 }
@@ -133,13 +160,28 @@ mailbox::search(std::string_view query) {
   return out;
 }
 
-caf::expected<message_metadata> mailbox::metadata(std::string_view id) {
+caf::expected<std::string> mailbox::get_message(std::string_view id,
+                                                std::string_view format) {
   auto resp = session_.get(
-      url(fmt::format("messages/{}?format=metadata", http::url_encode(id))),
+      url(fmt::format("messages/{}?format={}", http::url_encode(id), format)),
       cost_get);
   if (!resp)
     return std::move(resp.error());
-  return parse_message_metadata(resp->body);
+  return std::move(resp->body);
+}
+
+caf::expected<message_metadata> mailbox::metadata(std::string_view id) {
+  auto body = get_message(id, "metadata");
+  if (!body)
+    return std::move(body.error());
+  return parse_message_metadata(*body);
+}
+
+caf::expected<raw_message> mailbox::raw(std::string_view id) {
+  auto body = get_message(id, "raw");
+  if (!body)
+    return std::move(body.error());
+  return parse_raw_message(*body);
 }
 
 found_message mailbox::to_found(const message_metadata& meta,

@@ -58,6 +58,20 @@ struct message_metadata {
 /// malformed.
 caf::expected<message_metadata> parse_message_metadata(std::string_view body);
 
+/// A message as users.messages.get?format=raw returns it.
+struct raw_message {
+  /// The message id.
+  std::string id;
+  /// `labelIds`, e.g. INBOX, SPAM, CATEGORY_PROMOTIONS.
+  std::vector<std::string> label_ids;
+  /// The whole RFC 5322 message, decoded from `raw` (base64url).
+  std::string raw;
+};
+
+/// Parses a users.messages.get (format=raw) response; ec::parse_error when
+/// malformed (no id, no `raw`, or `raw` not base64url).
+caf::expected<raw_message> parse_raw_message(std::string_view body);
+
 /// One page of users.history.list.
 struct history_page {
   /// Ids of `history[].messagesAdded[].message`, first seen first, no
@@ -123,6 +137,10 @@ public:
   /// users.messages.get?format=metadata of one message.
   caf::expected<message_metadata> metadata(std::string_view id);
 
+  /// users.messages.get?format=raw of one message (ec::not_found when it was
+  /// deleted).
+  caf::expected<raw_message> raw(std::string_view id);
+
   /// users.history.list from `start_history_id` (messageAdded only, every
   /// page).
   caf::expected<history_result>
@@ -141,6 +159,9 @@ public:
 
 private:
   std::string url(std::string_view path) const;
+  /// The body of users.messages.get of `id` in `format`.
+  caf::expected<std::string> get_message(std::string_view id,
+                                         std::string_view format);
   /// The message as a test message for `test_id`.
   found_message to_found(const message_metadata& meta,
                          std::string test_id) const;

@@ -193,6 +193,14 @@ mailbox::find(const std::vector<std::string>& test_ids) {
   return out;
 }
 
+caf::expected<std::string> mailbox::mime(std::string_view id) {
+  auto resp = session_.get(
+      fmt::format("{}/messages/{}/$value", base(), http::url_encode(id)), 1);
+  if (!resp)
+    return std::move(resp.error());
+  return std::move(resp->body);
+}
+
 caf::expected<delta_result> mailbox::delta(std::string_view folder,
                                            std::string_view delta_link) {
   std::string url{delta_link};

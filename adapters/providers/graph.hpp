@@ -127,6 +127,10 @@ public:
   caf::expected<delta_result> delta(std::string_view folder,
                                     std::string_view delta_link = {});
 
+  /// The whole RFC 5322 message (`GET messages/{id}/$value`, its MIME
+  /// content); ec::not_found when it was deleted.
+  caf::expected<std::string> mime(std::string_view id);
+
   /// Turns a message into what the pipeline stores.
   caf::expected<found_message> to_found(message msg, std::string test_id);
 

@@ -3,6 +3,7 @@
 // stand-ins of the two APIs and of their OAuth2 token endpoints (answering in
 // the documented JSON), the report read back with `test show --json` and SQL.
 
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -24,6 +25,8 @@
 
 #include "adapters/db/connection.hpp"
 #include "adapters/db/migrate.hpp"
+#include "adapters/sys/crypto.hpp"
+#include "tests/support/child.hpp"
 #include "tests/support/dovecot.hpp"
 #include "tests/support/env.hpp"
 #include "tests/support/http_stub.hpp"
@@ -169,7 +172,39 @@ stub_reply google_rate_limited(std::string retry_after) {
 struct gmail_message {
   std::string id, mailbox, subject, test_id;
   std::vector<std::string> labels;
+  /// A newsletter's: List-Unsubscribe in its headers.
+  bool list = false;
 };
+
+/// The headers every stand-in message has, as `(name, value)`, the list header
+/// `list_header` added to a newsletter.
+std::vector<std::pair<std::string, std::string>>
+standin_headers(const std::string& mailbox, const std::string& subject,
+                const std::string& test_id, const std::string& id,
+                const char* list_header) {
+  std::vector<std::pair<std::string, std::string>> out = {
+      {"Delivered-To", mailbox},
+      {"Message-ID", "<" + id + "@sender.example>"},
+      {"Authentication-Results",
+       "mx.example; spf=pass smtp.mailfrom=sender.example"},
+      {"From", "News <news@sender.example>"},
+      {"Subject", subject},
+      {"X-Mailpipe-Test-Id", test_id}};
+  if (list_header && list_header == std::string_view{"List-Id"})
+    out.emplace_back(list_header, "<news.sender.example>");
+  else if (list_header)
+    out.emplace_back(list_header, "<https://sender.example/u/" + id + ">");
+  return out;
+}
+
+/// The message as RFC 5322 text: `headers`, an empty line, a short body.
+std::string
+standin_mime(const std::vector<std::pair<std::string, std::string>>& headers) {
+  std::string out;
+  for (auto& [name, value] : headers)
+    out += name + ": " + value + "\r\n";
+  return out + "\r\nThis week at the sender.\r\n";
+}
 
 const std::string gmail_prefix = "/gmail/v1/users/me/";
 
@@ -183,15 +218,71 @@ struct fake_gmail : fake_api {
     route(gmail_prefix + "messages",
           [this](auto& r, auto& mailbox) { return list(r, mailbox); });
     route(gmail_prefix + "messages/[^/]+", [this](auto& r, auto& mailbox) {
-      return get(r.path.substr(r.path.rfind('/') + 1), mailbox);
+      auto id = r.path.substr(r.path.rfind('/') + 1);
+      return r.param("format") == "raw" ? get_raw(id, mailbox)
+                                        : get(id, mailbox);
+    });
+    route(gmail_prefix + "history",
+          [this](auto& r, auto& mailbox) { return history(r, mailbox); });
+    route(gmail_prefix + "profile", [this](auto&, auto& mailbox) {
+      return stub_reply::json(
+          200, fmt::format(R"({{"emailAddress": {}, "messagesTotal": {},)"
+                           R"( "threadsTotal": {}, "historyId": "{}"}})",
+                           test::json_quote(mailbox), messages.size(),
+                           messages.size(), current_history()));
     });
   }
 
+  /// Each message added is one step of the history, from 101 on.
+  size_t current_history() const { return 100 + messages.size(); }
+
+  /// users.history.list from startHistoryId: the messages added after it
+  /// (one history record each); a start before 100 is gone (404).
+  stub_reply history(const stub_request& r, const std::string& mailbox) {
+    auto start = std::stoul(r.param("startHistoryId"));
+    if (start < 100)
+      return google_error(404, "notFound", "NOT_FOUND",
+                          "Requested entity was not found.");
+    std::string records;
+    for (size_t i = start - 100; i < messages.size(); ++i)
+      if (messages[i].mailbox == mailbox)
+        records += fmt::format(
+            R"({}{{"id": "{}", "messages": [{{"id": "{}"}}],)"
+            R"( "messagesAdded": [{{"message": {{"id": "{}", "threadId": "{}"}}}}]}})",
+            records.empty() ? "" : ", ", 101 + i, messages[i].id,
+            messages[i].id, messages[i].id);
+    return stub_reply::json(
+        200, fmt::format(R"({{"history": [{}], "historyId": "{}"}})", records,
+                         current_history()));
+  }
+
+  /// users.messages.get?format=raw: the whole message in base64url.
+  stub_reply get_raw(const std::string& id, const std::string& mailbox) {
+    for (auto& m : messages) {
+      if (m.id != id || m.mailbox != mailbox)
+        continue;
+      auto b64 = crypto::base64_encode(
+          standin_mime(standin_headers(m.mailbox, m.subject, m.test_id, m.id,
+                                       m.list ? "List-Unsubscribe" : nullptr)));
+      for (auto& c : b64)
+        c = c == '+' ? '-' : c == '/' ? '_' : c;
+      std::string labels;
+      for (auto& l : m.labels)
+        labels += (labels.empty() ? "" : ", ") + test::json_quote(l);
+      return stub_reply::json(
+          200, fmt::format(R"({{"id": "{0}", "threadId": "{0}",)"
+                           R"( "labelIds": [{1}], "raw": "{2}"}})",
+                           m.id, labels, b64));
+    }
+    return google_error(404, "notFound", "NOT_FOUND",
+                        "Requested entity was not found.");
+  }
+
   void add(std::string mailbox, std::string test_id,
-           std::vector<std::string> labels) {
+           std::vector<std::string> labels, bool list = false) {
     auto id = fmt::format("18c{}", messages.size() + 1);
     messages.push_back({id, std::move(mailbox), "Weekly news " + test_id,
-                        test_id, std::move(labels)});
+                        test_id, std::move(labels), list});
   }
 
   static bool hidden(const gmail_message& m) {
@@ -280,6 +371,8 @@ stub_reply graph_unavailable() {
 
 struct graph_message {
   std::string id, mailbox, folder_id, subject, test_id;
+  /// A newsletter's: List-Id in its headers.
+  bool list = false;
 };
 
 const std::string graph_me = "/v1.0/me";
@@ -302,12 +395,53 @@ struct fake_graph : fake_api {
     route(graph_me + "/mailFolders/[^/]+", [](auto& r, auto&) {
       return folder(r.path.substr(r.path.rfind('/') + 1));
     });
+    route(graph_me + "/mailFolders/inbox/messages/delta",
+          [this](auto& r, auto& mailbox) { return delta(r, mailbox); });
+    route(graph_me + "/messages/[^/]+/\\$value",
+          [this](auto& r, auto& mailbox) { return mime(r, mailbox); });
   }
 
-  void add(std::string mailbox, std::string test_id, std::string folder) {
+  void add(std::string mailbox, std::string test_id, std::string folder,
+           bool list = false) {
     messages.push_back({fmt::format("AAMkMsg{}==", messages.size() + 1),
                         std::move(mailbox), well_known.at(folder).first,
-                        "Weekly news " + test_id, test_id});
+                        "Weekly news " + test_id, test_id, list});
+  }
+
+  /// A delta round of the inbox: from scratch every message there, from
+  /// `$deltatoken=N` the messages added after the first N; the deltaLink's
+  /// token is the count of messages now.
+  stub_reply delta(const stub_request& r, const std::string& mailbox) {
+    auto token = r.param("$deltatoken");
+    size_t from = token.empty() ? 0 : std::stoul(token);
+    std::string value;
+    for (size_t i = from; i < messages.size(); ++i)
+      if (messages[i].mailbox == mailbox
+          && messages[i].folder_id == well_known.at("inbox").first)
+        value += (value.empty() ? "" : ", ") + message_json(messages[i]);
+    return stub_reply::json(
+        200, fmt::format(R"({{"@odata.context": "https://graph.microsoft.com/)"
+                         R"(v1.0/$metadata#messages", "value": [{}],)"
+                         R"( "@odata.deltaLink": "{}{}/mailFolders/inbox/)"
+                         R"(messages/delta?$deltatoken={}"}})",
+                         value, stub.url(), graph_me, messages.size()));
+  }
+
+  /// GET messages/{id}/$value: the message's MIME content.
+  stub_reply mime(const stub_request& r, const std::string& mailbox) {
+    auto id = r.path.substr(graph_me.size() + 10);
+    id = id.substr(0, id.find('/'));
+    for (auto& m : messages)
+      if (m.id == id && m.mailbox == mailbox) {
+        stub_reply out;
+        out.content_type = "text/plain";
+        out.body =
+            standin_mime(standin_headers(m.mailbox, m.subject, m.test_id, m.id,
+                                         m.list ? "List-Id" : nullptr));
+        return out;
+      }
+    return graph_error(404, "ErrorItemNotFound",
+                       "The specified object was not found in the store.");
   }
 
   stub_reply search(const stub_request& r, const std::string& mailbox) {
@@ -333,10 +467,13 @@ struct fake_graph : fake_api {
         R"( "internetMessageHeaders": [)"
         R"({{"name": "Authentication-Results", "value": "spf=pass)"
         R"( (sender IP is 192.0.2.1) smtp.mailfrom=sender.example"}},)"
-        R"( {{"name": "From", "value": "News <news@sender.example>"}},)"
+        R"( {{"name": "From", "value": "News <news@sender.example>"}},{})"
         R"( {{"name": "X-Mailpipe-Test-Id", "value": {}}}]}})",
         test::json_quote(m.id), test::json_quote(m.subject),
-        test::json_quote(m.folder_id), test::json_quote(m.test_id));
+        test::json_quote(m.folder_id),
+        m.list ? R"( {"name": "List-Id", "value": "<news.sender.example>"},)"
+               : "",
+        test::json_quote(m.test_id));
   }
 
   static stub_reply folder(const std::string& key) {
@@ -734,4 +871,84 @@ TEST_F(process_providers,
   EXPECT_EQ(scalar("SELECT count(*) FROM email_account_failures WHERE "
                    "failure_class = 'rate_limited'"),
             2);
+}
+
+// -- newsletters in new mail --------------------------------------------------
+
+TEST_F(process_providers,
+       fetch_emails_jobs_read_the_new_newsletters_of_gmail_and_outlook) {
+  gmail_.oauth.grant("rt-news-g", "news@gmail.test");
+  graph_.oauth.grant("rt-news-o", "news@outlook.test");
+  auto g = add_account("news@gmail.test", "gmail", "rt-news-g");
+  auto o = add_account("news@outlook.test", "outlook", "rt-news-o");
+  // Mail from before the first scan is not read: that scan sets the cursor.
+  gmail_.add("news@gmail.test", "mp-old", {"INBOX"}, true);
+  graph_.add("news@outlook.test", "mp-old", "inbox", true);
+  std::ofstream{dir_ + "/mailpipe.toml", std::ios::app}
+      << "[jobs]\nworkers = 1\npoll_interval = \"1h\"\n"
+         "[http]\nlisten = \"\"\n";
+  test::child_process node{
+      {test::mailpipe_binary(), "--config", dir_ + "/mailpipe.toml", "run"},
+      {"MAILPIPE_DATABASE_URL=" + db_.url(), "MAILPIPE_SECRET_KEY=" + key_b64},
+      "e2e-rest-news"};
+  // Runs a fetch_emails job of `account`; the newsletters it added.
+  auto fetch = [&](const std::string& id, int64_t account) -> int64_t {
+    auto job =
+        mailpipe({"jobs", "enqueue", "fetch_emails", "--id", id, "--payload",
+                  fmt::format(R"({{"account_id":{}}})", account)});
+    EXPECT_EQ(job.status, 0) << job.err;
+    EXPECT_TRUE(test::eventually(
+        db_.url(),
+        fmt::format("SELECT state = 'succeeded' FROM jobs WHERE id = '{}'", id),
+        20s))
+        << node.output();
+    return scalar(fmt::format(
+        "SELECT coalesce((result->>'newsletters')::int, -1) FROM jobs "
+        "WHERE id = '{}'",
+        id));
+  };
+  EXPECT_EQ(fetch("g-1", g), 0);
+  EXPECT_EQ(fetch("o-1", o), 0);
+  EXPECT_EQ(scalar(fmt::format("SELECT count(*) FROM email_accounts WHERE id "
+                               "= {} AND sync_state->'newsletters'->>"
+                               "'history_id' = '101'",
+                               g)),
+            1);
+  EXPECT_EQ(scalar(fmt::format("SELECT count(*) FROM email_accounts WHERE id "
+                               "= {} AND sync_state->'newsletters'->>"
+                               "'delta_link' LIKE '%$deltatoken=1'",
+                               o)),
+            1);
+  // New mail: a newsletter in each inbox, one in Gmail's spam, and ordinary
+  // messages; only the two inbox newsletters are read.
+  gmail_.add("news@gmail.test", "mp-new", {"INBOX", "CATEGORY_PROMOTIONS"},
+             true);
+  gmail_.add("news@gmail.test", "mp-spam", {"SPAM"}, true);
+  gmail_.add("news@gmail.test", "mp-plain", {"INBOX"});
+  graph_.add("news@outlook.test", "mp-new", "inbox", true);
+  graph_.add("news@outlook.test", "mp-plain", "inbox");
+  EXPECT_EQ(fetch("g-2", g), 1);
+  EXPECT_EQ(fetch("o-2", o), 1);
+  EXPECT_EQ(scalar(fmt::format(
+                "SELECT count(*) FROM newsletters WHERE email_account_id = {} "
+                "AND subject = 'Weekly news mp-new' AND body_text LIKE "
+                "'%This week at the sender.%'",
+                g)),
+            1);
+  EXPECT_EQ(scalar(fmt::format(
+                "SELECT count(*) FROM newsletters WHERE email_account_id = {} "
+                "AND subject = 'Weekly news mp-new'",
+                o)),
+            1);
+  EXPECT_EQ(scalar("SELECT count(*) FROM newsletters"), 2);
+  EXPECT_EQ(scalar("SELECT count(*) FROM jobs WHERE queue = 'process_mails'"),
+            2);
+  // Only the new list message of Outlook was read whole.
+  EXPECT_EQ(graph_.stub.count(graph_me + "/messages/.*/\\$value"), 1u);
+  // Nothing new: nothing read.
+  EXPECT_EQ(fetch("g-3", g), 0);
+  EXPECT_EQ(fetch("o-3", o), 0);
+  EXPECT_EQ(scalar("SELECT count(*) FROM newsletters"), 2);
+  node.signal(SIGTERM);
+  EXPECT_EQ(node.wait_exit(15s), 0) << node.output();
 }

@@ -38,5 +38,23 @@ TEST(newsletter, a_latin1_body_and_nul_bytes_become_valid_utf8_text) {
   EXPECT_EQ(raw.subject, "café");
 }
 
+TEST(newsletter, a_list_header_of_any_case_makes_a_list_message) {
+  EXPECT_TRUE(is_list_message(
+      "From: a@x.test\r\nlist-id: Weekly <weekly.x.test>\r\n\r\nhi", 4096));
+  EXPECT_TRUE(is_list_message(
+      "From: a@x.test\r\nList-Unsubscribe: <https://x.test/u>\r\n\r\nhi",
+      4096));
+  // In the body, or past the header limit, it does not count.
+  EXPECT_FALSE(is_list_message(
+      "From: a@x.test\r\nSubject: hi\r\n\r\nList-Id: <weekly.x.test>\r\n",
+      4096));
+  EXPECT_FALSE(
+      is_list_message("From: a@x.test\r\nX-Pad: " + std::string(200, 'p')
+                          + "\r\nList-Id: <weekly.x.test>\r\n\r\nhi",
+                      64));
+  EXPECT_FALSE(is_list_header("List-Post"));
+  EXPECT_FALSE(is_list_header("X-List-Id"));
+}
+
 } // namespace
 } // namespace mailpipe

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include "adapters/sys/crypto.hpp"
 #include "tests/support/fake_clock.hpp"
 #include "tests/support/http_stub.hpp"
 
@@ -132,6 +133,12 @@ struct fake_gmail {
       std::string labels, headers;
       for (auto& l : m.labels)
         labels += (labels.empty() ? "" : ", ") + test::json_quote(l);
+      if (r.param("format") == "raw")
+        return stub_reply::json(
+            200, fmt::format(R"({{"id": "{}", "threadId": "t{}",)"
+                             R"( "labelIds": [{}], "historyId": "{}",)"
+                             R"( "sizeEstimate": 4321, "raw": "{}"}})",
+                             m.id, m.id, labels, m.history_id, raw_of(m)));
       for (auto& [k, v] : m.headers)
         headers += fmt::format(R"({}{{"name": {}, "value": {}}})",
                                headers.empty() ? "" : ", ", test::json_quote(k),
@@ -176,6 +183,18 @@ struct fake_gmail {
     return stub_reply::json(
         200, fmt::format(R"({{"history": [{}]{}, "historyId": "{}"}})", items,
                          next, current_history));
+  }
+
+  // The message as format=raw sends it: RFC 5322 text in base64url without
+  // padding.
+  static std::string raw_of(const fake_message& m) {
+    std::string text;
+    for (auto& [k, v] : m.headers)
+      text += k + ": " + v + "\r\n";
+    auto b64 = crypto::base64_encode(text + "\r\n" + m.body);
+    for (auto& c : b64)
+      c = c == '+' ? '-' : c == '/' ? '_' : c;
+    return b64.substr(0, b64.find('='));
   }
 
   void add(std::string id, std::vector<std::string> labels,
@@ -275,6 +294,25 @@ TEST(gmail_parse, malformed_json_is_a_parse_error) {
   }
   EXPECT_FALSE(gmail::parse_message_metadata(R"({"labelIds": []})"));
   EXPECT_FALSE(gmail::parse_history(R"({"history": []})"));
+  for (auto bad : {R"({"id": "m"})", R"({"raw": "U3ViamVjdA"})",
+                   R"({"id": "m", "raw": "not base64!"})"}) {
+    auto r = gmail::parse_raw_message(bad);
+    ASSERT_FALSE(r) << bad;
+    EXPECT_TRUE(is(r.error(), ec::parse_error)) << bad;
+  }
+}
+
+TEST(gmail_parse, raw_is_base64url_with_or_without_padding) {
+  // "Subject: ??>~" CRLF CRLF and three 8-bit bytes: '-' and '_' in the text.
+  for (auto raw :
+       {"U3ViamVjdDogPz8-fg0KDQr7_78=", "U3ViamVjdDogPz8-fg0KDQr7_78"}) {
+    auto m = gmail::parse_raw_message(fmt::format(
+        R"({{"id": "m9", "labelIds": ["INBOX"], "raw": "{}"}})", raw));
+    ASSERT_TRUE(m) << render(m.error());
+    EXPECT_EQ(m->id, "m9");
+    EXPECT_EQ(m->label_ids, (std::vector<std::string>{"INBOX"}));
+    EXPECT_EQ(m->raw, "Subject: ??>~\r\n\r\n\xfb\xff\xbf");
+  }
 }
 
 // -- find ---------------------------------------------------------------------
@@ -507,6 +545,23 @@ TEST(gmail, history_lists_added_messages_across_pages) {
   ASSERT_EQ(found->size(), 2u);
   EXPECT_EQ(by_id(*found, "hx")->test_id, "mp-ffffffff06");
   EXPECT_EQ(by_id(*found, "hx")->labels, (std::vector<std::string>{"SPAM"}));
+}
+
+TEST(gmail, raw_reads_the_whole_message) {
+  fixture f;
+  f.seed();
+  auto mb = f.mailbox();
+  auto m = mb.raw("m1");
+  ASSERT_TRUE(m) << render(m.error());
+  EXPECT_EQ(m->label_ids, (std::vector<std::string>{
+                              "INBOX", "CATEGORY_PROMOTIONS", "UNREAD"}));
+  EXPECT_NE(m->raw.find("\r\nSubject: Weekly deals\r\n"), std::string::npos);
+  EXPECT_TRUE(m->raw.ends_with("\r\n\r\nhello mp-aaaaaaaa01")) << m->raw;
+  EXPECT_EQ(f.gmail.stub.requests(prefix + "messages/m1")[0].param("format"),
+            "raw");
+  auto gone = mb.raw("deleted-meanwhile");
+  ASSERT_FALSE(gone);
+  EXPECT_TRUE(is(gone.error(), ec::not_found)) << render(gone.error());
 }
 
 TEST(gmail, expired_history_asks_for_a_full_resync) {

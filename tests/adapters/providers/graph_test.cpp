@@ -69,6 +69,28 @@ struct fake_graph {
             [this](const stub_request& r) {
               return guarded(r, [&] { return delta(r); });
             });
+    stub.on("GET", me + "/messages/[^/]+/\\$value",
+            [this](const stub_request& r) {
+              return guarded(r, [&] { return mime(r); });
+            });
+  }
+
+  // GET messages/{id}/$value: the message's MIME content as text/plain.
+  stub_reply mime(const stub_request& r) {
+    auto id = r.path.substr(me.size() + 10);
+    id = id.substr(0, id.find('/'));
+    for (auto& m : messages) {
+      if (m.id != id)
+        continue;
+      stub_reply out;
+      for (auto& [k, v] : m.headers)
+        out.body += k + ": " + v + "\r\n";
+      out.body += "\r\n" + m.body;
+      out.content_type = "text/plain";
+      return out;
+    }
+    return graph_error(404, "ErrorItemNotFound",
+                       "The specified object was not found in the store.");
   }
 
   template <class F>
@@ -446,6 +468,20 @@ TEST(graph, delta_rounds_follow_next_links_and_keep_the_delta_link) {
   auto found = mb.to_found(next->changed[0], "mp-eeeeeeee05");
   ASSERT_TRUE(found);
   EXPECT_EQ(found->folder, "junkemail");
+}
+
+TEST(graph, mime_is_the_whole_message) {
+  fixture f;
+  f.graph.seed();
+  graph::mailbox mb{f.opts, f.session};
+  auto mime = mb.mime("g2");
+  ASSERT_TRUE(mime) << render(mime.error());
+  EXPECT_TRUE(mime->starts_with("Received: from EUR05")) << *mime;
+  EXPECT_NE(mime->find("\r\nSubject: Win big\r\n"), std::string::npos);
+  EXPECT_TRUE(mime->ends_with("\r\n\r\nmp-bbbbbbbb02 in body")) << *mime;
+  auto gone = mb.mime("gone-1");
+  ASSERT_FALSE(gone);
+  EXPECT_TRUE(is(gone.error(), ec::not_found)) << render(gone.error());
 }
 
 TEST(graph, expired_delta_link_asks_for_a_resync) {
