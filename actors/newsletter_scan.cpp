@@ -212,18 +212,36 @@ struct rest_channel {
         session(session_options(section, acc.email), client, tokens, nullptr) {}
 };
 
-// A REST call's error: the scan stops; a wait the provider asked for is the
-// scan's `retry_in`, any other error the scan's.
+// A REST call's error: the scan stops. When the provider's rate limit asks
+// to wait, that wait is the scan's `retry_in` (the job snoozes, no attempt
+// spent); any other error to retry later (a 5xx, a timeout) is the scan's
+// error, so the job's attempts count it and a provider that stays down ends
+// in a dead job rather than in a job snoozed for ever.
 caf::error stop(const caf::error& err, const api_session& session,
                 newsletter_scan& out) {
   if (!is(err, ec::retry_later))
     return err;
+  if (!is(session.cause(), ec::rate_limited))
+    return session.cause() ? session.cause() : err;
   out.retry_in = std::max(session.retry_in(), duration{1});
   return {};
 }
 
+// True for a message the scan cannot read whatever it tries (larger than a
+// response may be, or a malformed answer): skipped with a warning, so that
+// it never holds the account's cursor back.
+bool unreadable(const caf::error& err) {
+  return is(err, ec::protocol_error) || is(err, ec::parse_error);
+}
+
 bool in_inbox(const std::vector<std::string>& labels) {
   return std::find(labels.begin(), labels.end(), "INBOX") != labels.end();
+}
+
+template <class Headers>
+bool has_list_header(const Headers& headers) {
+  return std::any_of(headers.begin(), headers.end(),
+                     [](auto& h) { return is_list_header(h.name); });
 }
 
 // Starts the cursor of a Gmail account at the mailbox's current history.
@@ -235,6 +253,34 @@ caf::error start_history(pqxx::connection& conn, int64_t account_id,
     return stop(id.error(), session, out);
   return save_cursor(conn, account_id,
                      fmt::format("{{\"history_id\":{}}}", db::json_str(*id)));
+}
+
+// Reads the Gmail message `id` and adds it when it is a newsletter in INBOX:
+// its labels and list headers first (format=metadata with those headers
+// only), the whole message (format=raw) only then.
+caf::error add_gmail_message(const config& cfg, pqxx::connection& conn,
+                             int64_t account_id, gmail::mailbox& box,
+                             const std::string& id, api_session& session,
+                             newsletter_scan& out) {
+  auto meta = box.metadata(id, {"List-Unsubscribe", "List-Id"});
+  if (!meta && is(meta.error(), ec::not_found))
+    return {}; // deleted since
+  if (!meta)
+    return stop(meta.error(), session, out);
+  if (!in_inbox(meta->label_ids) || !has_list_header(meta->headers))
+    return {};
+  auto what = fmt::format("Gmail message {}", id);
+  auto msg = box.raw(id);
+  if (!msg && unreadable(msg.error())) {
+    spdlog::warn("account {}: {} skipped: {}", account_id, what,
+                 render(msg.error()));
+    return {};
+  }
+  if (!msg && is(msg.error(), ec::not_found))
+    return {};
+  if (!msg)
+    return stop(msg.error(), session, out);
+  return add_message(cfg, conn, account_id, msg->raw, what, out);
 }
 
 caf::error scan_gmail(const config& cfg, pqxx::connection& conn,
@@ -250,26 +296,33 @@ caf::error scan_gmail(const config& cfg, pqxx::connection& conn,
   if (history->resync_needed)
     return start_history(conn, acc.id, box, out, session);
   for (auto& id : history->added_ids) {
-    auto msg = box.raw(id);
-    if (!msg && is(msg.error(), ec::not_found))
-      continue; // deleted since
-    if (!msg)
-      return stop(msg.error(), session, out);
-    if (!in_inbox(msg->label_ids)
-        || !is_list_message(msg->raw, cfg.analysis.max_header_bytes))
-      continue;
-    if (auto err = add_message(cfg, conn, acc.id, msg->raw,
-                               fmt::format("Gmail message {}", id), out))
+    if (auto err = add_gmail_message(cfg, conn, acc.id, box, id, session, out))
       return err;
+    if (out.retry_in > duration{0})
+      return {};
   }
   return save_cursor(
       conn, acc.id,
       fmt::format("{{\"history_id\":{}}}", db::json_str(history->history_id)));
 }
 
-bool has_list_header(const graph::message& m) {
-  return std::any_of(m.headers.begin(), m.headers.end(),
-                     [](auto& h) { return is_list_header(h.name); });
+// Reads the Outlook message `m` (a list message) whole and adds it.
+caf::error add_outlook_message(const config& cfg, pqxx::connection& conn,
+                               int64_t account_id, graph::mailbox& box,
+                               const graph::message& m, api_session& session,
+                               newsletter_scan& out) {
+  auto what = fmt::format("Outlook message {}", m.id);
+  auto mime = box.mime(m.id);
+  if (!mime && unreadable(mime.error())) {
+    spdlog::warn("account {}: {} skipped: {}", account_id, what,
+                 render(mime.error()));
+    return {};
+  }
+  if (!mime && is(mime.error(), ec::not_found))
+    return {}; // deleted since
+  if (!mime)
+    return stop(mime.error(), session, out);
+  return add_message(cfg, conn, account_id, *mime, what, out);
 }
 
 caf::error scan_outlook(const config& cfg, pqxx::connection& conn,
@@ -277,25 +330,24 @@ caf::error scan_outlook(const config& cfg, pqxx::connection& conn,
                         newsletter_scan& out) {
   graph::mailbox box{graph::options{}, session};
   auto link = cursor_text(acc.sync_state, "delta_link");
-  auto round = box.delta("inbox", link);
-  if (round && round->resync_needed)
-    round = box.delta("inbox");
+  // New messages only: a message read or flagged since is not news.
+  auto round = box.delta("inbox", link, "created");
+  bool refused = round && round->resync_needed;
+  if (refused)
+    round = box.delta("inbox", {}, "created");
   if (!round)
     return stop(round.error(), session, out);
   // A round from scratch lists the whole inbox: it only sets the cursor.
-  bool from_scratch = link.empty() || round->resync_needed;
-  for (auto& m : round->changed) {
-    if (from_scratch || !has_list_header(m))
-      continue;
-    auto mime = box.mime(m.id);
-    if (!mime && is(mime.error(), ec::not_found))
-      continue; // deleted since
-    if (!mime)
-      return stop(mime.error(), session, out);
-    if (auto err = add_message(cfg, conn, acc.id, *mime,
-                               fmt::format("Outlook message {}", m.id), out))
-      return err;
-  }
+  if (!link.empty() && !refused)
+    for (auto& m : round->changed) {
+      if (!has_list_header(m.headers))
+        continue;
+      if (auto err =
+              add_outlook_message(cfg, conn, acc.id, box, m, session, out))
+        return err;
+      if (out.retry_in > duration{0})
+        return {};
+    }
   return save_cursor(
       conn, acc.id,
       fmt::format("{{\"delta_link\":{}}}", db::json_str(round->delta_link)));

@@ -5,6 +5,8 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "adapters/mail/text.hpp"
+
 namespace mailpipe {
 
 namespace {
@@ -44,7 +46,11 @@ api_session::send(const std::string& url,
   req.url = url;
   req.timeout = opts_.timeout;
   req.headers = std::move(headers);
-  req.headers.push_back({"Accept", "application/json"});
+  bool accepts =
+      std::any_of(req.headers.begin(), req.headers.end(),
+                  [](auto& h) { return text::iequals(h.name, "Accept"); });
+  if (!accepts)
+    req.headers.push_back({"Accept", "application/json"});
   auto resp = oauth2::call_with_auth(client_, tokens_, req, clock_);
   if (!resp)
     return std::move(resp.error());

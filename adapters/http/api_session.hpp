@@ -44,7 +44,8 @@ public:
               oauth2::token_cache& tokens, per_user_limiter* limiter,
               http::clock_fn clock = http::system_clock());
 
-  /// GETs the absolute `url` spending `cost` units of the user's budget.
+  /// GETs the absolute `url` spending `cost` units of the user's budget, with
+  /// `headers` (and `Accept: application/json` unless they name an Accept).
   /// Returns 2xx responses and those whose status is in `pass` (for callers
   /// that give 404 or 410 a meaning), `ec::retry_later` when the call must
   /// wait, and otherwise the error `http::classify_response` makes.

@@ -161,17 +161,24 @@ mailbox::search(std::string_view query) {
 }
 
 caf::expected<std::string> mailbox::get_message(std::string_view id,
-                                                std::string_view format) {
-  auto resp = session_.get(
-      url(fmt::format("messages/{}?format={}", http::url_encode(id), format)),
-      cost_get);
+                                                std::string_view format,
+                                                std::string_view query) {
+  auto resp =
+      session_.get(url(fmt::format("messages/{}?format={}{}",
+                                   http::url_encode(id), format, query)),
+                   cost_get);
   if (!resp)
     return std::move(resp.error());
   return std::move(resp->body);
 }
 
-caf::expected<message_metadata> mailbox::metadata(std::string_view id) {
-  auto body = get_message(id, "metadata");
+caf::expected<message_metadata>
+mailbox::metadata(std::string_view id,
+                  const std::vector<std::string>& only_headers) {
+  std::string query;
+  for (auto& name : only_headers)
+    query += "&metadataHeaders=" + http::url_encode(name);
+  auto body = get_message(id, "metadata", query);
   if (!body)
     return std::move(body.error());
   return parse_message_metadata(*body);

@@ -134,8 +134,11 @@ public:
   /// and trash included).
   caf::expected<std::vector<std::string>> search(std::string_view query);
 
-  /// users.messages.get?format=metadata of one message.
-  caf::expected<message_metadata> metadata(std::string_view id);
+  /// users.messages.get?format=metadata of one message: every header, or
+  /// only the ones named in `only_headers` (`metadataHeaders`).
+  caf::expected<message_metadata>
+  metadata(std::string_view id,
+           const std::vector<std::string>& only_headers = {});
 
   /// users.messages.get?format=raw of one message (ec::not_found when it was
   /// deleted).
@@ -159,9 +162,10 @@ public:
 
 private:
   std::string url(std::string_view path) const;
-  /// The body of users.messages.get of `id` in `format`.
+  /// The body of users.messages.get of `id` in `format` (`query` appended).
   caf::expected<std::string> get_message(std::string_view id,
-                                         std::string_view format);
+                                         std::string_view format,
+                                         std::string_view query = {});
   /// The message as a test message for `test_id`.
   found_message to_found(const message_metadata& meta,
                          std::string test_id) const;

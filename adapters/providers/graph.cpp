@@ -194,20 +194,25 @@ mailbox::find(const std::vector<std::string>& test_ids) {
 }
 
 caf::expected<std::string> mailbox::mime(std::string_view id) {
+  // The answer is MIME text, not JSON.
   auto resp = session_.get(
-      fmt::format("{}/messages/{}/$value", base(), http::url_encode(id)), 1);
+      fmt::format("{}/messages/{}/$value", base(), http::url_encode(id)), 1,
+      {{"Accept", "*/*"}});
   if (!resp)
     return std::move(resp.error());
   return std::move(resp->body);
 }
 
 caf::expected<delta_result> mailbox::delta(std::string_view folder,
-                                           std::string_view delta_link) {
+                                           std::string_view delta_link,
+                                           std::string_view change_type) {
   std::string url{delta_link};
   if (url.empty())
     url =
         fmt::format("{}/mailFolders/{}/messages/delta?$select={}", base(),
                     http::url_encode(folder), http::url_encode(message_select));
+  if (delta_link.empty() && !change_type.empty())
+    url += "&changeType=" + http::url_encode(change_type);
   delta_result out;
   while (!url.empty()) {
     auto resp = session_.get(url, 1, {page_size_pref(opts_.page_size)}, {410});

@@ -122,10 +122,12 @@ public:
   caf::expected<std::string> folder_name(const std::string& folder_id);
 
   /// One delta round of `folder` (a well-known name or an id): from
-  /// `delta_link` when given, else from scratch; follows every
-  /// `@odata.nextLink` to the `@odata.deltaLink`.
+  /// `delta_link` when given, else from scratch (only the changes of
+  /// `change_type`, e.g. "created", when given; Graph keeps it in the links it
+  /// returns); follows every `@odata.nextLink` to the `@odata.deltaLink`.
   caf::expected<delta_result> delta(std::string_view folder,
-                                    std::string_view delta_link = {});
+                                    std::string_view delta_link = {},
+                                    std::string_view change_type = {});
 
   /// The whole RFC 5322 message (`GET messages/{id}/$value`, its MIME
   /// content); ec::not_found when it was deleted.

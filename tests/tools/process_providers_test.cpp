@@ -42,6 +42,10 @@ namespace {
 // A base64 256-bit key (32 bytes of 'k').
 const std::string key_b64 = "a2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2s=";
 
+bool contains(const std::vector<std::string>& xs, const std::string& x) {
+  return std::find(xs.begin(), xs.end(), x) != xs.end();
+}
+
 // -- the OAuth2 side of a stand-in --------------------------------------------
 
 /// A token endpoint at `/token` (RFC 6749 section 6): a refresh token it knows
@@ -174,6 +178,8 @@ struct gmail_message {
   std::vector<std::string> labels;
   /// A newsletter's: List-Unsubscribe in its headers.
   bool list = false;
+  /// Its format=raw answer is malformed.
+  bool unreadable = false;
 };
 
 /// The headers every stand-in message has, as `(name, value)`, the list header
@@ -186,7 +192,7 @@ standin_headers(const std::string& mailbox, const std::string& subject,
       {"Delivered-To", mailbox},
       {"Message-ID", "<" + id + "@sender.example>"},
       {"Authentication-Results",
-       "mx.example; spf=pass smtp.mailfrom=sender.example"},
+       "mx.google.com; spf=pass smtp.mailfrom=sender.example"},
       {"From", "News <news@sender.example>"},
       {"Subject", subject},
       {"X-Mailpipe-Test-Id", test_id}};
@@ -220,7 +226,7 @@ struct fake_gmail : fake_api {
     route(gmail_prefix + "messages/[^/]+", [this](auto& r, auto& mailbox) {
       auto id = r.path.substr(r.path.rfind('/') + 1);
       return r.param("format") == "raw" ? get_raw(id, mailbox)
-                                        : get(id, mailbox);
+                                        : get(r, id, mailbox);
     });
     route(gmail_prefix + "history",
           [this](auto& r, auto& mailbox) { return history(r, mailbox); });
@@ -236,11 +242,21 @@ struct fake_gmail : fake_api {
   /// Each message added is one step of the history, from 101 on.
   size_t current_history() const { return 100 + messages.size(); }
 
+  /// History before this is gone.
+  size_t oldest_history = 100;
+  /// This many history calls are answered 429 with `Retry-After: 1` first.
+  int history_rate_limits = 0;
+
   /// users.history.list from startHistoryId: the messages added after it
-  /// (one history record each); a start before 100 is gone (404).
+  /// (one history record each); a start before `oldest_history` is gone
+  /// (404).
   stub_reply history(const stub_request& r, const std::string& mailbox) {
+    if (history_rate_limits > 0) {
+      --history_rate_limits;
+      return google_rate_limited("1");
+    }
     auto start = std::stoul(r.param("startHistoryId"));
-    if (start < 100)
+    if (start < oldest_history)
       return google_error(404, "notFound", "NOT_FOUND",
                           "Requested entity was not found.");
     std::string records;
@@ -261,11 +277,11 @@ struct fake_gmail : fake_api {
     for (auto& m : messages) {
       if (m.id != id || m.mailbox != mailbox)
         continue;
-      auto b64 = crypto::base64_encode(
-          standin_mime(standin_headers(m.mailbox, m.subject, m.test_id, m.id,
-                                       m.list ? "List-Unsubscribe" : nullptr)));
+      auto b64 = crypto::base64_encode(standin_mime(headers_of(m)));
       for (auto& c : b64)
         c = c == '+' ? '-' : c == '/' ? '_' : c;
+      if (m.unreadable)
+        b64 = "%%not base64url%%";
       std::string labels;
       for (auto& l : m.labels)
         labels += (labels.empty() ? "" : ", ") + test::json_quote(l);
@@ -318,31 +334,42 @@ struct fake_gmail : fake_api {
                          items, n));
   }
 
-  stub_reply get(const std::string& id, const std::string& mailbox) {
+  /// users.messages.get?format=metadata: every header, or only those named
+  /// by `metadataHeaders`.
+  stub_reply get(const stub_request& r, const std::string& id,
+                 const std::string& mailbox) {
+    std::vector<std::string> only;
+    for (auto [i, end] = r.params.equal_range("metadataHeaders"); i != end; ++i)
+      only.push_back(i->second);
     for (auto& m : messages)
       if (m.id == id && m.mailbox == mailbox)
-        return stub_reply::json(200, metadata_json(m));
+        return stub_reply::json(200, metadata_json(m, only));
     return google_error(404, "notFound", "NOT_FOUND",
                         "Requested entity was not found.");
   }
 
-  static std::string metadata_json(const gmail_message& m) {
-    std::string labels;
+  static std::string metadata_json(const gmail_message& m,
+                                   const std::vector<std::string>& only) {
+    std::string labels, headers;
     for (auto& l : m.labels)
       labels += (labels.empty() ? "" : ", ") + test::json_quote(l);
+    for (auto& [name, value] : headers_of(m))
+      if (only.empty() || contains(only, name))
+        headers += fmt::format(R"({}{{"name": {}, "value": {}}})",
+                               headers.empty() ? "" : ", ",
+                               test::json_quote(name), test::json_quote(value));
     return fmt::format(
         R"({{"id": "{0}", "threadId": "{0}", "labelIds": [{1}], "snippet": "",)"
         R"( "historyId": "4242", "internalDate": "1763790000000",)"
         R"( "payload": {{"partId": "", "mimeType": "text/plain", "filename": "",)"
-        R"( "headers": [{{"name": "Delivered-To", "value": {2}}},)"
-        R"( {{"name": "Authentication-Results", "value": "mx.google.com;)"
-        R"( spf=pass smtp.mailfrom=sender.example"}},)"
-        R"( {{"name": "From", "value": "News <news@sender.example>"}},)"
-        R"( {{"name": "Subject", "value": {3}}},)"
-        R"( {{"name": "X-Mailpipe-Test-Id", "value": {4}}}]}},)"
-        R"( "sizeEstimate": 2048}})",
-        m.id, labels, test::json_quote(m.mailbox), test::json_quote(m.subject),
-        test::json_quote(m.test_id));
+        R"( "headers": [{2}]}}, "sizeEstimate": 2048}})",
+        m.id, labels, headers);
+  }
+
+  static std::vector<std::pair<std::string, std::string>>
+  headers_of(const gmail_message& m) {
+    return standin_headers(m.mailbox, m.subject, m.test_id, m.id,
+                           m.list ? "List-Unsubscribe" : nullptr);
   }
 };
 
@@ -408,11 +435,17 @@ struct fake_graph : fake_api {
                         "Weekly news " + test_id, test_id, list});
   }
 
+  /// A delta token Graph no longer knows (410).
+  std::string refused_token;
+
   /// A delta round of the inbox: from scratch every message there, from
   /// `$deltatoken=N` the messages added after the first N; the deltaLink's
   /// token is the count of messages now.
   stub_reply delta(const stub_request& r, const std::string& mailbox) {
     auto token = r.param("$deltatoken");
+    if (!token.empty() && token == refused_token)
+      return graph_error(410, "SyncStateNotFound",
+                         "The sync state generation is not found.");
     size_t from = token.empty() ? 0 : std::stoul(token);
     std::string value;
     for (size_t i = from; i < messages.size(); ++i)
@@ -635,10 +668,6 @@ std::vector<std::string> strings(simdjson::dom::element array) {
   for (auto item : items)
     out.emplace_back(std::string_view{item});
   return out;
-}
-
-bool contains(const std::vector<std::string>& xs, const std::string& x) {
-  return std::find(xs.begin(), xs.end(), x) != xs.end();
 }
 
 } // namespace
@@ -919,15 +948,40 @@ TEST_F(process_providers,
                                "'delta_link' LIKE '%$deltatoken=1'",
                                o)),
             1);
-  // New mail: a newsletter in each inbox, one in Gmail's spam, and ordinary
-  // messages; only the two inbox newsletters are read.
-  gmail_.add("news@gmail.test", "mp-new", {"INBOX", "CATEGORY_PROMOTIONS"},
-             true);
-  gmail_.add("news@gmail.test", "mp-spam", {"SPAM"}, true);
-  gmail_.add("news@gmail.test", "mp-plain", {"INBOX"});
-  graph_.add("news@outlook.test", "mp-new", "inbox", true);
-  graph_.add("news@outlook.test", "mp-plain", "inbox");
+  // Outlook's first round asked for new messages only.
+  auto rounds =
+      graph_.stub.requests(graph_me + "/mailFolders/inbox/messages/delta");
+  ASSERT_EQ(rounds.size(), 1u);
+  EXPECT_EQ(rounds[0].param("changeType"), "created");
+  // New mail: a newsletter in each inbox, one in Gmail's spam, one Gmail
+  // cannot give whole, and ordinary messages; only the two inbox newsletters
+  // are read.
+  {
+    std::lock_guard<std::mutex> guard{gmail_.mtx};
+    gmail_.add("news@gmail.test", "mp-new", {"INBOX", "CATEGORY_PROMOTIONS"},
+               true);
+    gmail_.add("news@gmail.test", "mp-spam", {"SPAM"}, true);
+    gmail_.add("news@gmail.test", "mp-plain", {"INBOX"});
+    gmail_.add("news@gmail.test", "mp-broken", {"INBOX"}, true);
+    gmail_.messages.back().unreadable = true;
+  }
+  {
+    std::lock_guard<std::mutex> guard{graph_.mtx};
+    graph_.add("news@outlook.test", "mp-new", "inbox", true);
+    graph_.add("news@outlook.test", "mp-plain", "inbox");
+  }
   EXPECT_EQ(fetch("g-2", g), 1);
+  // Gmail: labels and list headers first, the whole message only for the
+  // inbox's newsletters (the broken one skipped, not a scan stuck on it).
+  size_t raw_reads = 0, header_reads = 0;
+  for (auto& r : gmail_.stub.requests(gmail_prefix + "messages/[^/]+")) {
+    raw_reads += r.param("format") == "raw";
+    header_reads += r.param("metadataHeaders") == "List-Unsubscribe";
+  }
+  EXPECT_EQ(raw_reads, 2u);
+  EXPECT_EQ(header_reads, 4u);
+  EXPECT_NE(node.output().find("Gmail message 18c5 skipped"), std::string::npos)
+      << node.output();
   EXPECT_EQ(fetch("o-2", o), 1);
   EXPECT_EQ(scalar(fmt::format(
                 "SELECT count(*) FROM newsletters WHERE email_account_id = {} "
@@ -949,6 +1003,43 @@ TEST_F(process_providers,
   EXPECT_EQ(fetch("g-3", g), 0);
   EXPECT_EQ(fetch("o-3", o), 0);
   EXPECT_EQ(scalar("SELECT count(*) FROM newsletters"), 2);
+  // Gmail's rate limit: the job snoozes for its Retry-After (no attempt
+  // spent) and then reads the new newsletter.
+  {
+    std::lock_guard<std::mutex> guard{gmail_.mtx};
+    gmail_.history_rate_limits = 1;
+    gmail_.add("news@gmail.test", "mp-late", {"INBOX"}, true);
+  }
+  auto history_calls = gmail_.stub.count(gmail_prefix + "history");
+  EXPECT_EQ(fetch("g-4", g), 1);
+  EXPECT_EQ(scalar("SELECT attempts FROM jobs WHERE id = 'g-4'"), 1);
+  EXPECT_EQ(gmail_.stub.count(gmail_prefix + "history"), history_calls + 2);
+  // A history Gmail no longer has, and a delta link Graph refuses: the scan
+  // starts the cursor again and reads nothing (not the whole mailbox).
+  {
+    std::lock_guard<std::mutex> guard{gmail_.mtx};
+    gmail_.oldest_history = 1000;
+    gmail_.add("news@gmail.test", "mp-lost", {"INBOX"}, true);
+  }
+  EXPECT_EQ(fetch("g-5", g), 0);
+  EXPECT_EQ(scalar(fmt::format("SELECT (sync_state->'newsletters'->>"
+                               "'history_id')::int FROM email_accounts "
+                               "WHERE id = {}",
+                               g)),
+            100 + static_cast<int64_t>(gmail_.messages.size()));
+  {
+    std::lock_guard<std::mutex> guard{graph_.mtx};
+    graph_.refused_token = std::to_string(graph_.messages.size());
+    graph_.add("news@outlook.test", "mp-lost", "inbox", true);
+  }
+  EXPECT_EQ(fetch("o-4", o), 0);
+  EXPECT_EQ(scalar(fmt::format("SELECT count(*) FROM email_accounts WHERE id "
+                               "= {} AND sync_state->'newsletters'->>"
+                               "'delta_link' LIKE '%$deltatoken={}'",
+                               o, graph_.messages.size())),
+            1);
+  EXPECT_EQ(graph_.stub.count(graph_me + "/messages/.*/\\$value"), 1u);
+  EXPECT_EQ(scalar("SELECT count(*) FROM newsletters"), 3);
   node.signal(SIGTERM);
   EXPECT_EQ(node.wait_exit(15s), 0) << node.output();
 }

@@ -479,6 +479,11 @@ TEST(graph, mime_is_the_whole_message) {
   EXPECT_TRUE(mime->starts_with("Received: from EUR05")) << *mime;
   EXPECT_NE(mime->find("\r\nSubject: Win big\r\n"), std::string::npos);
   EXPECT_TRUE(mime->ends_with("\r\n\r\nmp-bbbbbbbb02 in body")) << *mime;
+  // MIME text, not JSON, is what it accepts (one Accept header).
+  auto reqs = f.graph.stub.requests(me + "/messages/g2/\\$value");
+  ASSERT_EQ(reqs.size(), 1u);
+  EXPECT_EQ(reqs[0].headers.count("Accept"), 1u);
+  EXPECT_EQ(reqs[0].header("Accept"), "*/*");
   auto gone = mb.mime("gone-1");
   ASSERT_FALSE(gone);
   EXPECT_TRUE(is(gone.error(), ec::not_found)) << render(gone.error());
