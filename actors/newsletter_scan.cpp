@@ -234,6 +234,27 @@ bool unreadable(const caf::error& err) {
   return is(err, ec::protocol_error) || is(err, ec::parse_error);
 }
 
+// Adds a message the provider read whole (`whole`, the answer of that read;
+// `what` names it). A message deleted since is passed over, one the provider
+// cannot give whole is skipped with a warning, and any other error stops the
+// scan.
+caf::error add_read_message(const config& cfg, pqxx::connection& conn,
+                            int64_t account_id,
+                            caf::expected<std::string> whole,
+                            std::string_view what, const api_session& session,
+                            newsletter_scan& out) {
+  if (!whole && is(whole.error(), ec::not_found))
+    return {};
+  if (!whole && unreadable(whole.error())) {
+    spdlog::warn("account {}: {} skipped: {}", account_id, what,
+                 render(whole.error()));
+    return {};
+  }
+  if (!whole)
+    return stop(whole.error(), session, out);
+  return add_message(cfg, conn, account_id, *whole, what, out);
+}
+
 bool in_inbox(const std::vector<std::string>& labels) {
   return std::find(labels.begin(), labels.end(), "INBOX") != labels.end();
 }
@@ -269,18 +290,11 @@ caf::error add_gmail_message(const config& cfg, pqxx::connection& conn,
     return stop(meta.error(), session, out);
   if (!in_inbox(meta->label_ids) || !has_list_header(meta->headers))
     return {};
-  auto what = fmt::format("Gmail message {}", id);
   auto msg = box.raw(id);
-  if (!msg && unreadable(msg.error())) {
-    spdlog::warn("account {}: {} skipped: {}", account_id, what,
-                 render(msg.error()));
-    return {};
-  }
-  if (!msg && is(msg.error(), ec::not_found))
-    return {};
-  if (!msg)
-    return stop(msg.error(), session, out);
-  return add_message(cfg, conn, account_id, msg->raw, what, out);
+  auto whole = msg ? caf::expected<std::string>{std::move(msg->raw)}
+                   : caf::expected<std::string>{std::move(msg.error())};
+  return add_read_message(cfg, conn, account_id, std::move(whole),
+                          fmt::format("Gmail message {}", id), session, out);
 }
 
 caf::error scan_gmail(const config& cfg, pqxx::connection& conn,
@@ -306,25 +320,6 @@ caf::error scan_gmail(const config& cfg, pqxx::connection& conn,
       fmt::format("{{\"history_id\":{}}}", db::json_str(history->history_id)));
 }
 
-// Reads the Outlook message `m` (a list message) whole and adds it.
-caf::error add_outlook_message(const config& cfg, pqxx::connection& conn,
-                               int64_t account_id, graph::mailbox& box,
-                               const graph::message& m, api_session& session,
-                               newsletter_scan& out) {
-  auto what = fmt::format("Outlook message {}", m.id);
-  auto mime = box.mime(m.id);
-  if (!mime && unreadable(mime.error())) {
-    spdlog::warn("account {}: {} skipped: {}", account_id, what,
-                 render(mime.error()));
-    return {};
-  }
-  if (!mime && is(mime.error(), ec::not_found))
-    return {}; // deleted since
-  if (!mime)
-    return stop(mime.error(), session, out);
-  return add_message(cfg, conn, account_id, *mime, what, out);
-}
-
 caf::error scan_outlook(const config& cfg, pqxx::connection& conn,
                         const claimed_account& acc, api_session& session,
                         newsletter_scan& out) {
@@ -342,8 +337,9 @@ caf::error scan_outlook(const config& cfg, pqxx::connection& conn,
     for (auto& m : round->changed) {
       if (!has_list_header(m.headers))
         continue;
-      if (auto err =
-              add_outlook_message(cfg, conn, acc.id, box, m, session, out))
+      if (auto err = add_read_message(cfg, conn, acc.id, box.mime(m.id),
+                                      fmt::format("Outlook message {}", m.id),
+                                      session, out))
         return err;
       if (out.retry_in > duration{0})
         return {};
