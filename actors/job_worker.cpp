@@ -40,6 +40,18 @@ constexpr auto reconnect_after = std::chrono::seconds{1};
 
 using steady = std::chrono::steady_clock;
 
+// Holds a slot of the node's store gate for its lifetime.
+class gate_slot {
+public:
+  explicit gate_slot(store_gate& gate) : gate_(gate) { gate_.enter(); }
+  ~gate_slot() { gate_.leave(); }
+  gate_slot(const gate_slot&) = delete;
+  gate_slot& operator=(const gate_slot&) = delete;
+
+private:
+  store_gate& gate_;
+};
+
 void note_error(worker_ptr self, const caf::error& err) {
   auto& st = self->state;
   auto text = render(err);
@@ -134,7 +146,10 @@ bool complete(worker_ptr self, pqxx::connection& conn, std::string_view queue,
   if (done.empty())
     return true;
   auto& st = self->state;
-  auto completed = db::complete_jobs(conn, st.owner, done);
+  auto completed = [&] {
+    gate_slot slot{*st.gate};
+    return db::complete_jobs(conn, st.owner, done);
+  }();
   if (!completed)
     return note_error(self, completed.error()), false;
   st.succeeded += static_cast<int64_t>(completed->size());
@@ -308,9 +323,12 @@ int64_t work_once(worker_ptr self) {
   st.held_back = false;
   for (auto& [queue, handler] : st.handlers) {
     bool held_back = false;
-    auto jobs = db::claim_jobs(*conn, queue, st.owner,
-                               claim_size(st.job_seconds[queue]),
-                               st.cfg.jobs.lease, &held_back);
+    auto jobs = [&] {
+      gate_slot slot{*st.gate};
+      return db::claim_jobs(*conn, queue, st.owner,
+                            claim_size(st.job_seconds[queue]),
+                            st.cfg.jobs.lease, &held_back);
+    }();
     st.held_back = st.held_back || held_back;
     if (!jobs) {
       note_error(self, jobs.error());
@@ -385,6 +403,22 @@ void tick(worker_ptr self) {
 
 } // namespace
 
+store_gate::store_gate(int64_t slots) : free_(std::max<int64_t>(slots, 1)) {}
+
+void store_gate::enter() {
+  std::unique_lock<std::mutex> lock{mtx_};
+  freed_.wait(lock, [this] { return free_ > 0; });
+  --free_;
+}
+
+void store_gate::leave() {
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    ++free_;
+  }
+  freed_.notify_one();
+}
+
 job_metrics::job_metrics() {
   for (auto queue : db::job_queues)
     queues.emplace(std::string{queue}, std::make_unique<queue_metrics>());
@@ -415,11 +449,14 @@ void job_metrics::write(http::prometheus_text& out) const {
   }
 }
 
-job_worker_actor::behavior_type
-job_worker(worker_ptr self, config cfg, job_handlers handlers, int64_t number,
-           std::shared_ptr<job_metrics> metrics) {
+job_worker_actor::behavior_type job_worker(worker_ptr self, config cfg,
+                                           job_handlers handlers,
+                                           int64_t number,
+                                           std::shared_ptr<job_metrics> metrics,
+                                           std::shared_ptr<store_gate> gate) {
   auto& st = self->state;
   st.metrics = std::move(metrics);
+  st.gate = std::move(gate);
   st.cfg = std::move(cfg);
   st.owner = fmt::format("{}/{}", st.cfg.node.name, number);
   st.handlers = std::move(handlers);
@@ -451,12 +488,15 @@ job_worker_children(const config& cfg, std::shared_ptr<job_metrics> metrics) {
                    return caf::actor_cast<caf::actor>(
                        sys.spawn<caf::detached>(lease_keeper, cfg));
                  }});
+  auto gate = std::make_shared<store_gate>(cfg.jobs.store_slots);
   for (int64_t i = 1; i <= cfg.jobs.workers; ++i)
-    out.push_back(
-        {job_worker_state::name, [cfg, i, metrics](caf::actor_system& sys) {
-           return caf::actor_cast<caf::actor>(sys.spawn<caf::detached>(
-               job_worker, cfg, standard_job_handlers(cfg, sys), i, metrics));
-         }});
+    out.push_back({job_worker_state::name,
+                   [cfg, i, metrics, gate](caf::actor_system& sys) {
+                     return caf::actor_cast<caf::actor>(
+                         sys.spawn<caf::detached>(
+                             job_worker, cfg, standard_job_handlers(cfg, sys),
+                             i, metrics, gate));
+                   }});
   return out;
 }
 

@@ -1,9 +1,11 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <random>
 #include <string>
 
@@ -43,6 +45,27 @@ struct job_metrics {
   void write(http::prometheus_text& out) const;
 };
 
+/// Lets at most a few of a node's job workers talk to the job store at once
+/// (a claim, or the record of a batch's successes). Many workers on few cores
+/// otherwise spend their time claiming past each other's locked rows; River
+/// feeds all the executors of a queue from one producer for the same reason.
+/// The handlers run outside the gate, so as many jobs run at once as there are
+/// workers.
+class store_gate {
+public:
+  /// A gate of `slots` (at least one).
+  explicit store_gate(int64_t slots);
+
+  /// Blocks until a slot is free; `leave` gives it back.
+  void enter();
+  void leave();
+
+private:
+  std::mutex mtx_;
+  std::condition_variable freed_;
+  int64_t free_;
+};
+
 /// State of a job worker.
 struct job_worker_state {
   static inline const char* name = "job_worker";
@@ -52,6 +75,8 @@ struct job_worker_state {
   std::string owner;
   job_handlers handlers;
   std::shared_ptr<job_metrics> metrics;
+  /// Shared by the node's workers.
+  std::shared_ptr<store_gate> gate;
   std::unique_ptr<pqxx::connection> conn;
   /// LISTENs on `conn` (declared after it: destroyed first).
   std::unique_ptr<db::job_listener> listener;
@@ -79,11 +104,13 @@ struct job_worker_state {
 };
 
 /// Worker number `number` of the node (1, 2, ...) for `handlers`' queues, with
-/// the `[jobs]` settings of `cfg`, counting into `metrics`.
+/// the `[jobs]` settings of `cfg`, counting into `metrics`, its claims and
+/// completions through `gate`.
 job_worker_actor::behavior_type
 job_worker(job_worker_actor::stateful_pointer<job_worker_state> self,
            config cfg, job_handlers handlers, int64_t number,
-           std::shared_ptr<job_metrics> metrics);
+           std::shared_ptr<job_metrics> metrics,
+           std::shared_ptr<store_gate> gate);
 
 /// The node's lease keeper, then `cfg.jobs.workers` job workers with the
 /// standard handlers, as node children (after the alerter; the workers find

@@ -81,6 +81,7 @@ const std::vector<field>& schema() {
       MP_NUM(processing.max_failures, 1, 1000),
       MP_NUM(processing.lease, sec, day),
       MP_NUM(jobs.workers, 1, 1024),
+      MP_NUM(jobs.store_slots, 1, 1024),
       MP_NUM(jobs.max_attempts, 1, 100),
       MP_NUM(jobs.backoff, 100 * ms, day),
       MP_NUM(jobs.lease, sec, day),

@@ -59,6 +59,9 @@ struct processing_config {
 struct jobs_config {
   /// Worker actors per node.
   int64_t workers = 4;
+  /// How many of a node's workers may claim jobs, or record their successes,
+  /// at once (the others wait their turn; their handlers do not).
+  int64_t store_slots = 2;
   /// Attempts before a job is dead.
   int64_t max_attempts = 3;
   /// First retry delay; doubles at each attempt.

@@ -41,6 +41,8 @@ struct options {
   std::vector<int64_t> concurrency{8, 32};
   std::string database_url;
   bool keep = false;
+  /// `jobs.store_slots` of the workers.
+  int64_t store_slots = config{}.jobs.store_slots;
 };
 
 /// `url` with its database name replaced by `name`.
@@ -176,13 +178,15 @@ double work(const options& opt, const std::string& url, int64_t workers) {
                      }}};
   auto metrics = std::make_shared<job_metrics>();
   auto& done = metrics->of(bench_queue).succeeded;
+  cfg.jobs.store_slots = opt.store_slots;
+  auto gate = std::make_shared<store_gate>(cfg.jobs.store_slots);
   bench_system_config sys_cfg;
   caf::actor_system sys{sys_cfg};
   std::vector<job_worker_actor> spawned;
   auto start = steady::now();
   for (int64_t i = 1; i <= workers; ++i)
     spawned.push_back(
-        sys.spawn<caf::detached>(job_worker, cfg, noop, i, metrics));
+        sys.spawn<caf::detached>(job_worker, cfg, noop, i, metrics, gate));
   auto limit = start + std::chrono::minutes{10};
   while (static_cast<int64_t>(done.load()) < opt.jobs && steady::now() < limit)
     std::this_thread::sleep_for(std::chrono::milliseconds{1});
@@ -227,6 +231,9 @@ int main(int argc, char** argv) {
   app.add_option("--database", opt.database_url,
                  "PostgreSQL where the scratch database is created (default "
                  "$MAILPIPE_TEST_DATABASE_URL)");
+  app.add_option("--store-slots", opt.store_slots,
+                 "jobs.store_slots of the workers (default: the config's)")
+      ->check(CLI::Range(1, 1024));
   app.add_flag("--keep", opt.keep, "keep the scratch database");
   CLI11_PARSE(app, argc, argv);
   if (opt.database_url.empty()) {
