@@ -61,7 +61,7 @@ struct jobs_config {
   int64_t workers = 4;
   /// How many of a node's workers may claim jobs, or record their successes,
   /// at once (the others wait their turn; their handlers do not).
-  int64_t store_slots = 2;
+  int64_t store_slots = 4;
   /// Attempts before a job is dead.
   int64_t max_attempts = 3;
   /// First retry delay; doubles at each attempt.
