@@ -30,7 +30,10 @@ public:
     std::lock_guard<std::mutex> guard{mtx_};
     auto id = ++last_id_;
     armed_[id] = entry{fd, deadline, false};
-    cv_.notify_one();
+    // Calls mostly arm deadlines later than those already armed: the thread is
+    // woken only when it would sleep past this one, not once per call.
+    if (deadline < wakes_at_)
+      cv_.notify_one();
     return id;
   }
 
@@ -77,6 +80,7 @@ private:
           next = std::min(next, e.deadline);
         }
       }
+      wakes_at_ = next;
       if (next == steady::time_point::max())
         cv_.wait(lock);
       else
@@ -88,6 +92,9 @@ private:
   std::condition_variable cv_;
   std::map<uint64_t, entry> armed_;
   uint64_t last_id_ = 0;
+  // When the thread next looks at the deadlines (max: when woken; min: it has
+  // not slept yet).
+  steady::time_point wakes_at_ = steady::time_point::min();
 };
 
 } // namespace

@@ -243,7 +243,16 @@ public:
 
   ~scratch_pipeline() {
     if (opt_.keep) {
-      fmt::print("kept database {} and {}\n", name_, dir_.string());
+      // What a later `mailpipe --config DIR/mailpipe.toml ...` needs (the
+      // key is random per round): `source DIR/env`.
+      std::ofstream{dir_ / "env"}
+          << fmt::format("export MAILPIPE_DATABASE_URL='{}'\nexport "
+                         "MAILPIPE_SECRET_KEY='{}'\n",
+                         url_, key_);
+      fs::permissions(dir_ / "env",
+                      fs::perms::owner_read | fs::perms::owner_write);
+      fmt::print("kept database {} and {} (its environment: {})\n", name_,
+                 dir_.string(), (dir_ / "env").string());
       return;
     }
     try {
