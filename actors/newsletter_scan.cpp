@@ -265,6 +265,11 @@ bool has_list_header(const Headers& headers) {
                      [](auto& h) { return is_list_header(h.name); });
 }
 
+// The cursor of a Gmail account: the history id its next scan starts after.
+std::string history_cursor(std::string_view history_id) {
+  return fmt::format("{{\"history_id\":{}}}", db::json_str(history_id));
+}
+
 // Starts the cursor of a Gmail account at the mailbox's current history.
 caf::error start_history(pqxx::connection& conn, int64_t account_id,
                          gmail::mailbox& box, newsletter_scan& out,
@@ -272,8 +277,7 @@ caf::error start_history(pqxx::connection& conn, int64_t account_id,
   auto id = box.current_history_id();
   if (!id)
     return stop(id.error(), session, out);
-  return save_cursor(conn, account_id,
-                     fmt::format("{{\"history_id\":{}}}", db::json_str(*id)));
+  return save_cursor(conn, account_id, history_cursor(*id));
 }
 
 // Reads the Gmail message `id` and adds it when it is a newsletter in INBOX:
@@ -297,6 +301,10 @@ caf::error add_gmail_message(const config& cfg, pqxx::connection& conn,
                           fmt::format("Gmail message {}", id), session, out);
 }
 
+// Reads the account's history page by page. Once a page's messages are in,
+// the cursor moves past the page (to its last record, or to the mailbox's
+// current history after the last page): a scan stopped by a rate limit or an
+// error goes on from there, never from the start of a long history again.
 caf::error scan_gmail(const config& cfg, pqxx::connection& conn,
                       const claimed_account& acc, api_session& session,
                       newsletter_scan& out) {
@@ -304,20 +312,29 @@ caf::error scan_gmail(const config& cfg, pqxx::connection& conn,
   auto start = cursor_text(acc.sync_state, "history_id");
   if (start.empty())
     return start_history(conn, acc.id, box, out, session);
-  auto history = box.history_since(start);
-  if (!history)
-    return stop(history.error(), session, out);
-  if (history->resync_needed)
-    return start_history(conn, acc.id, box, out, session);
-  for (auto& id : history->added_ids) {
-    if (auto err = add_gmail_message(cfg, conn, acc.id, box, id, session, out))
-      return err;
-    if (out.retry_in > duration{0})
-      return {};
-  }
-  return save_cursor(
-      conn, acc.id,
-      fmt::format("{{\"history_id\":{}}}", db::json_str(history->history_id)));
+  std::string page_token;
+  do {
+    auto page = box.history(start, page_token);
+    if (!page)
+      return stop(page.error(), session, out);
+    if (!*page)
+      return start_history(conn, acc.id, box, out, session);
+    for (auto& id : (*page)->added_ids) {
+      if (auto err =
+              add_gmail_message(cfg, conn, acc.id, box, id, session, out))
+        return err;
+      if (out.retry_in > duration{0})
+        return {};
+    }
+    page_token = (*page)->next_page_token;
+    auto passed =
+        page_token.empty() ? (*page)->history_id : (*page)->last_record_id;
+    if (!passed.empty()) {
+      if (auto err = save_cursor(conn, acc.id, history_cursor(passed)))
+        return err;
+    }
+  } while (!page_token.empty());
+  return {};
 }
 
 caf::error scan_outlook(const config& cfg, pqxx::connection& conn,

@@ -102,6 +102,7 @@ caf::expected<history_page> parse_history(std::string_view body) {
         simdjson::dom::array history;
         if (doc["history"].get(history) == simdjson::SUCCESS)
           for (auto h : history) {
+            out.last_record_id = string_field(h, "id");
             simdjson::dom::array added;
             if (h["messagesAdded"].get(added) != simdjson::SUCCESS)
               continue;
@@ -245,34 +246,44 @@ caf::error mailbox::keep_test_messages(const std::vector<std::string>& ids,
   return {};
 }
 
+caf::expected<std::optional<history_page>>
+mailbox::history(std::string_view start_history_id,
+                 std::string_view page_token) {
+  auto u = url(fmt::format("history?startHistoryId={}&historyTypes=messageAdded"
+                           "&maxResults=500",
+                           http::url_encode(start_history_id)));
+  if (!page_token.empty())
+    u += "&pageToken=" + http::url_encode(page_token);
+  auto resp = session_.get(u, cost_history, {}, {404});
+  if (!resp)
+    return std::move(resp.error());
+  if (resp->status == 404) {
+    spdlog::info("gmail {}: history {} is gone; full resync needed",
+                 opts_.user_id, start_history_id);
+    return std::nullopt;
+  }
+  auto page = parse_history(resp->body);
+  if (!page)
+    return std::move(page.error());
+  return std::move(*page);
+}
+
 caf::expected<history_result>
 mailbox::history_since(std::string_view start_history_id) {
   history_result out;
   std::set<std::string> seen;
   std::string page_token;
   do {
-    auto u =
-        url(fmt::format("history?startHistoryId={}&historyTypes=messageAdded"
-                        "&maxResults=500",
-                        http::url_encode(start_history_id)));
-    if (!page_token.empty())
-      u += "&pageToken=" + http::url_encode(page_token);
-    auto resp = session_.get(u, cost_history, {}, {404});
-    if (!resp)
-      return std::move(resp.error());
-    if (resp->status == 404) {
-      spdlog::info("gmail {}: history {} is gone; full resync needed",
-                   opts_.user_id, start_history_id);
-      return history_result{true, {}, {}};
-    }
-    auto page = parse_history(resp->body);
+    auto page = history(start_history_id, page_token);
     if (!page)
       return std::move(page.error());
-    for (auto& id : page->added_ids)
+    if (!*page)
+      return history_result{true, {}, {}};
+    for (auto& id : (*page)->added_ids)
       if (seen.insert(id).second)
         out.added_ids.push_back(id);
-    out.history_id = std::move(page->history_id);
-    page_token = std::move(page->next_page_token);
+    out.history_id = std::move((*page)->history_id);
+    page_token = std::move((*page)->next_page_token);
   } while (!page_token.empty());
   return out;
 }

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -37,6 +38,9 @@ struct message_page {
   std::vector<std::string> ids;
   /// `nextPageToken`, "" on the last page.
   std::string next_page_token;
+  /// The `id` of the page's last history record ("" when it has none): a
+  /// later list from it starts after this page.
+  std::string last_record_id;
 };
 
 /// Parses a users.messages.list response; ec::parse_error when malformed.
@@ -81,6 +85,9 @@ struct history_page {
   std::string history_id;
   /// `nextPageToken`, "" on the last page.
   std::string next_page_token;
+  /// The `id` of the page's last history record ("" when it has none): a
+  /// later list from it starts after this page.
+  std::string last_record_id;
 };
 
 /// Parses a users.history.list response; ec::parse_error when malformed.
@@ -148,6 +155,12 @@ public:
   /// page).
   caf::expected<history_result>
   history_since(std::string_view start_history_id);
+
+  /// One page of users.history.list from `start_history_id` (messageAdded
+  /// only; `page_token` "" for the first): nullopt when Gmail no longer has
+  /// that history (HTTP 404).
+  caf::expected<std::optional<history_page>>
+  history(std::string_view start_history_id, std::string_view page_token);
 
   /// The mailbox's current historyId (users.getProfile), the start of
   /// incremental fetches.

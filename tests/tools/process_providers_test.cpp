@@ -246,30 +246,46 @@ struct fake_gmail : fake_api {
   size_t oldest_history = 100;
   /// This many history calls are answered 429 with `Retry-After: 1` first.
   int history_rate_limits = 0;
+  /// History records per page (0: all on one page).
+  size_t history_page_size = 0;
+  /// This many calls for a page after the first are answered 429 first.
+  int next_page_rate_limits = 0;
 
   /// users.history.list from startHistoryId: the messages added after it
-  /// (one history record each); a start before `oldest_history` is gone
-  /// (404).
+  /// (one history record each, `history_page_size` a page, the page token
+  /// the index of the page's first record); a start before `oldest_history`
+  /// is gone (404).
   stub_reply history(const stub_request& r, const std::string& mailbox) {
-    if (history_rate_limits > 0) {
-      --history_rate_limits;
+    auto token = r.param("pageToken");
+    if (history_rate_limits > 0
+        || (!token.empty() && next_page_rate_limits > 0)) {
+      --(token.empty() ? history_rate_limits : next_page_rate_limits);
       return google_rate_limited("1");
     }
     auto start = std::stoul(r.param("startHistoryId"));
     if (start < oldest_history)
       return google_error(404, "notFound", "NOT_FOUND",
                           "Requested entity was not found.");
-    std::string records;
-    for (size_t i = start - 100; i < messages.size(); ++i)
-      if (messages[i].mailbox == mailbox)
-        records += fmt::format(
-            R"({}{{"id": "{}", "messages": [{{"id": "{}"}}],)"
-            R"( "messagesAdded": [{{"message": {{"id": "{}", "threadId": "{}"}}}}]}})",
-            records.empty() ? "" : ", ", 101 + i, messages[i].id,
-            messages[i].id, messages[i].id);
+    std::string records, next;
+    size_t on_page = 0;
+    for (size_t i = token.empty() ? start - 100 : std::stoul(token);
+         i < messages.size(); ++i) {
+      if (messages[i].mailbox != mailbox)
+        continue;
+      if (history_page_size > 0 && on_page == history_page_size) {
+        next = fmt::format(R"(, "nextPageToken": "{}")", i);
+        break;
+      }
+      ++on_page;
+      records += fmt::format(
+          R"({}{{"id": "{}", "messages": [{{"id": "{}"}}],)"
+          R"( "messagesAdded": [{{"message": {{"id": "{}", "threadId": "{}"}}}}]}})",
+          records.empty() ? "" : ", ", 101 + i, messages[i].id, messages[i].id,
+          messages[i].id);
+    }
     return stub_reply::json(
-        200, fmt::format(R"({{"history": [{}], "historyId": "{}"}})", records,
-                         current_history()));
+        200, fmt::format(R"({{"history": [{}], "historyId": "{}"{}}})", records,
+                         current_history(), next));
   }
 
   /// users.messages.get?format=raw: the whole message in base64url.
@@ -936,13 +952,16 @@ TEST_F(process_providers,
         "WHERE id = '{}'",
         id));
   };
+  // The Gmail account's cursor: the history id its next scan starts after.
+  auto gmail_cursor = [&] {
+    return scalar(fmt::format("SELECT (sync_state->'newsletters'->>"
+                              "'history_id')::int FROM email_accounts "
+                              "WHERE id = {}",
+                              g));
+  };
   EXPECT_EQ(fetch("g-1", g), 0);
   EXPECT_EQ(fetch("o-1", o), 0);
-  EXPECT_EQ(scalar(fmt::format("SELECT count(*) FROM email_accounts WHERE id "
-                               "= {} AND sync_state->'newsletters'->>"
-                               "'history_id' = '101'",
-                               g)),
-            1);
+  EXPECT_EQ(gmail_cursor(), 101);
   EXPECT_EQ(scalar(fmt::format("SELECT count(*) FROM email_accounts WHERE id "
                                "= {} AND sync_state->'newsletters'->>"
                                "'delta_link' LIKE '%$deltatoken=1'",
@@ -1022,11 +1041,7 @@ TEST_F(process_providers,
     gmail_.add("news@gmail.test", "mp-lost", {"INBOX"}, true);
   }
   EXPECT_EQ(fetch("g-5", g), 0);
-  EXPECT_EQ(scalar(fmt::format("SELECT (sync_state->'newsletters'->>"
-                               "'history_id')::int FROM email_accounts "
-                               "WHERE id = {}",
-                               g)),
-            100 + static_cast<int64_t>(gmail_.messages.size()));
+  EXPECT_EQ(gmail_cursor(), 100 + static_cast<int64_t>(gmail_.messages.size()));
   {
     std::lock_guard<std::mutex> guard{graph_.mtx};
     graph_.refused_token = std::to_string(graph_.messages.size());
@@ -1040,6 +1055,34 @@ TEST_F(process_providers,
             1);
   EXPECT_EQ(graph_.stub.count(graph_me + "/messages/.*/\\$value"), 1u);
   EXPECT_EQ(scalar("SELECT count(*) FROM newsletters"), 3);
+  // A long history read page by page, rate-limited before its second page:
+  // the job snoozes, and its next try goes on after the first page, which it
+  // does not read again.
+  std::string first_id;
+  size_t first_record = 0;
+  {
+    std::lock_guard<std::mutex> guard{gmail_.mtx};
+    gmail_.oldest_history = 100;
+    gmail_.history_page_size = 1;
+    gmail_.next_page_rate_limits = 1;
+    gmail_.add("news@gmail.test", "mp-page1", {"INBOX"}, true);
+    first_id = gmail_.messages.back().id;
+    first_record = 100 + gmail_.messages.size();
+    gmail_.add("news@gmail.test", "mp-page2", {"INBOX"}, true);
+  }
+  EXPECT_EQ(fetch("g-6", g), 1); // the try after the snooze added page 2
+  EXPECT_EQ(scalar("SELECT attempts FROM jobs WHERE id = 'g-6'"), 1);
+  EXPECT_EQ(gmail_.stub.count(gmail_prefix + "messages/" + first_id), 2u)
+      << "page 1 read once (its labels, then whole)";
+  auto calls = gmail_.stub.requests(gmail_prefix + "history");
+  ASSERT_FALSE(calls.empty());
+  EXPECT_EQ(calls.back().param("startHistoryId"), std::to_string(first_record));
+  EXPECT_EQ(scalar(fmt::format("SELECT count(*) FROM newsletters WHERE "
+                               "email_account_id = {} AND subject LIKE "
+                               "'%mp-page_'",
+                               g)),
+            2);
+  EXPECT_EQ(gmail_cursor(), 100 + static_cast<int64_t>(gmail_.messages.size()));
   node.signal(SIGTERM);
   EXPECT_EQ(node.wait_exit(15s), 0) << node.output();
 }

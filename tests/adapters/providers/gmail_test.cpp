@@ -281,6 +281,10 @@ TEST(gmail_parse, documented_shapes) {
   ASSERT_TRUE(hist);
   EXPECT_EQ(hist->added_ids, (std::vector<std::string>{"x", "z"}));
   EXPECT_EQ(hist->history_id, "9");
+  EXPECT_EQ(hist->last_record_id, "7");
+  auto none = gmail::parse_history(R"({"historyId": "9"})");
+  ASSERT_TRUE(none);
+  EXPECT_EQ(none->last_record_id, "");
   EXPECT_EQ(gmail::search_query({"mp-a"}), "\"mp-a\"");
   EXPECT_EQ(gmail::search_query({"mp-a", "mp-b"}), "{\"mp-a\" \"mp-b\"}");
 }
