@@ -180,6 +180,22 @@ fetcher(fetcher_ptr self, config cfg, fetch_fn fetch,
   };
 }
 
+// -- OAuth2 tokens across passes ---------------------------------------------
+
+void forget_stale_tokens(connection_knowledge& know,
+                         const claimed_account& acc) {
+  if (know.tokens && know.tokens->refresh_token() != acc.secret)
+    know.tokens.reset();
+}
+
+std::string rotated_secret(const connection_knowledge& know,
+                           const claimed_account& acc) {
+  if (!know.tokens)
+    return "";
+  auto now = know.tokens->refresh_token();
+  return now == acc.secret ? "" : now;
+}
+
 // -- session hints kept in sync_state -----------------------------------------
 
 imap::endpoint imap_endpoint_of(const claimed_account& acc) {

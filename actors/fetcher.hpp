@@ -26,6 +26,18 @@ struct connection_knowledge {
   std::shared_ptr<oauth2::token_cache> tokens;
 };
 
+/// Drops the cached tokens of `know` when `acc`'s stored secret is no longer
+/// their refresh token (replaced by the operator, or rotated by another
+/// reader of the account and stored): the pass then starts from the stored
+/// one. Called once per pass, before the fetch.
+void forget_stale_tokens(connection_knowledge& know,
+                         const claimed_account& acc);
+
+/// The refresh token the provider rotated `acc`'s grant to, "" when it did
+/// not (or the account has no tokens).
+std::string rotated_secret(const connection_knowledge& know,
+                           const claimed_account& acc);
+
 /// What the fetch of one pass keeps between its tries: the REST session, whose
 /// replayed answers, attempt counts and limiter reservation let a try go on
 /// where the last one stopped, and what the last try asked for.

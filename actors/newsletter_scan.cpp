@@ -31,6 +31,21 @@ unseal_secret(const config& cfg, pqxx::connection& conn, int64_t account_id) {
   return db::load_secret(conn, account_id, *box);
 }
 
+// Seals `rotated`, the refresh token the provider rotated the account's grant
+// to ("" when it did not), in place of the stored one, so that every later
+// reader of the account starts from it. A failure is logged, not the scan's.
+void keep_rotated(const config& cfg, pqxx::connection& conn, int64_t account_id,
+                  const std::string& rotated) {
+  if (rotated.empty())
+    return;
+  auto box = crypto::secret_box::load(cfg.crypto);
+  auto err =
+      box ? db::store_secret(conn, account_id, rotated, *box) : box.error();
+  if (err)
+    spdlog::warn("account {}: the rotated refresh token was not stored: {}",
+                 account_id, render(err));
+}
+
 // The scan's cursor, `sync_state.newsletters`, as a JSON element (an error
 // when there is none).
 simdjson::simdjson_result<simdjson::dom::element>
@@ -153,6 +168,7 @@ caf::expected<imap::session> log_in(const config& cfg, pqxx::connection& conn,
   connection_knowledge know;
   know.hints = hints_of(acc.sync_state);
   auto cred = imap_credentials_of(cfg, acc, know);
+  keep_rotated(cfg, conn, acc.id, rotated_secret(know, acc));
   if (!cred)
     return cred.error();
   auto session = imap::session::open(
@@ -373,8 +389,11 @@ caf::error scan_rest(const config& cfg, const ProviderConfig& section,
   auto refresh_token = unseal_secret(cfg, conn, acc.id);
   if (!refresh_token)
     return refresh_token.error();
-  rest_channel channel{section, acc, std::move(*refresh_token)};
-  return scan(cfg, conn, acc, channel.session, out);
+  rest_channel channel{section, acc, *refresh_token};
+  auto err = scan(cfg, conn, acc, channel.session, out);
+  if (auto now = channel.tokens.refresh_token(); now != *refresh_token)
+    keep_rotated(cfg, conn, acc.id, now);
+  return err;
 }
 
 } // namespace

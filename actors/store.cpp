@@ -74,9 +74,22 @@ caf::expected<claim_result> claim(store_ptr self, const claim_request& req) {
                  });
 }
 
+// Seals the refresh token a pass's provider rotated to in place of the
+// account's, so that the next pass (of any node, or of a later `process`)
+// starts from it.
+caf::error keep_rotated_secret(store_ptr self, pqxx::connection& conn,
+                               const pass_record& rec) {
+  if (rec.rotated_secret.empty() || !self->state.box)
+    return {};
+  return db::store_secret(conn, rec.account_id, rec.rotated_secret,
+                          *self->state.box);
+}
+
 caf::expected<pass_ack> write_pass(store_ptr self, const pass_record& rec) {
   return with_db(self, "record pass",
                  [&](pqxx::connection& conn) -> caf::expected<pass_ack> {
+                   if (auto err = keep_rotated_secret(self, conn, rec))
+                     return err;
                    pass_ack ack;
                    if (!rec.failed) {
                      auto n = db::record_pass(conn, rec.run_id, rec.account_id,

@@ -25,6 +25,8 @@ struct pass {
   outcome_promise promise;
   pass_outcome outcome;
   std::chrono::steady_clock::time_point started;
+  /// The refresh token the provider rotated to during the fetch, if any.
+  std::string rotated_secret;
 };
 
 using pass_ptr = std::shared_ptr<pass>;
@@ -51,6 +53,15 @@ void raise(supervisor_ptr self, std::string kind, bool critical,
                            std::move(body), self->state.context->now()});
 }
 
+// What the store writes for a pass, before its outcome is known.
+pass_record record_of(const pass& p) {
+  pass_record rec;
+  rec.run_id = p.req.run_id;
+  rec.account_id = p.outcome.account_id;
+  rec.rotated_secret = p.rotated_secret;
+  return rec;
+}
+
 // Records the failure (count, retry time, disabling), then answers.
 void fail(supervisor_ptr self, const pass_ptr& p, pass_status status,
           failure_class kind, std::string message) {
@@ -61,7 +72,10 @@ void fail(supervisor_ptr self, const pass_ptr& p, pass_status status,
     finish(self, p, status);
     return;
   }
-  pass_record rec{p->req.run_id, out.account_id, {}, true, kind, out.message};
+  auto rec = record_of(*p);
+  rec.failed = true;
+  rec.kind = kind;
+  rec.message = out.message;
   self->request(self->state.context->store_for(out.account_id), after_fetch,
                 atom::store_v, std::move(rec))
       .then(
@@ -114,7 +128,8 @@ void store_results(supervisor_ptr self, const pass_ptr& p) {
     finish(self, p, pass_status::success);
     return;
   }
-  pass_record rec{p->req.run_id, out.account_id, out.found, false, {}, {}};
+  auto rec = record_of(*p);
+  rec.found = out.found;
   if (p->req.account.kind == provider::imap)
     rec.imap_hints =
         hints_to_keep(p->req.account.sync_state, self->state.knowledge->hints);
@@ -155,6 +170,7 @@ void analyze(supervisor_ptr self, const pass_ptr& p,
 
 void fetch(supervisor_ptr self, const pass_ptr& p) {
   auto& st = self->state;
+  forget_stale_tokens(*st.knowledge, p->req.account);
   auto know = std::make_shared<connection_knowledge>(*st.knowledge);
   auto& ctx = *st.context;
   auto worker =
@@ -165,9 +181,11 @@ void fetch(supervisor_ptr self, const pass_ptr& p) {
       .then(
           [self, p, know](std::vector<found_message>& found) {
             self->state.knowledge = know;
+            p->rotated_secret = rotated_secret(*know, p->req.account);
             analyze(self, p, std::move(found));
           },
-          [self, p, worker](const caf::error& err) {
+          [self, p, worker, know](const caf::error& err) {
+            p->rotated_secret = rotated_secret(*know, p->req.account);
             auto kind = class_of(err);
             if (kind == failure_class::timeout)
               self->send_exit(worker, caf::exit_reason::kill);

@@ -157,6 +157,10 @@ struct pass_record {
   /// The IMAP session hints to keep in `sync_state.imap_hints` as JSON, ""
   /// when they did not change (successes only).
   std::string imap_hints;
+  /// The refresh token the provider rotated to during the pass, to seal in
+  /// place of the account's ("" when none). Left out of `inspect`, so no
+  /// rendering of a message ever shows it.
+  std::string rotated_secret;
 };
 
 /// What the store answers to a `pass_record`.

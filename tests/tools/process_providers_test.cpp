@@ -65,6 +65,13 @@ public:
     grants_[refresh_token] = mailbox;
   }
 
+  /// Answers every refresh with a new refresh token ("rotated-N") and revokes
+  /// the one it was given, as a provider that rotates them and detects reuse.
+  void rotate_refresh_tokens() {
+    std::lock_guard<std::mutex> guard{mtx_};
+    rotate_ = true;
+  }
+
   /// The mailbox whose issued access token `req` carries, "" when none.
   std::string mailbox_of(const stub_request& req) const {
     std::lock_guard<std::mutex> guard{mtx_};
@@ -88,12 +95,21 @@ private:
           R"( "error_description": "Token has been expired or revoked."})");
     auto access = fmt::format("at-{}", issued_.size() + 1);
     issued_[access] = grant->second;
+    std::string rotated;
+    if (rotate_) {
+      auto next = fmt::format("rotated-{}", ++rotations_);
+      grants_[next] = grant->second;
+      grants_.erase(grant);
+      rotated = fmt::format(R"(, "refresh_token": "{}")", next);
+    }
     return stub_reply::json(
         200, fmt::format(R"({{"access_token": "{}", "expires_in": 3599,)"
-                         R"( "token_type": "Bearer"}})",
-                         access));
+                         R"( "token_type": "Bearer"{}}})",
+                         access, rotated));
   }
 
+  bool rotate_ = false;
+  int rotations_ = 0;
   mutable std::mutex mtx_;
   std::map<std::string, std::string> grants_; // refresh token -> mailbox
   std::map<std::string, std::string> issued_; // access token -> mailbox
@@ -824,6 +840,58 @@ TEST_F(process_providers,
   for (auto& text : {last_run_.out, last_run_.err, shown.out, all_logs()})
     EXPECT_EQ(text.find(revoked), std::string::npos) << text;
   EXPECT_FALSE(all_logs().empty());
+}
+
+// -- rotated refresh tokens ---------------------------------------------------
+
+TEST_F(process_providers,
+       a_refresh_token_the_provider_rotates_is_kept_for_every_later_reader) {
+  graph_.oauth.rotate_refresh_tokens();
+  graph_.oauth.grant("rt-rot", "rot@outlook.test");
+  auto account = add_account("rot@outlook.test", "outlook", "rt-rot");
+  simdjson::dom::parser p;
+  // A pass of one `process`, then of the next (a fresh process, as cron
+  // starts it): each refreshes with the token the one before stored, since
+  // the provider revoked the older one.
+  auto pass = [&] {
+    auto token = add_test();
+    graph_.add("rot@outlook.test", token, "inbox");
+    auto run = process(p);
+    EXPECT_EQ(num(run, "done"), 1) << last_run_.out << last_run_.err;
+  };
+  pass();
+  pass();
+  // A fetch_emails job's newsletter scan, in a node, rotates it too.
+  std::ofstream{dir_ + "/mailpipe.toml", std::ios::app}
+      << "[jobs]\nworkers = 1\npoll_interval = \"1h\"\n"
+         "[http]\nlisten = \"\"\n";
+  {
+    test::child_process node{
+        {test::mailpipe_binary(), "--config", dir_ + "/mailpipe.toml", "run"},
+        {"MAILPIPE_DATABASE_URL=" + db_.url(),
+         "MAILPIPE_SECRET_KEY=" + key_b64},
+        "e2e-rest-rotate"};
+    auto job =
+        mailpipe({"jobs", "enqueue", "fetch_emails", "--id", "rot-1",
+                  "--payload", fmt::format(R"({{"account_id":{}}})", account)});
+    ASSERT_EQ(job.status, 0) << job.err;
+    EXPECT_TRUE(test::eventually(
+        db_.url(), "SELECT state = 'succeeded' FROM jobs WHERE id = 'rot-1'",
+        20s))
+        << node.output();
+    node.signal(SIGTERM);
+    EXPECT_EQ(node.wait_exit(15s), 0) << node.output();
+  }
+  pass();
+  std::vector<std::string> sent;
+  for (auto& grant : graph_.stub.requests("/token"))
+    sent.push_back(grant.param("refresh_token"));
+  EXPECT_EQ(sent, (std::vector<std::string>{"rt-rot", "rotated-1", "rotated-2",
+                                            "rotated-3"}));
+  EXPECT_EQ(scalar("SELECT count(*) FROM email_account_failures"), 0);
+  for (auto& text : {last_run_.out, last_run_.err, all_logs()})
+    for (auto& secret : {"rt-rot", "rotated-"})
+      EXPECT_EQ(text.find(secret), std::string::npos) << text;
 }
 
 // -- rate limits and outages --------------------------------------------------
