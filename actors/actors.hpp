@@ -212,6 +212,9 @@ using push_watch_actor = caf::typed_actor<
     status_handler,
     // A watcher saw new mail in this account: enqueue its fetch_emails job.
     caf::reacts_to<atom::fetch, int64_t>,
+    // A watcher's provider rotated this account's refresh token (the
+    // string): seal it in place of the stored one.
+    caf::reacts_to<atom::store, int64_t, std::string>,
     // Internal: renew the watches, take new ones, drop those turned off.
     caf::reacts_to<atom::tick>>;
 

@@ -51,6 +51,10 @@ using watcher_ptr = idle_watcher_actor::stateful_pointer<idle_watcher_state>;
 caf::error connect(watcher_ptr self) {
   auto& st = self->state;
   auto cred = imap_credentials_of(st.cfg, st.account, st.know);
+  if (auto rotated = rotated_secret(st.know, st.account); !rotated.empty()) {
+    st.account.secret = rotated;
+    self->send(st.parent, atom::store_v, st.account.id, std::move(rotated));
+  }
   if (!cred)
     return cred.error();
   auto opened =
@@ -228,6 +232,22 @@ bool add_fetch_job(watch_ptr self, int64_t account) {
   return true;
 }
 
+// Seals the refresh token a watcher's provider rotated `account`'s grant to
+// in place of the stored one, so that its passes start from it. A failure is
+// logged: the watcher itself goes on with the token it holds.
+void keep_rotated_secret(watch_ptr self, int64_t account,
+                         const std::string& secret) {
+  auto& st = self->state;
+  auto err = !st.conn  ? caf::make_error(ec::database_unavailable,
+                                         "no database connection")
+             : !st.box ? caf::make_error(ec::invalid_config, "no secret key")
+                       : db::store_secret(*st.conn, account, secret, *st.box);
+  if (err)
+    spdlog::warn("push watch: account {}: the rotated refresh token was not "
+                 "stored: {}",
+                 account, render(err));
+}
+
 // Queues the reports not queued yet (the database was away when they came).
 void add_unqueued_jobs(watch_ptr self) {
   auto& unqueued = self->state.unqueued;
@@ -386,6 +406,9 @@ push_watch_actor::behavior_type push_watch(watch_ptr self, config cfg) {
         ++self->state.reports;
         if (!add_fetch_job(self, account))
           self->state.unqueued.insert(account);
+      },
+      [self](atom::store, int64_t account, const std::string& secret) {
+        keep_rotated_secret(self, account, secret);
       },
       [self](atom::status) { return watch_status(self->state); },
   };

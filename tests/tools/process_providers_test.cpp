@@ -16,6 +16,7 @@
 #include <mutex>
 #include <optional>
 #include <regex>
+#include <thread>
 #include <tuple>
 
 #include <fmt/format.h>
@@ -23,6 +24,7 @@
 #include <pqxx/pqxx>
 #include <simdjson.h>
 
+#include "adapters/db/account_store.hpp"
 #include "adapters/db/connection.hpp"
 #include "adapters/db/migrate.hpp"
 #include "adapters/sys/crypto.hpp"
@@ -891,6 +893,43 @@ TEST_F(process_providers,
   EXPECT_EQ(scalar("SELECT count(*) FROM email_account_failures"), 0);
   for (auto& text : {last_run_.out, last_run_.err, all_logs()})
     for (auto& secret : {"rt-rot", "rotated-"})
+      EXPECT_EQ(text.find(secret), std::string::npos) << text;
+}
+
+TEST_F(process_providers,
+       an_idle_watcher_stores_the_refresh_token_its_provider_rotates) {
+  graph_.oauth.rotate_refresh_tokens();
+  graph_.oauth.grant("rt-idle", "idle@outlook.test");
+  // An IMAP account on XOAUTH2 (Microsoft's token endpoint) whose server
+  // refuses connections: its watcher refreshes, then fails to connect.
+  auto added =
+      mailpipe({"account", "add", "--email", "idle@outlook.test", "--provider",
+                "imap", "--host", "127.0.0.1", "--port", "1", "--tls", "none",
+                "--oauth-refresh-token-env", "SEED_RT"},
+               {"SEED_RT=rt-idle"});
+  ASSERT_EQ(added.status, 0) << added.err;
+  auto id = scalar("SELECT id FROM email_accounts");
+  auto push = mailpipe({"account", "push", std::to_string(id), "on"});
+  ASSERT_EQ(push.status, 0) << push.err;
+  std::ofstream{dir_ + "/mailpipe.toml", std::ios::app}
+      << "[imap]\nallow_plaintext = true\n[http]\nlisten = \"\"\n";
+  test::child_process node{
+      {test::mailpipe_binary(), "--config", dir_ + "/mailpipe.toml", "run"},
+      {"MAILPIPE_DATABASE_URL=" + db_.url(), "MAILPIPE_SECRET_KEY=" + key_b64},
+      "e2e-rest-idle"};
+  auto box = crypto::secret_box::from_key(std::string(crypto::key_size, 'k'));
+  ASSERT_TRUE(box);
+  std::string stored;
+  for (int i = 0; i < 200 && stored != "rotated-1"; ++i) {
+    std::this_thread::sleep_for(100ms);
+    auto secret = db::load_secret(*conn_, id, *box);
+    stored = secret ? *secret : "";
+  }
+  EXPECT_EQ(stored, "rotated-1") << node.output();
+  node.signal(SIGTERM);
+  EXPECT_EQ(node.wait_exit(15s), 0) << node.output();
+  for (auto& text : {node.output(), all_logs()})
+    for (auto& secret : {"rt-idle", "rotated-"})
       EXPECT_EQ(text.find(secret), std::string::npos) << text;
 }
 
