@@ -67,6 +67,9 @@ using store_actor = caf::typed_actor<
     // retry time, disabling), in one transaction; the answer comes after the
     // commit.
     caf::replies_to<atom::store, pass_record>::with<pass_ack>,
+    // Seals a refresh token an account's provider rotated to (while the
+    // stored one is still one it replaces).
+    caf::reacts_to<atom::store, rotated_token>,
     // Inserts metrics rows in one statement; returns how many.
     caf::replies_to<atom::store, std::vector<metrics_row>>::with<int64_t>,
     // Extends every lease of the holder's run by the duration; returns how
@@ -212,9 +215,8 @@ using push_watch_actor = caf::typed_actor<
     status_handler,
     // A watcher saw new mail in this account: enqueue its fetch_emails job.
     caf::reacts_to<atom::fetch, int64_t>,
-    // A watcher's provider rotated this account's refresh token (the
-    // string): seal it in place of the stored one.
-    caf::reacts_to<atom::store, int64_t, std::string>,
+    // A watcher's provider rotated its account's refresh token: seal it.
+    caf::reacts_to<atom::store, rotated_token>,
     // Internal: renew the watches, take new ones, drop those turned off.
     caf::reacts_to<atom::tick>>;
 

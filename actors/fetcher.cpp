@@ -182,18 +182,28 @@ fetcher(fetcher_ptr self, config cfg, fetch_fn fetch,
 
 // -- OAuth2 tokens across passes ---------------------------------------------
 
-void forget_stale_tokens(connection_knowledge& know,
-                         const claimed_account& acc) {
-  if (know.tokens && know.tokens->refresh_token() != acc.secret)
-    know.tokens.reset();
+void prepare_tokens(connection_knowledge& know, const config& cfg,
+                    const claimed_account& acc, keep_token_fn keep) {
+  bool oauth = acc.auth_method == "oauth2" || acc.auth_method == "xoauth2";
+  if (!oauth || acc.secret.empty())
+    return;
+  if (know.tokens
+      && (acc.secret == know.tokens->granted()
+          || acc.secret == know.tokens->refresh_token()))
+    return;
+  auto cache = std::make_shared<oauth2::token_cache>(
+      token_endpoint_of(cfg, acc), acc.secret);
+  report_rotations(*cache, acc.id, std::move(keep));
+  know.tokens = std::move(cache);
 }
 
-std::string rotated_secret(const connection_knowledge& know,
-                           const claimed_account& acc) {
-  if (!know.tokens)
-    return "";
-  auto now = know.tokens->refresh_token();
-  return now == acc.secret ? "" : now;
+void report_rotations(oauth2::token_cache& cache, int64_t account_id,
+                      keep_token_fn keep) {
+  cache.on_rotate = [account_id, granted = cache.granted(),
+                     keep = std::move(keep)](const std::string& from,
+                                             const std::string& to) {
+    keep(rotated_token{account_id, {from, granted}, to});
+  };
 }
 
 // -- session hints kept in sync_state -----------------------------------------

@@ -26,17 +26,22 @@ struct connection_knowledge {
   std::shared_ptr<oauth2::token_cache> tokens;
 };
 
-/// Drops the cached tokens of `know` when `acc`'s stored secret is no longer
-/// their refresh token (replaced by the operator, or rotated by another
-/// reader of the account and stored): the pass then starts from the stored
-/// one. Called once per pass, before the fetch.
-void forget_stale_tokens(connection_knowledge& know,
-                         const claimed_account& acc);
+/// Where a token cache hands the refresh tokens its provider rotates to (on
+/// the thread that refreshed).
+using keep_token_fn = std::function<void(rotated_token)>;
 
-/// The refresh token the provider rotated `acc`'s grant to, "" when it did
-/// not (or the account has no tokens).
-std::string rotated_secret(const connection_knowledge& know,
-                           const claimed_account& acc);
+/// Hands each refresh token `cache`'s provider rotates to (`account_id`'s)
+/// to `keep`.
+void report_rotations(oauth2::token_cache& cache, int64_t account_id,
+                      keep_token_fn keep);
+
+/// Makes the token cache of `acc` (an OAuth2 account with its secret open) in
+/// `know`, its rotations handed to `keep`, unless the one there still holds
+/// the stored secret (made with it, or rotated to it). A cache whose chain
+/// the stored secret left (the operator replaced it, or another reader
+/// rotated it and stored the new one) is replaced. Other accounts: nothing.
+void prepare_tokens(connection_knowledge& know, const config& cfg,
+                    const claimed_account& acc, keep_token_fn keep);
 
 /// What the fetch of one pass keeps between its tries: the REST session, whose
 /// replayed answers, attempt counts and limiter reservation let a try go on

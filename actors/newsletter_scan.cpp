@@ -31,19 +31,20 @@ unseal_secret(const config& cfg, pqxx::connection& conn, int64_t account_id) {
   return db::load_secret(conn, account_id, *box);
 }
 
-// Seals `rotated`, the refresh token the provider rotated the account's grant
-// to ("" when it did not), in place of the stored one, so that every later
-// reader of the account starts from it. A failure is logged, not the scan's.
-void keep_rotated(const config& cfg, pqxx::connection& conn, int64_t account_id,
-                  const std::string& rotated) {
-  if (rotated.empty())
-    return;
-  auto box = crypto::secret_box::load(cfg.crypto);
-  auto err =
-      box ? db::store_secret(conn, account_id, rotated, *box) : box.error();
-  if (err)
-    spdlog::warn("account {}: the rotated refresh token was not stored: {}",
-                 account_id, render(err));
+// Seals each refresh token the provider rotates the account's grant to at
+// once, on the scan's connection (a token cache calls it on this thread), so
+// that every later reader of the account starts from it. A failure is logged,
+// not the scan's.
+keep_token_fn seal_on(const config& cfg, pqxx::connection& conn) {
+  return [&cfg, &conn](rotated_token token) {
+    auto box = crypto::secret_box::load(cfg.crypto);
+    auto kept = box ? db::replace_secret(conn, token.account_id, token.from,
+                                         token.to, *box)
+                    : caf::expected<bool>{box.error()};
+    if (!kept)
+      spdlog::warn("account {}: the rotated refresh token was not stored: {}",
+                   token.account_id, render(kept.error()));
+  };
 }
 
 // The scan's cursor, `sync_state.newsletters`, as a JSON element (an error
@@ -167,8 +168,8 @@ caf::expected<imap::session> log_in(const config& cfg, pqxx::connection& conn,
   acc.secret = std::move(*secret);
   connection_knowledge know;
   know.hints = hints_of(acc.sync_state);
+  prepare_tokens(know, cfg, acc, seal_on(cfg, conn));
   auto cred = imap_credentials_of(cfg, acc, know);
-  keep_rotated(cfg, conn, acc.id, rotated_secret(know, acc));
   if (!cred)
     return cred.error();
   auto session = imap::session::open(
@@ -317,10 +318,21 @@ caf::error add_gmail_message(const config& cfg, pqxx::connection& conn,
                           fmt::format("Gmail message {}", id), session, out);
 }
 
+// The later of two history ids (decimal numbers), "" counting as none.
+std::string later_history_id(const std::string& a, const std::string& b) {
+  if (a.size() != b.size())
+    return a.size() > b.size() ? a : b;
+  return a > b ? a : b;
+}
+
 // Reads the account's history page by page. Once a page's messages are in,
-// the cursor moves past the page (to its last record, or to the mailbox's
-// current history after the last page): a scan stopped by a rate limit or an
-// error goes on from there, never from the start of a long history again.
+// the cursor moves past the page (to its last record): a scan stopped by a
+// rate limit or an error goes on from there, never from the start of a long
+// history again. After the last page it moves to the mailbox's history as the
+// first page saw it, or past the last record read if that is later (pages
+// read minutes apart may not list what came in between). A history Gmail no
+// longer has restarts the cursor only when the first page says so; on a
+// later page the next scan goes on from the last whole page.
 caf::error scan_gmail(const config& cfg, pqxx::connection& conn,
                       const claimed_account& acc, api_session& session,
                       newsletter_scan& out) {
@@ -328,13 +340,16 @@ caf::error scan_gmail(const config& cfg, pqxx::connection& conn,
   auto start = cursor_text(acc.sync_state, "history_id");
   if (start.empty())
     return start_history(conn, acc.id, box, out, session);
-  std::string page_token;
+  std::string page_token, first_seen;
   do {
     auto page = box.history(start, page_token);
     if (!page)
       return stop(page.error(), session, out);
     if (!*page)
-      return start_history(conn, acc.id, box, out, session);
+      return page_token.empty() ? start_history(conn, acc.id, box, out, session)
+                                : caf::error{};
+    if (first_seen.empty())
+      first_seen = (*page)->history_id;
     for (auto& id : (*page)->added_ids) {
       if (auto err =
               add_gmail_message(cfg, conn, acc.id, box, id, session, out))
@@ -343,8 +358,9 @@ caf::error scan_gmail(const config& cfg, pqxx::connection& conn,
         return {};
     }
     page_token = (*page)->next_page_token;
-    auto passed =
-        page_token.empty() ? (*page)->history_id : (*page)->last_record_id;
+    auto passed = page_token.empty()
+                      ? later_history_id(first_seen, (*page)->last_record_id)
+                      : (*page)->last_record_id;
     if (!passed.empty()) {
       if (auto err = save_cursor(conn, acc.id, history_cursor(passed)))
         return err;
@@ -389,11 +405,9 @@ caf::error scan_rest(const config& cfg, const ProviderConfig& section,
   auto refresh_token = unseal_secret(cfg, conn, acc.id);
   if (!refresh_token)
     return refresh_token.error();
-  rest_channel channel{section, acc, *refresh_token};
-  auto err = scan(cfg, conn, acc, channel.session, out);
-  if (auto now = channel.tokens.refresh_token(); now != *refresh_token)
-    keep_rotated(cfg, conn, acc.id, now);
-  return err;
+  rest_channel channel{section, acc, std::move(*refresh_token)};
+  report_rotations(channel.tokens, acc.id, seal_on(cfg, conn));
+  return scan(cfg, conn, acc, channel.session, out);
 }
 
 } // namespace

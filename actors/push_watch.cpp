@@ -50,13 +50,18 @@ using watcher_ptr = idle_watcher_actor::stateful_pointer<idle_watcher_state>;
 // passes keep, else from LIST).
 caf::error connect(watcher_ptr self) {
   auto& st = self->state;
+  prepare_tokens(st.know, st.cfg, st.account,
+                 [parent = st.parent](rotated_token token) {
+                   caf::anon_send(parent, atom::store_v, std::move(token));
+                 });
   auto cred = imap_credentials_of(st.cfg, st.account, st.know);
-  if (auto rotated = rotated_secret(st.know, st.account); !rotated.empty()) {
-    st.account.secret = rotated;
-    self->send(st.parent, atom::store_v, st.account.id, std::move(rotated));
-  }
-  if (!cred)
+  if (!cred) {
+    // A refused refresh token may be one another reader rotated away: the
+    // watcher ends, and the next rescan starts one with the stored secret.
+    if (is(cred.error(), ec::auth_failed))
+      self->quit(cred.error());
     return cred.error();
+  }
   auto opened =
       imap::session::open(imap_endpoint_of(st.account),
                           imap::make_settings(st.cfg.imap), &st.know.hints);
@@ -232,20 +237,31 @@ bool add_fetch_job(watch_ptr self, int64_t account) {
   return true;
 }
 
-// Seals the refresh token a watcher's provider rotated `account`'s grant to
-// in place of the stored one, so that its passes start from it. A failure is
-// logged: the watcher itself goes on with the token it holds.
-void keep_rotated_secret(watch_ptr self, int64_t account,
-                         const std::string& secret) {
+// Seals a refresh token a watcher's provider rotated to, so that the
+// account's passes start from it; one the database did not take is kept and
+// sealed at the next rescan that reaches it (the watcher goes on with the
+// token it holds meanwhile).
+bool keep_rotated_token(watch_ptr self, const rotated_token& token) {
   auto& st = self->state;
-  auto err = !st.conn  ? caf::make_error(ec::database_unavailable,
-                                         "no database connection")
-             : !st.box ? caf::make_error(ec::invalid_config, "no secret key")
-                       : db::store_secret(*st.conn, account, secret, *st.box);
-  if (err)
-    spdlog::warn("push watch: account {}: the rotated refresh token was not "
-                 "stored: {}",
-                 account, render(err));
+  if (!st.box)
+    return true; // nothing can be sealed without the key
+  if (!st.conn)
+    return false;
+  auto kept = db::replace_secret(*st.conn, token.account_id, token.from,
+                                 token.to, *st.box);
+  if (!kept) {
+    st.conn.reset();
+    note_error(self, kept.error());
+    return false;
+  }
+  return true;
+}
+
+// Seals the rotated tokens not sealed yet.
+void keep_unsealed_tokens(watch_ptr self) {
+  auto& unsealed = self->state.unsealed;
+  for (auto i = unsealed.begin(); i != unsealed.end();)
+    i = keep_rotated_token(self, i->second) ? unsealed.erase(i) : std::next(i);
 }
 
 // Queues the reports not queued yet (the database was away when they came).
@@ -273,6 +289,7 @@ void rescan(watch_ptr self) {
   }
   st.last_error.clear();
   add_unqueued_jobs(self);
+  keep_unsealed_tokens(self);
   watcher_map next;
   for (auto& acc : *held) {
     auto i = st.watchers->find(acc.id);
@@ -407,8 +424,9 @@ push_watch_actor::behavior_type push_watch(watch_ptr self, config cfg) {
         if (!add_fetch_job(self, account))
           self->state.unqueued.insert(account);
       },
-      [self](atom::store, int64_t account, const std::string& secret) {
-        keep_rotated_secret(self, account, secret);
+      [self](atom::store, rotated_token& token) {
+        if (!keep_rotated_token(self, token))
+          self->state.unsealed[token.account_id] = std::move(token);
       },
       [self](atom::status) { return watch_status(self->state); },
   };

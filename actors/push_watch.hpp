@@ -112,6 +112,9 @@ struct push_watch_state {
   /// Accounts whose report came while the database was away: queued at the
   /// next rescan that reaches it.
   std::set<int64_t> unqueued;
+  /// Refresh tokens the watchers' providers rotated to while the database was
+  /// away, by account: sealed at the next rescan that reaches it.
+  std::map<int64_t, rotated_token> unsealed;
   std::string last_error;
   /// Set by the exit message: the watch ends once its watchers are down.
   bool stopping = false;

@@ -74,22 +74,31 @@ caf::expected<claim_result> claim(store_ptr self, const claim_request& req) {
                  });
 }
 
-// Seals the refresh token a pass's provider rotated to in place of the
-// account's, so that the next pass (of any node, or of a later `process`)
-// starts from it.
-caf::error keep_rotated_secret(store_ptr self, pqxx::connection& conn,
-                               const pass_record& rec) {
-  if (rec.rotated_secret.empty() || !self->state.box)
-    return {};
-  return db::store_secret(conn, rec.account_id, rec.rotated_secret,
-                          *self->state.box);
+// Seals a refresh token an account's provider rotated to, so that every later
+// pass (of any node, or of a later `process`) starts from it; a dry run's
+// too, since keeping access is not a result. Not when the stored one changed
+// meanwhile (the operator's, or a newer rotation).
+void keep_rotated_token(store_ptr self, const rotated_token& token) {
+  if (!self->state.box)
+    return;
+  auto kept = with_db(
+      self, "keep a rotated refresh token", [&](pqxx::connection& conn) {
+        return db::replace_secret(conn, token.account_id, token.from, token.to,
+                                  *self->state.box);
+      });
+  if (kept && *kept)
+    spdlog::info("store: account {}: kept the refresh token its provider "
+                 "rotated to",
+                 token.account_id);
+  else if (kept)
+    spdlog::info("store: account {}: a rotated refresh token not kept: the "
+                 "stored one changed meanwhile",
+                 token.account_id);
 }
 
 caf::expected<pass_ack> write_pass(store_ptr self, const pass_record& rec) {
   return with_db(self, "record pass",
                  [&](pqxx::connection& conn) -> caf::expected<pass_ack> {
-                   if (auto err = keep_rotated_secret(self, conn, rec))
-                     return err;
                    pass_ack ack;
                    if (!rec.failed) {
                      auto n = db::record_pass(conn, rec.run_id, rec.account_id,
@@ -150,6 +159,9 @@ store(store_actor::stateful_pointer<store_state> self, config cfg,
       [self](atom::run, const claim_request& req) { return claim(self, req); },
       [self](atom::store, const pass_record& rec) {
         return write_pass(self, rec);
+      },
+      [self](atom::store, const rotated_token& token) {
+        keep_rotated_token(self, token);
       },
       [self](atom::store, const std::vector<metrics_row>& rows) {
         return with_db(self, "insert metrics", [&](pqxx::connection& conn) {

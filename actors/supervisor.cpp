@@ -25,8 +25,6 @@ struct pass {
   outcome_promise promise;
   pass_outcome outcome;
   std::chrono::steady_clock::time_point started;
-  /// The refresh token the provider rotated to during the fetch, if any.
-  std::string rotated_secret;
 };
 
 using pass_ptr = std::shared_ptr<pass>;
@@ -58,7 +56,6 @@ pass_record record_of(const pass& p) {
   pass_record rec;
   rec.run_id = p.req.run_id;
   rec.account_id = p.outcome.account_id;
-  rec.rotated_secret = p.rotated_secret;
   return rec;
 }
 
@@ -168,9 +165,20 @@ void analyze(supervisor_ptr self, const pass_ptr& p,
           });
 }
 
+// Hands a refresh token the provider rotated to the account's store (a token
+// cache calls it on the fetcher's thread, as soon as the provider answers).
+keep_token_fn keep_in_store(const pipeline_ptr& context) {
+  return [context](rotated_token token) {
+    if (!context->stores.empty())
+      caf::anon_send(context->store_for(token.account_id), atom::store_v,
+                     std::move(token));
+  };
+}
+
 void fetch(supervisor_ptr self, const pass_ptr& p) {
   auto& st = self->state;
-  forget_stale_tokens(*st.knowledge, p->req.account);
+  prepare_tokens(*st.knowledge, st.context->cfg, p->req.account,
+                 keep_in_store(st.context));
   auto know = std::make_shared<connection_knowledge>(*st.knowledge);
   auto& ctx = *st.context;
   auto worker =
@@ -181,11 +189,9 @@ void fetch(supervisor_ptr self, const pass_ptr& p) {
       .then(
           [self, p, know](std::vector<found_message>& found) {
             self->state.knowledge = know;
-            p->rotated_secret = rotated_secret(*know, p->req.account);
             analyze(self, p, std::move(found));
           },
-          [self, p, worker, know](const caf::error& err) {
-            p->rotated_secret = rotated_secret(*know, p->req.account);
+          [self, p, worker](const caf::error& err) {
             auto kind = class_of(err);
             if (kind == failure_class::timeout)
               self->send_exit(worker, caf::exit_reason::kill);

@@ -157,10 +157,17 @@ struct pass_record {
   /// The IMAP session hints to keep in `sync_state.imap_hints` as JSON, ""
   /// when they did not change (successes only).
   std::string imap_hints;
-  /// The refresh token the provider rotated to during the pass, to seal in
-  /// place of the account's ("" when none). Left out of `inspect`, so no
-  /// rendering of a message ever shows it.
-  std::string rotated_secret;
+};
+
+/// A refresh token an account's provider rotated to, to seal in place of the
+/// stored one while that is still one its reader started from. Only the
+/// account is in `inspect`, so no rendering of a message ever shows a token.
+struct rotated_token {
+  int64_t account_id = 0;
+  /// The token it replaces, and the one the reader's cache was made with.
+  std::vector<std::string> from;
+  /// The new refresh token.
+  std::string to;
 };
 
 /// What the store answers to a `pass_record`.
@@ -346,6 +353,11 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, pass_record& x) {
   return f(caf::meta::type_name("pass_record"), x.run_id, x.account_id, x.found,
            x.failed, x.kind, x.message, x.imap_hints);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, rotated_token& x) {
+  return f(caf::meta::type_name("rotated_token"), x.account_id);
 }
 
 template <class Inspector>

@@ -1,5 +1,7 @@
 #include "adapters/db/account_store.hpp"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 #include <pqxx/pqxx>
 
@@ -141,6 +143,32 @@ caf::expected<std::string> load_secret(pqxx::connection& conn,
                     "this key (wrong key, or the data was altered)",
                     account_id));
   return plain;
+}
+
+caf::expected<bool> replace_secret(pqxx::connection& conn, int64_t account_id,
+                                   const std::vector<std::string>& from,
+                                   const std::string& to,
+                                   const crypto::secret_box& box) {
+  auto sealed = box.seal(to, secret_binding(account_id));
+  if (!sealed)
+    return sealed.error();
+  return guarded("replace account secret", [&] {
+    pqxx::work tx{conn};
+    auto rows = tx.exec_params("SELECT secret_encrypted FROM email_accounts "
+                               "WHERE id = $1 FOR UPDATE",
+                               account_id);
+    if (rows.empty() || rows[0][0].is_null())
+      return false;
+    auto stored = box.open(pqxx::binarystring{rows[0][0]}.str(),
+                           secret_binding(account_id));
+    if (!stored || std::find(from.begin(), from.end(), *stored) == from.end())
+      return false;
+    tx.exec_params("UPDATE email_accounts SET secret_encrypted = $2, "
+                   "updated_at = now() WHERE id = $1",
+                   account_id, pqxx::binarystring{*sealed});
+    tx.commit();
+    return true;
+  });
 }
 
 std::string_view account_state_sql() {

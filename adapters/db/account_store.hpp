@@ -43,6 +43,15 @@ caf::error store_secret(pqxx::connection& conn, int64_t account_id,
                         const std::string& secret,
                         const crypto::secret_box& box);
 
+/// Replaces an account's secret with `to`, a refresh token its provider
+/// rotated, only while the stored one is one of `from` (the tokens its reader
+/// started from): a token the operator stored meanwhile, or a newer rotation,
+/// is never overwritten by an older chain. True when it replaced it.
+caf::expected<bool> replace_secret(pqxx::connection& conn, int64_t account_id,
+                                   const std::vector<std::string>& from,
+                                   const std::string& to,
+                                   const crypto::secret_box& box);
+
 /// Opens an account's secret; `ec::not_found` when the account or its secret is missing,
 /// `ec::auth_failed` when the key is wrong or the stored bytes were altered or moved.
 caf::expected<std::string> load_secret(pqxx::connection& conn,

@@ -78,15 +78,16 @@ caf::expected<token> refresh(http::client& client, const endpoint& ep,
 
 token_cache::token_cache(endpoint ep, std::string refresh_token,
                          duration margin)
-    : ep_(std::move(ep)), refresh_token_(std::move(refresh_token)),
-      margin_(margin) {}
+    : ep_(std::move(ep)), granted_(refresh_token),
+      refresh_token_(std::move(refresh_token)), margin_(margin) {}
 
 caf::expected<std::string> token_cache::access_token(http::client& client,
                                                      http::time_point now) {
   std::lock_guard<std::mutex> guard{mtx_};
   if (!access_token_.empty() && now + margin_ < expires_at_)
     return access_token_;
-  auto tok = refresh(client, ep_, refresh_token_, now);
+  auto from = refresh_token();
+  auto tok = refresh(client, ep_, from, now);
   if (!tok) {
     access_token_.clear();
     return std::move(tok.error());
@@ -94,12 +95,15 @@ caf::expected<std::string> token_cache::access_token(http::client& client,
   ++refreshes_;
   access_token_ = std::move(tok->access_token);
   expires_at_ = tok->expires_at;
-  if (!tok->refresh_token.empty() && tok->refresh_token != refresh_token_) {
-    refresh_token_ = std::move(tok->refresh_token);
+  if (!tok->refresh_token.empty() && tok->refresh_token != from) {
+    {
+      std::lock_guard<std::mutex> rt_guard{refresh_token_mtx_};
+      refresh_token_ = tok->refresh_token;
+    }
     spdlog::info("oauth2: {} rotated the refresh token",
                  http::origin_of(ep_.token_url));
     if (on_rotate)
-      on_rotate(refresh_token_);
+      on_rotate(from, tok->refresh_token);
   }
   return access_token_;
 }
@@ -110,7 +114,7 @@ void token_cache::invalidate() {
 }
 
 std::string token_cache::refresh_token() const {
-  std::lock_guard<std::mutex> guard{mtx_};
+  std::lock_guard<std::mutex> guard{refresh_token_mtx_};
   return refresh_token_;
 }
 

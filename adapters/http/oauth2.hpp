@@ -66,19 +66,26 @@ public:
   /// Forgets the access token (after the server refused it with 401).
   void invalidate();
 
-  /// The current refresh token (rotated ones replace the original).
+  /// The current refresh token (rotated ones replace the original); never
+  /// waits for a refresh in progress.
   std::string refresh_token() const;
+
+  /// The refresh token the cache was made with.
+  const std::string& granted() const { return granted_; }
 
   /// How many refresh grants were made so far.
   size_t refreshes() const;
 
-  /// Called with the new refresh token when the server rotates it, so the
-  /// caller can store it (encrypted); may be empty.
-  std::function<void(const std::string&)> on_rotate;
+  /// Called with the refresh token it replaces and the new one when the
+  /// server rotates it, so the caller can store the new one (encrypted); may
+  /// be empty. Runs on the thread that asked for the access token.
+  std::function<void(const std::string& from, const std::string& to)> on_rotate;
 
 private:
-  mutable std::mutex mtx_;
+  mutable std::mutex mtx_; // held through a refresh
   endpoint ep_;
+  const std::string granted_;
+  mutable std::mutex refresh_token_mtx_; // held only to copy or replace it
   std::string refresh_token_;
   duration margin_;
   std::string access_token_;

@@ -38,9 +38,6 @@ struct message_page {
   std::vector<std::string> ids;
   /// `nextPageToken`, "" on the last page.
   std::string next_page_token;
-  /// The `id` of the page's last history record ("" when it has none): a
-  /// later list from it starts after this page.
-  std::string last_record_id;
 };
 
 /// Parses a users.messages.list response; ec::parse_error when malformed.

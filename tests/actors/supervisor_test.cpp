@@ -58,6 +58,7 @@ store_actor::behavior_type fake_store(journal_ptr j) {
         ack.failure.retry_at = j->now + retry_after;
         return ack;
       },
+      [](atom::store, const rotated_token&) {},
       [](atom::store, const std::vector<metrics_row>& rows) {
         return static_cast<int64_t>(rows.size());
       },

@@ -863,16 +863,40 @@ TEST_F(process_providers,
   };
   pass();
   pass();
-  // A fetch_emails job's newsletter scan, in a node, rotates it too.
-  std::ofstream{dir_ + "/mailpipe.toml", std::ios::app}
-      << "[jobs]\nworkers = 1\npoll_interval = \"1h\"\n"
-         "[http]\nlisten = \"\"\n";
+  // In a node: its supervisor keeps the tokens across passes, so its second
+  // pass refreshes nothing; a fetch_emails job's newsletter scan rotates the
+  // token the supervisor holds away, and the supervisor's next pass starts
+  // from the one the scan stored.
+  {
+    // A run every second.
+    std::ifstream in{dir_ + "/mailpipe.toml"};
+    std::string toml{std::istreambuf_iterator<char>{in}, {}};
+    toml = std::regex_replace(toml, std::regex{"\\[processing\\]\n"},
+                              "[processing]\ninterval = \"1s\"\n");
+    std::ofstream{dir_ + "/mailpipe.toml"}
+        << toml << "[jobs]\nworkers = 1\npoll_interval = \"1h\"\n"
+        << "[http]\nlisten = \"\"\n";
+  }
   {
     test::child_process node{
         {test::mailpipe_binary(), "--config", dir_ + "/mailpipe.toml", "run"},
         {"MAILPIPE_DATABASE_URL=" + db_.url(),
          "MAILPIPE_SECRET_KEY=" + key_b64},
         "e2e-rest-rotate"};
+    auto node_pass = [&] {
+      auto token = add_test();
+      graph_.add("rot@outlook.test", token, "inbox");
+      EXPECT_TRUE(test::eventually(
+          db_.url(),
+          fmt::format("SELECT count(*) = 1 FROM test_results r JOIN tests t "
+                      "ON t.id = r.test_id WHERE t.test_id = '{}' AND "
+                      "r.status = 'found'",
+                      token),
+          20s))
+          << node.output();
+    };
+    node_pass();
+    node_pass();
     auto job =
         mailpipe({"jobs", "enqueue", "fetch_emails", "--id", "rot-1",
                   "--payload", fmt::format(R"({{"account_id":{}}})", account)});
@@ -881,6 +905,7 @@ TEST_F(process_providers,
         db_.url(), "SELECT state = 'succeeded' FROM jobs WHERE id = 'rot-1'",
         20s))
         << node.output();
+    node_pass();
     node.signal(SIGTERM);
     EXPECT_EQ(node.wait_exit(15s), 0) << node.output();
   }
@@ -888,8 +913,9 @@ TEST_F(process_providers,
   std::vector<std::string> sent;
   for (auto& grant : graph_.stub.requests("/token"))
     sent.push_back(grant.param("refresh_token"));
-  EXPECT_EQ(sent, (std::vector<std::string>{"rt-rot", "rotated-1", "rotated-2",
-                                            "rotated-3"}));
+  EXPECT_EQ(sent,
+            (std::vector<std::string>{"rt-rot", "rotated-1", "rotated-2",
+                                      "rotated-3", "rotated-4", "rotated-5"}));
   EXPECT_EQ(scalar("SELECT count(*) FROM email_account_failures"), 0);
   for (auto& text : {last_run_.out, last_run_.err, all_logs()})
     for (auto& secret : {"rt-rot", "rotated-"})

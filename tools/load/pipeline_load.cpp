@@ -245,12 +245,12 @@ public:
     if (opt_.keep) {
       // What a later `mailpipe --config DIR/mailpipe.toml ...` needs (the
       // key is random per round): `source DIR/env`.
-      std::ofstream{dir_ / "env"}
-          << fmt::format("export MAILPIPE_DATABASE_URL='{}'\nexport "
-                         "MAILPIPE_SECRET_KEY='{}'\n",
-                         url_, key_);
-      fs::permissions(dir_ / "env",
-                      fs::perms::owner_read | fs::perms::owner_write);
+      auto env = dir_ / "env";
+      std::ofstream{env}.close(); // created empty, closed to others, filled
+      fs::permissions(env, fs::perms::owner_read | fs::perms::owner_write);
+      std::ofstream{env} << fmt::format("export MAILPIPE_DATABASE_URL='{}'\n"
+                                        "export MAILPIPE_SECRET_KEY='{}'\n",
+                                        url_, key_);
       fmt::print("kept database {} and {} (its environment: {})\n", name_,
                  dir_.string(), (dir_ / "env").string());
       return;

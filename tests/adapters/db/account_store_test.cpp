@@ -57,6 +57,17 @@ TEST(account_store, secrets_are_sealed_bound_to_their_row_and_open_again) {
   ASSERT_FALSE(db::store_secret(**conn, *b, "1//rotated-3", box));
   EXPECT_EQ(db::load_secret(**conn, *b, box).value(), "1//rotated-3");
 
+  // A rotation replaces it only while the stored one is one it started from.
+  EXPECT_FALSE(db::replace_secret(**conn, *b, {"1//old", "1//older"},
+                                  "1//stale-chain", box)
+                   .value());
+  EXPECT_EQ(db::load_secret(**conn, *b, box).value(), "1//rotated-3");
+  EXPECT_TRUE(db::replace_secret(**conn, *b, {"1//rotated-4", "1//rotated-3"},
+                                 "1//rotated-5", box)
+                  .value());
+  EXPECT_EQ(db::load_secret(**conn, *b, box).value(), "1//rotated-5");
+  EXPECT_FALSE(db::replace_secret(**conn, 999999, {"x"}, "y", box).value());
+
   // Another key does not open it, and the error does not show the secret.
   auto wrong = db::load_secret(**conn, *a, make_box('x'));
   ASSERT_FALSE(wrong);

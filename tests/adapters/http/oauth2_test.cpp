@@ -158,10 +158,16 @@ TEST(oauth2, rotated_refresh_token_is_kept_and_reported) {
   test::fake_clock fc;
   oauth2::token_cache cache{endpoint_of(stub), "rt-good"};
   std::string stored;
-  cache.on_rotate = [&](const std::string& t) { stored = t; };
+  std::string replaced;
+  cache.on_rotate = [&](const std::string& from, const std::string& to) {
+    replaced = from;
+    stored = to;
+  };
   ASSERT_TRUE(cache.access_token(c, *fc.now));
   EXPECT_EQ(stored, "rt-rotated");
+  EXPECT_EQ(replaced, "rt-good");
   EXPECT_EQ(cache.refresh_token(), "rt-rotated");
+  EXPECT_EQ(cache.granted(), "rt-good");
 }
 
 // -- 401 handling -------------------------------------------------------------
