@@ -94,28 +94,6 @@ import_accounts(pqxx::connection& conn, const std::vector<account_import>& rows,
   }
 }
 
-caf::error store_secret(pqxx::connection& conn, int64_t account_id,
-                        const std::string& secret,
-                        const crypto::secret_box& box) {
-  auto sealed = box.seal(secret, secret_binding(account_id));
-  if (!sealed)
-    return sealed.error();
-  auto updated = guarded("store account secret", [&] {
-    pqxx::nontransaction tx{conn};
-    return tx
-        .exec_params("UPDATE email_accounts SET secret_encrypted = $2, "
-                     "updated_at = now() WHERE id = $1",
-                     account_id, pqxx::binarystring{*sealed})
-        .affected_rows();
-  });
-  if (!updated)
-    return updated.error();
-  if (*updated == 0)
-    return caf::make_error(ec::not_found,
-                           fmt::format("no account {}", account_id));
-  return caf::none;
-}
-
 caf::expected<std::string> load_secret(pqxx::connection& conn,
                                        int64_t account_id,
                                        const crypto::secret_box& box) {

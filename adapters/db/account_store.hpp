@@ -38,11 +38,6 @@ caf::expected<int64_t> add_account(pqxx::connection& conn,
                                    const std::string& secret,
                                    const crypto::secret_box& box);
 
-/// Replaces an account's secret (e.g. a refresh token the provider rotated).
-caf::error store_secret(pqxx::connection& conn, int64_t account_id,
-                        const std::string& secret,
-                        const crypto::secret_box& box);
-
 /// Replaces an account's secret with `to`, a refresh token its provider
 /// rotated, only while the stored one is one of `from` (the tokens its reader
 /// started from): a token the operator stored meanwhile, or a newer rotation,

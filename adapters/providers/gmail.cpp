@@ -268,26 +268,6 @@ mailbox::history(std::string_view start_history_id,
   return std::move(*page);
 }
 
-caf::expected<history_result>
-mailbox::history_since(std::string_view start_history_id) {
-  history_result out;
-  std::set<std::string> seen;
-  std::string page_token;
-  do {
-    auto page = history(start_history_id, page_token);
-    if (!page)
-      return std::move(page.error());
-    if (!*page)
-      return history_result{true, {}, {}};
-    for (auto& id : (*page)->added_ids)
-      if (seen.insert(id).second)
-        out.added_ids.push_back(id);
-    out.history_id = std::move((*page)->history_id);
-    page_token = std::move((*page)->next_page_token);
-  } while (!page_token.empty());
-  return out;
-}
-
 caf::expected<std::string> mailbox::current_history_id() {
   auto resp = session_.get(url("profile"), cost_profile);
   if (!resp)

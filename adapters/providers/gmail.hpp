@@ -110,17 +110,6 @@ struct options {
   std::string test_id_pattern = analysis_config{}.test_id_pattern;
 };
 
-/// The result of an incremental fetch.
-struct history_result {
-  /// True when Gmail no longer has the history from the stored id (HTTP 404):
-  /// the caller must do a full search and store `history_id` from the profile.
-  bool resync_needed = false;
-  /// Messages added since, in history order.
-  std::vector<std::string> added_ids;
-  /// The historyId to store for the next call.
-  std::string history_id;
-};
-
 /// One Gmail mailbox, read through an authorized session. Blocking.
 class mailbox {
 public:
@@ -148,11 +137,6 @@ public:
   /// deleted).
   caf::expected<raw_message> raw(std::string_view id);
 
-  /// users.history.list from `start_history_id` (messageAdded only, every
-  /// page).
-  caf::expected<history_result>
-  history_since(std::string_view start_history_id);
-
   /// One page of users.history.list from `start_history_id` (messageAdded
   /// only; `page_token` "" for the first): nullopt when Gmail no longer has
   /// that history (HTTP 404).
@@ -163,7 +147,7 @@ public:
   /// incremental fetches.
   caf::expected<std::string> current_history_id();
 
-  /// Reads `ids` (e.g. from `history_since`) and keeps those carrying one of
+  /// Reads `ids` (e.g. from `history` pages) and keeps those carrying one of
   /// `test_ids` by the test-id rule (`carried_test_ids`); messages deleted
   /// meanwhile are skipped.
   caf::expected<std::vector<found_message>>

@@ -531,13 +531,24 @@ TEST(gmail, history_lists_added_messages_across_pages) {
     f.gmail.add("h" + std::to_string(i), {"INBOX"}, "", "s", "", 1000 + i);
   f.gmail.add("hx", {"SPAM"}, "mp-ffffffff06", "s", "", 5000);
   auto mb = f.mailbox();
-  auto hist = mb.history_since("155");
-  ASSERT_TRUE(hist) << render(hist.error());
-  EXPECT_FALSE(hist->resync_needed);
-  EXPECT_EQ(hist->history_id, "200");
-  ASSERT_EQ(hist->added_ids.size(), 603u); // m2, m3, h0..h599, hx
-  EXPECT_EQ(hist->added_ids.front(), "m2");
-  EXPECT_EQ(hist->added_ids.back(), "hx");
+  std::vector<std::string> added;
+  std::string token;
+  int pages = 0;
+  do {
+    auto page = mb.history("155", token);
+    ASSERT_TRUE(page) << render(page.error());
+    ASSERT_TRUE(*page) << "history gone";
+    EXPECT_EQ((*page)->history_id, "200");
+    EXPECT_FALSE((*page)->last_record_id.empty());
+    added.insert(added.end(), (*page)->added_ids.begin(),
+                 (*page)->added_ids.end());
+    token = (*page)->next_page_token;
+    ++pages;
+  } while (!token.empty() && pages < 10);
+  EXPECT_EQ(pages, 2);
+  ASSERT_EQ(added.size(), 603u); // m2, m3, h0..h599, hx
+  EXPECT_EQ(added.front(), "m2");
+  EXPECT_EQ(added.back(), "hx");
   auto reqs = f.gmail.stub.requests(prefix + "history");
   ASSERT_EQ(reqs.size(), 2u);
   EXPECT_EQ(reqs[0].param("historyTypes"), "messageAdded");
@@ -572,10 +583,9 @@ TEST(gmail, expired_history_asks_for_a_full_resync) {
   fixture f;
   f.seed();
   auto mb = f.mailbox();
-  auto hist = mb.history_since("42");
-  ASSERT_TRUE(hist) << render(hist.error());
-  EXPECT_TRUE(hist->resync_needed);
-  EXPECT_TRUE(hist->added_ids.empty());
+  auto gone = mb.history("42", "");
+  ASSERT_TRUE(gone) << render(gone.error());
+  EXPECT_FALSE(*gone); // Gmail no longer has it: 404
   auto now = mb.current_history_id();
   ASSERT_TRUE(now) << render(now.error());
   EXPECT_EQ(*now, "200");
