@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/alerter.hpp"
+#include "actors/last_error.hpp"
 #include "actors/lease_keeper.hpp"
 #include "adapters/db/connection.hpp"
 #include "adapters/db/newsletters.hpp"
@@ -54,10 +55,8 @@ private:
 
 void note_error(worker_ptr self, const caf::error& err) {
   auto& st = self->state;
-  auto text = render(err);
-  if (text != st.last_error)
-    spdlog::error("job worker: {}", text);
-  st.last_error = std::move(text);
+  if (keep_last_error(st.last_error, err))
+    spdlog::error("job worker: {}", st.last_error);
 }
 
 // The worker's connection, opened when missing; null after saying why.

@@ -3,6 +3,7 @@
 #include <caf/actor_system.hpp>
 #include <spdlog/spdlog.h>
 
+#include "actors/last_error.hpp"
 #include "adapters/db/connection.hpp"
 #include "adapters/db/jobs.hpp"
 
@@ -14,10 +15,8 @@ using keeper_ptr = lease_keeper_actor::stateful_pointer<lease_keeper_state>;
 
 void note_error(keeper_ptr self, const caf::error& err) {
   auto& st = self->state;
-  auto text = render(err);
-  if (text != st.last_error)
-    spdlog::error("lease keeper: {}", text);
-  st.last_error = std::move(text);
+  if (keep_last_error(st.last_error, err))
+    spdlog::error("lease keeper: {}", st.last_error);
 }
 
 // Extends the lease of every job held now, owner by owner; a database that

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "actors/last_error.hpp"
 #include "adapters/db/account_store.hpp"
 #include "adapters/db/connection.hpp"
 #include "adapters/db/jobs.hpp"
@@ -163,11 +164,9 @@ void after_failure(watcher_ptr self, const caf::error& err) {
     return self->quit(caf::exit_reason::user_shutdown);
   ++st.failures;
   auto wait = reconnect_wait(st.failures);
-  auto text = render(err);
-  if (text != st.last_error)
+  if (keep_last_error(st.last_error, err))
     spdlog::warn("push watch: account {}: {} (connecting again in {})",
-                 st.account.id, text, format_duration(wait));
-  st.last_error = std::move(text);
+                 st.account.id, st.last_error, format_duration(wait));
   self->delayed_send(self, wait, atom::run_v);
 }
 
@@ -186,10 +185,8 @@ using watch_ptr = push_watch_actor::stateful_pointer<push_watch_state>;
 
 void note_error(watch_ptr self, const caf::error& err) {
   auto& st = self->state;
-  auto text = render(err);
-  if (text != st.last_error)
-    spdlog::error("push watch: {}", text);
-  st.last_error = std::move(text);
+  if (keep_last_error(st.last_error, err))
+    spdlog::error("push watch: {}", st.last_error);
 }
 
 // The watcher of `acc`, monitored; nullopt when its secret cannot be opened.

@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/alerter.hpp"
+#include "actors/last_error.hpp"
 #include "adapters/db/connection.hpp"
 #include "adapters/db/deadline.hpp"
 
@@ -60,10 +61,8 @@ void alert_outage(registrar_ptr self) {
 
 void note_failure(registrar_ptr self, const caf::error& err) {
   auto& st = self->state;
-  auto msg = render(err);
-  if (msg != st.last_error)
-    spdlog::error("registrar: {}", msg);
-  st.last_error = std::move(msg);
+  if (keep_last_error(st.last_error, err))
+    spdlog::error("registrar: {}", st.last_error);
   auto down_for = caf::make_timestamp() - st.last_success;
   if (!st.outage_reported && down_for >= st.cfg.node.dead_after) {
     spdlog::critical("registrar: the database has not answered for {}: {}",
