@@ -11,6 +11,7 @@
 #include "adapters/db/account_store.hpp"
 #include "adapters/db/json_output.hpp"
 #include "adapters/db/pipeline.hpp"
+#include "adapters/http/client.hpp"
 #include "adapters/mail/newsletter.hpp"
 #include "adapters/providers/gmail.hpp"
 #include "adapters/providers/graph.hpp"
@@ -236,12 +237,18 @@ struct rest_channel {
 // in a dead job rather than in a job snoozed for ever.
 caf::error stop(const caf::error& err, const api_session& session,
                 newsletter_scan& out) {
+  auto snooze = [&](duration wait) {
+    out.retry_in = std::max(wait, duration{1});
+    return caf::error{};
+  };
+  // A Retry-After longer than the session waits for comes back as it is.
+  if (auto wait = http::retry_after(err); wait && is(err, ec::rate_limited))
+    return snooze(*wait);
   if (!is(err, ec::retry_later))
     return err;
   if (!is(session.cause(), ec::rate_limited))
     return session.cause() ? session.cause() : err;
-  out.retry_in = std::max(session.retry_in(), duration{1});
-  return {};
+  return snooze(session.retry_in());
 }
 
 // True for a message the scan cannot read whatever it tries (larger than a

@@ -68,18 +68,21 @@ caf::error connect(watcher_ptr self) {
                           imap::make_settings(st.cfg.imap), &st.know.hints);
   if (!opened)
     return opened.error();
-  st.interrupt->attach(opened->native_handle());
-  if (auto err = opened->authenticate(*cred))
+  // Kept in the state at once, so that a failed login closes its socket only
+  // after `disconnect` detached it from the interrupt (never a number the
+  // system may give to another connection meanwhile).
+  st.session.emplace(std::move(*opened));
+  st.interrupt->attach(st.session->native_handle());
+  if (auto err = st.session->authenticate(*cred))
     return err;
   st.junk_folder = st.know.hints.junk_folder;
   if (st.junk_folder.empty()) {
-    auto boxes = opened->list();
+    auto boxes = st.session->list();
     if (!boxes)
       return boxes.error();
     if (auto junk = imap::find_junk(*boxes))
       st.junk_folder = junk->name;
   }
-  st.session.emplace(std::move(*opened));
   return {};
 }
 
@@ -133,12 +136,16 @@ caf::error watch_round(watcher_ptr self) {
   }
   uint32_t exists = 0;
   auto inbox = moved(*st.session, "INBOX", st.inbox_next, &exists);
-  if (!inbox)
-    return inbox.error();
-  if (news || *inbox) {
+  if (inbox && *inbox)
+    news = true;
+  if (news) {
     ++st.reports;
     self->send(st.parent, atom::fetch_v, st.account.id);
   }
+  // The junk folder's new UIDNEXT is kept: its news went out even when INBOX
+  // could not be examined.
+  if (!inbox)
+    return inbox.error();
   log_first_round(self);
   // New mail ends the IDLE early; the next round's look reports it.
   auto idle = st.session->idle(st.cfg.imap.idle_interval, exists);
@@ -193,6 +200,8 @@ void note_error(watch_ptr self, const caf::error& err) {
 std::optional<watched_account> start_watcher(watch_ptr self,
                                              claimed_account acc) {
   auto& st = self->state;
+  if (!st.conn)
+    return std::nullopt; // lost during this rescan: the next one starts it
   auto secret = db::load_secret(*st.conn, acc.id, *st.box);
   if (!secret) {
     spdlog::warn("push watch: account {}: {}", acc.id, render(secret.error()));

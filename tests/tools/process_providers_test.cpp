@@ -262,8 +262,10 @@ struct fake_gmail : fake_api {
 
   /// History before this is gone.
   size_t oldest_history = 100;
-  /// This many history calls are answered 429 with `Retry-After: 1` first.
+  /// This many history calls are answered 429 with `Retry-After:
+  /// history_retry_after` first.
   int history_rate_limits = 0;
+  std::string history_retry_after = "1";
   /// History records per page (0: all on one page).
   size_t history_page_size = 0;
   /// This many calls for a page after the first are answered 429 first.
@@ -278,7 +280,7 @@ struct fake_gmail : fake_api {
     if (history_rate_limits > 0
         || (!token.empty() && next_page_rate_limits > 0)) {
       --(token.empty() ? history_rate_limits : next_page_rate_limits);
-      return google_rate_limited("1");
+      return google_rate_limited(history_retry_after);
     }
     auto start = std::stoul(r.param("startHistoryId"));
     if (start < oldest_history)
@@ -1055,6 +1057,7 @@ TEST_F(process_providers,
 
 TEST_F(process_providers,
        fetch_emails_jobs_read_the_new_newsletters_of_gmail_and_outlook) {
+  write_config("max_retry_wait = \"1s\"");
   gmail_.oauth.grant("rt-news-g", "news@gmail.test");
   graph_.oauth.grant("rt-news-o", "news@outlook.test");
   auto g = add_account("news@gmail.test", "gmail", "rt-news-g");
@@ -1166,6 +1169,23 @@ TEST_F(process_providers,
   EXPECT_EQ(fetch("g-4", g), 1);
   EXPECT_EQ(scalar("SELECT attempts FROM jobs WHERE id = 'g-4'"), 1);
   EXPECT_EQ(gmail_.stub.count(gmail_prefix + "history"), history_calls + 2);
+  // A Retry-After longer than gmail.max_retry_wait (1 s in this test): the
+  // session does not wait for it, and the job snoozes for it all the same.
+  {
+    std::lock_guard<std::mutex> guard{gmail_.mtx};
+    gmail_.history_rate_limits = 1;
+    gmail_.history_retry_after = "2";
+    gmail_.add("news@gmail.test", "mp-later", {"INBOX"}, true);
+  }
+  EXPECT_EQ(fetch("g-4b", g), 1);
+  EXPECT_EQ(scalar("SELECT attempts FROM jobs WHERE id = 'g-4b'"), 1);
+  EXPECT_EQ(scalar("SELECT count(*) FROM jobs WHERE id = 'g-4b' AND "
+                   "last_error IS NULL"),
+            1);
+  {
+    std::lock_guard<std::mutex> guard{gmail_.mtx};
+    gmail_.history_retry_after = "1";
+  }
   // A history Gmail no longer has, and a delta link Graph refuses: the scan
   // starts the cursor again and reads nothing (not the whole mailbox).
   {
@@ -1187,7 +1207,7 @@ TEST_F(process_providers,
                                o, graph_.messages.size())),
             1);
   EXPECT_EQ(graph_.stub.count(graph_me + "/messages/.*/\\$value"), 1u);
-  EXPECT_EQ(scalar("SELECT count(*) FROM newsletters"), 3);
+  EXPECT_EQ(scalar("SELECT count(*) FROM newsletters"), 4);
   // A long history read page by page, rate-limited before its second page:
   // the job snoozes, and its next try goes on after the first page, which it
   // does not read again.

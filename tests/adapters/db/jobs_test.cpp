@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <limits>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -436,6 +437,41 @@ TEST(jobs, a_queue_limit_holds_claims_back_for_every_claimer) {
   EXPECT_TRUE(db::set_queue_limits(*conn, "process_mails", {-1, 0}));
   EXPECT_TRUE(db::set_queue_limits(
       *conn, "process_mails", {0, std::numeric_limits<double>::quiet_NaN()}));
+}
+
+TEST(jobs, a_rate_limited_claim_that_waited_for_the_queue_holds_back) {
+  MAILPIPE_SCRATCH_DATABASE(scratch);
+  auto conn = migrated(scratch.url());
+  ASSERT_TRUE(conn);
+  ASSERT_EQ(db::enqueue_jobs(*conn, {job("w-1"), job("w-2")})->size(), 2u);
+  ASSERT_FALSE(db::set_queue_limits(*conn, "process_mails", {0, 2}));
+  // Another claim holds the queue's row, and spends the bucket after this
+  // claim started waiting for it.
+  auto holder = open(scratch.url());
+  pqxx::work lock{*holder};
+  lock.exec("SELECT 1 FROM queue_settings WHERE queue = 'process_mails' "
+            "FOR UPDATE");
+  auto late = open(scratch.url());
+  bool held_back = false;
+  std::optional<caf::expected<std::vector<db::claimed_job>>> claimed;
+  std::thread claimer{[&] {
+    claimed.emplace(
+        db::claim_jobs(*late, "process_mails", "w/late", 10, 1min, &held_back));
+  }};
+  EXPECT_TRUE(test::eventually(
+      scratch.url(),
+      "SELECT count(*) = 1 FROM pg_stat_activity WHERE wait_event_type = "
+      "'Lock' AND query LIKE '%mailpipe_claim_jobs%'",
+      10s));
+  lock.exec("UPDATE queue_settings SET rate_tokens = 0, rate_refilled_at = "
+            "clock_timestamp() WHERE queue = 'process_mails'");
+  lock.commit();
+  claimer.join();
+  ASSERT_TRUE(claimed);
+  ASSERT_TRUE(*claimed) << render(claimed->error());
+  EXPECT_TRUE((*claimed)->empty());
+  EXPECT_TRUE(held_back);
+  EXPECT_EQ(state_of(*conn, "w-1"), "queued");
 }
 
 TEST(jobs, purge_deletes_finished_jobs_older_than_asked) {
