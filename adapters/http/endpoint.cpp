@@ -14,6 +14,7 @@
 #include "adapters/db/gauges.hpp"
 #include "adapters/db/json_output.hpp"
 #include "adapters/http/routes.hpp"
+#include "adapters/mail/text.hpp"
 #include "adapters/sys/crypto.hpp"
 
 namespace mailpipe::http {
@@ -51,6 +52,24 @@ reply error_reply(const caf::error& err) {
 namespace {
 
 // -- the endpoint's own routes ------------------------------------------------
+
+// A request whose body cpp-httplib would read without a bound: chunked, or
+// without a length (read until the client closes), or compressed (inflated
+// after the 1 MiB check of its length). Refused before the body is read.
+std::optional<reply> refuse_body_framing(const httplib::Request& req) {
+  // The methods whose body cpp-httplib reads even without a length.
+  bool reads_body = req.method == "POST" || req.method == "PUT"
+                    || req.method == "PATCH" || req.method == "DELETE"
+                    || req.method == "PRI";
+  if (req.has_header("Transfer-Encoding")
+      || (reads_body && !req.has_header("Content-Length")))
+    return error_reply(411, "a request body needs a Content-Length (chunked "
+                            "bodies are not accepted)");
+  auto encoding = req.get_header_value("Content-Encoding");
+  if (!encoding.empty() && !text::iequals(encoding, "identity"))
+    return error_reply(415, "compressed request bodies are not accepted");
+  return std::nullopt;
+}
 
 reply healthz(route_env&, const httplib::Request&) {
   return json_reply(200, "{\"status\":\"ok\"}");
@@ -214,6 +233,18 @@ struct endpoint::impl {
     server.Get("/api/v1/jobs/dead", guard(with_env(api_dead_jobs), true));
     server.Post(R"(/api/v1/jobs/([^/]+)/redrive)",
                 guard(with_env(api_redrive_job), true));
+    // Before the body is read: cpp-httplib limits a body only by its
+    // Content-Length, and inflates a compressed one after that check.
+    server.set_pre_routing_handler(
+        [](const httplib::Request& req, httplib::Response& res) {
+          auto refused = refuse_body_framing(req);
+          if (!refused)
+            return httplib::Server::HandlerResponse::Unhandled;
+          res.status = refused->status;
+          res.set_header("Connection", "close");
+          res.set_content(refused->body, refused->content_type.c_str());
+          return httplib::Server::HandlerResponse::Handled;
+        });
     server.set_error_handler([](const httplib::Request& req,
                                 httplib::Response& res) {
       if (!res.body.empty())
