@@ -257,22 +257,32 @@ int64_t claim_size(double job_seconds) {
 
 // Runs the claimed jobs of `queue` one by one. Successes are recorded together
 // when the batch ends, or before the next job once the oldest has waited
-// `completion_delay`; a failure or a snooze at once. False when the database did not take
-// an outcome (the connection is then dropped, and the next tick takes back
-// what this worker still holds).
+// `completion_delay`; a failure or a snooze at once. False when the database
+// did not take an outcome: the connection is then dropped, and what the batch
+// left is settled at the next one (`settle_last_batch`).
 bool run_batch(worker_ptr self, pqxx::connection& conn, std::string_view queue,
                const job_handler& handler,
                const std::vector<db::claimed_job>& jobs) {
   auto& st = self->state;
   std::vector<db::job_success> done;
+  // The database stopped answering: the successes not recorded and the jobs
+  // from `first_unstarted` on are kept for the next connection.
+  auto keep_unsettled = [&](size_t first_unstarted) {
+    st.unsettled_queue = std::string{queue};
+    st.unrecorded = std::move(done);
+    for (auto k = first_unstarted; k < jobs.size(); ++k)
+      st.unstarted.push_back(jobs[k].id);
+    return false;
+  };
   // The queue's pace, a moving average that follows the last jobs.
   auto& pace = st.job_seconds[std::string{queue}];
   auto& queue_metrics = st.metrics->of(queue);
   auto oldest_done = steady::time_point{};
-  for (auto& job : jobs) {
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    auto& job = jobs[i];
     if (!done.empty() && steady::now() - oldest_done >= completion_delay
         && !complete(self, conn, queue, done))
-      return false;
+      return keep_unsettled(i);
     auto started = steady::now();
     auto outcome = handler(st.cfg, conn, job);
     auto ended = steady::now();
@@ -283,14 +293,32 @@ bool run_batch(worker_ptr self, pqxx::connection& conn, std::string_view queue,
       auto snoozed = snooze_of(outcome.error());
       if (!(snoozed ? record_snooze(self, conn, job, *snoozed)
                     : record_failure(self, conn, job, outcome.error())))
-        return false;
+        return keep_unsettled(i + 1);
       continue;
     }
     if (done.empty())
       oldest_done = ended;
     done.push_back({job.id, std::move(*outcome)});
   }
-  return complete(self, conn, queue, done);
+  return complete(self, conn, queue, done) || keep_unsettled(jobs.size());
+}
+
+// Settles what the last batch left when the database stopped answering: its
+// successes recorded, the jobs it never started given back (their attempt
+// not counted), before the worker takes back what it still holds. A job that
+// failed or snoozed unrecorded is taken back as a lease that ended. False
+// when the database does not answer yet.
+bool settle_last_batch(worker_ptr self, pqxx::connection& conn) {
+  auto& st = self->state;
+  if (!complete(self, conn, st.unsettled_queue, st.unrecorded))
+    return false;
+  if (st.unstarted.empty())
+    return true;
+  auto released = db::release_jobs(conn, st.owner, st.unstarted);
+  if (!released)
+    return note_error(self, released.error()), false;
+  st.unstarted.clear();
+  return true;
 }
 
 // Tells the node's lease keeper (when there is one) that this worker now
@@ -317,6 +345,10 @@ int64_t work_once(worker_ptr self) {
   auto conn = connection(self);
   if (!conn)
     return -1;
+  if (!settle_last_batch(self, *conn)) {
+    drop_connection(self);
+    return -1;
+  }
   recover(self, *conn);
   int64_t ran = 0;
   st.held_back = false;

@@ -98,6 +98,12 @@ struct job_worker_state {
   int64_t retried = 0;
   int64_t dead = 0;
   std::string last_error;
+  /// What a batch of `unsettled_queue` left when the database stopped
+  /// answering, settled at the next connection before the worker takes back
+  /// what it held: successes to record, jobs never started to give back.
+  std::string unsettled_queue;
+  std::vector<db::job_success> unrecorded;
+  std::vector<std::string> unstarted;
   /// How long each queue's jobs took of late, in seconds (a moving average),
   /// which sizes the next claim.
   std::map<std::string, double, std::less<>> job_seconds;

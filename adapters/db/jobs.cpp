@@ -288,6 +288,22 @@ claim_jobs(pqxx::connection& conn, std::string_view queue,
   });
 }
 
+caf::expected<int64_t> release_jobs(pqxx::connection& conn,
+                                    std::string_view owner,
+                                    const std::vector<std::string>& ids) {
+  return guarded("release jobs", [&]() -> int64_t {
+    pqxx::nontransaction tx{conn};
+    return tx
+        .exec_params(
+            "UPDATE jobs SET state = 'queued', attempts = attempts - 1, "
+            "lease_owner = NULL, lease_until = NULL, updated_at = now() "
+            "WHERE state = 'running' AND lease_owner = $1 "
+            "AND id IN (SELECT jsonb_array_elements_text($2::jsonb))",
+            std::string{owner}, json_string_array(ids))
+        .affected_rows();
+  });
+}
+
 caf::expected<int64_t> renew_job_leases(pqxx::connection& conn,
                                         std::string_view owner,
                                         const std::vector<std::string>& ids,

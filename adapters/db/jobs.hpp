@@ -155,6 +155,13 @@ claim_jobs(pqxx::connection& conn, std::string_view queue,
            std::string_view owner, int64_t limit, duration lease,
            bool* held_back = nullptr);
 
+/// Gives back the jobs of `ids` that `owner` claimed and never started (its
+/// connection broke first): queued again, their attempt not counted; returns
+/// how many it still held.
+caf::expected<int64_t> release_jobs(pqxx::connection& conn,
+                                    std::string_view owner,
+                                    const std::vector<std::string>& ids);
+
 /// Extends the leases `owner` holds on `ids` to now + `lease`; returns how
 /// many it still held.
 caf::expected<int64_t> renew_job_leases(pqxx::connection& conn,

@@ -31,8 +31,9 @@ std::unique_ptr<pqxx::connection> open(const std::string& url) {
 
 std::unique_ptr<pqxx::connection> migrated(const std::string& url) {
   auto conn = open(url);
-  if (conn)
+  if (conn) {
     EXPECT_TRUE(db::migrate(*conn));
+  }
   return conn;
 }
 
