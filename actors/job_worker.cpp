@@ -516,8 +516,11 @@ std::vector<node_child_spec>
 job_worker_children(const config& cfg, std::shared_ptr<job_metrics> metrics) {
   std::vector<node_child_spec> out;
   out.push_back({lease_keeper_state::name, [cfg](caf::actor_system& sys) {
-                   return caf::actor_cast<caf::actor>(
-                       sys.spawn<caf::detached>(lease_keeper, cfg));
+                   auto keeper = sys.spawn<caf::detached>(lease_keeper, cfg);
+                   // In the registry before any worker claims: the keeper
+                   // puts itself there too, but on its own thread, later.
+                   sys.registry().put(lease_keeper_registry_key, keeper);
+                   return caf::actor_cast<caf::actor>(keeper);
                  }});
   auto gate = std::make_shared<store_gate>(cfg.jobs.store_slots);
   for (int64_t i = 1; i <= cfg.jobs.workers; ++i)
