@@ -25,23 +25,23 @@ std::vector<int64_t> unknown_accounts(pqxx::work& tx,
 }
 
 caf::expected<int64_t> insert_test(pqxx::work& tx, const test_spec& spec) {
-  if (!tx.exec_params("SELECT 1 FROM tests WHERE test_id = $1", spec.token)
-           .empty())
-    return caf::make_error(
-        ec::already_exists,
-        fmt::format("a test with token {} already exists", spec.token));
   if (auto bad = unknown_accounts(tx, spec.accounts); !bad.empty())
     return caf::make_error(ec::not_found, fmt::format("no active account {}",
                                                       fmt::join(bad, ", ")));
   std::optional<int64_t> ms;
   if (spec.expires_in)
     ms = spec.expires_in->count();
-  auto id = tx.exec_params1(
-                  "INSERT INTO tests (test_id, name, expires_at) VALUES ($1, "
-                  "NULLIF($2, ''), now() + $3 * interval '1 millisecond') "
-                  "RETURNING id",
-                  spec.token, spec.name, ms)[0]
-                .as<int64_t>();
+  // The unique token decides, also between two adds at once.
+  auto inserted = tx.exec_params(
+      "INSERT INTO tests (test_id, name, expires_at) VALUES ($1, "
+      "NULLIF($2, ''), now() + $3 * interval '1 millisecond') "
+      "ON CONFLICT (test_id) DO NOTHING RETURNING id",
+      spec.token, spec.name, ms);
+  if (inserted.empty())
+    return caf::make_error(
+        ec::already_exists,
+        fmt::format("a test with token {} already exists", spec.token));
+  auto id = inserted[0][0].as<int64_t>();
   auto n = tx.exec_params(
                  "INSERT INTO test_results (test_id, email_account_id) "
                  "SELECT $1, id FROM email_accounts WHERE active AND "

@@ -1,6 +1,7 @@
 // The REST API under /api/v1 (docs/http.md): the same rows and reports as the
 // commands, as the same JSON (adapters/db/json_output.hpp).
 
+#include <algorithm>
 #include <optional>
 #include <variant>
 
@@ -61,6 +62,29 @@ optional_duration(simdjson::dom::object obj, std::string_view name) {
   return std::optional<duration>{*d};
 }
 
+// What is_key_text asks of a token or an id.
+constexpr auto key_rule =
+    "must be a string of 1 to 512 bytes without control characters";
+
+// True when a string or a key anywhere in `e` holds a NUL character.
+bool holds_nul(simdjson::dom::element e) {
+  auto has_nul = [](std::string_view s) {
+    return s.find('\0') != std::string_view::npos;
+  };
+  std::string_view text;
+  simdjson::dom::array items;
+  simdjson::dom::object fields;
+  if (!e.get(text))
+    return has_nul(text);
+  if (!e.get(items))
+    return std::any_of(items.begin(), items.end(), holds_nul);
+  if (!e.get(fields))
+    return std::any_of(fields.begin(), fields.end(), [&](auto field) {
+      return has_nul(field.key) || holds_nul(field.value);
+    });
+  return false;
+}
+
 reply field_error(const bad_field& bad) {
   return error_reply(400, bad.field + " " + bad.why, bad.field);
 }
@@ -69,8 +93,8 @@ reply field_error(const bad_field& bad) {
 std::variant<db::test_spec, bad_field>
 read_test_spec(simdjson::dom::object obj) {
   db::test_spec spec;
-  if (!optional_string(obj, "token", spec.token) || spec.token.empty())
-    return bad_field{"token", "must be a non-empty string"};
+  if (!optional_string(obj, "token", spec.token) || !is_key_text(spec.token))
+    return bad_field{"token", key_rule};
   if (!optional_string(obj, "name", spec.name))
     return bad_field{"name", "must be a string"};
   auto accounts = obj["accounts"];
@@ -101,13 +125,16 @@ std::variant<db::job_spec, bad_field> read_job_spec(simdjson::dom::object obj) {
       || !db::is_job_queue(spec.queue))
     return bad_field{"queue", fmt::format("must be one of {}",
                                           fmt::join(db::job_queues, ", "))};
-  if (!optional_string(obj, "id", spec.id) || spec.id.empty())
-    return bad_field{"id", "must be a non-empty string"};
+  if (!optional_string(obj, "id", spec.id) || !is_key_text(spec.id))
+    return bad_field{"id", key_rule};
   auto payload = obj["payload"];
   if (payload.error() != simdjson::NO_SUCH_FIELD) {
     simdjson::dom::object p;
     if (payload.get(p))
       return bad_field{"payload", "must be an object"};
+    if (holds_nul(payload.value_unsafe()))
+      return bad_field{"payload", "must not hold \\u0000 (PostgreSQL's "
+                                  "jsonb cannot store it)"};
     spec.payload_json = simdjson::minify(p);
   }
   std::string priority;

@@ -1,5 +1,6 @@
 #include "adapters/http/endpoint.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <optional>
 #include <thread>
@@ -34,6 +35,15 @@ reply error_reply(int status, std::string_view message,
   if (!field.empty())
     body += ",\"field\":" + db::json_str(field);
   return json_reply(status, body + "}");
+}
+
+bool is_key_text(std::string_view s) {
+  constexpr size_t max_key_bytes = 512;
+  return !s.empty() && s.size() <= max_key_bytes
+         && std::none_of(s.begin(), s.end(), [](char c) {
+              auto b = static_cast<unsigned char>(c);
+              return b < 0x20 || b == 0x7f;
+            });
 }
 
 reply error_reply(const caf::error& err) {
@@ -227,11 +237,11 @@ struct endpoint::impl {
     server.Post(R"(/push/graph/([^/]+))", guard(with_env(graph_push), false));
     server.Get("/api/v1/accounts", guard(with_env(api_list_accounts), true));
     server.Post("/api/v1/tests", guard(with_env(api_create_test), true));
-    server.Get(R"(/api/v1/tests/([^/]+))",
-               guard(with_env(api_show_test), true));
+    // Keys may hold a '/' (sent as %2F, decoded before the match).
+    server.Get(R"(/api/v1/tests/(.+))", guard(with_env(api_show_test), true));
     server.Post("/api/v1/jobs", guard(with_env(api_enqueue_job), true));
     server.Get("/api/v1/jobs/dead", guard(with_env(api_dead_jobs), true));
-    server.Post(R"(/api/v1/jobs/([^/]+)/redrive)",
+    server.Post(R"(/api/v1/jobs/(.+)/redrive)",
                 guard(with_env(api_redrive_job), true));
     // Before the body is read: cpp-httplib limits a body only by its
     // Content-Length, and inflates a compressed one after that check.

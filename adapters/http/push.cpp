@@ -3,6 +3,8 @@
 // is its deduplication key, so a notification delivered twice (both services
 // deliver at least once) adds one job.
 
+#include <algorithm>
+
 #include <fmt/format.h>
 #include <simdjson.h>
 #include <spdlog/spdlog.h>
@@ -44,12 +46,17 @@ caf::expected<gmail_change> parse_gmail_push(const std::string& body) {
   gmail_change out{std::string{email}, {}};
   std::string_view id_text;
   uint64_t id_number = 0;
-  if (!change["historyId"].get(id_text) && !id_text.empty())
+  auto digits = [](std::string_view s) {
+    return !s.empty() && s.size() <= 20
+           && std::all_of(s.begin(), s.end(),
+                          [](char c) { return c >= '0' && c <= '9'; });
+  };
+  if (!change["historyId"].get(id_text) && digits(id_text))
     out.history_id = std::string{id_text};
   else if (!change["historyId"].get(id_number))
     out.history_id = std::to_string(id_number);
   else
-    return bad("message.data: no historyId");
+    return bad("message.data: no historyId (a number)");
   return out;
 }
 
@@ -128,6 +135,8 @@ reply graph_push(route_env& env, const httplib::Request& req) {
     }
     if (n["resourceData"]["id"].get(message) && n["resource"].get(message))
       continue;
+    if (!is_key_text(message))
+      continue; // not a message id Graph gives
     jobs.push_back(db::fetch_emails_job(
         account, "outlook", "graph_notification", "message", message));
   }

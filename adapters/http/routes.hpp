@@ -36,6 +36,11 @@ reply error_reply(int status, std::string_view message,
 /// for not found, 409 for already exists, 400 for invalid input, else 500.
 reply error_reply(const caf::error& err);
 
+/// True for a key a request gives (a test's token, a job's id, a provider's
+/// message id): 1 to 512 bytes, none of them a control character, so that
+/// PostgreSQL stores it (no NUL) and an index takes it.
+bool is_key_text(std::string_view s);
+
 /// What every handler may use.
 struct route_env {
   const config& cfg;

@@ -261,7 +261,9 @@ TEST_F(http_endpoint, creates_a_test_and_reports_it_as_test_show_does) {
            {R"({"token":"t2","accounts":"all"})", "accounts"},
            {R"({"token":"t3","accounts":[999999]})", "accounts"},
            {R"({"token":"t4","expires_in":"soon"})", "expires_in"},
-           {R"({"token":"t5","name":["x"]})", "name"}}) {
+           {R"({"token":"t5","name":["x"]})", "name"},
+           {R"({"token":"t6\u0007"})", "token"},
+           {R"({"token":")" + std::string(513, 't') + R"("})", "token"}}) {
     auto res = post("/api/v1/tests", bad.body);
     ASSERT_TRUE(res);
     EXPECT_EQ(res->status, 400) << bad.body << " -> " << res->body;
@@ -283,6 +285,11 @@ TEST_F(http_endpoint, creates_a_test_and_reports_it_as_test_show_does) {
 
   auto unknown = client().Get("/api/v1/tests/no-such-test");
   EXPECT_EQ(unknown->status, 404);
+  // A token with slashes is shown by its path too.
+  EXPECT_EQ(post("/api/v1/tests", R"({"token":"mp/api/2"})")->status, 201);
+  auto slashed = client().Get("/api/v1/tests/mp/api/2");
+  ASSERT_TRUE(slashed);
+  EXPECT_EQ(slashed->status, 200) << slashed->body;
 }
 
 TEST_F(http_endpoint, enqueues_lists_dead_jobs_and_redrives_them) {
@@ -308,7 +315,13 @@ TEST_F(http_endpoint, enqueues_lists_dead_jobs_and_redrives_them) {
            {R"({"queue":"index_news"})", "id"},
            {R"({"queue":"index_news","id":"x","payload":[1]})", "payload"},
            {R"({"queue":"index_news","id":"x","priority":"low"})", "priority"},
-           {R"({"queue":"index_news","id":"x","delay":"-"})", "delay"}}) {
+           {R"({"queue":"index_news","id":"x","delay":"-"})", "delay"},
+           // What PostgreSQL would refuse (a 500 and an alert otherwise).
+           {R"({"queue":"index_news","id":"x\u0000y"})", "id"},
+           {R"({"queue":"index_news","id":")" + std::string(513, 'x') + R"("})",
+            "id"},
+           {R"({"queue":"index_news","id":"x","payload":{"a":["\u0000"]}})",
+            "payload"}}) {
     auto res = post("/api/v1/jobs", bad.body);
     ASSERT_TRUE(res);
     EXPECT_EQ(res->status, 400) << bad.body << " -> " << res->body;
@@ -334,6 +347,14 @@ TEST_F(http_endpoint, enqueues_lists_dead_jobs_and_redrives_them) {
             1);
   EXPECT_EQ(post("/api/v1/jobs/j-1/redrive", "")->status, 409);
   EXPECT_EQ(post("/api/v1/jobs/nope/redrive", "")->status, 404);
+  // An id with slashes (a Graph resource path) is redriven by its path too.
+  EXPECT_EQ(
+      post("/api/v1/jobs", R"({"queue":"fetch_emails","id":"j/2"})")->status,
+      201);
+  pqxx::nontransaction{c}.exec(
+      "UPDATE jobs SET state = 'dead' WHERE id = 'j/2'");
+  EXPECT_EQ(post("/api/v1/jobs/j/2/redrive", "")->status, 200);
+  EXPECT_EQ(count("SELECT count(*) FROM alerts WHERE kind = 'http_500'"), 0);
 }
 
 TEST_F(http_endpoint, gmail_push_becomes_one_fetch_job_per_history_id) {
