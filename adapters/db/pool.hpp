@@ -10,6 +10,7 @@
 #include <caf/expected.hpp>
 #include <pqxx/connection>
 
+#include "adapters/db/deadline.hpp"
 #include "config/config.hpp"
 
 namespace mailpipe::db {
@@ -27,16 +28,22 @@ public:
   /// Returns a connection taken from this pool.
   void give_back(std::unique_ptr<pqxx::connection> conn);
 
-  /// Runs `f(conn)` on a connection of the pool; `f` returns a
-  /// `caf::expected`, whose error, like the pool's, is handed on. The
-  /// connection goes back to the pool unless it broke.
+  /// Runs `f(conn)` on a connection of the pool, bounded by one call's
+  /// deadline (`call_timeout`: a frozen database is a `no_answer` error, not
+  /// a thread held for ever); `f` returns a `caf::expected`, whose error,
+  /// like the pool's, is handed on. The connection goes back to the pool
+  /// unless it broke or was cut.
   template <class F>
   auto with_connection(F&& f)
       -> decltype(f(std::declval<pqxx::connection&>())) {
     auto conn = take();
     if (!conn)
       return conn.error();
+    auto timeout = call_timeout(cfg_);
+    call_deadline deadline{**conn, timeout};
     auto result = f(**conn);
+    if (deadline.expired())
+      return no_answer("database call", timeout);
     give_back(std::move(*conn));
     return result;
   }

@@ -8,11 +8,26 @@
 #include <unistd.h>
 
 #include <memory>
+#include <regex>
 #include <vector>
 
 #include <gtest/gtest.h>
 
 namespace mailpipe::test {
+
+std::optional<proxy_target> pg_target_of(const std::string& url) {
+  std::smatch m;
+  static const std::regex host_port{R"(@([0-9.]+):([0-9]+)/)"};
+  if (!std::regex_search(url, m, host_port))
+    return std::nullopt;
+  return proxy_target{m[1], static_cast<uint16_t>(std::stoi(m[2]))};
+}
+
+std::string through_port(const std::string& url, uint16_t port) {
+  static const std::regex port_part{R"(:([0-9]+)/)"};
+  return std::regex_replace(url, port_part, ":" + std::to_string(port) + "/",
+                            std::regex_constants::format_first_only);
+}
 
 // One proxied connection: the client's socket, the target's, and the bytes
 // read from one side and not yet written to the other.

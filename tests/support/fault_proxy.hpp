@@ -7,10 +7,21 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 
 namespace mailpipe::test {
+
+/// Host and port of a `postgresql://user@host:port/db` URL (an IPv4 host).
+struct proxy_target {
+  std::string host;
+  uint16_t port = 0;
+};
+std::optional<proxy_target> pg_target_of(const std::string& url);
+
+/// `url` with its port replaced by `port` (a proxy's).
+std::string through_port(const std::string& url, uint16_t port);
 
 /// One proxied connection (defined in the source).
 struct fault_link;

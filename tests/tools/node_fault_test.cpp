@@ -10,7 +10,6 @@
 #include <fstream>
 #include <iterator>
 #include <optional>
-#include <regex>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -49,27 +48,6 @@ std::string node_config(const std::string& name, const std::string& log_dir) {
            "[log]\n"
            "dir = \""
          + log_dir + "\"\n";
-}
-
-// Host and port of a `postgresql://user@host:port/db` URL.
-struct endpoint {
-  std::string host;
-  uint16_t port = 0;
-};
-
-std::optional<endpoint> endpoint_of(const std::string& url) {
-  std::smatch m;
-  static const std::regex host_port{R"(@([0-9.]+):([0-9]+)/)"};
-  if (!std::regex_search(url, m, host_port))
-    return std::nullopt;
-  return endpoint{m[1], static_cast<uint16_t>(std::stoi(m[2]))};
-}
-
-// `url` with its port replaced by `port` (the proxy's).
-std::string through_port(const std::string& url, uint16_t port) {
-  static const std::regex port_part{R"(:([0-9]+)/)"};
-  return std::regex_replace(url, port_part, ":" + std::to_string(port) + "/",
-                            std::regex_constants::format_first_only);
 }
 
 // Everything in the node's daily log files (`mailpipe_YYYY-MM-DD.log`).
@@ -111,7 +89,7 @@ protected:
     auto migrate = run_process({mailpipe_binary(), "migrate"},
                                {"MAILPIPE_DATABASE_URL=" + db_.url()});
     ASSERT_EQ(migrate.status, 0) << migrate.err;
-    auto target = endpoint_of(db_.url());
+    auto target = pg_target_of(db_.url());
     ASSERT_TRUE(target) << db_.url();
     proxy_ = std::make_unique<fault_proxy>(target->host, target->port);
     ASSERT_NE(proxy_->port(), 0);

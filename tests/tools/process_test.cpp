@@ -333,8 +333,9 @@ TEST_F(process_e2e,
     EXPECT_EQ(num(process(p), "failed"), 1);
     // One error per run stays under the window's threshold: no alert until
     // the third failure disables the account.
-    if (run < 3)
+    if (run < 3) {
       EXPECT_EQ(discord.count(hook), 0u);
+    }
   }
   // `process` waited for its alert: refused once with a 429, then delivered.
   auto posts = discord.requests(hook);

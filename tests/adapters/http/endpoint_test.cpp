@@ -13,6 +13,7 @@
 #include "adapters/http/client.hpp"
 #include "messages/error.hpp"
 #include "tests/support/env.hpp"
+#include "tests/support/fault_proxy.hpp"
 
 namespace mailpipe {
 namespace {
@@ -119,6 +120,37 @@ TEST(endpoint, refuses_bodies_it_cannot_bound_before_reading_them) {
   EXPECT_EQ(status_of_raw(port, head("POST", "Content-Length: 2\r\n") + "{}"),
             404);
   EXPECT_EQ(status_of_raw(port, head("GET", "")), 404);
+  ep.stop();
+}
+
+TEST(endpoint, readiness_says_unavailable_when_the_database_freezes) {
+  auto target = test::env("MAILPIPE_TEST_DATABASE_URL");
+  ASSERT_FALSE(target.empty()) << "no PostgreSQL: run with tools/test";
+  auto pg = test::pg_target_of(target);
+  ASSERT_TRUE(pg);
+  test::fault_proxy proxy{pg->host, pg->port};
+  auto port = free_port();
+  auto cfg = endpoint_config(port);
+  cfg.database.url = test::through_port(target, proxy.port());
+  cfg.database.statement_timeout = std::chrono::seconds{1};
+  cfg.database.connect_timeout = std::chrono::seconds{1};
+  http::endpoint ep{cfg, {}};
+  ASSERT_FALSE(ep.start());
+  http::client client;
+  http::request req;
+  req.url = "http://127.0.0.1:" + std::to_string(port) + "/readyz";
+  req.timeout = std::chrono::seconds{20};
+  auto ready = client.perform(req);
+  ASSERT_TRUE(ready) << render(ready.error());
+  EXPECT_EQ(ready->status, 200) << ready->body;
+  // Frozen: the pooled connection's query gets no answer, and the endpoint
+  // says so within the call's bound instead of holding the request.
+  proxy.freeze();
+  auto frozen = client.perform(req);
+  ASSERT_TRUE(frozen) << render(frozen.error());
+  EXPECT_EQ(frozen->status, 503) << frozen->body;
+  EXPECT_NE(frozen->body.find("no answer"), std::string::npos) << frozen->body;
+  proxy.resume();
   ep.stop();
 }
 
