@@ -567,6 +567,8 @@ std::optional<duration> parse_duration(std::string_view text) {
   constexpr int64_t max_duration_ms = 1'000'000'000'000'000;
   if (text.empty())
     return std::nullopt;
+  if (text == "0")
+    return duration{0}; // zero needs no unit ("expires_in": "0" for never)
   int64_t total_ms = 0;
   size_t i = 0;
   while (i < text.size()) {

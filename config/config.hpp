@@ -333,7 +333,7 @@ config_result default_config(const env_lookup& env = process_env());
 /// The effective config as TOML; secrets (passwords in URLs, keys, tokens) masked when `mask`.
 std::string render_config(const config& cfg, bool mask = true);
 
-/// Parses "500ms", "30s", "10m", "1h", "7d" and sums like "1h30m"; nullopt if malformed.
+/// Parses "500ms", "30s", "10m", "1h", "7d", sums like "1h30m", and "0"; nullopt if malformed.
 std::optional<duration> parse_duration(std::string_view text);
 
 /// Formats a duration the way parse_duration reads it ("90s" -> "1m30s").

@@ -193,6 +193,7 @@ TEST(config, durations_parse_and_format) {
   EXPECT_EQ(parse_duration("1h30m"), 90min);
   EXPECT_EQ(parse_duration("7d"), std::chrono::hours{168});
   EXPECT_FALSE(parse_duration(""));
+  EXPECT_EQ(parse_duration("0"), 0ms); // zero alone needs no unit
   EXPECT_FALSE(parse_duration("10"));
   EXPECT_FALSE(parse_duration("10 m"));
   EXPECT_FALSE(parse_duration("m"));

@@ -285,6 +285,13 @@ TEST_F(http_endpoint, creates_a_test_and_reports_it_as_test_show_does) {
 
   auto unknown = client().Get("/api/v1/tests/no-such-test");
   EXPECT_EQ(unknown->status, 404);
+  // "0": a test that never expires.
+  EXPECT_EQ(
+      post("/api/v1/tests", R"({"token":"mp-api-0","expires_in":"0"})")->status,
+      201);
+  EXPECT_EQ(count("SELECT count(*) FROM tests WHERE test_id = 'mp-api-0' AND "
+                  "expires_at IS NULL"),
+            1);
   // A token with slashes is shown by its path too.
   EXPECT_EQ(post("/api/v1/tests", R"({"token":"mp/api/2"})")->status, 201);
   auto slashed = client().Get("/api/v1/tests/mp/api/2");
