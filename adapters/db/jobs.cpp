@@ -188,15 +188,22 @@ caf::expected<enqueue_result> enqueue_job(pqxx::connection& conn,
   batch += "]";
   return or_payload_error(guarded("enqueue job", [&] {
     pqxx::nontransaction tx{conn};
-    auto added = tx.exec_params(enqueue_sql, batch, std::string{jobs_channel});
-    enqueue_result out;
-    out.added = added.size() == 1;
-    out.state = out.added ? "queued"
-                          : tx.exec_params1("SELECT state FROM jobs WHERE "
-                                            "id = $1",
-                                            spec.id)[0]
-                                .as<std::string>();
-    return out;
+    // The state is read in a statement of its own: a job that died or was
+    // purged in between is one the insert now re-queues or adds, so it is
+    // tried again (a few times: each retry needs another such change).
+    for (int tries = 1;; ++tries) {
+      if (!tx.exec_params(enqueue_sql, batch, std::string{jobs_channel})
+               .empty())
+        return enqueue_result{true, "queued"};
+      auto row =
+          tx.exec_params("SELECT state FROM jobs WHERE id = $1", spec.id);
+      auto state = row.empty() ? "" : row[0][0].as<std::string>();
+      if ((state.empty() || state == "dead") && tries < 3)
+        continue;
+      if (state.empty())
+        throw std::runtime_error("the job went away while it was enqueued");
+      return enqueue_result{false, state};
+    }
   }));
 }
 
