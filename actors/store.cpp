@@ -77,16 +77,23 @@ caf::expected<claim_result> claim(store_ptr self, const claim_request& req) {
 // Seals a refresh token an account's provider rotated to, so that every later
 // pass (of any node, or of a later `process`) starts from it; a dry run's
 // too, since keeping access is not a result. Not when the stored one changed
-// meanwhile (the operator's, or a newer rotation).
+// meanwhile (the operator's, or a newer rotation). One the database did not
+// take is kept, and sealed again after the next claim (`keep_unsealed`).
 void keep_rotated_token(store_ptr self, const rotated_token& token) {
-  if (!self->state.box)
+  auto& st = self->state;
+  if (!st.box)
     return;
   auto kept = with_db(
       self, "keep a rotated refresh token", [&](pqxx::connection& conn) {
         return db::replace_secret(conn, token.account_id, token.from, token.to,
-                                  *self->state.box);
+                                  *st.box);
       });
-  if (kept && *kept)
+  if (!kept) {
+    st.unsealed.insert_or_assign(token.account_id, token);
+    return;
+  }
+  st.unsealed.erase(token.account_id); // this one is newer
+  if (*kept)
     spdlog::info("store: account {}: kept the refresh token its provider "
                  "rotated to",
                  token.account_id);
@@ -94,6 +101,14 @@ void keep_rotated_token(store_ptr self, const rotated_token& token) {
     spdlog::info("store: account {}: a rotated refresh token not kept: the "
                  "stored one changed meanwhile",
                  token.account_id);
+}
+
+// Seals the rotated tokens the database did not take when they came.
+void keep_unsealed(store_ptr self) {
+  auto pending = std::move(self->state.unsealed);
+  self->state.unsealed.clear();
+  for (auto& [account, token] : pending)
+    keep_rotated_token(self, token);
 }
 
 caf::expected<pass_ack> write_pass(store_ptr self, const pass_record& rec) {
@@ -144,6 +159,7 @@ status_dict store_status(const store_state& st) {
   d["calls"] = st.calls;
   d["failures"] = st.failures;
   d["last_error"] = st.last_error;
+  d["unsealed_tokens"] = static_cast<int64_t>(st.unsealed.size());
   return d;
 }
 
@@ -156,7 +172,12 @@ store(store_actor::stateful_pointer<store_state> self, config cfg,
   self->state.box = std::move(box);
   return {
       [self](atom::status) { return store_status(self->state); },
-      [self](atom::run, const claim_request& req) { return claim(self, req); },
+      [self](atom::run, const claim_request& req) {
+        auto claimed = claim(self, req);
+        if (claimed)
+          keep_unsealed(self);
+        return claimed;
+      },
       [self](atom::store, const pass_record& rec) {
         return write_pass(self, rec);
       },

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -22,6 +23,9 @@ struct store_state {
   std::optional<crypto::secret_box> box;
   /// The open connection, or null while the database is unreachable.
   std::unique_ptr<pqxx::connection> conn;
+  /// Rotated refresh tokens the database did not take, the latest of each
+  /// account, sealed again after the next claim the database answers.
+  std::map<int64_t, rotated_token> unsealed;
   /// Calls answered and calls failed, and the last failure.
   int64_t calls = 0;
   int64_t failures = 0;
