@@ -12,7 +12,7 @@ namespace {
 
 // Every name of `names` at 0, then the counts of `sql` (name, count) added.
 std::map<std::string, int64_t>
-counts_by_name(pqxx::nontransaction& tx, const std::string& sql,
+counts_by_name(pqxx::transaction_base& tx, const std::string& sql,
                std::initializer_list<std::string_view> names) {
   std::map<std::string, int64_t> out;
   for (auto name : names)
@@ -26,7 +26,8 @@ counts_by_name(pqxx::nontransaction& tx, const std::string& sql,
 
 caf::expected<cluster_gauges> read_gauges(pqxx::connection& conn) {
   return guarded("read the cluster's gauges", [&] {
-    pqxx::nontransaction tx{conn};
+    // One snapshot for every count, so that they add up.
+    pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> tx{conn};
     cluster_gauges g;
     for (auto queue : job_queues)
       for (auto state : job_states)
@@ -56,6 +57,7 @@ caf::expected<cluster_gauges> read_gauges(pqxx::connection& conn) {
                        {"pending", "complete", "expired"});
     g.nodes = tx.exec1("SELECT count(*) FROM nodes WHERE stopped_at IS NULL")[0]
                   .as<int64_t>();
+    tx.commit();
     return g;
   });
 }
