@@ -81,6 +81,18 @@ std::optional<reply> refuse_body_framing(const httplib::Request& req) {
   return std::nullopt;
 }
 
+// What an answer cpp-httplib gives itself says: no route, or what was wrong
+// with the request before any route saw it.
+std::string refusal_of(int status, const httplib::Request& req) {
+  switch (status) {
+    case 404: return fmt::format("no route {} {}", req.method, req.path);
+    case 413: return "the body is larger than 1 MiB";
+    case 414: return "the request line is too long";
+    default:
+      return fmt::format("the request cannot be served (HTTP {})", status);
+  }
+}
+
 reply healthz(route_env&, const httplib::Request&) {
   return json_reply(200, "{\"status\":\"ok\"}");
 }
@@ -255,14 +267,13 @@ struct endpoint::impl {
           res.set_content(refused->body, refused->content_type.c_str());
           return httplib::Server::HandlerResponse::Handled;
         });
-    server.set_error_handler([](const httplib::Request& req,
-                                httplib::Response& res) {
-      if (!res.body.empty())
-        return;
-      auto r = error_reply(res.status,
-                           fmt::format("no route {} {}", req.method, req.path));
-      res.set_content(r.body, r.content_type.c_str());
-    });
+    server.set_error_handler(
+        [](const httplib::Request& req, httplib::Response& res) {
+          if (!res.body.empty())
+            return;
+          auto r = error_reply(res.status, refusal_of(res.status, req));
+          res.set_content(r.body, r.content_type.c_str());
+        });
   }
 };
 

@@ -120,6 +120,17 @@ TEST(endpoint, refuses_bodies_it_cannot_bound_before_reading_them) {
   EXPECT_EQ(status_of_raw(port, head("POST", "Content-Length: 2\r\n") + "{}"),
             404);
   EXPECT_EQ(status_of_raw(port, head("GET", "")), 404);
+  // Over 1 MiB by its length: refused before it is read, and said so.
+  http::client client;
+  http::request big;
+  big.url = "http://127.0.0.1:" + std::to_string(port) + "/api/v1/jobs";
+  big.method = "POST";
+  big.body = std::string((1 << 20) + 1, 'x');
+  auto refused = client.perform(big);
+  ASSERT_TRUE(refused) << render(refused.error());
+  EXPECT_EQ(refused->status, 413);
+  EXPECT_NE(refused->body.find("larger than 1 MiB"), std::string::npos)
+      << refused->body;
   ep.stop();
 }
 
