@@ -272,6 +272,7 @@ bool run_batch(worker_ptr self, pqxx::connection& conn, std::string_view queue,
     st.unrecorded = std::move(done);
     for (auto k = first_unstarted; k < jobs.size(); ++k)
       st.unstarted.push_back(jobs[k].id);
+    st.woken = true; // settled at the next tick, not the next poll
     return false;
   };
   // The queue's pace, a moving average that follows the last jobs.
@@ -280,8 +281,11 @@ bool run_batch(worker_ptr self, pqxx::connection& conn, std::string_view queue,
   auto oldest_done = steady::time_point{};
   for (size_t i = 0; i < jobs.size(); ++i) {
     auto& job = jobs[i];
-    if (!done.empty() && steady::now() - oldest_done >= completion_delay
-        && !complete(self, conn, queue, done))
+    // A connection known to be broken (the last job's statements failed on
+    // it) runs no more jobs: they are given back.
+    if (!conn.is_open()
+        || (!done.empty() && steady::now() - oldest_done >= completion_delay
+            && !complete(self, conn, queue, done)))
       return keep_unsettled(i);
     auto started = steady::now();
     auto outcome = handler(st.cfg, conn, job);
@@ -310,13 +314,27 @@ bool run_batch(worker_ptr self, pqxx::connection& conn, std::string_view queue,
 // when the database does not answer yet.
 bool settle_last_batch(worker_ptr self, pqxx::connection& conn) {
   auto& st = self->state;
-  if (!complete(self, conn, st.unsettled_queue, st.unrecorded))
-    return false;
-  if (st.unstarted.empty())
+  auto release_unstarted = [&] {
+    if (st.unstarted.empty())
+      return true;
+    auto released = db::release_jobs(conn, st.owner, st.unstarted);
+    if (!released)
+      return note_error(self, released.error()), false;
+    st.unstarted.clear();
     return true;
-  auto released = db::release_jobs(conn, st.owner, st.unstarted);
-  if (!released)
-    return note_error(self, released.error()), false;
+  };
+  if (complete(self, conn, st.unsettled_queue, st.unrecorded)
+      && release_unstarted())
+    return true;
+  if (!conn.is_open())
+    return false; // the database went away again: at the next tick
+  // Refused for good (not for want of a connection): what is left is taken
+  // back as leases that ended, rather than holding the worker.
+  spdlog::error("job worker: {} success(es) and {} job(s) of {} left to "
+                "their leases: {}",
+                st.unrecorded.size(), st.unstarted.size(), st.unsettled_queue,
+                st.last_error);
+  st.unrecorded.clear();
   st.unstarted.clear();
   return true;
 }

@@ -5,6 +5,7 @@
 
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <vector>
 
 #include <caf/expected.hpp>
@@ -40,12 +41,17 @@ public:
     if (!conn)
       return conn.error();
     auto timeout = call_timeout(cfg_);
-    call_deadline deadline{**conn, timeout};
-    auto result = f(**conn);
-    if (deadline.expired())
+    std::optional<decltype(f(**conn))> result;
+    bool cut = false;
+    { // disarmed before the connection goes back to the pool
+      call_deadline deadline{**conn, timeout};
+      result.emplace(f(**conn));
+      cut = deadline.expired();
+    }
+    if (cut)
       return no_answer("database call", timeout);
     give_back(std::move(*conn));
-    return result;
+    return std::move(*result);
   }
 
 private:

@@ -24,10 +24,9 @@ std::vector<int64_t> unknown_accounts(pqxx::work& tx,
   return out;
 }
 
+// Adds the test (the caller commits only when this returns a count: an error
+// rolls the insert back).
 caf::expected<int64_t> insert_test(pqxx::work& tx, const test_spec& spec) {
-  if (auto bad = unknown_accounts(tx, spec.accounts); !bad.empty())
-    return caf::make_error(ec::not_found, fmt::format("no active account {}",
-                                                      fmt::join(bad, ", ")));
   std::optional<int64_t> ms;
   if (spec.expires_in)
     ms = spec.expires_in->count();
@@ -42,6 +41,9 @@ caf::expected<int64_t> insert_test(pqxx::work& tx, const test_spec& spec) {
         ec::already_exists,
         fmt::format("a test with token {} already exists", spec.token));
   auto id = inserted[0][0].as<int64_t>();
+  if (auto bad = unknown_accounts(tx, spec.accounts); !bad.empty())
+    return caf::make_error(ec::not_found, fmt::format("no active account {}",
+                                                      fmt::join(bad, ", ")));
   auto n = tx.exec_params(
                  "INSERT INTO test_results (test_id, email_account_id) "
                  "SELECT $1, id FROM email_accounts WHERE active AND "

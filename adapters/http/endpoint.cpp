@@ -63,9 +63,13 @@ namespace {
 
 // -- the endpoint's own routes ------------------------------------------------
 
+// The largest request body.
+constexpr size_t max_body_bytes = 1 << 20;
+
 // A request whose body cpp-httplib would read without a bound: chunked, or
-// without a length (read until the client closes), or compressed (inflated
-// after the 1 MiB check of its length). Refused before the body is read.
+// without a length (read until the client closes), longer than the limit
+// (cpp-httplib reads it all before its own 413), or compressed (inflated
+// after the check of its length). Refused before the body is read.
 std::optional<reply> refuse_body_framing(const httplib::Request& req) {
   // The methods whose body cpp-httplib reads even without a length.
   bool reads_body = req.method == "POST" || req.method == "PUT"
@@ -75,6 +79,13 @@ std::optional<reply> refuse_body_framing(const httplib::Request& req) {
       || (reads_body && !req.has_header("Content-Length")))
     return error_reply(411, "a request body needs a Content-Length (chunked "
                             "bodies are not accepted)");
+  auto length = req.get_header_value("Content-Length");
+  if (!std::all_of(length.begin(), length.end(),
+                   [](char c) { return c >= '0' && c <= '9'; }))
+    return error_reply(400, "Content-Length is not a number of bytes");
+  if (length.size() > 7
+      || (!length.empty() && std::stoul(length) > max_body_bytes))
+    return error_reply(413, "the body is larger than 1 MiB");
   auto encoding = req.get_header_value("Content-Encoding");
   if (!encoding.empty() && !text::iequals(encoding, "identity"))
     return error_reply(415, "compressed request bodies are not accepted");
@@ -295,12 +306,16 @@ caf::error endpoint::start() {
   server.new_task_queue = [] {
     return new httplib::ThreadPool(endpoint_threads);
   };
-  server.set_payload_max_length(1 << 20);
+  server.set_payload_max_length(max_body_bytes);
   server.set_read_timeout(10);
   server.set_write_timeout(10);
   // An idle keep-alive connection holds a request thread, and stop() waits
   // for it: a second, not cpp-httplib's five, so that a node stops promptly.
   server.set_keep_alive_timeout(1);
+  // One request a connection: cpp-httplib 0.11 keeps a connection open after
+  // an answer that refused a body unread, and would read that body as the
+  // next requests.
+  server.set_keep_alive_max_count(1);
   // SO_REUSEADDR only: cpp-httplib's default adds SO_REUSEPORT, which lets a
   // second node bind the same port and take half of the first one's requests.
   server.set_socket_options([this](socket_t sock) {

@@ -46,7 +46,8 @@ struct job_worker_fixture : test::actor_system_fixture {
   std::map<std::string, int> runs;
 
   // Counts each run; a job whose id starts with "break" breaks the worker's
-  // connection first, and one that starts with "break-fail" then fails.
+  // connection first, one that starts with "break-fail" then fails, and one
+  // that starts with "uses-db" fails when its query does.
   job_handlers handlers() {
     auto handler =
         [this](const config&, pqxx::connection& conn,
@@ -59,6 +60,12 @@ struct job_worker_fixture : test::actor_system_fixture {
         break_connection(conn);
       if (job.id.rfind("break-fail", 0) == 0)
         return caf::make_error(ec::network, "the handler failed");
+      if (job.id.rfind("uses-db", 0) == 0)
+        try {
+          pqxx::nontransaction{conn}.exec("SELECT 1");
+        } catch (const std::exception& e) {
+          return caf::make_error(ec::database_unavailable, e.what());
+        }
       return std::string{};
     };
     return {{"process_mails", handler}};
@@ -116,6 +123,18 @@ TEST_F(job_worker_fixture,
   EXPECT_EQ(state_of(**conn, "break-fail-1"), "dead");
   EXPECT_EQ(runs_of("break-fail-1"), 1);
   EXPECT_EQ(runs_of("next-after-break"), 1);
+  // A success on a connection it broke, then a job that would query on it:
+  // the second is given back unrun, and runs once on the next connection.
+  ASSERT_TRUE(
+      db::enqueue_jobs(**conn, {last_try("break-then"), last_try("uses-db")}));
+  EXPECT_TRUE(test::eventually(
+      scratch.url(),
+      "SELECT count(*) = 2 FROM jobs WHERE id IN ('break-then', 'uses-db') "
+      "AND state = 'succeeded' AND attempts = 1",
+      15s))
+      << state_of(**conn, "uses-db");
+  EXPECT_EQ(runs_of("break-then"), 1);
+  EXPECT_EQ(runs_of("uses-db"), 1);
   caf::anon_send_exit(worker, caf::exit_reason::user_shutdown);
 }
 

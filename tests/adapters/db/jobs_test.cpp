@@ -445,7 +445,8 @@ TEST(jobs, a_rate_limited_claim_that_waited_for_the_queue_holds_back) {
   auto conn = migrated(scratch.url());
   ASSERT_TRUE(conn);
   ASSERT_EQ(db::enqueue_jobs(*conn, {job("w-1"), job("w-2")})->size(), 2u);
-  ASSERT_FALSE(db::set_queue_limits(*conn, "process_mails", {0, 2}));
+  // A slow rate, so that no token comes back while the test runs.
+  ASSERT_FALSE(db::set_queue_limits(*conn, "process_mails", {0, 0.01}));
   // Another claim holds the queue's row, and spends the bucket after this
   // claim started waiting for it.
   auto holder = open(scratch.url());
