@@ -46,6 +46,12 @@ bool is_key_text(std::string_view s) {
             });
 }
 
+bool is_digits(std::string_view s, size_t max_digits) {
+  return !s.empty() && s.size() <= max_digits
+         && std::all_of(s.begin(), s.end(),
+                        [](char c) { return c >= '0' && c <= '9'; });
+}
+
 reply error_reply(const caf::error& err) {
   auto text = render(err);
   if (is(err, ec::database_unavailable))
@@ -80,8 +86,7 @@ std::optional<reply> refuse_body_framing(const httplib::Request& req) {
     return error_reply(411, "a request body needs a Content-Length (chunked "
                             "bodies are not accepted)");
   auto length = req.get_header_value("Content-Length");
-  if (!std::all_of(length.begin(), length.end(),
-                   [](char c) { return c >= '0' && c <= '9'; }))
+  if (!length.empty() && !is_digits(length, 20))
     return error_reply(400, "Content-Length is not a number of bytes");
   if (length.size() > 7
       || (!length.empty() && std::stoul(length) > max_body_bytes))
@@ -97,7 +102,6 @@ std::optional<reply> refuse_body_framing(const httplib::Request& req) {
 std::string refusal_of(int status, const httplib::Request& req) {
   switch (status) {
     case 404: return fmt::format("no route {} {}", req.method, req.path);
-    case 413: return "the body is larger than 1 MiB";
     case 414: return "the request line is too long";
     default:
       return fmt::format("the request cannot be served (HTTP {})", status);
@@ -274,7 +278,6 @@ struct endpoint::impl {
           if (!refused)
             return httplib::Server::HandlerResponse::Unhandled;
           res.status = refused->status;
-          res.set_header("Connection", "close");
           res.set_content(refused->body, refused->content_type.c_str());
           return httplib::Server::HandlerResponse::Handled;
         });

@@ -3,8 +3,6 @@
 // is its deduplication key, so a notification delivered twice (both services
 // deliver at least once) adds one job.
 
-#include <algorithm>
-
 #include <fmt/format.h>
 #include <simdjson.h>
 #include <spdlog/spdlog.h>
@@ -46,12 +44,7 @@ caf::expected<gmail_change> parse_gmail_push(const std::string& body) {
   gmail_change out{std::string{email}, {}};
   std::string_view id_text;
   uint64_t id_number = 0;
-  auto digits = [](std::string_view s) {
-    return !s.empty() && s.size() <= 20
-           && std::all_of(s.begin(), s.end(),
-                          [](char c) { return c >= '0' && c <= '9'; });
-  };
-  if (!change["historyId"].get(id_text) && digits(id_text))
+  if (!change["historyId"].get(id_text) && is_digits(id_text, 20))
     out.history_id = std::string{id_text};
   else if (!change["historyId"].get(id_number))
     out.history_id = std::to_string(id_number);

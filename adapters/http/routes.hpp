@@ -41,6 +41,9 @@ reply error_reply(const caf::error& err);
 /// PostgreSQL stores it (no NUL) and an index takes it.
 bool is_key_text(std::string_view s);
 
+/// True for a non-empty run of ASCII digits of at most `max_digits`.
+bool is_digits(std::string_view s, size_t max_digits);
+
 /// What every handler may use.
 struct route_env {
   const config& cfg;

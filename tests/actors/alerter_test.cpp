@@ -230,14 +230,6 @@ struct alerter_end_to_end : test::actor_system_fixture {
     alerters.push_back(a);
     return a;
   }
-
-  status_dict status_of(const alerter_actor& a) {
-    status_dict result;
-    self->request(a, 5s, atom::status_v)
-        .receive([&](status_dict& d) { result = std::move(d); },
-                 [&](caf::error& err) { ADD_FAILURE() << sys.render(err); });
-    return result;
-  }
 };
 
 bool migrate(const std::string& url) {

@@ -33,14 +33,6 @@ struct node_fixture : test::actor_system_fixture {
     cfg.http.listen = "";
     return cfg;
   }
-
-  status_dict status_of(const node_actor& n) {
-    status_dict result;
-    self->request(n, 5s, atom::status_v)
-        .receive([&](status_dict& d) { result = std::move(d); },
-                 [&](caf::error& err) { ADD_FAILURE() << sys.render(err); });
-    return result;
-  }
 };
 
 } // namespace

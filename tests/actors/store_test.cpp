@@ -20,15 +20,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-struct store_fixture : test::actor_system_fixture {
-  status_dict status_of(const store_actor& st) {
-    status_dict result;
-    self->request(st, 10s, atom::status_v)
-        .receive([&](status_dict& d) { result = std::move(d); },
-                 [&](caf::error& err) { ADD_FAILURE() << sys.render(err); });
-    return result;
-  }
-};
+using store_fixture = test::actor_system_fixture;
 
 TEST_F(store_fixture,
        a_rotated_token_the_database_did_not_take_is_sealed_after_a_claim) {
